@@ -1,0 +1,52 @@
+/**
+ * Diagnostics: errors that name a place in a file, printed as
+ * `file:line:col: error: message`, then the source line and a caret under the column.
+ */
+
+import { closest, distance } from "fastest-levenshtein";
+import type { Loc } from "./module.ts";
+
+/** One problem found in an input, at a place. */
+export interface Diagnostic {
+  readonly loc: Loc;
+  readonly message: string;
+}
+
+/** Formats one diagnostic; with the source text, adds the offending line and a caret. */
+export function formatDiagnostic(d: Diagnostic, source?: string): string {
+  const head = `${d.loc.file}:${d.loc.line}:${d.loc.col}: error: ${d.message}`;
+  const line = source?.split("\n")[d.loc.line - 1];
+  if (line === undefined) return head;
+  const pad = line.slice(0, d.loc.col - 1).replace(/[^\t]/g, " ");
+  return `${head}\n${line}\n${pad}^`;
+}
+
+/** Formats diagnostics in order of their place in the file. */
+export function formatDiagnostics(ds: readonly Diagnostic[], source?: string): string {
+  return sortDiagnostics(ds).map((d) => formatDiagnostic(d, source)).join("\n");
+}
+
+/** Sorts diagnostics by line, then column. */
+export function sortDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) => a.loc.line - b.loc.line || a.loc.col - b.loc.col);
+}
+
+/** An error that carries diagnostics, thrown by the API functions that cannot return them. */
+export class DiagnosticError extends Error {
+  constructor(readonly diagnostics: readonly Diagnostic[], source?: string) {
+    super(formatDiagnostics(diagnostics, source));
+    this.name = "DiagnosticError";
+  }
+}
+
+/**
+ * Suggests the candidate closest to a misspelt name, as ` (did you mean 'x'?)`, or "" when
+ * none is close enough.
+ */
+export function didYouMean(name: string, candidates: Iterable<string>): string {
+  const list = [...candidates];
+  if (list.length === 0) return "";
+  const best = closest(name, list);
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  return distance(name, best) <= limit ? ` (did you mean '${best}'?)` : "";
+}

@@ -1,0 +1,106 @@
+/**
+ * Runtime tensors of the reference interpreter: a type and a typed array in row-major order.
+ *
+ * Storage by dtype: f32, f16 and bf16 in Float32Array (f16 and bf16 values are rounded to
+ * their precision after every op); f64 and i64 in Float64Array (i64 is exact up to 2^53);
+ * i32 in Int32Array; i8 in Int8Array; u8 and bool in Uint8Array.
+ */
+
+import { type DType, numel, type TensorType } from "./types.ts";
+
+/** The typed arrays tensors are stored in. */
+export type TensorData = Float32Array | Float64Array | Int32Array | Int8Array | Uint8Array;
+
+/** Allocates zeroed storage for `n` elements of a dtype. */
+export function allocData(dtype: DType, n: number): TensorData {
+  switch (dtype) {
+    case "f32":
+    case "f16":
+    case "bf16":
+      return new Float32Array(n);
+    case "f64":
+    case "i64":
+      return new Float64Array(n);
+    case "i32":
+      return new Int32Array(n);
+    case "i8":
+      return new Int8Array(n);
+    case "u8":
+    case "bool":
+      return new Uint8Array(n);
+  }
+}
+
+/** A dense tensor. */
+export class Tensor {
+  constructor(readonly type: TensorType, readonly data: TensorData) {
+    if (data.length !== numel(type.shape)) {
+      throw new RangeError(`tensor data has ${data.length} elements, shape [${type.shape}] needs ${numel(type.shape)}`);
+    }
+  }
+
+  /** A zero tensor of a type. */
+  static zeros(type: TensorType): Tensor {
+    return new Tensor(type, allocData(type.dtype, numel(type.shape)));
+  }
+
+  /** A tensor from plain numbers. */
+  static from(shape: readonly number[], dtype: DType, values: ArrayLike<number>): Tensor {
+    const t = Tensor.zeros({ shape: [...shape], dtype });
+    t.data.set(values);
+    return t;
+  }
+
+  get shape(): readonly number[] {
+    return this.type.shape;
+  }
+
+  get dtype(): DType {
+    return this.type.dtype;
+  }
+}
+
+/**
+ * A block-sparse-row matrix `[rows, cols]`: `data` holds the stored blocks `[nnz, R, C]`,
+ * `indices[k]` the block column of block k and `indptr` the first block of each block row,
+ * exactly as SciPy's `bsr_matrix`. Partial edge blocks are padded with zeros.
+ */
+export class BsrTensor extends Tensor {
+  constructor(type: TensorType, data: Float32Array, readonly indices: Int32Array, readonly indptr: Int32Array) {
+    super(
+      { shape: [type.sparse!.nnzBlocks, type.sparse!.block[0], type.sparse!.block[1]], dtype: type.dtype },
+      data,
+    );
+    this.sparseType = type;
+  }
+
+  /** The logical type, with its BSR encoding. */
+  readonly sparseType: TensorType;
+}
+
+/** Row-major strides of a shape. */
+export function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+/** Rounds float data in place to the precision of f16 or bf16; other dtypes are left alone. */
+export function roundToDType(t: Tensor): void {
+  if (t.dtype === "f16") {
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++) d[i] = Math.f16round(d[i]);
+  } else if (t.dtype === "bf16") {
+    const d = t.data as Float32Array;
+    const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
+    for (let i = 0; i < bits.length; i++) {
+      if (Number.isNaN(d[i])) continue;
+      const b = bits[i];
+      bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) << 16;
+    }
+  }
+}
