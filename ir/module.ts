@@ -20,6 +20,8 @@ export interface Comments {
   leading: string[];
   /** A comment on the item's own line, after it. */
   trailing?: string;
+  /** A blank line separates the item (with its comments) from what comes before. */
+  blankLine?: boolean;
 }
 
 /** Makes an empty comment record. */
@@ -98,6 +100,8 @@ export class Func {
 export class Module {
   /** Comments before `module`. */
   comments: Comments = noComments();
+  /** Comments before the weights block. */
+  weightsComments: Comments = noComments();
   /** Comments after the last weight declaration, inside the weights block. */
   weightsEndComments: string[] = [];
   /** Comments after the last function, before the module's closing brace. */

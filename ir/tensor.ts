@@ -35,7 +35,9 @@ export function allocData(dtype: DType, n: number): TensorData {
 export class Tensor {
   constructor(readonly type: TensorType, readonly data: TensorData) {
     if (data.length !== numel(type.shape)) {
-      throw new RangeError(`tensor data has ${data.length} elements, shape [${type.shape}] needs ${numel(type.shape)}`);
+      throw new RangeError(
+        `tensor data has ${data.length} elements, shape [${type.shape}] needs ${numel(type.shape)}`,
+      );
     }
   }
 
@@ -66,7 +68,12 @@ export class Tensor {
  * exactly as SciPy's `bsr_matrix`. Partial edge blocks are padded with zeros.
  */
 export class BsrTensor extends Tensor {
-  constructor(type: TensorType, data: Float32Array, readonly indices: Int32Array, readonly indptr: Int32Array) {
+  constructor(
+    type: TensorType,
+    data: Float32Array,
+    readonly indices: Int32Array,
+    readonly indptr: Int32Array,
+  ) {
     super(
       { shape: [type.sparse!.nnzBlocks, type.sparse!.block[0], type.sparse!.block[1]], dtype: type.dtype },
       data,

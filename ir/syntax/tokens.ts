@@ -29,12 +29,14 @@ export const Return = keyword("return");
 export const Tensor = keyword("tensor");
 export const Dense = keyword("dense");
 export const Bsr = keyword("bsr");
-export const True = keyword("true");
-export const False = keyword("false");
 
 const NAME_BODY = String.raw`(?:[A-Za-z0-9_.$-]+|"(?:[^"\\\n]|\\.)*")`;
 /** `%name`: an SSA value. */
-export const LocalName = createToken({ name: "LocalName", pattern: new RegExp(`%${NAME_BODY}`), label: "a %value" });
+export const LocalName = createToken({
+  name: "LocalName",
+  pattern: new RegExp(`%${NAME_BODY}`),
+  label: "a %value",
+});
 /** `@name`: a weight or a function. */
 export const GlobalName = createToken({
   name: "GlobalName",
@@ -49,14 +51,22 @@ export const DimsDtype = createToken({
   label: "dims and a dtype such as 128x768xf32",
 });
 /** `1x32`: a block shape. */
-export const BlockShape = createToken({ name: "BlockShape", pattern: /\d+(?:x\d+)+/, label: "a block shape" });
+export const BlockShape = createToken({
+  name: "BlockShape",
+  pattern: /\d+(?:x\d+)+/,
+  label: "a block shape",
+});
 export const NumberLit = createToken({
   name: "NumberLit",
   pattern: /-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|inf)|nan/,
   longer_alt: Ident,
   label: "a number",
 });
-export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n]|\\.)*"/, label: "a string" });
+export const StringLit = createToken({
+  name: "StringLit",
+  pattern: /"(?:[^"\\\n]|\\.)*"/,
+  label: "a string",
+});
 
 export const Arrow = createToken({ name: "Arrow", pattern: /->/, label: "'->'" });
 export const LBrace = createToken({ name: "LBrace", pattern: /{/, label: "'{'" });
@@ -93,8 +103,6 @@ export const allTokens: TokenType[] = [
   Tensor,
   Dense,
   Bsr,
-  True,
-  False,
   Word,
   Ident,
   LBrace,

@@ -1,0 +1,86 @@
+/**
+ * The reference interpreter: runs a verified module in plain TypeScript on typed arrays.
+ * It is the oracle every pass and kernel is tested against, so it favours clarity.
+ */
+
+import { AttrReader } from "./attrs.ts";
+import type { Loc, Value } from "./module.ts";
+import { type Module } from "./module.ts";
+import { builtinRegistry } from "./ops/index.ts";
+import type { OpRegistry } from "./registry.ts";
+import { roundToDType, type Tensor } from "./tensor.ts";
+import { formatType, sameShape } from "./types.ts";
+import type { WeightStore } from "./weights.ts";
+
+/** Options of `interpret`. */
+export interface InterpretOptions {
+  /** Function to run; `main` by default. */
+  readonly func?: string;
+  /** Ops to run with; the built-in ops by default. */
+  readonly registry?: OpRegistry;
+}
+
+/** A failure while running: names the op's place and what went wrong. */
+export class InterpretError extends Error {
+  constructor(loc: Loc | undefined, message: string) {
+    super(loc ? `${loc.file}:${loc.line}:${loc.col}: error: ${message}` : `error: ${message}`);
+    this.name = "InterpretError";
+  }
+}
+
+/**
+ * Runs a function of a verified module on inputs (by parameter name, or in order) and
+ * returns its results. Throws InterpretError on bad inputs or a failing op.
+ */
+export function interpret(
+  m: Module,
+  inputs: Readonly<Record<string, Tensor>> | readonly Tensor[],
+  weights: WeightStore,
+  options: InterpretOptions = {},
+): Tensor[] {
+  const name = options.func ?? "main";
+  const registry = options.registry ?? builtinRegistry;
+  const f = m.func(name);
+  if (!f) throw new InterpretError(m.loc, `the module has no function '@${name}'`);
+  const given = Array.isArray(inputs)
+    ? inputs
+    : f.params.map((p) => (inputs as Record<string, Tensor>)[p.name]);
+  if (given.length !== f.params.length) {
+    throw new InterpretError(f.loc, `'@${name}' takes ${f.params.length} inputs, got ${given.length}`);
+  }
+  const env = new Map<Value, Tensor>();
+  f.params.forEach((p, i) => {
+    const t = given[i];
+    if (!t) throw new InterpretError(p.loc, `input '${p.ref}' is missing`);
+    if (t.dtype !== p.type.dtype || !sameShape(t.shape, p.type.shape)) {
+      throw new InterpretError(
+        p.loc,
+        `input '${p.ref}' must be ${formatType(p.type)}, got ${formatType(t.type)}`,
+      );
+    }
+    env.set(p, t);
+  });
+  const read = (v: Value): Tensor => {
+    let t = env.get(v);
+    if (!t && v.kind === "weight") {
+      t = weights.get(m.weights.get(v.name)!);
+      env.set(v, t);
+    }
+    return t!;
+  };
+  for (const op of f.body) {
+    const def = registry.get(op.name)!;
+    let out: Tensor;
+    try {
+      out = def.interpret(op.operands.map(read), new AttrReader(def.attrs, op.attrs), op.result.type);
+    } catch (e) {
+      throw new InterpretError(
+        op.loc,
+        `while running '${op.name}' for '${op.result.ref}': ${(e as Error).message}`,
+      );
+    }
+    roundToDType(out);
+    env.set(op.result, out);
+  }
+  return f.returns.map(read);
+}

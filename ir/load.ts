@@ -1,0 +1,70 @@
+/**
+ * Reading IR files from disk: the text, its weights file (resolved relative to the IR file),
+ * parse and verify in one step, with every problem as a diagnostic.
+ */
+
+import { dirname, resolve } from "node:path";
+import type { Diagnostic } from "./diagnostics.ts";
+import type { Module } from "./module.ts";
+import { parse } from "./parse.ts";
+import type { OpRegistry } from "./registry.ts";
+import { readSafetensors, readSafetensorsHeader, SafetensorsError } from "./safetensors.ts";
+import { verify } from "./verifier.ts";
+import { safetensorsStore, type WeightStore } from "./weights.ts";
+
+/** What `loadModule` returns: the text, and the module when there were no diagnostics. */
+export interface LoadResult {
+  readonly text: string;
+  readonly module?: Module;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Path of a module's weights file, relative paths taken from the IR file's folder. */
+export function weightsPath(m: Module, irPath: string): string | undefined {
+  return m.weightsFile === undefined ? undefined : resolve(dirname(irPath), m.weightsFile);
+}
+
+/**
+ * Reads, parses and verifies an IR file, checking its weight declarations against the
+ * weights file's header (the weight data is not read).
+ */
+export async function loadModule(path: string, registry?: OpRegistry): Promise<LoadResult> {
+  const at = { file: path, line: 1, col: 1 };
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    return { text: "", diagnostics: [{ loc: at, message: `cannot read the file: ${(e as Error).message}` }] };
+  }
+  const parsed = parse(text, { file: path });
+  const m = parsed.module;
+  if (!m) return { text, diagnostics: parsed.diagnostics };
+  const wp = weightsPath(m, path);
+  let entries;
+  if (wp !== undefined) {
+    try {
+      entries = (await readSafetensorsHeader(wp)).tensors;
+    } catch (e) {
+      const why = e instanceof SafetensorsError
+        ? e.message
+        : `cannot read weights file ${wp}: ${(e as Error).message}`;
+      return { text, diagnostics: [{ loc: m.loc ?? at, message: why }] };
+    }
+  }
+  const diagnostics = verify(m, { registry, weights: entries, weightsSource: m.weightsFile });
+  return diagnostics.length > 0 ? { text, diagnostics } : { text, module: m, diagnostics };
+}
+
+/** Opens the weights of a loaded module; a module without a weights file gets an empty store. */
+export async function loadWeights(m: Module, irPath: string): Promise<WeightStore> {
+  const wp = weightsPath(m, irPath);
+  if (wp === undefined) {
+    return {
+      entries: () => new Map(),
+      get: (w) => {
+        throw new Error(`no weights file for '@${w.name}'`);
+      },
+    };
+  }
+  return safetensorsStore(await readSafetensors(wp));
+}

@@ -1,0 +1,36 @@
+/** The `cast` op: converts the elements of x to the declared dtype, keeping the shape. */
+
+import type { OpDef } from "../registry.ts";
+import { check } from "../shape.ts";
+import { Tensor } from "../tensor.ts";
+import { type DType, formatType, isFloat, sameShape, type TensorType } from "../types.ts";
+import { requireDeclared } from "./common.ts";
+
+/** Converts one value to a dtype: bool and u8 give 1 for non-zero, other integers truncate. */
+function convert(v: number, dtype: DType): number {
+  if (dtype === "bool" || dtype === "u8") return v !== 0 ? 1 : 0;
+  if (isFloat(dtype)) return v;
+  return Number.isNaN(v) ? 0 : Math.trunc(v);
+}
+
+/**
+ * `cast(x) : T`: the declared type T has x's shape and any dtype. Floats to integers truncate
+ * toward zero (out-of-range values wrap as the typed arrays do); to bool or u8, non-zero is 1.
+ */
+export const cast: OpDef = {
+  name: "cast",
+  summary:
+    "Converts x to the declared dtype (same shape); float to int truncates, bool/u8 are 1 for non-zero.",
+  operands: [{ name: "x" }],
+  attrs: {},
+  infer([x], _attrs, declared): TensorType {
+    const t = requireDeclared(declared);
+    check(sameShape(x.shape, t.shape), `shapes differ: ${formatType(x)} cast to ${formatType(t)}`);
+    return t;
+  },
+  interpret([x], _attrs, result): Tensor {
+    const out = Tensor.zeros(result);
+    for (let i = 0; i < out.data.length; i++) out.data[i] = convert(x.data[i], result.dtype);
+    return out;
+  },
+};

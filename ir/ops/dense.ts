@@ -1,0 +1,65 @@
+/**
+ * The `dense` op: a fully connected layer `x · w (+ bias)` over the last dim(s) of x, with
+ * optional transposes. Hugging Face `Linear` weights are `[out, in]` and use `transpose_b`.
+ */
+
+import type { OpDef } from "../registry.ts";
+import { check } from "../shape.ts";
+import { Tensor } from "../tensor.ts";
+import { formatType, type TensorType } from "../types.ts";
+import { prod, requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts";
+import { matmulInto, matrixView, rowMajor } from "./matmul_kernel.ts";
+
+/**
+ * `dense(x, w, bias?) {transpose_a, transpose_b}`: x `[..., M, K]` (`[..., K, M]` with transpose_a
+ * when rank >= 2; a rank-1 x is `[K]`), w `[K, N]` (`[N, K]` with transpose_b), bias `[N]`;
+ * the result is `[..., M, N]` (`[N]` for a rank-1 x). Float dtypes, all equal.
+ */
+export const dense: OpDef = {
+  name: "dense",
+  summary: "Fully connected layer: x · w + bias over the last dims of x (rank-1 x is a vector).",
+  operands: [{ name: "x" }, { name: "w" }, { name: "bias", optional: true }],
+  attrs: {
+    transpose_a: { type: "bool", default: false, doc: "The last two dims of x are [K, M] (rank >= 2 only)." },
+    transpose_b: { type: "bool", default: false, doc: "w is [N, K] (the [out, in] layout of Linear)." },
+  },
+  infer([x, w, bias], attrs): TensorType {
+    requireRankAtLeast(x, "x", 1);
+    check(w.shape.length === 2, `operand 'w' must be rank 2, got ${formatType(w)}`);
+    requireFloat(x, "x");
+    requireSameDtype(x, w);
+    const r = x.shape.length;
+    const transA = attrs.bool("transpose_a") && r >= 2;
+    const [K, M] = transA ? [x.shape[r - 2], x.shape[r - 1]] : [x.shape[r - 1], x.shape[r - 2]];
+    const [wK, N] = attrs.bool("transpose_b") ? [w.shape[1], w.shape[0]] : [w.shape[0], w.shape[1]];
+    check(
+      wK === K,
+      `contraction dims differ: x has K = ${K} (${formatType(x)}), w has K = ${wK} (${formatType(w)})`,
+    );
+    if (bias) {
+      requireSameDtype(x, bias);
+      check(
+        bias.shape.length === 1 && bias.shape[0] === N,
+        `operand 'bias' must be [${N}], got ${formatType(bias)}`,
+      );
+    }
+    const shape = r === 1 ? [N] : [...x.shape.slice(0, r - 2), M, N];
+    return { shape, dtype: x.dtype };
+  },
+  interpret([x, w, bias], attrs, result): Tensor {
+    const out = Tensor.zeros(result);
+    const r = x.shape.length;
+    const transA = attrs.bool("transpose_a") && r >= 2;
+    const transB = attrs.bool("transpose_b");
+    const N = result.shape[result.shape.length - 1];
+    const M = r === 1 ? 1 : result.shape[result.shape.length - 2];
+    const K = transA ? x.shape[r - 2] : x.shape[r - 1];
+    const batch = prod(x.shape, 0, Math.max(r - 2, 0));
+    const b = rowMajor(matrixView(w.data, 0, K, N, transB), K, N);
+    for (let i = 0; i < batch; i++) {
+      const a = matrixView(x.data, i * M * K, M, K, transA);
+      matmulInto(a, b, M, K, N, out.data, i * M * N, bias?.data);
+    }
+    return out;
+  },
+};

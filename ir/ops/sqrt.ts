@@ -1,0 +1,7 @@
+/** The `sqrt` op, a unary elementwise float op built by `unaryOp` (unary.ts). */
+
+import type { OpDef } from "../registry.ts";
+import { unaryOp } from "./unary.ts";
+
+/** `sqrt(x)`: Elementwise square root of a float tensor. */
+export const sqrt: OpDef = unaryOp("sqrt", "Elementwise square root of a float tensor.", Math.sqrt);

@@ -1,0 +1,7 @@
+/** The `tanh` op, a unary elementwise float op built by `unaryOp` (unary.ts). */
+
+import type { OpDef } from "../registry.ts";
+import { unaryOp } from "./unary.ts";
+
+/** `tanh(x)`: Elementwise hyperbolic tangent of a float tensor. */
+export const tanh: OpDef = unaryOp("tanh", "Elementwise hyperbolic tangent of a float tensor.", Math.tanh);

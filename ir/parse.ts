@@ -1,0 +1,64 @@
+/**
+ * `parse`: IR text to a Module, with diagnostics for every lexical, syntax and naming
+ * mistake found. Syntax errors are recovered from, so one parse reports several.
+ */
+
+import type { IToken } from "chevrotain";
+import type { Diagnostic } from "./diagnostics.ts";
+import type { Module } from "./module.ts";
+import { buildModule } from "./syntax/build.ts";
+import { irParser } from "./syntax/parser.ts";
+import { irLexer } from "./syntax/tokens.ts";
+
+/** What `parse` returns: a module when there were no diagnostics. */
+export interface ParseResult {
+  readonly module?: Module;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Options of `parse`. */
+export interface ParseOptions {
+  /** File name used in locations and diagnostics. */
+  readonly file?: string;
+}
+
+/**
+ * Parses IR text. Returns the module, or the diagnostics that stopped it: lexical and
+ * syntax errors first; when there are none, naming errors (unknown or redefined values,
+ * bad literals). Op rules and types are checked by `verify`.
+ */
+export function parse(text: string, options: ParseOptions = {}): ParseResult {
+  const file = options.file ?? "<input>";
+  try {
+    return parseUnchecked(text, file);
+  } catch (e) {
+    const why = e instanceof RangeError ? "the input nests too deeply" : `internal error: ${e}`;
+    return { diagnostics: [{ loc: { file, line: 1, col: 1 }, message: why }] };
+  }
+}
+
+function parseUnchecked(text: string, file: string): ParseResult {
+  const lexed = irLexer.tokenize(text);
+  const diagnostics: Diagnostic[] = lexed.errors.map((e) => ({
+    loc: { file, line: e.line ?? 1, col: e.column ?? 1 },
+    message: `unexpected character ${JSON.stringify(text.slice(e.offset, e.offset + 1))}`,
+  }));
+  irParser.input = lexed.tokens;
+  const cst = irParser.module();
+  const end = endLoc(text, file);
+  for (const e of irParser.errors) {
+    const t: IToken = e.token;
+    const loc = (t.startLine ?? -1) > 0 ? { file, line: t.startLine!, col: t.startColumn! } : end;
+    diagnostics.push({ loc, message: e.message });
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+  const built = buildModule(cst, file, lexed.groups.comments ?? []);
+  return built.diagnostics.length > 0
+    ? { diagnostics: built.diagnostics }
+    : { module: built.module, diagnostics: [] };
+}
+
+function endLoc(text: string, file: string) {
+  const lines = text.split("\n");
+  return { file, line: lines.length, col: lines[lines.length - 1].length + 1 };
+}

@@ -1,0 +1,77 @@
+/**
+ * Weight stores: where the interpreter gets each declared weight's data. Backed by a
+ * safetensors file (zero-copy where the file allows) or by tensors in memory.
+ */
+
+import type { Weight } from "./module.ts";
+import type { SafetensorsFile } from "./safetensors.ts";
+import { BsrTensor, Tensor } from "./tensor.ts";
+import { bsrGrid } from "./types.ts";
+import { bsrArrays, type WeightEntry } from "./verifier.ts";
+
+/** Gives the data of declared weights. */
+export interface WeightStore {
+  /** The entries the store holds, for `verify`. */
+  entries(): ReadonlyMap<string, WeightEntry>;
+  /** The data of a declared weight, of exactly its type. Throws when it is missing or malformed. */
+  get(w: Weight): Tensor;
+}
+
+/** Checks the BSR index arrays of weight `name`; throws an Error naming it when malformed. */
+export function checkBsrIndex(name: string, t: BsrTensor): void {
+  const s = t.sparseType.sparse!;
+  const [rows, cols] = bsrGrid(t.sparseType.shape, s.block);
+  const { indices, indptr } = t;
+  const bad = (why: string) => new Error(`weight '@${name}': bad bsr index: ${why}`);
+  if (indptr.length !== rows + 1 || indptr[0] !== 0 || indptr[rows] !== s.nnzBlocks) {
+    throw bad(`indptr must have ${rows + 1} entries, start at 0 and end at nnz ${s.nnzBlocks}`);
+  }
+  for (let r = 0; r < rows; r++) {
+    if (indptr[r + 1] < indptr[r]) throw bad(`indptr decreases at block row ${r}`);
+  }
+  for (let k = 0; k < indices.length; k++) {
+    if (indices[k] < 0 || indices[k] >= cols) {
+      throw bad(`block column ${indices[k]} at ${k} is outside 0..${cols - 1}`);
+    }
+  }
+}
+
+/** A store over a parsed safetensors file. */
+export function safetensorsStore(file: SafetensorsFile): WeightStore {
+  return {
+    entries: () => file.tensors,
+    get(w: Weight): Tensor {
+      const t = w.type;
+      if (t.sparse) {
+        const data = file.float32(`${w.name}.data`);
+        const bsr = new BsrTensor(t, data, file.int32(`${w.name}.indices`), file.int32(`${w.name}.indptr`));
+        checkBsrIndex(w.name, bsr);
+        return bsr;
+      }
+      if (t.dtype === "i32") return new Tensor(t, file.int32(w.name));
+      if (t.dtype === "i64") return new Tensor(t, Float64Array.from(file.int32(w.name)));
+      if (t.dtype === "f64") return new Tensor(t, Float64Array.from(file.float32(w.name)));
+      return new Tensor(t, file.float32(w.name));
+    },
+  };
+}
+
+/** A store over tensors in memory, keyed by weight name; BSR weights as BsrTensor. */
+export function memoryStore(tensors: ReadonlyMap<string, Tensor>): WeightStore {
+  return {
+    entries: () =>
+      new Map(
+        [...tensors].flatMap(([name, t]) =>
+          t instanceof BsrTensor
+            ? bsrArrays(name, t.sparseType).map((a) => [a.name, a] as const)
+            : [[name, { dtype: t.dtype.toUpperCase(), shape: t.shape }] as const]
+        ),
+      ),
+    get(w: Weight): Tensor {
+      const t = tensors.get(w.name);
+      if (!t) throw new Error(`weight '@${w.name}' is not in the store`);
+      if (t instanceof BsrTensor) checkBsrIndex(w.name, t);
+      return t;
+    },
+  };
+}

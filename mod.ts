@@ -1,0 +1,95 @@
+/**
+ * Sparrow: a sparsity-aware compiler for transformer models.
+ *
+ * The public API. Each export is documented where it is declared; this module gathers them.
+ *
+ * ```ts
+ * import { interpret, loadModule, loadWeights, print } from "./mod.ts";
+ * const { module, diagnostics } = await loadModule("models/bert-tiny.sir");
+ * ```
+ *
+ * @module
+ */
+
+// The textual IR: parse, print, verify.
+export { parse, type ParseOptions, type ParseResult } from "./ir/parse.ts";
+export { formatOp, print } from "./ir/printer.ts";
+export {
+  bsrArrays,
+  MAX_ELEMENTS,
+  typeProblem,
+  verify,
+  type VerifyOptions,
+  type WeightEntry,
+} from "./ir/verifier.ts";
+export {
+  type Diagnostic,
+  DiagnosticError,
+  didYouMean,
+  formatDiagnostic,
+  formatDiagnostics,
+} from "./ir/diagnostics.ts";
+export { loadModule, type LoadResult, loadWeights, weightsPath } from "./ir/load.ts";
+
+// The in-memory IR and the module builder.
+export {
+  type Comments,
+  Func,
+  type Loc,
+  Module,
+  Op,
+  quoteName,
+  Value,
+  type ValueKind,
+  Weight,
+} from "./ir/module.ts";
+export {
+  FuncBuilder,
+  type ModuleAttrs,
+  ModuleBuilder,
+  type ModuleOptions,
+  type OpOptions,
+} from "./ir/builder.ts";
+export {
+  type BsrEncoding,
+  type DType,
+  DTYPES,
+  formatType,
+  isDType,
+  isFloat,
+  numel,
+  sameType,
+  type TensorType,
+  tensorType,
+} from "./ir/types.ts";
+export {
+  type Attr,
+  type AttrJs,
+  AttrReader,
+  type AttrSpec,
+  type AttrType,
+  type DenseLiteral,
+  formatAttr,
+} from "./ir/attrs.ts";
+
+// The op registry.
+export { type OpDef, type OperandSpec, OpError, OpRegistry } from "./ir/registry.ts";
+export { builtinOps, builtinRegistry } from "./ir/ops/index.ts";
+export { broadcastShapes, check, normalizeAxis } from "./ir/shape.ts";
+
+// The reference interpreter and its tensors and weights.
+export { interpret, InterpretError, type InterpretOptions } from "./ir/interpreter.ts";
+export { BsrTensor, Tensor, type TensorData } from "./ir/tensor.ts";
+export { memoryStore, safetensorsStore, type WeightStore } from "./ir/weights.ts";
+export {
+  encodeSafetensors,
+  parseSafetensors,
+  readSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsDType,
+  SafetensorsError,
+  SafetensorsFile,
+  type TensorInfo,
+  type TensorToWrite,
+  writeSafetensors,
+} from "./ir/safetensors.ts";
