@@ -47,6 +47,8 @@ export async function loadModule(path: string, registry?: OpRegistry): Promise<L
     } catch (e) {
       const why = e instanceof SafetensorsError
         ? e.message
+        : e instanceof Deno.errors.NotFound
+        ? `weights file '${m.weightsFile}' not found (looked for ${wp})`
         : `cannot read weights file ${wp}: ${(e as Error).message}`;
       return { text, diagnostics: [{ loc: m.loc ?? at, message: why }] };
     }
