@@ -3,7 +3,7 @@
 import type { OpDef } from "../registry.ts";
 import { binaryOp } from "./binary.ts";
 
-/** `add(lhs, rhs)`: Elementwise sum lhs + rhs, with numpy broadcasting. */
+/** `add(lhs, rhs)`: elementwise sum lhs + rhs, with numpy broadcasting. */
 export const add: OpDef = binaryOp(
   "add",
   "Elementwise sum lhs + rhs, with numpy broadcasting.",

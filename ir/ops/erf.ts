@@ -4,5 +4,5 @@ import type { OpDef } from "../registry.ts";
 import { unaryOp } from "./unary.ts";
 import { erfFn } from "./erf_fn.ts";
 
-/** `erf(x)`: Elementwise Gauss error function of a float tensor. */
+/** `erf(x)`: elementwise Gauss error function of a float tensor. */
 export const erf: OpDef = unaryOp("erf", "Elementwise Gauss error function of a float tensor.", erfFn);

@@ -6,12 +6,11 @@ import type { TensorType } from "../types.ts";
 import { requireFloat } from "./common.ts";
 import { erfFn } from "./erf_fn.ts";
 
-const SQRT_2 = Math.SQRT2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** GELU with erf: 0.5·x·(1 + erf(x/√2)). */
 function geluErf(x: number): number {
-  return 0.5 * x * (1 + erfFn(x / SQRT_2));
+  return 0.5 * x * (1 + erfFn(x / Math.SQRT2));
 }
 
 /** GELU with tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */

@@ -2,8 +2,7 @@
  * The built-in ops of the IR, one file per op in this folder, and the registry holding them.
  */
 
-import { OpRegistry } from "../registry.ts";
-import type { OpDef } from "../registry.ts";
+import { type OpDef, OpRegistry } from "../registry.ts";
 import { add } from "./add.ts";
 import { batchMatmul } from "./batch_matmul.ts";
 import { bsrDense } from "./bsr_dense.ts";

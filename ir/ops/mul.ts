@@ -3,7 +3,7 @@
 import type { OpDef } from "../registry.ts";
 import { binaryOp } from "./binary.ts";
 
-/** `mul(lhs, rhs)`: Elementwise product lhs * rhs, with numpy broadcasting. */
+/** `mul(lhs, rhs)`: elementwise product lhs * rhs, with numpy broadcasting. */
 export const mul: OpDef = binaryOp(
   "mul",
   "Elementwise product lhs * rhs, with numpy broadcasting.",

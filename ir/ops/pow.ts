@@ -3,5 +3,5 @@
 import type { OpDef } from "../registry.ts";
 import { binaryOp } from "./binary.ts";
 
-/** `pow(lhs, rhs)`: Elementwise power lhs ** rhs, with numpy broadcasting. */
+/** `pow(lhs, rhs)`: elementwise power lhs ** rhs, with numpy broadcasting. */
 export const pow: OpDef = binaryOp("pow", "Elementwise power lhs ** rhs, with numpy broadcasting.", Math.pow);

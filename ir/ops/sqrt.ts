@@ -3,5 +3,5 @@
 import type { OpDef } from "../registry.ts";
 import { unaryOp } from "./unary.ts";
 
-/** `sqrt(x)`: Elementwise square root of a float tensor. */
+/** `sqrt(x)`: elementwise square root of a float tensor. */
 export const sqrt: OpDef = unaryOp("sqrt", "Elementwise square root of a float tensor.", Math.sqrt);

@@ -3,7 +3,7 @@
 import type { OpDef } from "../registry.ts";
 import { binaryOp } from "./binary.ts";
 
-/** `sub(lhs, rhs)`: Elementwise difference lhs - rhs, with numpy broadcasting. */
+/** `sub(lhs, rhs)`: elementwise difference lhs - rhs, with numpy broadcasting. */
 export const sub: OpDef = binaryOp(
   "sub",
   "Elementwise difference lhs - rhs, with numpy broadcasting.",

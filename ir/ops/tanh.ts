@@ -3,5 +3,5 @@
 import type { OpDef } from "../registry.ts";
 import { unaryOp } from "./unary.ts";
 
-/** `tanh(x)`: Elementwise hyperbolic tangent of a float tensor. */
+/** `tanh(x)`: elementwise hyperbolic tangent of a float tensor. */
 export const tanh: OpDef = unaryOp("tanh", "Elementwise hyperbolic tangent of a float tensor.", Math.tanh);

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { attrFromJs } from "../../ir/attrs.ts";
+import { builtinOps, builtinRegistry } from "../../ir/ops/index.ts";
+
+const EXPECTED = [
+  "add",
+  "batch_matmul",
+  "bsr_dense",
+  "cast",
+  "concat",
+  "constant",
+  "dense",
+  "div",
+  "erf",
+  "gather",
+  "gelu",
+  "layer_norm",
+  "mul",
+  "pow",
+  "reduce_mean",
+  "reshape",
+  "slice",
+  "softmax",
+  "sqrt",
+  "sub",
+  "tanh",
+  "transpose",
+  "where",
+];
+
+Deno.test("builtinOps lists every op once, sorted by name", () => {
+  assert.deepEqual(builtinOps.map((d) => d.name), EXPECTED);
+  assert.deepEqual(builtinRegistry.names(), EXPECTED);
+});
+
+Deno.test("every op has a summary, attribute docs and defaults that fit their schema", () => {
+  for (const def of builtinOps) {
+    assert.ok(def.summary.length > 0, def.name);
+    for (const [name, spec] of Object.entries(def.attrs)) {
+      assert.ok(spec.doc.length > 0, `${def.name}.${name}`);
+      if (spec.default !== undefined) attrFromJs(spec, spec.default);
+    }
+  }
+});
+
+Deno.test("operand schemas: optional and variadic slots come last, only bsr_dense.w is sparse", () => {
+  for (const def of builtinOps) {
+    const ops = def.operands;
+    ops.forEach((o, i) => {
+      if (o.variadic) assert.equal(i, ops.length - 1, `${def.name}.${o.name}`);
+      if (!o.optional) assert.ok(ops.slice(0, i).every((p) => !p.optional), `${def.name}.${o.name}`);
+      assert.equal(!!o.sparse, def.name === "bsr_dense" && o.name === "w", `${def.name}.${o.name}`);
+    });
+  }
+});
