@@ -16,7 +16,7 @@ import { type Attr, attrFromJs, type AttrJs, AttrReader } from "./attrs.ts";
 import { type Comments, Func, Module, noComments, Op, Value, Weight } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import { OpError, type OpRegistry } from "./registry.ts";
-import type { TensorType } from "./types.ts";
+import { formatType, type TensorType } from "./types.ts";
 
 /** Module attributes as JS values: integers become ints, other numbers floats. */
 export type ModuleAttrs = Record<string, number | boolean | string | readonly number[]>;
@@ -51,11 +51,11 @@ export class ModuleBuilder {
     this.module = new Module(name, attrs, options.weightsFile);
   }
 
-  /** Declares a weight of the weights file. */
+  /** Declares a weight of the weights file; a comment goes before it, after a blank line. */
   weight(name: string, type: TensorType, comment?: string): Weight {
     if (this.module.weights.has(name)) throw new Error(`weight '@${name}' is declared twice`);
     const w = new Weight(name, type);
-    if (comment) w.comments.leading.push(`// ${comment}`);
+    if (comment) w.comments = { leading: [`// ${comment}`], blankLine: true };
     this.module.weights.set(name, w);
     return w;
   }
@@ -130,6 +130,11 @@ export class FuncBuilder {
       type = def.infer(operands.map((v) => v.type), new AttrReader(def.attrs, written), options.type);
     } catch (e) {
       throw new Error(`'${name}': ${e instanceof OpError ? e.message : e}`);
+    }
+    if (options.type && formatType(options.type) !== formatType(type)) {
+      throw new Error(
+        `'${name}': result is ${formatType(type)}, not the requested ${formatType(options.type)}`,
+      );
     }
     const result = new Value(this.freshName(options.name), type, "result");
     const op = new Op(name, [...operands], written, result);

@@ -4,8 +4,7 @@
  */
 
 import { AttrReader } from "./attrs.ts";
-import type { Loc, Value } from "./module.ts";
-import { type Module } from "./module.ts";
+import type { Loc, Module, Value } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import type { OpRegistry } from "./registry.ts";
 import { roundToDType, type Tensor } from "./tensor.ts";

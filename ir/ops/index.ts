@@ -55,4 +55,4 @@ export const builtinOps: readonly OpDef[] = [
 ];
 
 /** A registry of the built-in ops; `clone()` it to add more. */
-export const builtinRegistry = new OpRegistry(builtinOps);
+export const builtinRegistry: OpRegistry = new OpRegistry(builtinOps);
