@@ -1,0 +1,63 @@
+/**
+ * `deno task demo`: the main job on the embedded default model, end to end. It grows as
+ * Sparrow grows. Today: build the synthetic BERT-base, parse and verify its IR against its
+ * weights, show one encoder layer, show a diagnostic, and run the reference interpreter.
+ */
+
+import { styleText } from "node:util";
+import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
+import { seededInputs } from "../ir/inputs.ts";
+import { formatDiagnostics, interpret, loadModule, loadWeights, parse, print, verify } from "../mod.ts";
+import { main, parseCli } from "./common.ts";
+
+const USAGE = "usage: deno task demo [--preset bert-base|bert-mini|bert-tiny] [--out DIR]";
+
+const step = (n: number, text: string) => console.log(`\n${styleText("bold", `${n}. ${text}`)}`);
+const ms = (t0: number) => `${(performance.now() - t0).toFixed(1)} ms`;
+
+main(async () => {
+  const { values } = parseCli(Deno.args, {
+    preset: { type: "string", default: "bert-base" },
+    out: { type: "string", default: "out/demo" },
+  }, USAGE);
+  const preset = values.preset as "bert-base" | "bert-mini" | "bert-tiny";
+  const config = bertConfig(preset);
+  const path = `${values.out}/${preset}.sir`;
+
+  step(1, `Build the embedded default model: synthetic ${preset}`);
+  let t0 = performance.now();
+  const written = await writeSyntheticBert(config, path);
+  console.log(
+    `  ${config.layers} layers, hidden ${config.hidden}, ${config.heads} heads, seq ${config.seq}: ` +
+      `${(written.params / 1e6).toFixed(1)} M parameters`,
+  );
+  console.log(`  wrote ${written.irPath} (${written.irBytes} B) and ${written.weightsPath} in ${ms(t0)}`);
+
+  step(2, "Parse and verify the IR, checking every weight against the safetensors header");
+  t0 = performance.now();
+  const loaded = await loadModule(path);
+  if (!loaded.module) throw new Error(formatDiagnostics(loaded.diagnostics, loaded.text));
+  const m = loaded.module;
+  const f = m.func("main")!;
+  console.log(`  ${f.body.length} ops, ${m.weights.size} weights, verified in ${ms(t0)}`);
+  console.log(`  print(parse(text)) === text: ${print(m) === loaded.text}`);
+
+  step(3, "One encoder layer, as people read it while debugging");
+  const lines = loaded.text.split("\n");
+  const body = lines.findIndex((l) => l.trim().startsWith("func @main"));
+  const start = lines.findIndex((l, i) => i > body && l.trim() === "// layer 0");
+  const end = lines.findIndex((l, i) => i > start && l.trim() === "");
+  console.log(lines.slice(start, end).map((l) => l.slice(2)).join("\n"));
+
+  step(4, "A mistake gets a diagnostic that names the place");
+  const typo = loaded.text.replace("= gelu %l0.inter", "= gleu %l0.inter");
+  const reparsed = parse(typo, { file: path });
+  console.log(formatDiagnostics(reparsed.module ? verify(reparsed.module) : reparsed.diagnostics, typo));
+
+  step(5, `Run the reference interpreter on seeded inputs (seq ${config.seq})`);
+  t0 = performance.now();
+  const weights = await loadWeights(m, path);
+  const [logits] = interpret(m, seededInputs(f, 0), weights);
+  console.log(`  logits ${[...logits.data].map((v) => v.toFixed(6)).join(", ")} in ${ms(t0)}`);
+  console.log(`\nNext: deno task compile ${path}   |   deno task run ${path}`);
+});
