@@ -56,8 +56,7 @@ Deno.test("f16 results are rounded to f16 after each op", () => {
   assert.equal(s.data[0], 1);
 });
 
-Deno.test("a BSR weight runs through bsr_dense like its dense equivalent", () => {
-  const m = load(`module @t {
+const BSR_LAYER = `module @t {
   weights {
     @w : tensor<2x4xf32, bsr<1x2, nnz = 2>>
   }
@@ -67,7 +66,10 @@ Deno.test("a BSR weight runs through bsr_dense like its dense equivalent", () =>
     return %y
   }
 }
-`);
+`;
+
+Deno.test("a BSR weight runs through bsr_dense like its dense equivalent", () => {
+  const m = load(BSR_LAYER);
   // W = [[1, 2, 0, 0], [0, 0, 3, 4]]: block (0,0) = [1, 2], block (1,1) = [3, 4].
   const wType = m.weights.get("w")!.type;
   const w = new BsrTensor(wType, Float32Array.of(1, 2, 3, 4), Int32Array.of(0, 1), Int32Array.of(0, 1, 2));
@@ -76,17 +78,7 @@ Deno.test("a BSR weight runs through bsr_dense like its dense equivalent", () =>
 });
 
 Deno.test("a malformed BSR index is reported with the weight's name", () => {
-  const m = load(`module @t {
-  weights {
-    @w : tensor<2x4xf32, bsr<1x2, nnz = 2>>
-  }
-
-  func @main(%x: tensor<1x4xf32>) -> (tensor<1x2xf32>) {
-    %y = bsr_dense %x, @w : tensor<1x2xf32>
-    return %y
-  }
-}
-`);
+  const m = load(BSR_LAYER);
   const wType = m.weights.get("w")!.type;
   const w = new BsrTensor(wType, Float32Array.of(1, 2, 3, 4), Int32Array.of(0, 7), Int32Array.of(0, 1, 2));
   assert.throws(
