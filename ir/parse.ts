@@ -8,7 +8,10 @@ import type { Diagnostic } from "./diagnostics.ts";
 import type { Module } from "./module.ts";
 import { buildModule } from "./syntax/build.ts";
 import { irParser } from "./syntax/parser.ts";
-import { irLexer } from "./syntax/tokens.ts";
+import { Comma, irLexer, LBracket, NumberLit, RBracket } from "./syntax/tokens.ts";
+
+/** How deep `[` lists may nest; deeper input is rejected before the (recursive) parser runs. */
+const MAX_LIST_DEPTH = 64;
 
 /** What `parse` returns: a module when there were no diagnostics. */
 export interface ParseResult {
@@ -41,8 +44,14 @@ function parseUnchecked(text: string, file: string): ParseResult {
   const lexed = irLexer.tokenize(text);
   const diagnostics: Diagnostic[] = lexed.errors.map((e) => ({
     loc: { file, line: e.line ?? 1, col: e.column ?? 1 },
-    message: `unexpected character ${JSON.stringify(text.slice(e.offset, e.offset + 1))}`,
+    message: `unexpected character ${JSON.stringify(String.fromCodePoint(text.codePointAt(e.offset)!))}`,
   }));
+  const deep = tooDeep(lexed.tokens);
+  if (deep) {
+    const message = `lists nest too deeply (more than ${MAX_LIST_DEPTH} levels)`;
+    diagnostics.push({ loc: { file, line: deep.startLine!, col: deep.startColumn! }, message });
+    return { diagnostics };
+  }
   irParser.input = lexed.tokens;
   const cst = irParser.module();
   const end = endLoc(text, file);
@@ -61,4 +70,19 @@ function parseUnchecked(text: string, file: string): ParseResult {
 function endLoc(text: string, file: string) {
   const lines = text.split("\n");
   return { file, line: lines.length, col: lines[lines.length - 1].length + 1 };
+}
+
+/**
+ * The first `[` that opens a list nested deeper than MAX_LIST_DEPTH, if any. Lists hold only
+ * numbers, commas and lists, so any other token ends the run being counted.
+ */
+function tooDeep(tokens: readonly IToken[]): IToken | undefined {
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.tokenType === LBracket) {
+      if (++depth > MAX_LIST_DEPTH) return t;
+    } else if (t.tokenType === RBracket) depth = Math.max(0, depth - 1);
+    else if (t.tokenType !== NumberLit && t.tokenType !== Comma) depth = 0;
+  }
+  return undefined;
 }

@@ -24,7 +24,11 @@ export function print(m: Module): string {
 
   const attrs = m.attrs.size > 0 ? ` attributes ${formatAttrDict(m.attrs)}` : "";
   emit(0, `module @${quoteName(m.name)}${attrs} {`, m.comments, true);
-  if (m.weightsFile !== undefined || m.weights.size > 0) {
+  // An empty weights block without a file is left out, unless that would lose its comments.
+  const wc = m.weightsComments;
+  const hasWeights = m.weightsFile !== undefined || m.weights.size > 0 || wc.leading.length > 0 ||
+    wc.trailing !== undefined || m.weightsEndComments.length > 0;
+  if (hasWeights) {
     const file = m.weightsFile !== undefined ? ` ${JSON.stringify(m.weightsFile)}` : "";
     emit(1, `weights${file} {`, m.weightsComments, true);
     let first = true;
@@ -36,7 +40,7 @@ export function print(m: Module): string {
     out.push(INDENT + "}");
   }
   m.funcs.forEach((f, i) => {
-    if (i > 0 || m.weightsFile !== undefined || m.weights.size > 0) out.push("");
+    if (i > 0 || hasWeights) out.push("");
     printFunc(f, emit, lines);
   });
   lines(1, m.endComments);

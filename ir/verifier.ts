@@ -149,10 +149,9 @@ class Verifier {
     const loc = f.returnLoc ?? f.loc;
     f.returns.forEach((v) => usable(v, loc));
     if (f.returns.length !== f.resultTypes.length) {
-      this.error(
-        loc,
-        `'@${f.name}' returns ${f.returns.length} values but its signature has ${f.resultTypes.length}`,
-      );
+      const n = f.returns.length;
+      const values = `${n} value${n === 1 ? "" : "s"}`;
+      this.error(loc, `'@${f.name}' returns ${values} but its signature has ${f.resultTypes.length}`);
       return;
     }
     f.returns.forEach((v, i) => {
@@ -182,11 +181,9 @@ class Verifier {
         : required === specs.length
         ? `${required}`
         : `${required} to ${specs.length}`;
-      const names = specs.map((s) => s.name).join(", ");
-      this.error(
-        op.loc,
-        `'${op.name}' takes ${range} operand${range === "1" ? "" : "s"} (${names}), got ${n}`,
-      );
+      const names = specs.length > 0 ? ` (${specs.map((s) => s.name).join(", ")})` : "";
+      const plural = range === "1" || range === "at least 1" ? "" : "s";
+      this.error(op.loc, `'${op.name}' takes ${range} operand${plural}${names}, got ${n}`);
       return;
     }
     let ok = true;
@@ -198,7 +195,8 @@ class Verifier {
       }
     });
     for (const [key, value] of op.attrs) {
-      const spec = def.attrs[key];
+      // Own keys only: `constructor` or `toString` must not find Object.prototype's.
+      const spec = Object.hasOwn(def.attrs, key) ? def.attrs[key] : undefined;
       if (!spec) {
         const known = Object.keys(def.attrs);
         const hint = didYouMean(key, known) ||

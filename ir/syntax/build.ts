@@ -8,7 +8,7 @@
 import type { CstNode, IToken } from "chevrotain";
 import type { Attr } from "../attrs.ts";
 import { type Diagnostic, didYouMean } from "../diagnostics.ts";
-import { type Comments, Func, type Loc, Module, Op, Value, Weight } from "../module.ts";
+import { type Comments, Func, type Loc, Module, Op, quoteName, Value, Weight } from "../module.ts";
 import { DTYPES, isDType, type TensorType } from "../types.ts";
 
 type Children = Record<string, (CstNode | IToken)[] | undefined>;
@@ -33,8 +33,11 @@ class CommentQueue {
 
   constructor(private readonly comments: IToken[]) {}
 
-  /** Comments before `offset`, and whether a blank line comes before them (or the item). */
-  leading(offset: number, itemLine: number): Comments {
+  /**
+   * Comments before `offset`, and whether a blank line comes before them (or the item). The
+   * first item of a block never has one: the printer has no blank line to keep there.
+   */
+  leading(offset: number, itemLine: number, first = false): Comments {
     const leading: string[] = [];
     let firstLine = itemLine;
     while (this.next < this.comments.length && this.comments[this.next].startOffset < offset) {
@@ -42,7 +45,7 @@ class CommentQueue {
       if (leading.length === 0) firstLine = c.startLine!;
       leading.push(c.image.trimEnd());
     }
-    const blankLine = this.lastLine > 0 && firstLine > this.lastLine + 1;
+    const blankLine = !first && this.lastLine > 0 && firstLine > this.lastLine + 1;
     return blankLine ? { leading, blankLine } : { leading };
   }
 
@@ -130,17 +133,18 @@ class CstToModule {
     const kw = token(c, "Kw_weights")!;
     const file = token(c, "StringLit");
     if (file) this.module.weightsFile = this.string(file);
-    this.module.weightsComments = this.comments.leading(kw.startOffset, kw.startLine!);
+    this.module.weightsComments = this.comments.leading(kw.startOffset, kw.startLine!, true);
     this.module.weightsComments.trailing = this.comments.trailing(token(c, "LBrace")!.startLine!);
-    for (const d of nodes(c, "weightDecl")) {
+    for (const [i, d] of nodes(c, "weightDecl").entries()) {
       const dc = kids(d);
       const t = token(dc, "GlobalName")!;
-      const comments = this.comments.leading(t.startOffset, t.startLine!);
+      const comments = this.comments.leading(t.startOffset, t.startLine!, i === 0);
       const name = this.name(t);
       const type = this.type(nodes(dc, "type")[0]);
       const prior = this.module.weights.get(name);
       if (prior) {
-        this.error(t, `redefinition of weight '@${name}' (first declared at line ${prior.loc?.line})`);
+        const first = `first declared at line ${prior.loc?.line}`;
+        this.error(t, `redefinition of weight '@${quoteName(name)}' (${first})`);
         continue;
       }
       const w = new Weight(name, type, this.loc(t));
@@ -156,9 +160,10 @@ class CstToModule {
     const c = kids(n);
     const kw = token(c, "Kw_func")!;
     const nameTok = token(c, "GlobalName")!;
-    const comments = this.comments.leading(kw.startOffset, kw.startLine!);
+    // Functions are always printed one blank line apart, so none is recorded.
+    const comments = this.comments.leading(kw.startOffset, kw.startLine!, true);
     const name = this.name(nameTok);
-    if (this.module.func(name)) this.error(nameTok, `redefinition of function '@${name}'`);
+    if (this.module.func(name)) this.error(nameTok, `redefinition of function '@${quoteName(name)}'`);
     this.scope = new Map();
     const params = nodes(c, "param").map((p) => {
       const pc = kids(p);
@@ -167,14 +172,15 @@ class CstToModule {
     const f = new Func(name, params, nodes(c, "type").map((t) => this.type(t)), [], [], this.loc(nameTok));
     f.comments = comments;
     f.comments.trailing = this.comments.trailing(token(c, "LBrace")!.startLine!);
-    for (const o of nodes(c, "op")) {
-      const op = this.op(o);
+    const ops = nodes(c, "op");
+    ops.forEach((o, i) => {
+      const op = this.op(o, i === 0);
       if (op) f.body.push(op);
-    }
+    });
     const ret = nodes(c, "returnStmt")[0];
     const rc = kids(ret);
     const retTok = token(rc, "Kw_return")!;
-    f.returnComments = this.comments.leading(retTok.startOffset, retTok.startLine!);
+    f.returnComments = this.comments.leading(retTok.startOffset, retTok.startLine!, ops.length === 0);
     f.returnLoc = this.loc(retTok);
     const retOperands = nodes(rc, "operands")[0];
     f.returns = retOperands ? this.operands(retOperands) ?? [] : [];
@@ -189,17 +195,17 @@ class CstToModule {
     const prior = this.scope.get(name);
     if (prior) {
       const where = prior.loc ? ` (first defined at line ${prior.loc.line}:${prior.loc.col})` : "";
-      this.error(t, `redefinition of '%${name}'${where}`);
+      this.error(t, `redefinition of '%${quoteName(name)}'${where}`);
     }
     const v = new Value(name, type, kind, this.loc(t));
     this.scope.set(name, v);
     return v;
   }
 
-  private op(n: CstNode): Op | undefined {
+  private op(n: CstNode, first: boolean): Op | undefined {
     const c = kids(n);
     const resTok = token(c, "LocalName")!;
-    const comments = this.comments.leading(resTok.startOffset, resTok.startLine!);
+    const comments = this.comments.leading(resTok.startOffset, resTok.startLine!, first);
     const opName = token(c, "Word")!.image;
     const operandNode = nodes(c, "operands")[0];
     const operands = operandNode ? this.operands(operandNode) : [];
@@ -230,7 +236,8 @@ class CstToModule {
       }
       ok = false;
       const candidates = local ? this.scope.keys() : this.module.weights.keys();
-      const hint = didYouMean(name, candidates).replace(/'(.*)'/, local ? "'%$1'" : "'@$1'");
+      const sigil = local ? "%" : "@";
+      const hint = didYouMean(name, candidates).replace(/'(.*)'/, (_, n) => `'${sigil}${quoteName(n)}'`);
       this.error(t, `unknown ${local ? "value" : "weight"} '${t.image}'${hint}`);
     }
     return ok ? out : undefined;
@@ -308,15 +315,23 @@ class CstToModule {
     const scalar = token(c, "NumberLit");
     const values: number[] = [];
     let float = false;
+    let ok = true;
     const push = (t: IToken) => {
-      float ||= !/^-?\d+$/.test(t.image);
+      const isInt = /^-?\d+$/.test(t.image);
+      float ||= !isInt;
+      // Integers print back as written only while exact (1e21 and up print with an exponent).
+      if (isInt && !Number.isSafeInteger(Number(t.image))) {
+        this.error(t, `integer ${t.image} is too large`);
+        ok = false;
+      }
       values.push(parseFloatLiteral(t.image));
     };
     if (scalar) {
       push(scalar);
-      return { kind: "dense", value: { shape: [], values, float } };
+      return ok ? { kind: "dense", value: { shape: [], values, float } } : undefined;
     }
-    // Walks the nesting; each level must be rectangular.
+    // Walks the nesting; each level must be rectangular, and numbers all at one depth.
+    let leafDepth: number | undefined;
     const shapeOf = (list: CstNode, depth: number, shape: number[]): boolean => {
       const lc = kids(list);
       const nums = tokens(lc, "NumberLit");
@@ -326,10 +341,12 @@ class CstToModule {
       if (shape.length === depth) shape.push(len);
       else if (shape[depth] !== len) return false;
       if (nums.length > 0) {
-        if (shape.length !== depth + 1) return false;
+        leafDepth ??= depth;
+        if (shape.length !== depth + 1 || leafDepth !== depth) return false;
         nums.forEach(push);
         return true;
       }
+      if (subs.length > 0 && leafDepth !== undefined && depth >= leafDepth) return false;
       return subs.every((s) => shapeOf(s, depth + 1, shape));
     };
     const shape: number[] = [];
@@ -338,7 +355,7 @@ class CstToModule {
       this.error(token(c, "Kw_dense")!, "tensor literal is ragged: every row must have the same length");
       return undefined;
     }
-    return { kind: "dense", value: { shape, values, float } };
+    return ok ? { kind: "dense", value: { shape, values, float } } : undefined;
   }
 
   private type(n: CstNode): TensorType {

@@ -118,5 +118,13 @@ export const allTokens: TokenType[] = [
   Equals,
 ];
 
-/** The lexer, built once. */
-export const irLexer = new Lexer(allTokens, { ensureOptimizations: false, positionTracking: "full" });
+/**
+ * The lexer, built once. Only `\n` ends a line (chevrotain's default also counts a lone `\r`),
+ * so token lines agree with the `split("\n")` that diagnostics and `parse` use.
+ */
+export const irLexer = new Lexer(allTokens, {
+  ensureOptimizations: false,
+  positionTracking: "full",
+  lineTerminatorsPattern: /\n/g,
+  lineTerminatorCharacters: ["\n"],
+});
