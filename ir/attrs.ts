@@ -33,7 +33,7 @@ export type AttrType = "int" | "float" | "bool" | "string" | "ints" | "shape" | 
 /** JS value of an attribute, as op code reads it. */
 export type AttrJs = number | boolean | string | readonly number[] | DenseLiteral;
 
-/** Schema of one attribute of an op. An attribute without a default is required. */
+/** Schema of one attribute of an op. An attribute with neither a default nor `optional` is required. */
 export interface AttrSpec {
   readonly type: AttrType;
   /** One line for the op reference. */
@@ -41,12 +41,15 @@ export interface AttrSpec {
   /** Allowed values of an enum. */
   readonly values?: readonly string[];
   readonly default?: AttrJs;
+  /** The attribute may be left out although it has no default; the op reads `has()`. */
+  readonly optional?: boolean;
 }
 
 /** Formats a float so that it reads back as a float: always with a `.` or an exponent. */
 export function formatFloat(v: number): string {
   if (Number.isNaN(v)) return "nan";
   if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  if (Object.is(v, -0)) return "-0.0";
   const s = String(v);
   return /[.e]/.test(s) ? s : `${s}.0`;
 }

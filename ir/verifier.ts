@@ -14,7 +14,7 @@ import { type Diagnostic, didYouMean } from "./diagnostics.ts";
 import type { Func, Loc, Module, Op, Value } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import { OpError, type OpRegistry } from "./registry.ts";
-import { bsrGrid, formatShape, formatType, isFloat, numel, sameShape, type TensorType } from "./types.ts";
+import { bsrGrid, formatShape, formatType, numel, sameShape, type TensorType } from "./types.ts";
 
 /** The largest tensor the IR accepts, in elements. */
 export const MAX_ELEMENTS = 2 ** 31 - 1;
@@ -44,7 +44,9 @@ export function typeProblem(t: TensorType): string | undefined {
   const s = t.sparse;
   if (!s) return undefined;
   if (t.shape.length !== 2) return `a bsr tensor must be 2-D, got ${formatType(t)}`;
-  if (!isFloat(t.dtype)) return `a bsr tensor must hold floats, got ${t.dtype}`;
+  if (!["f32", "f16", "bf16"].includes(t.dtype)) {
+    return `a bsr tensor must hold f32, f16 or bf16, got ${t.dtype}`;
+  }
   if (!s.block.every((d) => Number.isSafeInteger(d) && d > 0)) {
     return `bsr block dims must be positive, got ${formatShape(s.block)}`;
   }
@@ -148,6 +150,10 @@ class Verifier {
     }
     const loc = f.returnLoc ?? f.loc;
     f.returns.forEach((v) => usable(v, loc));
+    f.resultTypes.forEach((t, i) => {
+      const problem = typeProblem(t);
+      if (problem) this.error(f.loc, `result ${i} of '@${f.name}': ${problem}`);
+    });
     if (f.returns.length !== f.resultTypes.length) {
       const n = f.returns.length;
       const values = `${n} value${n === 1 ? "" : "s"}`;
@@ -186,6 +192,8 @@ class Verifier {
       this.error(op.loc, `'${op.name}' takes ${range} operand${plural}${names}, got ${n}`);
       return;
     }
+    // An operand whose type is malformed was reported where it was defined.
+    if (op.operands.some((v) => typeProblem(v.type))) return;
     let ok = true;
     op.operands.forEach((v, i) => {
       const spec = specs[Math.min(i, specs.length - 1)];
@@ -212,7 +220,7 @@ class Verifier {
       }
     }
     for (const [key, spec] of Object.entries(def.attrs)) {
-      if (spec.default === undefined && !op.attrs.has(key)) {
+      if (spec.default === undefined && !spec.optional && !op.attrs.has(key)) {
         this.error(op.loc, `'${op.name}' needs attribute '${key}' (${describeAttrType(spec)})`);
         ok = false;
       }

@@ -61,8 +61,8 @@ export const slice: OpDef = {
       type: "ints",
       doc: "End index (exclusive) per sliced axis; negative counts from the end, then clamped.",
     },
-    axes: { type: "ints", default: [], doc: "The sliced axes, distinct; when absent, 0..len(starts)-1." },
-    steps: { type: "ints", default: [], doc: "Positive step per sliced axis; when absent, all 1." },
+    axes: { type: "ints", optional: true, doc: "The sliced axes, distinct; when absent, 0..len(starts)-1." },
+    steps: { type: "ints", optional: true, doc: "Positive step per sliced axis; when absent, all 1." },
   },
   infer([x], attrs): TensorType {
     return { shape: resolve(x.shape, attrs).map((d) => d.count), dtype: x.dtype };

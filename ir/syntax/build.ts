@@ -295,7 +295,7 @@ class CstToModule {
       this.error(t, `expected an integer, found '${t.image}'`);
       return undefined;
     }
-    const v = Number(t.image);
+    const v = Number(t.image) + 0; // no -0 among ints
     if (Number.isSafeInteger(v)) return v;
     this.error(t, `integer ${t.image} is too large`);
     return undefined;
