@@ -89,6 +89,7 @@ export {
   type SafetensorsDType,
   SafetensorsError,
   SafetensorsFile,
+  type SafetensorsHeader,
   type TensorInfo,
   type TensorToWrite,
   writeSafetensors,

@@ -22,8 +22,11 @@ export type Attr =
  * `values` are the elements in row-major order; `float` says whether they print as floats.
  */
 export interface DenseLiteral {
+  /** Bracket nesting as written; `[]` for a splat. */
   readonly shape: readonly number[];
+  /** Elements in row-major order. */
   readonly values: readonly number[];
+  /** Whether the elements print as floats. */
   readonly float: boolean;
 }
 
@@ -35,11 +38,13 @@ export type AttrJs = number | boolean | string | readonly number[] | DenseLitera
 
 /** Schema of one attribute of an op. An attribute with neither a default nor `optional` is required. */
 export interface AttrSpec {
+  /** The kind of value the attribute takes. */
   readonly type: AttrType;
   /** One line for the op reference. */
   readonly doc: string;
   /** Allowed values of an enum. */
   readonly values?: readonly string[];
+  /** Value used when the attribute is left out. */
   readonly default?: AttrJs;
   /** The attribute may be left out although it has no default; the op reads `has()`. */
   readonly optional?: boolean;
@@ -174,11 +179,13 @@ export function attrToJs(a: Attr): AttrJs {
  * their attributes through this; the verifier has already checked kinds.
  */
 export class AttrReader {
+  /** Reads `attrs`, taking defaults from `specs`. */
   constructor(
     private readonly specs: Readonly<Record<string, AttrSpec>>,
     private readonly attrs: ReadonlyMap<string, Attr>,
   ) {}
 
+  /** The written value, else the schema default; throws when there is neither. */
   private get(name: string): AttrJs {
     const a = this.attrs.get(name);
     if (a) return attrToJs(a);

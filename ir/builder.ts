@@ -25,6 +25,7 @@ export type ModuleAttrs = Record<string, number | boolean | string | readonly nu
 export interface ModuleOptions {
   /** Path of the safetensors file, relative to where the IR file will be written. */
   readonly weightsFile?: string;
+  /** Module attributes; none by default. */
   readonly attrs?: ModuleAttrs;
   /** Ops to build with; the built-in ops by default. */
   readonly registry?: OpRegistry;
@@ -45,6 +46,7 @@ export class ModuleBuilder {
   readonly module: Module;
   private readonly registry: OpRegistry;
 
+  /** Starts an empty module with this name. */
   constructor(name: string, options: ModuleOptions = {}) {
     this.registry = options.registry ?? builtinRegistry;
     const attrs = new Map(Object.entries(options.attrs ?? {}).map(([k, v]) => [k, moduleAttr(v)]));
@@ -83,6 +85,7 @@ export class FuncBuilder {
   private counter = 0;
   private pending: Comments = noComments();
 
+  /** Appends to `func`, checking ops against `registry`; its parameter names are taken. */
   constructor(readonly func: Func, private readonly registry: OpRegistry) {
     for (const p of func.params) this.names.add(p.name);
   }
@@ -98,6 +101,7 @@ export class FuncBuilder {
     this.pending.leading.push(`// ${comment}`);
   }
 
+  /** An unused result name: `wanted`, suffixed `.N` when taken, or the next number. */
   private freshName(wanted: string | undefined): string {
     let name = wanted ?? String(this.counter++);
     while (this.names.has(name)) name = wanted ? `${wanted}.${this.counter++}` : String(this.counter++);

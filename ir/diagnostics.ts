@@ -8,7 +8,9 @@ import type { Loc } from "./module.ts";
 
 /** One problem found in an input, at a place. */
 export interface Diagnostic {
+  /** Where the problem is. */
   readonly loc: Loc;
+  /** What is wrong, without the location prefix. */
   readonly message: string;
 }
 
@@ -33,6 +35,7 @@ export function sortDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {
 
 /** An error that carries diagnostics, thrown by the API functions that cannot return them. */
 export class DiagnosticError extends Error {
+  /** Formats `diagnostics` as the message, with source lines when `source` is given. */
   constructor(readonly diagnostics: readonly Diagnostic[], source?: string) {
     super(formatDiagnostics(diagnostics, source));
     this.name = "DiagnosticError";

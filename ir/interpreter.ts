@@ -21,6 +21,7 @@ export interface InterpretOptions {
 
 /** A failure while running: names the op's place and what went wrong. */
 export class InterpretError extends Error {
+  /** Prefixes the message with `file:line:col: error:`, or `error:` without a location. */
   constructor(loc: Loc | undefined, message: string) {
     super(loc ? `${loc.file}:${loc.line}:${loc.col}: error: ${message}` : `error: ${message}`);
     this.name = "InterpretError";

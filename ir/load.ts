@@ -14,8 +14,11 @@ import { safetensorsStore, type WeightStore } from "./weights.ts";
 
 /** What `loadModule` returns: the text, and the module when there were no diagnostics. */
 export interface LoadResult {
+  /** The file's text; `""` when it could not be read. */
   readonly text: string;
+  /** The verified module; absent when there are diagnostics. */
   readonly module?: Module;
+  /** Problems found reading, parsing or verifying; empty on success. */
   readonly diagnostics: readonly Diagnostic[];
 }
 

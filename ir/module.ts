@@ -9,8 +9,11 @@ import type { TensorType } from "./types.ts";
 
 /** A place in a source file; line and column count from 1. */
 export interface Loc {
+  /** File name as given to the parser. */
   readonly file: string;
+  /** Line number, from 1. */
   readonly line: number;
+  /** Column number, from 1. */
   readonly col: number;
 }
 
@@ -37,6 +40,7 @@ export class Value {
   /** The op that defines it, for results. */
   definingOp?: Op;
 
+  /** Creates a value; `kind` says whether it is an argument, an op result or a weight. */
   constructor(
     /** Name without its sigil. */
     public name: string,
@@ -53,8 +57,10 @@ export class Value {
 
 /** A weight declared in the module's weights block, backed by an entry of the weights file. */
 export class Weight extends Value {
+  /** Comments written before the declaration and on its line. */
   comments: Comments = noComments();
 
+  /** Declares a weight; its kind is `weight`. */
   constructor(name: string, type: TensorType, loc?: Loc) {
     super(name, type, "weight", loc);
   }
@@ -62,8 +68,10 @@ export class Weight extends Value {
 
 /** One operation: `%r = name %a, @w {attr = 1} : tensor<...>`. */
 export class Op {
+  /** Comments written before the op and on its line. */
   comments: Comments = noComments();
 
+  /** Creates an op and makes it the defining op of `result`. */
   constructor(
     /** The op's registered name, e.g. `dense`. */
     public name: string,
@@ -78,6 +86,7 @@ export class Op {
 
 /** A function: parameters, a body of ops and the values it returns. */
 export class Func {
+  /** Comments written before the function and on its header line. */
   comments: Comments = noComments();
   /** Comments after the last op and before `return`. */
   returnComments: Comments = noComments();
@@ -86,6 +95,7 @@ export class Func {
   /** Location of the `return`. */
   returnLoc?: Loc;
 
+  /** Creates a function from its parts. */
   constructor(
     public name: string,
     public params: Value[],
@@ -109,6 +119,7 @@ export class Module {
   /** Comments after the module's closing brace. */
   fileEndComments: string[] = [];
 
+  /** Creates a module; everything but the name starts empty by default. */
   constructor(
     public name: string,
     public attrs: Map<string, Attr> = new Map(),

@@ -15,7 +15,9 @@ const MAX_LIST_DEPTH = 64;
 
 /** What `parse` returns: a module when there were no diagnostics. */
 export interface ParseResult {
+  /** The parsed module; absent when there are diagnostics. */
   readonly module?: Module;
+  /** Problems found; empty on success. */
   readonly diagnostics: readonly Diagnostic[];
 }
 

@@ -10,6 +10,7 @@ import type { TensorType } from "./types.ts";
 
 /** One operand slot of an op. Optional slots come last. */
 export interface OperandSpec {
+  /** Name of the slot, used in error messages. */
   readonly name: string;
   /** The slot may be left out (only trailing slots). */
   readonly optional?: boolean;
@@ -25,7 +26,9 @@ export interface OpDef {
   readonly name: string;
   /** One line for the op reference. */
   readonly summary: string;
+  /** Operand slots, in order. */
   readonly operands: readonly OperandSpec[];
+  /** Attribute schema, keyed by attribute name. */
   readonly attrs: Readonly<Record<string, AttrSpec>>;
   /**
    * Infers the result type from the operand types and attributes, checking the op's rules.
@@ -39,6 +42,7 @@ export interface OpDef {
 
 /** A rule of an op is broken; the verifier reports the message at the op. */
 export class OpError extends Error {
+  /** Creates the error with the message to report. */
   constructor(message: string) {
     super(message);
     this.name = "OpError";
@@ -49,6 +53,7 @@ export class OpError extends Error {
 export class OpRegistry {
   private readonly defs = new Map<string, OpDef>();
 
+  /** Creates a registry holding `defs`; duplicate names are an error. */
   constructor(defs: Iterable<OpDef> = []) {
     for (const d of defs) this.register(d);
   }

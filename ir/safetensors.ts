@@ -15,11 +15,15 @@ export type SafetensorsDType = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | 
 
 /** Location and type of one tensor inside a safetensors file. */
 export interface TensorInfo {
+  /** The tensor's name, its key in the header. */
   name: string;
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions; `[]` for a scalar. */
   shape: number[];
   /** Offset of the first byte, relative to the start of the data buffer. */
   byteOffset: number;
+  /** Number of data bytes, `end - begin` of its `data_offsets`. */
   byteLength: number;
 }
 
@@ -35,8 +39,11 @@ export interface SafetensorsHeader {
 
 /** A tensor to be written by {@link encodeSafetensors} or {@link writeSafetensors}. */
 export interface TensorToWrite {
+  /** The tensor's name, its key in the header. */
   name: string;
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions; `[]` for a scalar. */
   shape: number[];
   /** Little-endian element bytes; its byte length must equal product(shape) * dtype size. */
   data: ArrayBufferView;

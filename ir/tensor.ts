@@ -33,6 +33,7 @@ export function allocData(dtype: DType, n: number): TensorData {
 
 /** A dense tensor. */
 export class Tensor {
+  /** Wraps `data`; throws a RangeError when its length does not match the type's shape. */
   constructor(readonly type: TensorType, readonly data: TensorData) {
     if (data.length !== numel(type.shape)) {
       throw new RangeError(
@@ -53,10 +54,12 @@ export class Tensor {
     return t;
   }
 
+  /** The shape of `type`. */
   get shape(): readonly number[] {
     return this.type.shape;
   }
 
+  /** The dtype of `type`. */
   get dtype(): DType {
     return this.type.dtype;
   }
@@ -68,6 +71,7 @@ export class Tensor {
  * exactly as SciPy's `bsr_matrix`. Partial edge blocks are padded with zeros.
  */
 export class BsrTensor extends Tensor {
+  /** Builds from the logical BSR `type`, the blocks, and SciPy-style `indices` and `indptr`. */
   constructor(
     type: TensorType,
     data: Float32Array,

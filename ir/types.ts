@@ -29,6 +29,7 @@ export function isFloat(dtype: DType): boolean {
  * dimension is not a multiple of the block, the last block row or column is padded with zeros.
  */
 export interface BsrEncoding {
+  /** The encoding's tag; always `bsr`. */
   readonly kind: "bsr";
   /** Block rows × block columns, e.g. `[1, 32]`; TVM's `(bs_r, bs_c)`. */
   readonly block: readonly [number, number];
@@ -38,7 +39,9 @@ export interface BsrEncoding {
 
 /** A tensor type with a static shape. */
 export interface TensorType {
+  /** Dimensions; `[]` for a scalar. */
   readonly shape: readonly number[];
+  /** Element type. */
   readonly dtype: DType;
   /** Present when the tensor is stored block-sparse. */
   readonly sparse?: BsrEncoding;

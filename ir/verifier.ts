@@ -21,7 +21,9 @@ export const MAX_ELEMENTS = 2 ** 31 - 1;
 
 /** Shape and dtype of one entry of the weights file; dtype as safetensors writes it (`F32`). */
 export interface WeightEntry {
+  /** Element type as safetensors spells it, e.g. `F32`. */
   readonly dtype: string;
+  /** Dimensions of the stored tensor. */
   readonly shape: readonly number[];
 }
 
