@@ -94,3 +94,53 @@ export {
   type TensorToWrite,
   writeSafetensors,
 } from "./ir/safetensors.ts";
+
+// Passes: writing them, composing pipelines, running them, plugins.
+export {
+  type Analysis,
+  type AnyPass,
+  definePass,
+  type PassContext,
+  type PassDef,
+  PassFailure,
+  type PassFilter,
+  type PassOptions,
+  type PassOptionSpec,
+  type PassOptionType,
+  type PassResult,
+  type PassWeights,
+} from "./passes/pass.ts";
+export { type Pattern, rewrite, type RewriteOptions, Rewriter } from "./passes/rewrite.ts";
+export { passProblem, PassRegistry } from "./passes/registry.ts";
+export {
+  entryOptions,
+  formatOptionValue,
+  type OptionValue,
+  parsePipeline,
+  type Pipeline,
+  type PipelineEntry,
+  PipelineError,
+  printPipeline,
+} from "./passes/pipeline.ts";
+export {
+  type Instrument,
+  PassError,
+  type PassRun,
+  type PassStatistic,
+  type PipelineResult,
+  type RunOptions,
+  runPipeline,
+} from "./passes/manager.ts";
+export {
+  dumpDirInstrument,
+  opCount,
+  printIrInstrument,
+  type PrintIrOptions,
+  TimingInstrument,
+  type TimingRow,
+} from "./passes/instruments.ts";
+export { loadPlugin, PluginError } from "./passes/plugin.ts";
+export { builtinPasses, createPassRegistry } from "./passes/index.ts";
+export { cloneModule } from "./ir/clone.ts";
+export { createOp, NameScope } from "./ir/builder.ts";
+export { OverlayStore } from "./ir/weights.ts";

@@ -81,13 +81,12 @@ export interface OpOptions {
 
 /** Appends ops to a function. */
 export class FuncBuilder {
-  private readonly names = new Set<string>();
-  private counter = 0;
+  private readonly names: NameScope;
   private pending: Comments = noComments();
 
   /** Appends to `func`, checking ops against `registry`; its parameter names are taken. */
   constructor(readonly func: Func, private readonly registry: OpRegistry) {
-    for (const p of func.params) this.names.add(p.name);
+    this.names = new NameScope(func);
   }
 
   /** The function's parameters. */
@@ -101,14 +100,6 @@ export class FuncBuilder {
     this.pending.leading.push(`// ${comment}`);
   }
 
-  /** An unused result name: `wanted`, suffixed `.N` when taken, or the next number. */
-  private freshName(wanted: string | undefined): string {
-    let name = wanted ?? String(this.counter++);
-    while (this.names.has(name)) name = wanted ? `${wanted}.${this.counter++}` : String(this.counter++);
-    this.names.add(name);
-    return name;
-  }
-
   /** Appends an op and returns its result. Throws when the op or its operands break a rule. */
   op(
     name: string,
@@ -116,36 +107,11 @@ export class FuncBuilder {
     attrs: Record<string, AttrJs> = {},
     options: OpOptions = {},
   ): Value {
-    const def = this.registry.get(name);
-    if (!def) throw new Error(`unknown op '${name}'`);
-    const written = new Map<string, Attr>();
-    for (const [key, spec] of Object.entries(def.attrs)) {
-      if (!(key in attrs)) continue;
-      try {
-        written.set(key, attrFromJs(spec, attrs[key]));
-      } catch (e) {
-        throw new Error(`'${name}': attribute '${key}' ${(e as Error).message}`);
-      }
-    }
-    const unknown = Object.keys(attrs).filter((k) => !(k in def.attrs));
-    if (unknown.length > 0) throw new Error(`'${name}': unknown attribute '${unknown[0]}'`);
-    let type: TensorType;
-    try {
-      type = def.infer(operands.map((v) => v.type), new AttrReader(def.attrs, written), options.type);
-    } catch (e) {
-      throw new Error(`'${name}': ${e instanceof OpError ? e.message : e}`);
-    }
-    if (options.type && formatType(options.type) !== formatType(type)) {
-      throw new Error(
-        `'${name}': result is ${formatType(type)}, not the requested ${formatType(options.type)}`,
-      );
-    }
-    const result = new Value(this.freshName(options.name), type, "result");
-    const op = new Op(name, [...operands], written, result);
+    const op = createOp(this.registry, name, operands, attrs, this.names.fresh(options.name), options.type);
     op.comments = this.pending;
     this.pending = noComments();
     this.func.body.push(op);
-    return result;
+    return op.result;
   }
 
   /** Ends the function, returning these values; the signature follows their types. */
@@ -153,4 +119,62 @@ export class FuncBuilder {
     this.func.returns = values;
     this.func.resultTypes = values.map((v) => v.type);
   }
+}
+
+/** Hands out result names not yet used in a function. */
+export class NameScope {
+  private readonly taken = new Set<string>();
+  private counter = 0;
+
+  /** A scope holding the names `f` already defines. */
+  constructor(f: Func) {
+    for (const p of f.params) this.taken.add(p.name);
+    for (const op of f.body) this.taken.add(op.result.name);
+  }
+
+  /** An unused name: `wanted`, suffixed `.N` when taken, or the next number. */
+  fresh(wanted?: string): string {
+    let name = wanted ?? String(this.counter++);
+    while (this.taken.has(name)) name = wanted ? `${wanted}.${this.counter++}` : String(this.counter++);
+    this.taken.add(name);
+    return name;
+  }
+}
+
+/**
+ * Creates an op (not yet placed in a function), converting JS attribute values by the op's
+ * schema and inferring its result type. Throws an Error naming the op when a rule is broken;
+ * `type`, when given, must equal the inferred type (reshape, cast and constant need it).
+ */
+export function createOp(
+  registry: OpRegistry,
+  name: string,
+  operands: readonly Value[],
+  attrs: Readonly<Record<string, AttrJs>>,
+  resultName: string,
+  type?: TensorType,
+): Op {
+  const def = registry.get(name);
+  if (!def) throw new Error(`unknown op '${name}'`);
+  const written = new Map<string, Attr>();
+  for (const [key, spec] of Object.entries(def.attrs)) {
+    if (!(key in attrs)) continue;
+    try {
+      written.set(key, attrFromJs(spec, attrs[key]));
+    } catch (e) {
+      throw new Error(`'${name}': attribute '${key}' ${(e as Error).message}`);
+    }
+  }
+  const unknown = Object.keys(attrs).filter((k) => !Object.hasOwn(def.attrs, k));
+  if (unknown.length > 0) throw new Error(`'${name}': unknown attribute '${unknown[0]}'`);
+  let inferred: TensorType;
+  try {
+    inferred = def.infer(operands.map((v) => v.type), new AttrReader(def.attrs, written), type);
+  } catch (e) {
+    throw new Error(`'${name}': ${e instanceof OpError ? e.message : e}`);
+  }
+  if (type && formatType(type) !== formatType(inferred)) {
+    throw new Error(`'${name}': result is ${formatType(inferred)}, not the requested ${formatType(type)}`);
+  }
+  return new Op(name, [...operands], written, new Value(resultName, inferred, "result"));
 }

@@ -56,17 +56,49 @@ export function safetensorsStore(file: SafetensorsFile): WeightStore {
   };
 }
 
+function entriesOf(tensors: Iterable<readonly [string, Tensor]>): [string, WeightEntry][] {
+  return [...tensors].flatMap(([name, t]) =>
+    t instanceof BsrTensor
+      ? bsrArrays(name, t.sparseType).map((a) => [a.name, a] as [string, WeightEntry])
+      : [[name, { dtype: t.dtype.toUpperCase(), shape: t.shape }] as [string, WeightEntry]]
+  );
+}
+
+/**
+ * A store that starts as `base` and takes replacement data by weight name, as passes change
+ * weights; `changes` holds what was replaced. The base is never written.
+ */
+export class OverlayStore implements WeightStore {
+  /** Replaced weights, by name. */
+  readonly changes: Map<string, Tensor> = new Map();
+
+  /** An overlay over `base`. */
+  constructor(private readonly base: WeightStore) {}
+
+  /** Replaces the data of weight `name`. */
+  set(name: string, data: Tensor): void {
+    this.changes.set(name, data);
+  }
+
+  /** The entries of the base, with replaced weights' entries swapped for the new ones. */
+  entries(): ReadonlyMap<string, WeightEntry> {
+    const replaced = new Set(
+      [...this.changes.keys()].flatMap((n) => [n, `${n}.data`, `${n}.indices`, `${n}.indptr`]),
+    );
+    const kept = [...this.base.entries()].filter(([name]) => !replaced.has(name));
+    return new Map([...kept, ...entriesOf(this.changes)]);
+  }
+
+  /** The replaced data of a weight, or the base's. */
+  get(w: Weight): Tensor {
+    return this.changes.get(w.name) ?? this.base.get(w);
+  }
+}
+
 /** A store over tensors in memory, keyed by weight name; BSR weights as BsrTensor. */
 export function memoryStore(tensors: ReadonlyMap<string, Tensor>): WeightStore {
   return {
-    entries: () =>
-      new Map(
-        [...tensors].flatMap(([name, t]) =>
-          t instanceof BsrTensor
-            ? bsrArrays(name, t.sparseType).map((a) => [a.name, a] as const)
-            : [[name, { dtype: t.dtype.toUpperCase(), shape: t.shape }] as const]
-        ),
-      ),
+    entries: () => new Map(entriesOf(tensors)),
     get(w: Weight): Tensor {
       const t = tensors.get(w.name);
       if (!t) throw new Error(`weight '@${w.name}' is not in the store`);

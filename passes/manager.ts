@@ -1,0 +1,203 @@
+/**
+ * The pass manager: runs a pipeline over a copy of a module, so that the input stays
+ * untouched when a pass fails. After each pass that reports a change it verifies the module
+ * (unless told not to); a pass that says "unchanged" but changed the text is caught too.
+ * Instruments (as TVM's) see every pass before and after it runs: IR printing, dumps and
+ * timing are instruments.
+ */
+
+import { cloneModule } from "../ir/clone.ts";
+import type { Diagnostic } from "../ir/diagnostics.ts";
+import type { Func, Loc, Module } from "../ir/module.ts";
+import { builtinRegistry } from "../ir/ops/index.ts";
+import { print } from "../ir/printer.ts";
+import type { OpRegistry } from "../ir/registry.ts";
+import type { Tensor } from "../ir/tensor.ts";
+import { verify } from "../ir/verifier.ts";
+import { OverlayStore, type WeightStore } from "../ir/weights.ts";
+import type { Analysis, AnyPass, PassContext, PassResult } from "./pass.ts";
+import { PassFailure } from "./pass.ts";
+import { entryOptions, type Pipeline } from "./pipeline.ts";
+
+/** What an instrument learns after a pass ran. */
+export interface PassRun {
+  readonly pass: AnyPass;
+  /** Position in the pipeline, from 1. */
+  readonly index: number;
+  readonly changed: boolean;
+  /** Skipped by the pass's filter. */
+  readonly skipped: boolean;
+  readonly ms: number;
+}
+
+/** Hooks around each pass, for printing, dumping and timing. */
+export interface Instrument {
+  /** Before a pass runs, with the module as it is. */
+  beforePass?(pass: AnyPass, index: number, m: Module): void;
+  /** After a pass ran (and was verified), with the module as it is now. */
+  afterPass?(run: PassRun, m: Module): void;
+}
+
+/** Options of `runPipeline`. */
+export interface RunOptions {
+  /** Verify after every pass that changed the module; on by default. */
+  readonly verifyEach?: boolean;
+  readonly instruments?: readonly Instrument[];
+  /** The ops the module may use; the built-in ops by default. */
+  readonly registry?: OpRegistry;
+  /** Weight data passes may read and replace; none by default. */
+  readonly weights?: WeightStore;
+  /** Where passes' log lines go; stderr by default. */
+  readonly log?: (line: string) => void;
+}
+
+/** A statistic a pass counted. */
+export interface PassStatistic {
+  readonly pass: string;
+  readonly name: string;
+  /** What it counts, as the pass declared. */
+  readonly doc: string;
+  readonly value: number;
+}
+
+/** What a pipeline produced. */
+export interface PipelineResult {
+  /** The transformed copy of the input. */
+  readonly module: Module;
+  /** Weights the passes replaced, by name. */
+  readonly changedWeights: ReadonlyMap<string, Tensor>;
+  readonly stats: readonly PassStatistic[];
+  readonly runs: readonly PassRun[];
+}
+
+/** A pass failed: names the pass and, where known, the place. */
+export class PassError extends Error {
+  /** A failure of `pass`, at `loc`, with verifier diagnostics when the IR did not verify. */
+  constructor(
+    readonly pass: string,
+    readonly loc: Loc | undefined,
+    readonly detail: string,
+    readonly diagnostics: readonly Diagnostic[] = [],
+  ) {
+    const where = loc ? `${loc.file}:${loc.line}:${loc.col}: ` : "";
+    super(`${where}error: pass '${pass}' ${detail}`);
+    this.name = "PassError";
+  }
+}
+
+const EMPTY_STORE: WeightStore = {
+  entries: () => new Map(),
+  get: (w) => {
+    throw new Error(`no weight data for '@${w.name}'`);
+  },
+};
+
+function hasOp(m: Module, names: readonly string[]): boolean {
+  return m.funcs.some((f) => f.body.some((op) => names.includes(op.name)));
+}
+
+/** Runs a pipeline over a copy of `input`. Throws PassError; `input` is never changed. */
+export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptions = {}): PipelineResult {
+  const m = cloneModule(input);
+  const registry = options.registry ?? builtinRegistry;
+  const weights = new OverlayStore(options.weights ?? EMPTY_STORE);
+  const verifyEach = options.verifyEach ?? true;
+  const cache = new Map<string, unknown>();
+  const stats: PassStatistic[] = [];
+  const runs: PassRun[] = [];
+
+  pipeline.entries.forEach((entry, i) => {
+    const pass = entry.pass;
+    const index = i + 1;
+    for (const ins of options.instruments ?? []) ins.beforePass?.(pass, index, m);
+    const t0 = performance.now();
+    if (pass.filter?.ops && !hasOp(m, pass.filter.ops)) {
+      const run = { pass, index, changed: false, skipped: true, ms: performance.now() - t0 };
+      runs.push(run);
+      for (const ins of options.instruments ?? []) ins.afterPass?.(run, m);
+      return;
+    }
+    const counters = new Map<string, number>();
+    const ctx: PassContext = {
+      options: entryOptions(entry),
+      registry,
+      weights,
+      stat(name, amount = 1) {
+        if (!pass.statistics || !Object.hasOwn(pass.statistics, name)) {
+          throw new PassFailure(undefined, `counted statistic '${name}' that it does not declare`);
+        }
+        counters.set(name, (counters.get(name) ?? 0) + amount);
+      },
+      analysis<T>(a: Analysis<T>): T {
+        if (!cache.has(a.name)) cache.set(a.name, a.compute(m));
+        return cache.get(a.name) as T;
+      },
+      log: (line) => (options.log ?? console.error)(`${pass.name}: ${line}`),
+      error: (at, message) => new PassFailure(at && "result" in at ? at.loc : at as Loc | undefined, message),
+    };
+    const before = verifyEach ? print(m) : "";
+    const changed = runPass(pass, m, ctx);
+    const ms = performance.now() - t0;
+    if (changed) {
+      for (const key of cache.keys()) if (!pass.preserves?.includes(key)) cache.delete(key);
+    }
+    if (verifyEach) {
+      if (!changed && print(m) !== before) {
+        throw new PassError(pass.name, m.loc, `returned "unchanged" but changed the module`);
+      }
+      const entries = options.weights ? weights.entries() : undefined;
+      const ds = changed ? verify(m, { registry, weights: entries, weightsSource: "the weights" }) : [];
+      if (ds.length > 0) {
+        const first = ds[0];
+        throw new PassError(pass.name, first.loc, `left IR that does not verify: ${first.message}`, ds);
+      }
+    }
+    for (const [name, value] of counters) {
+      stats.push({ pass: pass.name, name, doc: pass.statistics![name], value });
+    }
+    const run = { pass, index, changed, skipped: false, ms };
+    runs.push(run);
+    for (const ins of options.instruments ?? []) ins.afterPass?.(run, m);
+  });
+  return { module: m, changedWeights: weights.changes, stats, runs };
+}
+
+/** Runs one pass, turning its failures and malformed results into PassErrors. */
+function runPass(pass: AnyPass, m: Module, ctx: PassContext): boolean {
+  let current: Func | undefined;
+  const check = (r: unknown): boolean => {
+    if (r !== "changed" && r !== "unchanged") {
+      throw new PassError(
+        pass.name,
+        current?.loc ?? m.loc,
+        `returned ${describe(r)}; a pass returns "changed" or "unchanged"`,
+      );
+    }
+    return r === "changed";
+  };
+  try {
+    if (pass.runOnModule) return check(pass.runOnModule(m, ctx));
+    let changed = false;
+    for (const f of m.funcs) {
+      current = f;
+      changed = check(pass.runOnFunction!(f, ctx) as PassResult) || changed;
+    }
+    return changed;
+  } catch (e) {
+    if (e instanceof PassError) throw e;
+    if (e instanceof PassFailure) {
+      throw new PassError(pass.name, e.loc ?? current?.loc ?? m.loc, `failed: ${e.message}`);
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    throw new PassError(pass.name, current?.loc ?? m.loc, `threw: ${message}`);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return "nothing";
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

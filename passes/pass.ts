@@ -1,0 +1,129 @@
+/**
+ * What a pass is. Built-in passes and plugins are written against exactly this API:
+ *
+ * ```ts
+ * export default definePass({
+ *   name: "drop-tanh",
+ *   description: "Replaces tanh(x) by x (a toy).",
+ *   options: { keep: { type: "int", default: 0, doc: "how many to keep" } },
+ *   filter: { ops: ["tanh"] },
+ *   runOnFunction(f, ctx) {
+ *     return rewrite(f, ctx, [{ match: "tanh", rewrite: (op, rw) => rw.replace(op, op.operands[0]) }]);
+ *   },
+ * });
+ * ```
+ *
+ * A pass returns `"changed"` or `"unchanged"`. "unchanged" is cheap: the manager then skips
+ * verification and dumps, and keeps cached analyses.
+ */
+
+import type { Func, Loc, Module, Op, Weight } from "../ir/module.ts";
+import type { OpRegistry } from "../ir/registry.ts";
+import type { Tensor } from "../ir/tensor.ts";
+
+/** What a pass reports: whether it changed the module. */
+export type PassResult = "changed" | "unchanged";
+
+/** The kinds of pass options, as written in pipeline text. */
+export type PassOptionType = "int" | "number" | "bool" | "string" | "enum" | "block";
+
+/** One option of a pass: its kind, default and one-line description. */
+export interface PassOptionSpec {
+  readonly type: PassOptionType;
+  readonly default: number | boolean | string | readonly [number, number];
+  readonly doc: string;
+  /** Allowed values of an enum option. */
+  readonly values?: readonly string[];
+}
+
+/** The JS type of values of an option kind. */
+export type OptionTypeValue<T extends PassOptionType> = T extends "int" | "number" ? number
+  : T extends "bool" ? boolean
+  : T extends "block" ? readonly [number, number]
+  : string;
+
+/** The JS type of an option's value. */
+export type PassOptionValue<S extends PassOptionSpec> = OptionTypeValue<S["type"]>;
+
+/** Option values of a pass, typed from its option specs. */
+export type PassOptions<O extends Record<string, PassOptionSpec>> = {
+  readonly [K in keyof O]: PassOptionValue<O[K]>;
+};
+
+/** A cached analysis: computed on demand, kept until a pass changes the module. */
+export interface Analysis<T> {
+  readonly name: string;
+  compute(m: Module): T;
+}
+
+/** Weight data as passes see it: the original weights, with the changes passes made. */
+export interface PassWeights {
+  /** The current data of a declared weight. */
+  get(w: Weight): Tensor;
+  /** Replaces the data of weight `name` (declare its type in the module to match). */
+  set(name: string, data: Tensor): void;
+}
+
+/** What a running pass can use besides the module. */
+export interface PassContext<O extends Record<string, PassOptionSpec> = Record<string, PassOptionSpec>> {
+  /** The option values, defaults filled in. */
+  readonly options: PassOptions<O>;
+  /** The ops the module may use. */
+  readonly registry: OpRegistry;
+  /** Weight data, readable and replaceable. */
+  readonly weights: PassWeights;
+  /** Adds to a declared statistic, printed with `--stats`. */
+  stat(name: string, amount?: number): void;
+  /** The result of an analysis, cached until the module changes. */
+  analysis<T>(a: Analysis<T>): T;
+  /** Prints a line for the user (on stderr), prefixed with the pass name. */
+  log(line: string): void;
+  /** An error at an op (or another place), to throw: the manager reports it with the pass name. */
+  error(at: Op | Loc | undefined, message: string): PassFailure;
+}
+
+/** A pass's own failure at a place; thrown by passes via `ctx.error`. */
+export class PassFailure extends Error {
+  constructor(readonly loc: Loc | undefined, message: string) {
+    super(message);
+    this.name = "PassFailure";
+  }
+}
+
+/** Which modules a pass applies to, declaratively (as esbuild's filters): it is skipped otherwise. */
+export interface PassFilter {
+  /** Run only when the module contains at least one op of these names. */
+  readonly ops?: readonly string[];
+}
+
+/** A pass: a name, a description, typed options and a `run` over the module or each function. */
+export interface PassDef<O extends Record<string, PassOptionSpec> = Record<string, PassOptionSpec>> {
+  /** Name in pipelines, kebab-case: `bsr-lower`. Required. */
+  readonly name: string;
+  /** One line. */
+  readonly description: string;
+  readonly options?: O;
+  /** Statistic names and what they count, e.g. `{ pruned: "weights pruned" }`. */
+  readonly statistics?: Readonly<Record<string, string>>;
+  readonly filter?: PassFilter;
+  /** Analyses (by name) that stay valid when this pass changes the module. */
+  readonly preserves?: readonly string[];
+  /** Runs over the whole module. */
+  runOnModule?(m: Module, ctx: PassContext<O>): PassResult;
+  /** Runs over each function in turn; the module changed if any function did. */
+  runOnFunction?(f: Func, ctx: PassContext<O>): PassResult;
+}
+
+/**
+ * Declares a pass with typed options. An identity function that gives plugins and built-ins
+ * the same checked shape.
+ */
+export function definePass<const O extends Record<string, PassOptionSpec> = Record<never, PassOptionSpec>>(
+  def: PassDef<O>,
+): PassDef<O> {
+  return def;
+}
+
+/** A pass of any option shape, as registries hold them. */
+// deno-lint-ignore no-explicit-any
+export type AnyPass = PassDef<any>;

@@ -1,0 +1,179 @@
+/**
+ * Pattern rewriting, the way most passes change IR. A pattern names the ops it looks at (a
+ * declarative filter), may add a condition, and rewrites one op through a Rewriter, which
+ * builds new ops with inferred types, replaces uses and erases ops. `rewrite` applies a list
+ * of patterns over a function until nothing more changes.
+ *
+ * ```ts
+ * const foldDoubleTranspose: Pattern = {
+ *   match: "transpose",
+ *   where: (op) => op.operands[0].definingOp?.name === "transpose",
+ *   rewrite(op, rw) {
+ *     const inner = op.operands[0].definingOp!;
+ *     const p1 = inner.attrs.get("perm")!.value as number[], p2 = op.attrs.get("perm")!.value as number[];
+ *     rw.replace(op, rw.create("transpose", inner.operands, { perm: p2.map((i) => p1[i]) }));
+ *   },
+ * };
+ * ```
+ */
+
+import { attrFromJs, type AttrJs } from "../ir/attrs.ts";
+import { createOp, NameScope } from "../ir/builder.ts";
+import type { Func, Op, Value } from "../ir/module.ts";
+import type { OpRegistry } from "../ir/registry.ts";
+import type { TensorType } from "../ir/types.ts";
+import { type PassContext, PassFailure, type PassResult } from "./pass.ts";
+
+/** A rewrite of one op. */
+export interface Pattern {
+  /** The op names this pattern looks at. */
+  readonly match: string | readonly string[];
+  /** A further condition, e.g. on operand shapes or producers. */
+  readonly where?: (op: Op) => boolean;
+  /** Rewrites `op` through `rw`. Returns false when it decided not to change anything. */
+  rewrite(op: Op, rw: Rewriter): boolean | void;
+}
+
+/** Changes a function around one op at a time; new ops go right before that op. */
+export class Rewriter {
+  private anchor: Op | undefined;
+  private readonly names: NameScope;
+
+  /** A rewriter over function `f`, building ops from `registry`. */
+  constructor(readonly func: Func, private readonly registry: OpRegistry) {
+    this.names = new NameScope(func);
+  }
+
+  /** Sets the op new ops are placed before (the driver does this for each match). */
+  at(op: Op): void {
+    this.anchor = op;
+  }
+
+  /**
+   * Creates an op before the current one, inferring its type (pass `type` for reshape, cast
+   * and constant). It takes the current op's location, and its leading comments if it is the
+   * first op created there.
+   */
+  create(name: string, operands: readonly Value[], attrs: Record<string, AttrJs> = {}, options: {
+    name?: string;
+    type?: TensorType;
+  } = {}): Value {
+    const anchor = this.anchor;
+    const op = createOp(
+      this.registry,
+      name,
+      operands,
+      attrs,
+      this.names.fresh(options.name ?? anchor?.result.name),
+      options.type,
+    );
+    if (!anchor) {
+      this.func.body.push(op);
+      return op.result;
+    }
+    op.loc = anchor.loc;
+    if (anchor.comments.leading.length > 0 || anchor.comments.blankLine) {
+      op.comments = { leading: anchor.comments.leading, blankLine: anchor.comments.blankLine };
+      anchor.comments = { leading: [], trailing: anchor.comments.trailing };
+    }
+    this.func.body.splice(this.func.body.indexOf(anchor), 0, op);
+    return op.result;
+  }
+
+  /** Sets an attribute of an op, converting the JS value by the op's schema. */
+  setAttr(op: Op, key: string, value: AttrJs): void {
+    const spec = this.registry.get(op.name)?.attrs[key];
+    if (!spec) throw new PassFailure(op.loc, `'${op.name}' has no attribute '${key}'`);
+    op.attrs.set(key, attrFromJs(spec, value));
+  }
+
+  /** The ops that use a value, in order. */
+  users(v: Value): Op[] {
+    return this.func.body.filter((op) => op.operands.includes(v));
+  }
+
+  /** Whether the function returns the value. */
+  isReturned(v: Value): boolean {
+    return this.func.returns.includes(v);
+  }
+
+  /** Makes every use of `from` (ops and returns) use `to` instead. */
+  replaceAllUses(from: Value, to: Value): void {
+    for (const op of this.func.body) op.operands = op.operands.map((v) => v === from ? to : v);
+    this.func.returns = this.func.returns.map((v) => v === from ? to : v);
+  }
+
+  /** Replaces an op's result by `value` everywhere and erases the op. */
+  replace(op: Op, value: Value): void {
+    this.replaceAllUses(op.result, value);
+    this.erase(op);
+  }
+
+  /** Removes an op whose result is unused; its leading comments move to the next op. */
+  erase(op: Op): void {
+    const users = this.users(op.result);
+    if (users.length > 0 || this.isReturned(op.result)) {
+      const by = users.length > 0 ? `'${users[0].result.ref}'` : "the return";
+      throw new PassFailure(op.loc, `cannot erase '${op.result.ref}': it is still used by ${by}`);
+    }
+    const i = this.func.body.indexOf(op);
+    if (i < 0) return;
+    this.func.body.splice(i, 1);
+    const next = this.func.body[i];
+    if (next && (op.comments.leading.length > 0 || op.comments.blankLine)) {
+      next.comments = {
+        ...next.comments,
+        leading: [...op.comments.leading, ...next.comments.leading],
+        blankLine: op.comments.blankLine || next.comments.blankLine,
+      };
+    }
+  }
+}
+
+/** Options of `rewrite`. */
+export interface RewriteOptions {
+  /** Sweeps over the function before giving up on reaching a fixed point. */
+  readonly maxSweeps?: number;
+}
+
+/**
+ * Applies patterns to every op of `f`, sweeping until none applies. A pattern that throws is
+ * reported at the op it was rewriting.
+ */
+export function rewrite(
+  f: Func,
+  ctx: PassContext,
+  patterns: readonly Pattern[],
+  options: RewriteOptions = {},
+): PassResult {
+  const rw = new Rewriter(f, ctx.registry);
+  const byName = new Map<string, Pattern[]>();
+  for (const p of patterns) {
+    for (const name of typeof p.match === "string" ? [p.match] : p.match) {
+      byName.set(name, [...(byName.get(name) ?? []), p]);
+    }
+  }
+  let changed = false;
+  for (let sweep = 0; sweep < (options.maxSweeps ?? 20); sweep++) {
+    let changedThisSweep = false;
+    for (const op of [...f.body]) {
+      if (!f.body.includes(op)) continue;
+      for (const p of byName.get(op.name) ?? []) {
+        if (!f.body.includes(op)) break;
+        rw.at(op);
+        let applied: boolean | void;
+        try {
+          if (p.where && !p.where(op)) continue;
+          applied = p.rewrite(op, rw);
+        } catch (e) {
+          if (e instanceof PassFailure) throw e;
+          throw new PassFailure(op.loc, `while rewriting '${op.result.ref}': ${(e as Error).message}`);
+        }
+        if (applied !== false) changedThisSweep = true;
+      }
+    }
+    if (!changedThisSweep) break;
+    changed = true;
+  }
+  return changed ? "changed" : "unchanged";
+}
