@@ -4,10 +4,11 @@
  * parameters named like a mask get ones, other integers zeros, floats standard normals.
  */
 
-import type { Func } from "./module.ts";
+import type { Func, Module } from "./module.ts";
 import { Random } from "./random.ts";
-import { Tensor } from "./tensor.ts";
-import { isFloat, numel } from "./types.ts";
+import { BsrTensor, Tensor } from "./tensor.ts";
+import { bsrGrid, isFloat, numel } from "./types.ts";
+import { memoryStore, type WeightStore } from "./weights.ts";
 
 /** Makes deterministic inputs for every parameter of `f`. */
 export function seededInputs(f: Func, seed: number): Tensor[] {
@@ -25,4 +26,30 @@ export function seededInputs(f: Func, seed: number): Tensor[] {
     for (let i = 0; i < n; i++) t.data[i] = fill();
     return t;
   });
+}
+
+/**
+ * Deterministic weights for every declaration of a module: floats normal(0, 0.5), integers
+ * 0..3, and BSR weights storing their first `nnz` blocks of the grid in row-major order.
+ * For tests that compare two versions of a module without a weights file.
+ */
+export function seededWeights(m: Module, seed: number): WeightStore {
+  const rng = new Random(seed);
+  const tensors = new Map<string, Tensor>();
+  for (const w of m.weights.values()) {
+    const s = w.type.sparse;
+    if (s) {
+      const [rows, cols] = bsrGrid(w.type.shape, s.block);
+      const data = new Float32Array(s.nnzBlocks * s.block[0] * s.block[1]).map(() => rng.normal(0, 0.5));
+      const indices = Int32Array.from({ length: s.nnzBlocks }, (_, k) => k % cols);
+      const indptr = Int32Array.from({ length: rows + 1 }, (_, r) => Math.min(r * cols, s.nnzBlocks));
+      tensors.set(w.name, new BsrTensor(w.type, data, indices, indptr));
+      continue;
+    }
+    const t = Tensor.zeros(w.type);
+    const float = isFloat(w.type.dtype);
+    for (let i = 0; i < t.data.length; i++) t.data[i] = float ? rng.normal(0, 0.5) : rng.int(4);
+    tensors.set(w.name, t);
+  }
+  return memoryStore(tensors);
 }

@@ -13,7 +13,11 @@
  * // ERROR: message     a diagnostic on this line (for a comment at the end of a line)
  * // ERROR@+N: message  ... N lines below; `@-N` above; `@L` on line L
  * // ERROR@+N:C: msg    ... and at column C (the column may follow any of the line forms)
+ * // RUN: pipeline      run these passes (pipeline text) before the CHECK lines are matched
  * ```
+ *
+ * A file with RUN is also an equivalence check: the reference interpreter must give the same
+ * outputs for the module before and after the pipeline, on seeded inputs and weights.
  *
  * Matching of CHECK lines is by substring, line by line, in order. ERROR messages match
  * exactly. Directive comments are removed from the printed text before CHECK lines are matched,
@@ -43,21 +47,25 @@ export interface ExpectedError {
 
 /** The directives of a file, and any malformed ones. */
 export interface Directives {
+  /** The pipeline of a RUN line, if any. */
+  readonly run?: string;
   readonly checks: Check[];
   readonly errors: ExpectedError[];
   readonly problems: string[];
 }
 
 /** One well-formed directive comment: keyword, optional `@line`, optional `:col`, text. */
-const DIRECTIVE = /\/\/ ?(CHECK-NEXT|CHECK-NOT|CHECK-EMPTY|CHECK|ERROR)(?:@([+-]?\d+))?(?::(\d+))?: ?(.*)$/;
+const DIRECTIVE =
+  /\/\/ ?(CHECK-NEXT|CHECK-NOT|CHECK-EMPTY|CHECK|ERROR|RUN)(?:@([+-]?\d+))?(?::(\d+))?: ?(.*)$/;
 /** Anything that looks like it means to be a directive. */
-const LOOKS_LIKE = /\/\/ ?(?:CHECK|ERROR)[-@:]/;
+const LOOKS_LIKE = /\/\/ ?(?:CHECK|ERROR|RUN)[-@:]/;
 
 /** Reads the directives of a golden file. */
 export function parseDirectives(text: string): Directives {
   const checks: Check[] = [];
   const errors: ExpectedError[] = [];
   const problems: string[] = [];
+  let run: string | undefined;
   text.split(/\r?\n/).forEach((source, i) => {
     const line = i + 1;
     const m = DIRECTIVE.exec(source);
@@ -67,6 +75,13 @@ export function parseDirectives(text: string): Directives {
     }
     const [, kind, at, col, rest] = m;
     const body = rest.trimEnd();
+    if (kind === "RUN") {
+      if (run !== undefined || at !== undefined || col !== undefined) {
+        problems.push(`line ${line}: one RUN line, without @ or :`);
+      }
+      run = body;
+      return;
+    }
     if (kind !== "ERROR") {
       if (at !== undefined || col !== undefined || (body === "") !== (kind === "CHECK-EMPTY")) {
         problems.push(`line ${line}: ${kind} takes no @line or :col, and text unless it is CHECK-EMPTY`);
@@ -82,7 +97,7 @@ export function parseDirectives(text: string): Directives {
       directiveLine: line,
     });
   });
-  return { checks, errors, problems };
+  return { run, checks, errors, problems };
 }
 
 /** Removes directive comments from printed text: whole lines, or the end of a line. */

@@ -19,7 +19,19 @@ import type { Module } from "../ir/module.ts";
 import { parse } from "../ir/parse.ts";
 import { print } from "../ir/printer.ts";
 import { verify } from "../ir/verifier.ts";
-import { matchErrors, moduleData, parseDirectives, runChecks, stripDirectives } from "./filecheck.ts";
+import { seededInputs, seededWeights } from "../ir/inputs.ts";
+import { interpret } from "../ir/interpreter.ts";
+import { createPassRegistry } from "../passes/index.ts";
+import { runPipeline } from "../passes/manager.ts";
+import { parsePipeline } from "../passes/pipeline.ts";
+import {
+  type Check,
+  matchErrors,
+  moduleData,
+  parseDirectives,
+  runChecks,
+  stripDirectives,
+} from "./filecheck.ts";
 
 const DIR = new URL("./ir/", import.meta.url);
 
@@ -38,9 +50,37 @@ function roundTrip(name: string, m: Module, printed: string, diagnostics: readon
   assert.equal(print(again.module), printed, "print is not idempotent");
 }
 
+/**
+ * Runs the RUN pipeline, matches CHECK lines against its output, and checks that the
+ * interpreter gives the same outputs before and after, on seeded inputs and weights.
+ */
+function runPasses(name: string, m: Module, pipeline: string, checks: readonly Check[]): void {
+  assert.ok(checks.length > 0, "a RUN file needs CHECK lines");
+  assert.deepStrictEqual(messages(verify(m)), [], "a RUN file must verify before the passes");
+  const weights = seededWeights(m, 1);
+  const { module: out } = runPipeline(m, parsePipeline(pipeline, createPassRegistry()), { weights });
+  const printed = print(out);
+  const checkFailures = runChecks(stripDirectives(printed), checks);
+  if (checkFailures.length > 0) assert.fail(`${checkFailures.join("\n")}\n\nprinted:\n${printed}`);
+  roundTrip(name, out, printed, []);
+  for (const f of m.funcs) {
+    const inputs = seededInputs(f, 2);
+    const want = interpret(m, inputs, weights, { func: f.name });
+    const got = interpret(out, inputs, weights, { func: f.name });
+    want.forEach((w, i) => {
+      assert.deepStrictEqual(got[i].shape, w.shape, `@${f.name} result ${i}: shape`);
+      w.data.forEach((x, j) => {
+        const y = got[i].data[j];
+        const close = Math.abs(x - y) <= 1e-5 * (1 + Math.abs(x)) || (Number.isNaN(x) && Number.isNaN(y));
+        if (!close) assert.fail(`@${f.name} result ${i}[${j}]: ${y} after the passes, ${x} before`);
+      });
+    });
+  }
+}
+
 async function runGolden(name: string): Promise<void> {
   const text = await Deno.readTextFile(new URL(name, DIR));
-  const { checks, errors, problems } = parseDirectives(text);
+  const { run, checks, errors, problems } = parseDirectives(text);
   assert.deepStrictEqual(problems, [], "malformed directives");
   const parsed = parse(text, { file: name });
   const diagnostics = parsed.module ? verify(parsed.module) : parsed.diagnostics;
@@ -55,6 +95,7 @@ async function runGolden(name: string): Promise<void> {
     assert.equal(checks.length, 0, "CHECK directives need a file that parses");
     return;
   }
+  if (run !== undefined) return runPasses(name, parsed.module, run, checks);
   const printed = print(parsed.module);
   if (checks.length > 0) {
     const checkFailures = runChecks(stripDirectives(printed), checks);
