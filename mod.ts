@@ -100,6 +100,7 @@ export {
   type Analysis,
   type AnyPass,
   definePass,
+  type OptionTypeValue,
   type PassContext,
   type PassDef,
   PassFailure,
@@ -107,6 +108,7 @@ export {
   type PassOptions,
   type PassOptionSpec,
   type PassOptionType,
+  type PassOptionValue,
   type PassResult,
   type PassWeights,
 } from "./passes/pass.ts";

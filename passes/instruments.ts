@@ -71,6 +71,7 @@ export function dumpDirInstrument(dir: string, weightsFile: string | undefined):
 
 /** One row of the timing table. */
 export interface TimingRow {
+  /** The pass run. */
   readonly run: PassRun;
   /** Ops in the module after the pass. */
   readonly ops: number;

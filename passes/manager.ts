@@ -21,12 +21,15 @@ import { entryOptions, type Pipeline } from "./pipeline.ts";
 
 /** What an instrument learns after a pass ran. */
 export interface PassRun {
+  /** The pass that ran. */
   readonly pass: AnyPass;
   /** Position in the pipeline, from 1. */
   readonly index: number;
+  /** It reported a change. */
   readonly changed: boolean;
   /** Skipped by the pass's filter. */
   readonly skipped: boolean;
+  /** Wall time of the pass alone, in milliseconds. */
   readonly ms: number;
 }
 
@@ -42,6 +45,7 @@ export interface Instrument {
 export interface RunOptions {
   /** Verify after every pass that changed the module; on by default. */
   readonly verifyEach?: boolean;
+  /** Hooks around every pass. */
   readonly instruments?: readonly Instrument[];
   /** The ops the module may use; the built-in ops by default. */
   readonly registry?: OpRegistry;
@@ -53,10 +57,13 @@ export interface RunOptions {
 
 /** A statistic a pass counted. */
 export interface PassStatistic {
+  /** The pass that counted it. */
   readonly pass: string;
+  /** Its name, as the pass declared it. */
   readonly name: string;
   /** What it counts, as the pass declared. */
   readonly doc: string;
+  /** The count. */
   readonly value: number;
 }
 
@@ -66,7 +73,9 @@ export interface PipelineResult {
   readonly module: Module;
   /** Weights the passes replaced, by name. */
   readonly changedWeights: ReadonlyMap<string, Tensor>;
+  /** What the passes counted. */
   readonly stats: readonly PassStatistic[];
+  /** Every pass run, in order. */
   readonly runs: readonly PassRun[];
 }
 

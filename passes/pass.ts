@@ -29,8 +29,11 @@ export type PassOptionType = "int" | "number" | "bool" | "string" | "enum" | "bl
 
 /** One option of a pass: its kind, default and one-line description. */
 export interface PassOptionSpec {
+  /** The option's kind. */
   readonly type: PassOptionType;
+  /** The value when the pipeline does not set it. */
   readonly default: number | boolean | string | readonly [number, number];
+  /** One line for `--list-passes`. */
   readonly doc: string;
   /** Allowed values of an enum option. */
   readonly values?: readonly string[];
@@ -52,7 +55,9 @@ export type PassOptions<O extends Record<string, PassOptionSpec>> = {
 
 /** A cached analysis: computed on demand, kept until a pass changes the module. */
 export interface Analysis<T> {
+  /** The cache key; passes name it in `preserves`. */
   readonly name: string;
+  /** Computes the analysis of a module. */
   compute(m: Module): T;
 }
 
@@ -84,6 +89,7 @@ export interface PassContext<O extends Record<string, PassOptionSpec> = Record<s
 
 /** A pass's own failure at a place; thrown by passes via `ctx.error`. */
 export class PassFailure extends Error {
+  /** A failure at `loc` (unknown when undefined). */
   constructor(readonly loc: Loc | undefined, message: string) {
     super(message);
     this.name = "PassFailure";
@@ -102,9 +108,11 @@ export interface PassDef<O extends Record<string, PassOptionSpec> = Record<strin
   readonly name: string;
   /** One line. */
   readonly description: string;
+  /** Typed options, each with a default and a doc line. */
   readonly options?: O;
   /** Statistic names and what they count, e.g. `{ pruned: "weights pruned" }`. */
   readonly statistics?: Readonly<Record<string, string>>;
+  /** When to skip the pass without running it. */
   readonly filter?: PassFilter;
   /** Analyses (by name) that stay valid when this pass changes the module. */
   readonly preserves?: readonly string[];

@@ -14,6 +14,7 @@ export type OptionValue = number | boolean | string | readonly [number, number];
 
 /** One pass of a pipeline with the options written for it. */
 export interface PipelineEntry {
+  /** The pass to run. */
   readonly pass: AnyPass;
   /** Options as written, in order, converted to their kinds. */
   readonly written: ReadonlyMap<string, OptionValue>;
@@ -21,6 +22,7 @@ export interface PipelineEntry {
 
 /** A parsed pipeline. */
 export interface Pipeline {
+  /** The passes in order. */
   readonly entries: readonly PipelineEntry[];
 }
 
