@@ -2,21 +2,27 @@
 
 import { parseArgs, type ParseArgsConfig, styleText } from "node:util";
 import { dirname } from "node:path";
-import { type Diagnostic, formatDiagnostics } from "../mod.ts";
+import { type Diagnostic, didYouMean, formatDiagnostics } from "../mod.ts";
 
 /** A failure the user caused; printed as one line, without a stack trace. */
 export class UsageError extends Error {}
 
-/** Parses argv with node:util parseArgs, turning its errors into UsageErrors. */
-export function parseCli<T extends ParseArgsConfig["options"]>(
-  args: string[],
-  options: T,
-  usage: string,
-) {
+/**
+ * Parses argv with node:util parseArgs, turning its errors into one-line UsageErrors; an
+ * unknown option gets the closest known one as a suggestion.
+ */
+export function parseCli<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${usage}`);
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    if (unknown) {
+      const known = Object.keys(options).map((k) => `--${k}`);
+      throw new UsageError(`unknown option '${unknown[1]}'${didYouMean(unknown[1], known)}; see --help`);
+    }
+    const line = message.replace(/\s*\n\s*/g, " ");
+    throw new UsageError(line.charAt(0).toLowerCase() + line.slice(1));
   }
 }
 

@@ -101,7 +101,7 @@ main(async () => {
     timing: { type: "boolean" },
     stats: { type: "boolean" },
     help: { type: "boolean", short: "h" },
-  }, USAGE);
+  });
   if (values.help) return void console.log(USAGE);
 
   const registry = createPassRegistry();

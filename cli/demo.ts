@@ -19,7 +19,7 @@ main(async () => {
   const { values } = parseCli(Deno.args, {
     preset: { type: "string", default: "bert-base" },
     out: { type: "string", default: "out/demo" },
-  }, USAGE);
+  });
   const preset = values.preset as "bert-base" | "bert-mini" | "bert-tiny";
   const config = bertConfig(preset);
   const path = `${values.out}/${preset}.sir`;

@@ -10,8 +10,6 @@
  * one-line `error: ...` on stderr.
  */
 
-import { parseArgs } from "node:util";
-import { didYouMean } from "../ir/diagnostics.ts";
 import {
   BERT_PRESET_NAMES,
   BERT_PRESETS,
@@ -22,6 +20,7 @@ import {
   SYNTHETIC_PREFIX,
   writeSyntheticBert,
 } from "../frontend/synthetic_bert.ts";
+import { parseCli, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task import <model> -o <file.sir> [options]
 
@@ -58,9 +57,6 @@ export interface ImportIO {
 
 const consoleIO: ImportIO = { out: (s) => console.log(s), err: (s) => console.error(s) };
 
-/** A usage or config mistake: exit code 2. */
-class UsageError extends Error {}
-
 const INT_OPTIONS = ["layers", "hidden", "heads", "intermediate", "seq", "seed", "vocab", "labels"] as const;
 
 const OPTIONS = {
@@ -78,21 +74,6 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-function parse(args: string[]) {
-  try {
-    return parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (e) {
-    const message = (e as Error).message;
-    const unknown = /^Unknown option '([^']+)'/.exec(message);
-    if (unknown) {
-      const known = Object.keys(OPTIONS).map((k) => `--${k}`);
-      throw new UsageError(`unknown option '${unknown[1]}'${didYouMean(unknown[1], known)}; see --help`);
-    }
-    const line = message.replace(/\s*\n\s*/g, " "); // one line, whatever node:util says
-    throw new UsageError(line.charAt(0).toLowerCase() + line.slice(1));
-  }
-}
-
 function intOption(flag: string, text: string, min: number): number {
   const v = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(v) || v < min) {
@@ -103,7 +84,7 @@ function intOption(flag: string, text: string, min: number): number {
 }
 
 /** The config the arguments ask for. */
-function configFrom(spec: string, values: ReturnType<typeof parse>["values"]): BertConfig {
+function configFrom(spec: string, values: ReturnType<typeof parseCli<typeof OPTIONS>>["values"]): BertConfig {
   if (!spec.startsWith(SYNTHETIC_PREFIX)) {
     const available = BERT_PRESET_NAMES.map((n) => SYNTHETIC_PREFIX + n).join(", ");
     throw new UsageError(
@@ -154,7 +135,7 @@ function formatCount(n: number): string {
 export async function importMain(args: string[], io: ImportIO = consoleIO): Promise<number> {
   let config: BertConfig, output: string;
   try {
-    const { values, positionals } = parse(args);
+    const { values, positionals } = parseCli(args, OPTIONS);
     if (values.help) {
       io.out(USAGE);
       return 0;

@@ -29,7 +29,7 @@ main(async () => {
     json: { type: "boolean" },
     save: { type: "string" },
     help: { type: "boolean", short: "h" },
-  }, USAGE);
+  });
   if (values.help) return void console.log(USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one model file\n${USAGE}`);
   const seed = Number(values.seed);
