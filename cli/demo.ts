@@ -5,12 +5,17 @@
  */
 
 import { styleText } from "node:util";
-import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
+import {
+  BERT_PRESET_NAMES,
+  bertConfig,
+  isBertPreset,
+  writeSyntheticBert,
+} from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
 import { formatDiagnostics, interpret, loadModule, loadWeights, parse, print, verify } from "../mod.ts";
-import { main, parseCli } from "./common.ts";
+import { main, parseCli, UsageError } from "./common.ts";
 
-const USAGE = "usage: deno task demo [--preset bert-base|bert-mini|bert-tiny] [--out DIR]";
+const USAGE = `usage: deno task demo [--preset ${BERT_PRESET_NAMES.join("|")}] [--out DIR]`;
 
 const step = (n: number, text: string) => console.log(`\n${styleText("bold", `${n}. ${text}`)}`);
 const ms = (t0: number) => `${(performance.now() - t0).toFixed(1)} ms`;
@@ -19,8 +24,13 @@ main(async () => {
   const { values } = parseCli(Deno.args, {
     preset: { type: "string", default: "bert-base" },
     out: { type: "string", default: "out/demo" },
+    help: { type: "boolean", short: "h" },
   });
-  const preset = values.preset as "bert-base" | "bert-mini" | "bert-tiny";
+  if (values.help) return void console.log(USAGE);
+  if (!isBertPreset(values.preset)) {
+    throw new UsageError(`--preset must be one of ${BERT_PRESET_NAMES.join(", ")}, got '${values.preset}'`);
+  }
+  const preset = values.preset;
   const config = bertConfig(preset);
   const path = `${values.out}/${preset}.sir`;
 
