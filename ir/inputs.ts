@@ -20,8 +20,10 @@ export function seededInputs(f: Func, seed: number): Tensor[] {
       for (let i = 0; i < n; i++) t.data[i] = rng.normal();
       return t;
     }
-    const table = f.body.find((op) => op.name === "gather" && op.operands[1] === p)?.operands[0];
-    const rows = table?.type.shape[0];
+    const gather = f.body.find((op) => op.name === "gather" && op.operands[1] === p);
+    const table = gather?.operands[0].type.shape;
+    const axis = gather?.attrs.get("axis")?.value as number | undefined ?? 0;
+    const rows = table?.[axis < 0 ? axis + table.length : axis];
     const fill = rows !== undefined ? () => rng.int(rows) : /mask/i.test(p.name) ? () => 1 : () => 0;
     for (let i = 0; i < n; i++) t.data[i] = fill();
     return t;
