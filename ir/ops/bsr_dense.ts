@@ -1,24 +1,27 @@
 /**
- * The `bsr_dense` op: a fully connected layer with a block-sparse weight,
- * `y = x · Wᵀ + bias`, where W is the logical `[N, K]` (`[out, in]`) matrix stored in BSR form
- * (SciPy `bsr_matrix`: blocks `[nnz, R, C]`, block columns `indices`, block-row starts `indptr`).
+ * The `bsr_dense` op: a fully connected layer with a block-sparse weight and an optional fused
+ * activation, `y = activation(x · Wᵀ + bias)`, where W is the logical `[N, K]` (`[out, in]`)
+ * matrix stored in BSR form (SciPy `bsr_matrix`: blocks `[nnz, R, C]`, block columns `indices`,
+ * block-row starts `indptr`).
  */
 
 import type { OpDef } from "../registry.ts";
 import { check } from "../shape.ts";
 import { type BsrTensor, Tensor } from "../tensor.ts";
 import { bsrGrid, formatType, type TensorType } from "../types.ts";
+import { activationAttr, applyActivation } from "./activation.ts";
 import { requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts";
 
 /**
- * `bsr_dense(x, w, bias?)`: x `[..., K]`, w a BSR tensor of logical shape `[N, K]`, bias `[N]`;
- * the result is `[..., N]`. Float dtypes, all equal.
+ * `bsr_dense(x, w, bias?) {activation}`: x `[..., K]`, w a BSR tensor of logical shape `[N, K]`,
+ * bias `[N]`; the result is `[..., N]`. Float dtypes, all equal. The activation (activation.ts)
+ * is applied after the bias.
  */
 export const bsrDense: OpDef = {
   name: "bsr_dense",
-  summary: "Fully connected layer with a block-sparse [out, in] weight: x · wᵀ + bias.",
+  summary: "Fully connected layer with a block-sparse [out, in] weight: activation(x · wᵀ + bias).",
   operands: [{ name: "x" }, { name: "w", sparse: true }, { name: "bias", optional: true }],
-  attrs: {},
+  attrs: { activation: activationAttr },
   infer([x, w, bias]): TensorType {
     requireRankAtLeast(x, "x", 1);
     requireFloat(x, "x");
@@ -45,7 +48,7 @@ export const bsrDense: OpDef = {
     }
     return { shape: [...x.shape.slice(0, -1), N], dtype: x.dtype };
   },
-  interpret([x, wt, bias], _attrs, result): Tensor {
+  interpret([x, wt, bias], attrs, result): Tensor {
     const w = wt as BsrTensor;
     const [N, K] = w.sparseType.shape;
     const [R, C] = w.sparseType.sparse!.block;
@@ -70,6 +73,6 @@ export const bsrDense: OpDef = {
       }
       out.data.set(acc, r * N);
     }
-    return out;
+    return applyActivation(out, attrs.string("activation"));
   },
 };

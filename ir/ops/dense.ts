@@ -1,27 +1,31 @@
 /**
  * The `dense` op: a fully connected layer `x · w (+ bias)` over the last dim(s) of x, with
- * optional transposes. Hugging Face `Linear` weights are `[out, in]` and use `transpose_b`.
+ * optional transposes and an optional fused activation. Hugging Face `Linear` weights are
+ * `[out, in]` and use `transpose_b`.
  */
 
 import type { OpDef } from "../registry.ts";
 import { check } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { formatType, type TensorType } from "../types.ts";
+import { activationAttr, applyActivation } from "./activation.ts";
 import { prod, requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts";
 import { matmulInto, matrixView, rowMajor } from "./matmul_kernel.ts";
 
 /**
- * `dense(x, w, bias?) {transpose_a, transpose_b}`: x `[..., M, K]` (`[..., K, M]` with transpose_a
- * when rank >= 2; a rank-1 x is `[K]`), w `[K, N]` (`[N, K]` with transpose_b), bias `[N]`;
- * the result is `[..., M, N]` (`[N]` for a rank-1 x). Float dtypes, all equal.
+ * `dense(x, w, bias?) {transpose_a, transpose_b, activation}`: x `[..., M, K]` (`[..., K, M]` with
+ * transpose_a when rank >= 2; a rank-1 x is `[K]`), w `[K, N]` (`[N, K]` with transpose_b), bias
+ * `[N]`; the result is `[..., M, N]` (`[N]` for a rank-1 x). Float dtypes, all equal. The
+ * activation (activation.ts) is applied after the bias.
  */
 export const dense: OpDef = {
   name: "dense",
-  summary: "Fully connected layer: x · w + bias over the last dims of x (rank-1 x is a vector).",
+  summary: "Fully connected layer: activation(x · w + bias) over the last dims of x (rank-1 x is a vector).",
   operands: [{ name: "x" }, { name: "w" }, { name: "bias", optional: true }],
   attrs: {
     transpose_a: { type: "bool", default: false, doc: "The last two dims of x are [K, M] (rank >= 2 only)." },
     transpose_b: { type: "bool", default: false, doc: "w is [N, K] (the [out, in] layout of Linear)." },
+    activation: activationAttr,
   },
   infer([x, w, bias], attrs): TensorType {
     requireRankAtLeast(x, "x", 1);
@@ -60,6 +64,6 @@ export const dense: OpDef = {
       const a = matrixView(x.data, i * M * K, M, K, transA);
       matmulInto(a, b, M, K, N, out.data, i * M * N, bias?.data);
     }
-    return out;
+    return applyActivation(out, attrs.string("activation"));
   },
 };

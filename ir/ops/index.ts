@@ -4,6 +4,7 @@
 
 import { type OpDef, OpRegistry } from "../registry.ts";
 import { add } from "./add.ts";
+import { addLayerNorm } from "./add_layer_norm.ts";
 import { batchMatmul } from "./batch_matmul.ts";
 import { bsrDense } from "./bsr_dense.ts";
 import { cast } from "./cast.ts";
@@ -30,6 +31,7 @@ import { where } from "./where.ts";
 /** Every built-in op, sorted by name. */
 export const builtinOps: readonly OpDef[] = [
   add,
+  addLayerNorm,
   batchMatmul,
   bsrDense,
   cast,

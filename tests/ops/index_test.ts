@@ -4,6 +4,7 @@ import { builtinOps, builtinRegistry } from "../../ir/ops/index.ts";
 
 const EXPECTED = [
   "add",
+  "add_layer_norm",
   "batch_matmul",
   "bsr_dense",
   "cast",
