@@ -1,11 +1,14 @@
 /** The built-in passes, registered explicitly from one list. */
 
 import type { AnyPass } from "./pass.ts";
+import { canonicalize } from "./canonicalize.ts";
+import { cse } from "./cse.ts";
 import { dce } from "./dce.ts";
+import { fuse } from "./fuse.ts";
 import { PassRegistry } from "./registry.ts";
 
-/** Every built-in pass. */
-export const builtinPasses: readonly AnyPass[] = [dce];
+/** Every built-in pass, sorted by name. */
+export const builtinPasses: readonly AnyPass[] = [canonicalize, cse, dce, fuse];
 
 /** A fresh registry with the built-in passes; plugins register into it. */
 export function createPassRegistry(): PassRegistry {

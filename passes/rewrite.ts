@@ -37,6 +37,8 @@ export interface Pattern {
 /** Changes a function around one op at a time; new ops go right before that op. */
 export class Rewriter {
   private anchor: Op | undefined;
+  /** Values created at the current anchor; they take its name when they replace it. */
+  private created = new Set<Value>();
   private readonly names: NameScope;
 
   /** A rewriter over function `f`, building ops from `registry`. */
@@ -47,6 +49,7 @@ export class Rewriter {
   /** Sets the op new ops are placed before (the driver does this for each match). */
   at(op: Op): void {
     this.anchor = op;
+    this.created = new Set();
   }
 
   /**
@@ -77,6 +80,7 @@ export class Rewriter {
       anchor.comments = { leading: [], trailing: anchor.comments.trailing };
     }
     this.func.body.splice(this.func.body.indexOf(anchor), 0, op);
+    this.created.add(op.result);
     return op.result;
   }
 
@@ -103,31 +107,54 @@ export class Rewriter {
     this.func.returns = this.func.returns.map((v) => v === from ? to : v);
   }
 
-  /** Replaces an op's result by `value` everywhere and erases the op. */
+  /**
+   * Replaces an op's result by `value` everywhere and erases the op. A value created for this
+   * op takes its name and end-of-line comment, so dumps before and after line up.
+   */
   replace(op: Op, value: Value): void {
+    const own = this.created.has(value) && value.definingOp;
     this.replaceAllUses(op.result, value);
+    if (own && op.comments.trailing !== undefined && own.comments.trailing === undefined) {
+      own.comments = { ...own.comments, trailing: op.comments.trailing };
+      op.comments = { ...op.comments, trailing: undefined };
+    }
+    const name = op.result.name;
     this.erase(op);
+    if (own) value.name = name;
   }
 
-  /** Removes an op whose result is unused; its leading comments move to the next op. */
+  /**
+   * Removes an op whose result is unused. Its comments (an end-of-line one as a line of its
+   * own) move before the next op, or before `return` when it was the last.
+   */
   erase(op: Op): void {
     const users = this.users(op.result);
     if (users.length > 0 || this.isReturned(op.result)) {
       const by = users.length > 0 ? `'${users[0].result.ref}'` : "the return";
       throw new PassFailure(op.loc, `cannot erase '${op.result.ref}': it is still used by ${by}`);
     }
+    moveCommentsOn(this.func, op);
     const i = this.func.body.indexOf(op);
-    if (i < 0) return;
-    this.func.body.splice(i, 1);
-    const next = this.func.body[i];
-    if (next && (op.comments.leading.length > 0 || op.comments.blankLine)) {
-      next.comments = {
-        ...next.comments,
-        leading: [...op.comments.leading, ...next.comments.leading],
-        blankLine: op.comments.blankLine || next.comments.blankLine,
-      };
-    }
+    if (i >= 0) this.func.body.splice(i, 1);
   }
+}
+
+/** Moves the comments of `op`, about to be erased, to the op after it or to the return. */
+export function moveCommentsOn(f: Func, op: Op): void {
+  const c = op.comments;
+  const lines = c.trailing !== undefined ? [...c.leading, c.trailing] : c.leading;
+  if (lines.length === 0 && !c.blankLine) return;
+  const next = f.body[f.body.indexOf(op) + 1];
+  const target = next ? next.comments : f.returnComments;
+  const moved = {
+    ...target,
+    leading: [...lines, ...target.leading],
+    blankLine: c.blankLine || target.blankLine,
+  };
+  if (!moved.blankLine) delete moved.blankLine;
+  if (next) next.comments = moved;
+  else f.returnComments = moved;
+  op.comments = { leading: [] };
 }
 
 /** Options of `rewrite`. */
@@ -154,7 +181,8 @@ export function rewrite(
     }
   }
   let changed = false;
-  for (let sweep = 0; sweep < (options.maxSweeps ?? 20); sweep++) {
+  const sweeps = options.maxSweeps ?? 20;
+  for (let sweep = 0; sweep < sweeps; sweep++) {
     let changedThisSweep = false;
     for (const op of [...f.body]) {
       if (!f.body.includes(op)) continue;
@@ -172,8 +200,11 @@ export function rewrite(
         if (applied !== false) changedThisSweep = true;
       }
     }
-    if (!changedThisSweep) break;
+    if (!changedThisSweep) return changed ? "changed" : "unchanged";
     changed = true;
   }
-  return changed ? "changed" : "unchanged";
+  throw new PassFailure(
+    f.loc,
+    `patterns still applied after ${sweeps} sweeps: they do not reach a fixed point`,
+  );
 }

@@ -6,21 +6,21 @@ import { Tensor } from "../tensor.ts";
 import { type DType, formatType, isFloat, sameShape, type TensorType } from "../types.ts";
 import { requireDeclared } from "./common.ts";
 
-/** Converts one value to a dtype: bool and u8 give 1 for non-zero, other integers truncate. */
+/** Converts one value to a dtype: bool gives 1 for non-zero, integers truncate (and wrap). */
 function convert(v: number, dtype: DType): number {
-  if (dtype === "bool" || dtype === "u8") return v !== 0 ? 1 : 0;
+  if (dtype === "bool") return v !== 0 ? 1 : 0;
   if (isFloat(dtype)) return v;
   return Number.isNaN(v) ? 0 : Math.trunc(v);
 }
 
 /**
  * `cast(x) : T`: the declared type T has x's shape and any dtype. Floats to integers truncate
- * toward zero (out-of-range values wrap as the typed arrays do); to bool or u8, non-zero is 1.
+ * toward zero (out-of-range values wrap as the typed arrays do, as ONNX Cast does); to bool, non-zero is 1.
  */
 export const cast: OpDef = {
   name: "cast",
   summary:
-    "Converts x to the declared dtype (same shape); float to int truncates, bool/u8 are 1 for non-zero.",
+    "Converts x to the declared dtype (same shape); float to int truncates, bool is 1 for non-zero.",
   operands: [{ name: "x" }],
   attrs: {},
   infer([x], _attrs, declared): TensorType {

@@ -34,6 +34,10 @@ export const constant: OpDef = {
       isFloat(t.dtype) || lit.values.every(Number.isInteger),
       `attribute 'value' must hold integers for ${formatType(t)}`,
     );
+    check(
+      t.dtype !== "bool" || lit.values.every((v) => v === 0 || v === 1),
+      `attribute 'value' must hold 0 or 1 for ${formatType(t)}`,
+    );
     return t;
   },
   interpret(_inputs, attrs, result): Tensor {

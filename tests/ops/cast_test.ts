@@ -8,9 +8,10 @@ Deno.test("cast float to integers truncates toward zero", () => {
   assertTensor(run(cast, [x], {}, ty([4], "i8")), [4], [1, -1, 2, 0], 0);
 });
 
-Deno.test("cast to bool or u8 gives 1 for non-zero", () => {
+Deno.test("cast to bool gives 1 for non-zero; to u8 wraps as ONNX Cast does", () => {
   assertTensor(run(cast, [t([4], [0, 0.5, -2, 0])], {}, ty([4], "bool")), [4], [0, 1, 1, 0], 0);
-  assertTensor(run(cast, [t([3], [0, 300, -1], "i32")], {}, ty([3], "u8")), [3], [0, 1, 1], 0);
+  // 300 mod 256 = 44, -1 mod 256 = 255.
+  assertTensor(run(cast, [t([4], [0, 200, 300, -1], "i32")], {}, ty([4], "u8")), [4], [0, 200, 44, 255], 0);
 });
 
 Deno.test("cast integers to float", () => {
