@@ -19,8 +19,7 @@ function convert(v: number, dtype: DType): number {
  */
 export const cast: OpDef = {
   name: "cast",
-  summary:
-    "Converts x to the declared dtype (same shape); float to int truncates, bool is 1 for non-zero.",
+  summary: "Converts x to the declared dtype (same shape); float to int truncates, bool is 1 for non-zero.",
   operands: [{ name: "x" }],
   attrs: {},
   infer([x], _attrs, declared): TensorType {
