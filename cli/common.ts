@@ -46,16 +46,27 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
   }
 }
 
+/** File-system failures the user can fix (a path that is missing, taken or not allowed). */
+const FS_ERRORS = [
+  Deno.errors.NotFound,
+  Deno.errors.AlreadyExists,
+  Deno.errors.NotADirectory,
+  Deno.errors.IsADirectory,
+  Deno.errors.PermissionDenied,
+  Deno.errors.NotCapable,
+];
+
 /**
- * Runs a CLI entry point: user errors print as `error: message` and exit 2, diagnostics
- * exit 1; anything else is a bug and keeps its stack.
+ * Runs a CLI entry point: usage errors print as `error: message` and exit 2; file-system
+ * failures and diagnostics exit 1; anything else is a bug and keeps its stack.
  */
 export async function main(run: () => Promise<number | void>): Promise<void> {
   try {
     Deno.exit((await run()) ?? 0);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`${styleText("red", "error")}: ${e.message}`);
-    Deno.exit(2);
+    const fs = FS_ERRORS.some((cls) => e instanceof cls);
+    if (!(e instanceof UsageError) && !fs) throw e;
+    console.error(`${styleText("red", "error")}: ${(e as Error).message}`);
+    Deno.exit(fs ? 1 : 2);
   }
 }

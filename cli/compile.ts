@@ -7,7 +7,9 @@
 import { basename, dirname, join, relative, resolve } from "node:path";
 import {
   createPassRegistry,
+  didYouMean,
   dumpDirInstrument,
+  formatOptionValue,
   type Instrument,
   loadModule,
   loadPlugin,
@@ -19,6 +21,7 @@ import {
   PluginError,
   print,
   printIrInstrument,
+  printPipeline,
   runPipeline,
   TimingInstrument,
   weightsPath,
@@ -48,7 +51,11 @@ const USAGE = `usage: deno task compile <model.sir> [options]
 /** Where `-o` writes: a `.sir` path as is, anything else as a folder. */
 async function outputPath(out: string, input: string): Promise<string> {
   const isDir = out.endsWith("/") || (await Deno.stat(out).catch(() => undefined))?.isDirectory;
-  return isDir || !out.endsWith(".sir") ? join(out, basename(input)) : out;
+  if (isDir) return join(out, basename(input));
+  if (!out.endsWith(".sir")) {
+    throw new UsageError(`-o takes a .sir file or a folder (ending in /), got '${out}'`);
+  }
+  return out;
 }
 
 function listPasses(registry: PassRegistry): string {
@@ -56,7 +63,7 @@ function listPasses(registry: PassRegistry): string {
     const p = registry.get(name)!;
     const opts = (Object.entries(p.options ?? {}) as [string, PassOptionSpec][]).map(([k, s]) =>
       `\n    ${k}=${s.type === "enum" ? s.values!.join("|") : s.type} (default ${
-        String(s.default).replace(",", "x")
+        formatOptionValue(s.default)
       }): ${s.doc}`
     );
     return `  ${name}: ${p.description}${opts.join("")}`;
@@ -124,8 +131,16 @@ main(async () => {
     if (!(e instanceof PipelineError)) throw e;
     throw new UsageError(`--passes:${e.col}: ${e.message}\n  ${values.passes}\n  ${" ".repeat(e.col - 1)}^`);
   }
+  const inPipeline = pipeline.entries.map((e) => e.pass.name);
   for (const name of [...values["print-ir-before"], ...values["print-ir-after"]]) {
-    if (!registry.get(name)) throw new UsageError(`--print-ir-before/after: unknown pass '${name}'`);
+    if (!inPipeline.includes(name)) {
+      const known = registry.get(name)
+        ? "is not in the pipeline"
+        : `is not a pass${didYouMean(name, inPipeline)}`;
+      throw new UsageError(
+        `--print-ir-before/after: '${name}' ${known}; the pipeline is: ${printPipeline(pipeline)}`,
+      );
+    }
   }
 
   const loaded = await loadModule(input);
@@ -179,6 +194,7 @@ main(async () => {
   const out = result.module;
   if (!values.output) return void Deno.stdout.writeSync(new TextEncoder().encode(print(out)));
   const outPath = await outputPath(values.output, input);
+  await Deno.mkdir(dirname(outPath), { recursive: true });
   if (result.changedWeights.size > 0) {
     const newWeights = outPath.replace(/\.sir$/, "") + ".safetensors";
     await writeWeights(newWeights, out, store, result.changedWeights);

@@ -71,6 +71,8 @@ function entriesOf(tensors: Iterable<readonly [string, Tensor]>): [string, Weigh
 export class OverlayStore implements WeightStore {
   /** Replaced weights, by name. */
   readonly changes: Map<string, Tensor> = new Map();
+  /** Counts replacements, so a caller can tell whether any happened. */
+  version = 0;
 
   /** An overlay over `base`. */
   constructor(private readonly base: WeightStore) {}
@@ -78,6 +80,7 @@ export class OverlayStore implements WeightStore {
   /** Replaces the data of weight `name`. */
   set(name: string, data: Tensor): void {
     this.changes.set(name, data);
+    this.version++;
   }
 
   /** The entries of the base, with replaced weights' entries swapped for the new ones. */

@@ -36,6 +36,10 @@ export function printIrInstrument(o: PrintIrOptions): Instrument {
       const chosen = o.afterAll || o.after?.includes(run.pass.name) || (o.afterChange && run.changed);
       if (chosen) o.write(`${banner("After", run.pass, run.index)}\n${print(m)}`);
     },
+    afterFailure(pass, index, m) {
+      const chosen = o.afterAll || o.after?.includes(pass.name) || o.afterChange;
+      if (chosen) o.write(`${banner("After Failure", pass, index)}\n${print(m)}`);
+    },
   };
 }
 
@@ -46,10 +50,14 @@ export function opCount(m: Module): number {
 
 /**
  * Writes the input as `00-input.sir` and the module after each pass as `NN-<pass>.sir` into
- * `dir`; `weightsFile` is what the dumps name as their weights (relative to `dir`).
+ * `dir` (`NN-<pass>.failed.sir` after a failing pass), first removing the dumps of an earlier
+ * run; `weightsFile` is what the dumps name as their weights (relative to `dir`).
  */
 export function dumpDirInstrument(dir: string, weightsFile: string | undefined): Instrument {
   Deno.mkdirSync(dir, { recursive: true });
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isFile && /^\d\d-.*\.sir$/.test(e.name)) Deno.removeSync(join(dir, e.name));
+  }
   const dump = (name: string, m: Module) => {
     const own = m.weightsFile;
     m.weightsFile = weightsFile;
@@ -65,6 +73,9 @@ export function dumpDirInstrument(dir: string, weightsFile: string | undefined):
     },
     afterPass(run, m) {
       dump(`${String(run.index).padStart(2, "0")}-${run.pass.name}.sir`, m);
+    },
+    afterFailure(pass, index, m) {
+      dump(`${String(index).padStart(2, "0")}-${pass.name}.failed.sir`, m);
     },
   };
 }

@@ -15,7 +15,7 @@ import type { OpRegistry } from "../ir/registry.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import { verify } from "../ir/verifier.ts";
 import { OverlayStore, type WeightStore } from "../ir/weights.ts";
-import type { Analysis, AnyPass, PassContext, PassResult } from "./pass.ts";
+import type { Analysis, AnyPass, PassContext } from "./pass.ts";
 import { PassFailure } from "./pass.ts";
 import { entryOptions, type Pipeline } from "./pipeline.ts";
 
@@ -39,6 +39,8 @@ export interface Instrument {
   beforePass?(pass: AnyPass, index: number, m: Module): void;
   /** After a pass ran (and was verified), with the module as it is now. */
   afterPass?(run: PassRun, m: Module): void;
+  /** After a pass failed, with the module as the pass left it (for print-ir-after-failure). */
+  afterFailure?(pass: AnyPass, index: number, m: Module): void;
 }
 
 /** Options of `runPipeline`. */
@@ -114,6 +116,12 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
   const cache = new Map<string, unknown>();
   const stats: PassStatistic[] = [];
   const runs: PassRun[] = [];
+  let anyChange = false;
+  const verifyOrThrow = (passName: string, what: string) => {
+    const entries = options.weights ? weights.entries() : undefined;
+    const ds = verify(m, { registry, weights: entries, weightsSource: "the weights" });
+    if (ds.length > 0) throw new PassError(passName, ds[0].loc, `${what}: ${ds[0].message}`, ds);
+  };
 
   pipeline.entries.forEach((entry, i) => {
     const pass = entry.pass;
@@ -145,21 +153,27 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
       error: (at, message) => new PassFailure(at && "result" in at ? at.loc : at as Loc | undefined, message),
     };
     const before = verifyEach ? print(m) : "";
-    const changed = runPass(pass, m, ctx);
+    const weightsBefore = weights.version;
+    let changed: boolean;
+    try {
+      changed = runPass(pass, m, ctx);
+      if (!changed && weights.version !== weightsBefore) {
+        throw new PassError(pass.name, m.loc, `returned "unchanged" but replaced weights`);
+      }
+      if (verifyEach) {
+        if (!changed && print(m) !== before) {
+          throw new PassError(pass.name, m.loc, `returned "unchanged" but changed the module`);
+        }
+        if (changed) verifyOrThrow(pass.name, "left IR that does not verify");
+      }
+    } catch (e) {
+      for (const ins of options.instruments ?? []) ins.afterFailure?.(pass, index, m);
+      throw e;
+    }
     const ms = performance.now() - t0;
     if (changed) {
+      anyChange = true;
       for (const key of cache.keys()) if (!pass.preserves?.includes(key)) cache.delete(key);
-    }
-    if (verifyEach) {
-      if (!changed && print(m) !== before) {
-        throw new PassError(pass.name, m.loc, `returned "unchanged" but changed the module`);
-      }
-      const entries = options.weights ? weights.entries() : undefined;
-      const ds = changed ? verify(m, { registry, weights: entries, weightsSource: "the weights" }) : [];
-      if (ds.length > 0) {
-        const first = ds[0];
-        throw new PassError(pass.name, first.loc, `left IR that does not verify: ${first.message}`, ds);
-      }
     }
     for (const [name, value] of counters) {
       stats.push({ pass: pass.name, name, doc: pass.statistics![name], value });
@@ -168,38 +182,43 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
     runs.push(run);
     for (const ins of options.instruments ?? []) ins.afterPass?.(run, m);
   });
+  // Without verify-each, the end result is still verified before anyone can write it.
+  if (!verifyEach && anyChange) {
+    verifyOrThrow(
+      "(end of pipeline)",
+      "left IR that does not verify (verify-each was off: rerun with it to find the pass)",
+    );
+  }
   return { module: m, changedWeights: weights.changes, stats, runs };
 }
 
 /** Runs one pass, turning its failures and malformed results into PassErrors. */
 function runPass(pass: AnyPass, m: Module, ctx: PassContext): boolean {
   let current: Func | undefined;
-  const check = (r: unknown): boolean => {
+  const call = (run: () => unknown): boolean => {
+    let r: unknown;
+    try {
+      r = run();
+    } catch (e) {
+      if (e instanceof PassFailure) {
+        throw new PassError(pass.name, e.loc ?? current?.loc ?? m.loc, `failed: ${e.message}`);
+      }
+      const message = e instanceof Error ? e.message : String(e);
+      throw new PassError(pass.name, current?.loc ?? m.loc, `threw: ${message}`);
+    }
     if (r !== "changed" && r !== "unchanged") {
-      throw new PassError(
-        pass.name,
-        current?.loc ?? m.loc,
-        `returned ${describe(r)}; a pass returns "changed" or "unchanged"`,
-      );
+      const why = `returned ${describe(r)}; a pass returns "changed" or "unchanged"`;
+      throw new PassError(pass.name, current?.loc ?? m.loc, why);
     }
     return r === "changed";
   };
-  try {
-    if (pass.runOnModule) return check(pass.runOnModule(m, ctx));
-    let changed = false;
-    for (const f of m.funcs) {
-      current = f;
-      changed = check(pass.runOnFunction!(f, ctx) as PassResult) || changed;
-    }
-    return changed;
-  } catch (e) {
-    if (e instanceof PassError) throw e;
-    if (e instanceof PassFailure) {
-      throw new PassError(pass.name, e.loc ?? current?.loc ?? m.loc, `failed: ${e.message}`);
-    }
-    const message = e instanceof Error ? e.message : String(e);
-    throw new PassError(pass.name, current?.loc ?? m.loc, `threw: ${message}`);
+  if (pass.runOnModule) return call(() => pass.runOnModule!(m, ctx));
+  let changed = false;
+  for (const f of m.funcs) {
+    current = f;
+    changed = call(() => pass.runOnFunction!(f, ctx)) || changed;
   }
+  return changed;
 }
 
 function describe(v: unknown): string {

@@ -14,7 +14,10 @@
  * ```
  *
  * A pass returns `"changed"` or `"unchanged"`. "unchanged" is cheap: the manager then skips
- * verification and dumps, and keeps cached analyses.
+ * verification and `--print-ir-after-change`, and keeps cached analyses. (With verify-each
+ * on, the manager also compares the printed module before and after, to catch a pass that
+ * says "unchanged" but changed it.) Weight data is replaced only through `ctx.weights.set`;
+ * the arrays `ctx.weights.get` returns must not be written.
  */
 
 import type { Func, Loc, Module, Op, Weight } from "../ir/module.ts";

@@ -194,7 +194,7 @@ export function rewrite(
           if (p.where && !p.where(op)) continue;
           applied = p.rewrite(op, rw);
         } catch (e) {
-          if (e instanceof PassFailure) throw e;
+          if (e instanceof PassFailure) throw e.loc ? e : new PassFailure(op.loc, e.message);
           throw new PassFailure(op.loc, `while rewriting '${op.result.ref}': ${(e as Error).message}`);
         }
         if (applied !== false) changedThisSweep = true;

@@ -259,7 +259,10 @@ test(
     ]);
     const r = await compile(model.path, "--passes", "dce", "--print-ir-after", "dse");
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^error: --print-ir-before\/after: unknown pass 'dse'$/m);
+    assert.match(
+      r.stderr,
+      /^error: --print-ir-before\/after: 'dse' is not a pass \(did you mean 'dce'\?\); the pipeline is: dce$/m,
+    );
   }),
 );
 
@@ -306,7 +309,11 @@ test(
       join(model.dir, "out", "x.sir"),
     );
     await assertCleanFailure(r, 1, model.dir);
-    assert.deepEqual([...Deno.readDirSync(dumps)].map((e) => e.name).sort(), ["00-input.sir", "01-dce.sir"]);
+    assert.deepEqual([...Deno.readDirSync(dumps)].map((e) => e.name).sort(), [
+      "00-input.sir",
+      "01-dce.sir",
+      "02-unverifiable.failed.sir",
+    ]);
   }),
 );
 
@@ -414,5 +421,29 @@ test(
       new RegExp(`^${RegExp.escape(missing)}:1:1: error: cannot read the file`),
     );
     for (const r of [flag, none, unreadable]) assert.doesNotMatch(r.stderr, /^\s+at /m);
+  }),
+);
+
+test(
+  "file-system mistakes are one line, exit 1, no stack trace",
+  withModel(async (model) => {
+    const file = join(model.dir, "a-file");
+    await Deno.writeTextFile(file, "");
+    const dump = await compile(model.path, "--passes", "dce", "--dump-dir", join(file, "d"));
+    assert.equal(dump.code, 1, dump.stderr);
+    assert.match(dump.stderr, /^error: /m);
+    assert.doesNotMatch(dump.stderr, /^\s+at /m);
+    const out = await compile(model.path, "--passes", "dce", "-o", join(file, "x.sir"));
+    assert.equal(out.code, 1, out.stderr);
+    assert.doesNotMatch(out.stderr, /^\s+at /m);
+  }),
+);
+
+test(
+  "-o takes a .sir file or a folder",
+  withModel(async (model) => {
+    const r = await compile(model.path, "-o", join(model.dir, "out.txt"));
+    await assertCleanFailure(r, 2, model.dir);
+    assert.match(r.stderr, /^error: -o takes a \.sir file or a folder \(ending in \/\), got '.*out\.txt'$/m);
   }),
 );

@@ -15,6 +15,7 @@ import {
   type Loc,
   memoryStore,
   type Module,
+  opCount,
   parse,
   parsePipeline,
   PassError,
@@ -110,11 +111,11 @@ Deno.test("manager: verify-each names the pass and the op where the IR broke", (
   assert.equal(at(e.diagnostics[0].loc), "small.sir:10:5");
 });
 
-Deno.test("manager: without verify-each, broken IR goes through", () => {
-  const m = small();
-  const r = run(m, "breaker", [breaker], { verifyEach: false });
-  assert.ok(verify(r.module).length > 0);
-  assert.equal(print(m), SRC);
+Deno.test("manager: without verify-each, broken IR is still caught at the end of the pipeline", () => {
+  const e = failure("breaker", [breaker], { verifyEach: false });
+  assert.equal(e.pass, "(end of pipeline)");
+  assert.match(e.detail, /verify-each was off: rerun with it to find the pass/);
+  assert.ok(e.diagnostics.length > 0);
 });
 
 Deno.test("manager: a pass that throws is named, at its function or module", () => {
@@ -532,4 +533,65 @@ Deno.test("instruments: hooks see every pass in order, after verification", () =
   assert.throws(() => run(small(), "dce,breaker,dce", [breaker], { instruments: [spy] }), PassError);
   assert.deepEqual(events.slice(0, 3), ["before dce 1 0", "after dce 1 false 0", "before breaker 2 0"]);
   assert.ok(!events.includes("before dce 3 0"), "nothing runs after a failure");
+});
+
+Deno.test("manager: a pass that replaces weights but says unchanged is caught", () => {
+  const e = failure("sneaky", [
+    pass("sneaky", {
+      runOnModule(_m, ctx) {
+        ctx.weights.set("w", Tensor.zeros(tensorType([5])));
+        return "unchanged";
+      },
+    }),
+  ], { weights: memoryStore(new Map([["w", Tensor.zeros(tensorType([4, 4]))]])) });
+  assert.equal(e.detail, `returned "unchanged" but replaced weights`);
+});
+
+Deno.test("manager: a failing pass cannot change the input through shared types or attributes", () => {
+  const e = failure("mutator", [
+    pass("mutator", {
+      runOnFunction(f) {
+        (f.params[0].type.shape as number[])[0] = 8;
+        (f.body[1].attrs.get("approximation") as { value: string }).value = "tanh";
+        throw new Error("after mutating in place");
+      },
+    }),
+  ]);
+  assert.equal(e.detail, "threw: after mutating in place");
+});
+
+Deno.test("manager: a PassError thrown by a pass is reported under the pass that threw it", () => {
+  const e = failure("impostor", [
+    pass("impostor", {
+      runOnModule() {
+        throw new PassError("someone-else", undefined, "did it");
+      },
+    }),
+  ]);
+  assert.equal(e.pass, "impostor");
+  assert.match(e.detail, /^threw: .*pass 'someone-else' did it$/);
+});
+
+Deno.test("manager: a located failure raised inside a pattern without a place gets the op's place", () => {
+  const m = small();
+  const e = failure("nowhere", [
+    pass("nowhere", {
+      runOnFunction(f, ctx) {
+        return rewrite(f, ctx, [{
+          match: "gelu",
+          rewrite() {
+            throw ctx.error(undefined, "no place given");
+          },
+        }]);
+      },
+    }),
+  ]);
+  assert.equal(at(e.loc), at(opNamed(m, "%b").loc));
+});
+
+Deno.test("manager: instruments see the module a failing pass left", () => {
+  const seen: string[] = [];
+  const ins: Instrument = { afterFailure: (p, index, m) => seen.push(`${index}:${p.name}:${opCount(m)}`) };
+  failure("dce,breaker", [breaker], { instruments: [ins] });
+  assert.deepEqual(seen, ["2:breaker:4"]);
 });
