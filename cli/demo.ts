@@ -1,7 +1,8 @@
 /**
  * `deno task demo`: the main job on the embedded default model, end to end. It grows as
  * Sparrow grows. Today: build the synthetic BERT-base, parse and verify its IR against its
- * weights, show one encoder layer, show a diagnostic, and run the reference interpreter.
+ * weights, show one encoder layer, show a diagnostic, run the general passes and fusion, and
+ * check with the reference interpreter that they kept the model's meaning.
  */
 
 import { styleText } from "node:util";
@@ -12,10 +13,25 @@ import {
   writeSyntheticBert,
 } from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
-import { formatDiagnostics, interpret, loadModule, loadWeights, parse, print, verify } from "../mod.ts";
+import {
+  createPassRegistry,
+  formatDiagnostics,
+  interpret,
+  loadModule,
+  loadWeights,
+  parse,
+  parsePipeline,
+  print,
+  runPipeline,
+  TimingInstrument,
+  verify,
+} from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task demo [--preset ${BERT_PRESET_NAMES.join("|")}] [--out DIR]`;
+
+/** The passes the demo runs: the general clean-ups, then fusion. */
+const PIPELINE = "canonicalize,cse,fuse,dce";
 
 const step = (n: number, text: string) => console.log(`\n${styleText("bold", `${n}. ${text}`)}`);
 const ms = (t0: number) => `${(performance.now() - t0).toFixed(1)} ms`;
@@ -64,10 +80,29 @@ main(async () => {
   const reparsed = parse(typo, { file: path });
   console.log(formatDiagnostics(reparsed.module ? verify(reparsed.module) : reparsed.diagnostics, typo));
 
-  step(5, `Run the reference interpreter on seeded inputs (seq ${config.seq})`);
-  t0 = performance.now();
+  step(5, `Run the pass pipeline '${PIPELINE}', verifying after each pass`);
   const weights = await loadWeights(m, path);
-  const [logits] = interpret(m, seededInputs(f, 0), weights);
+  const timing = new TimingInstrument();
+  const result = runPipeline(m, parsePipeline(PIPELINE, createPassRegistry()), {
+    weights,
+    instruments: [timing],
+  });
+  console.log(timing.table().replace(/^/gm, "  "));
+  for (const s of result.stats) console.log(`  ${s.pass}: ${s.doc}: ${s.value}`);
+  const fusedLayer = print(result.module).split("\n").filter((l) => /%l0\.(gelu|ln1) = /.test(l));
+  console.log(fusedLayer.map((l) => `  ${l.trim()}`).join("\n"));
+
+  step(6, `Run the reference interpreter on seeded inputs (seq ${config.seq}), before and after the passes`);
+  const inputs = seededInputs(f, 0);
+  t0 = performance.now();
+  const [logits] = interpret(m, inputs, weights);
   console.log(`  logits ${[...logits.data].map((v) => v.toFixed(6)).join(", ")} in ${ms(t0)}`);
-  console.log(`\nNext: deno task compile ${path}   |   deno task run ${path}`);
+  t0 = performance.now();
+  const [fused] = interpret(result.module, inputs, weights);
+  const diff = Math.max(...logits.data.map((v, i) => Math.abs(v - fused.data[i])));
+  console.log(`  after the passes: ${[...fused.data].map((v) => v.toFixed(6)).join(", ")} in ${ms(t0)}`);
+  console.log(`  max abs difference: ${diff.toExponential(2)}`);
+  console.log(
+    `\nNext: deno task compile ${path} --passes '${PIPELINE}' --timing --stats   |   deno task run ${path}`,
+  );
 });
