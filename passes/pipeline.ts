@@ -1,8 +1,13 @@
 /**
  * Pipeline text: passes separated by commas, each with options in braces, separated by
- * spaces, as in MLIR: `prune{sparsity=0.8 block=1x32},bsr-lower,dedup-patterns`.
- * `printPipeline(parsePipeline(t))` gives `t` back for canonical text (options in the order
- * written, values in their canonical form).
+ * spaces, as in MLIR: `prune{sparsity=0.8 block=1x32},bsr-lower,dedup-patterns`. An option
+ * value is a bare word (no spaces, `{`, `}`, `,`, `=` or `"`) or a double-quoted string with
+ * JSON escapes: `tag{label="a}b, \"c\""}`. The text is read left to right by a small scanner,
+ * and every mistake is reported at the column (from 1) of the character that is wrong.
+ *
+ * `printPipeline(parsePipeline(t))` gives `t` back for canonical text: options in the order
+ * written, values in their canonical form (quoted only when they must be), and no empty
+ * braces (`dce{}` is accepted and prints as `dce`).
  */
 
 import { didYouMean } from "../ir/diagnostics.ts";
@@ -35,14 +40,17 @@ export class PipelineError extends Error {
   }
 }
 
-/** Formats an option value canonically. */
+/**
+ * Formats an option value canonically: a block as `RxC`, a string as a bare word when it is
+ * one and as a JSON string otherwise.
+ */
 export function formatOptionValue(v: OptionValue): string {
   if (Array.isArray(v)) return `${v[0]}x${v[1]}`;
   if (typeof v === "string" && !/^[^\s{},="]+$/.test(v)) return JSON.stringify(v);
   return String(v);
 }
 
-/** Prints a pipeline as text. */
+/** Prints a pipeline as canonical text (a pass without written options has no braces). */
 export function printPipeline(p: Pipeline): string {
   return p.entries.map((e) => {
     if (e.written.size === 0) return e.pass.name;
@@ -64,21 +72,24 @@ function convert(spec: PassOptionSpec, raw: string): OptionValue {
   switch (spec.type) {
     case "int":
       if (!/^-?\d+$/.test(raw)) throw new Error(`must be an integer, got '${raw}'`);
+      if (!Number.isSafeInteger(Number(raw))) throw new Error(`is out of range, got '${raw}'`);
       return Number(raw);
     case "number":
-      if (raw.trim() === "" || !Number.isFinite(Number(raw))) {
+      if (!/^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw)) {
         throw new Error(`must be a number, got '${raw}'`);
       }
+      if (!Number.isFinite(Number(raw))) throw new Error(`is out of range, got '${raw}'`);
       return Number(raw);
     case "bool":
       if (raw !== "true" && raw !== "false") throw new Error(`must be true or false, got '${raw}'`);
       return raw === "true";
     case "block": {
       const m = /^(\d+)x(\d+)$/.exec(raw);
-      if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+      const shape = [Number(m?.[1]), Number(m?.[2])] as const;
+      if (!shape.every((n) => Number.isSafeInteger(n) && n >= 1)) {
         throw new Error(`must be a block shape RxC such as 1x32, got '${raw}'`);
       }
-      return [Number(m[1]), Number(m[2])];
+      return shape;
     }
     case "enum":
       if (!spec.values?.includes(raw)) {
@@ -90,60 +101,124 @@ function convert(spec: PassOptionSpec, raw: string): OptionValue {
   }
 }
 
-/** Parses pipeline text against a pass registry. Throws PipelineError at the mistake. */
+/** A pass name, an option key or an unquoted value: what `formatOptionValue` leaves bare. */
+const WORD = /[^\s{},="]+/y;
+
+/** What a backslash escape in a quoted value stands for, as in JSON (`\uXXXX` aside). */
+const ESCAPES: Record<string, string> = {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+};
+
+/** Parses pipeline text against a pass registry, left to right. Throws PipelineError at the mistake. */
 export function parsePipeline(text: string, registry: PassRegistry): Pipeline {
-  const entries: PipelineEntry[] = [];
-  const re = /\s*([^\s{},]+)\s*(?:\{([^}]*)\}?)?\s*(,|$)/y;
-  let pos = 0;
-  if (text.trim() === "") return { entries };
-  while (pos < text.length) {
-    re.lastIndex = pos;
-    const m = re.exec(text);
-    if (!m) throw new PipelineError(pos + 1, `expected a pass name at '${text.slice(pos, pos + 10)}'`);
-    const nameCol = m.index + m[0].indexOf(m[1]) + 1;
-    const pass = registry.get(m[1]);
-    if (!pass) {
-      const hint = didYouMean(m[1], registry.names());
-      throw new PipelineError(
+  let pos = 0; // index of the next character; its column is pos + 1
+  const fail = (col: number, message: string): never => {
+    throw new PipelineError(col, message);
+  };
+  const skipSpace = () => {
+    while (pos < text.length && /\s/.test(text[pos])) pos++;
+  };
+  /** The word at pos, consumed ("" when there is none). */
+  const word = (): string => {
+    WORD.lastIndex = pos;
+    const w = WORD.exec(text)?.[0] ?? "";
+    pos += w.length;
+    return w;
+  };
+  /** What is at pos, quoted, for "expected ..., found ..." messages. */
+  const found = (): string => {
+    WORD.lastIndex = pos;
+    return `'${WORD.exec(text)?.[0] ?? text[pos]}'`;
+  };
+
+  /** The quoted value at pos (a '"'), consumed and unescaped. */
+  const quoted = (what: string): string => {
+    const col = pos + 1;
+    let out = "";
+    for (pos++; pos < text.length; pos++) {
+      const c = text[pos];
+      if (c === '"') {
+        pos++;
+        return out;
+      }
+      if (c !== "\\") {
+        out += c;
+        continue;
+      }
+      const e = text[++pos] ?? "";
+      const hex = text.slice(pos + 1, pos + 5);
+      if (e === "u" && /^[0-9a-fA-F]{4}$/.test(hex)) {
+        out += String.fromCharCode(parseInt(hex, 16));
+        pos += 4;
+      } else if (Object.hasOwn(ESCAPES, e)) out += ESCAPES[e];
+      else if (e !== "") fail(pos, `unknown escape '\\${e}' in ${what}`);
+    }
+    return fail(col, `unterminated string in ${what}`);
+  };
+
+  /** One pass with its options, at pos. */
+  const entry = (): PipelineEntry => {
+    const nameCol = pos + 1;
+    const name = word();
+    if (!name) fail(nameCol, `expected a pass name at '${text.slice(pos, pos + 10)}'`);
+    const pass = registry.get(name) ??
+      fail(
         nameCol,
-        `unknown pass '${m[1]}'${hint}; passes: ${registry.names().join(", ")}`,
+        `unknown pass '${name}'${didYouMean(name, registry.names())}; passes: ${registry.names().join(", ")}`,
       );
-    }
-    if (m[2] !== undefined && !m[0].includes("}")) {
-      throw new PipelineError(text.length + 1, `missing '}' after the options of '${pass.name}'`);
-    }
     const written = new Map<string, OptionValue>();
-    const optsCol = m[2] === undefined ? 0 : m.index + m[0].indexOf("{") + 2;
-    for (const om of (m[2] ?? "").matchAll(/([^\s=]+)(?:=("(?:[^"\\]|\\.)*"|\S*))?/g)) {
-      const col = optsCol + om.index!;
-      const [key, raw] = [om[1], om[2]];
-      const specs = (pass.options ?? {}) as Record<string, PassOptionSpec>;
-      const spec = Object.hasOwn(specs, key) ? specs[key] : undefined;
-      if (!spec) {
+    skipSpace();
+    if (text[pos] !== "{") return { pass, written };
+    pos++;
+    const specs = (pass.options ?? {}) as Record<string, PassOptionSpec>;
+    for (;;) {
+      skipSpace();
+      if (pos === text.length) fail(pos + 1, `missing '}' after the options of '${pass.name}'`);
+      if (text[pos] === "}") {
+        pos++;
+        return { pass, written };
+      }
+      const col = pos + 1;
+      const key = word();
+      if (!key) fail(col, `expected an option of '${pass.name}' or '}', found ${found()}`);
+      if (!Object.hasOwn(specs, key)) {
         const known = Object.keys(specs);
         const list = known.length ? `; its options: ${known.join(", ")}` : "; it takes no options";
-        throw new PipelineError(
-          col,
-          `unknown option '${key}' of pass '${pass.name}'${didYouMean(key, known)}${list}`,
-        );
+        fail(col, `unknown option '${key}' of pass '${pass.name}'${didYouMean(key, known)}${list}`);
       }
-      if (raw === undefined) {
-        throw new PipelineError(col, `option '${key}' of '${pass.name}' needs a value: ${key}=...`);
-      }
-      if (written.has(key)) throw new PipelineError(col, `option '${key}' of '${pass.name}' is given twice`);
+      const what = `option '${key}' of '${pass.name}'`;
+      if (text[pos] !== "=") fail(col, `${what} needs a value: ${key}=...`);
+      pos++;
+      const raw = text[pos] === '"' ? quoted(what) : word();
+      if (written.has(key)) fail(col, `${what} is given twice`);
       try {
-        written.set(key, convert(spec, raw.startsWith('"') ? JSON.parse(raw) : raw));
+        written.set(key, convert(specs[key], raw));
       } catch (why) {
-        throw new PipelineError(col, `option '${key}' of '${pass.name}' ${(why as Error).message}`);
+        fail(col, `${what} ${(why as Error).message}`);
+      }
+      if (pos < text.length && !/[\s}]/.test(text[pos])) {
+        fail(pos + 1, `expected a space or '}' after ${what}, found ${found()}`);
       }
     }
-    entries.push({ pass, written });
-    pos = re.lastIndex;
-    if (m[3] === ",") {
-      if (pos >= text.length || text.slice(pos).trim() === "") {
-        throw new PipelineError(pos, "expected a pass after ','");
-      }
-    }
+  };
+
+  const entries: PipelineEntry[] = [];
+  skipSpace();
+  if (pos === text.length) return { entries };
+  for (;;) {
+    entries.push(entry());
+    skipSpace();
+    if (pos === text.length) return { entries };
+    if (text[pos] !== ",") fail(pos + 1, `expected ',' between passes, found ${found()}`);
+    const commaCol = ++pos;
+    skipSpace();
+    if (pos === text.length) fail(commaCol, "expected a pass after ','");
   }
-  return { entries };
 }

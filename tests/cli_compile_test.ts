@@ -132,7 +132,6 @@ test(
       [`${FIXTURES}/factory_throws.ts`, "its default export threw: no passes today"],
       [`${FIXTURES}/bad_option.ts`, "pass 'bad-option': option 'level' needs a type"],
       [`${FIXTURES}/name_clash.ts`, "a pass named 'dce' is already registered"],
-      [`${FIXTURES}/async_factory.ts`, ""],
       [`${FIXTURES}/missing.ts`, "cannot be loaded: Module not found"],
       [syntax, "cannot be loaded: SyntaxError: "],
     ];

@@ -59,6 +59,15 @@ Deno.test("pipeline: canonical text prints back unchanged", () => {
       'tune{label="say \\"hi\\""}',
       "tune{ratio=1e-7}",
       "tune{label=path/to/file.txt}",
+      'tune{label="a}b, c"}',
+      'tune{label="{x}"},dce',
+      'tune{label="a \\"}, b\\""}',
+      "tune{label=back\\slash}",
+      'tune{label="C:\\\\Program Files"}',
+      'tune{label="two\\nlines\\ttab"}',
+      'dce,tune{label="a}b" count=2},tune{mode=slow label=",,"}',
+      "tune{ratio=-0.5 count=-9007199254740991}",
+      "tune{ratio=1e+21}",
     ]
   ) {
     assert.equal(printPipeline(parsePipeline(text, registry)), text, text);
@@ -69,6 +78,13 @@ Deno.test("pipeline: other spellings print in canonical form", () => {
   const cases: [string, string][] = [
     [" dce , tune{ count=1   verbose=false } ", "dce,tune{count=1 verbose=false}"],
     ["tune{}", "tune"],
+    ["dce{},tune{  }", "dce,tune"],
+    ["dce {} , dce", "dce,dce"],
+    ["tune{ratio=-.5e+3}", "tune{ratio=-500}"],
+    ["tune{ratio=1.}", "tune{ratio=1}"],
+    ["tune{ratio=3E2}", "tune{ratio=300}"],
+    ['tune{count="7"}', "tune{count=7}"],
+    ['tune{label="\\u0041\\/"}', "tune{label=A/}"],
     ["tune{ratio=.5}", "tune{ratio=0.5}"],
     ["tune{ratio=2.50}", "tune{ratio=2.5}"],
     ['tune{label="plain"}', "tune{label=plain}"],
@@ -77,6 +93,30 @@ Deno.test("pipeline: other spellings print in canonical form", () => {
   ];
   for (const [text, canonical] of cases) {
     assert.equal(printPipeline(parsePipeline(text, registry)), canonical);
+  }
+});
+
+Deno.test("pipeline: any string value round-trips through formatOptionValue and back", () => {
+  const strings = [
+    "",
+    " ",
+    "a}b, c",
+    'say "hi"',
+    "\\",
+    '\\"',
+    "}",
+    "{",
+    ",",
+    "=",
+    "a=b}",
+    "tab\there\n",
+    "é ü",
+  ];
+  for (const s of strings) {
+    const text = `tune{label=${formatOptionValue(s)}}`;
+    const p = parsePipeline(text, registry);
+    assert.equal(p.entries[0].written.get("label"), s, text);
+    assert.equal(printPipeline(p), text);
   }
 });
 
@@ -145,6 +185,21 @@ Deno.test("pipeline: bad values, per option kind, at the option's column", () =>
     ["block=32", "option 'block' of 'tune' must be a block shape RxC such as 1x32, got '32'"],
     ["block=0x32", "option 'block' of 'tune' must be a block shape RxC such as 1x32, got '0x32'"],
     ["block=1x", "option 'block' of 'tune' must be a block shape RxC such as 1x32, got '1x'"],
+    ["ratio=0x10", "option 'ratio' of 'tune' must be a number, got '0x10'"],
+    ["ratio=0b101", "option 'ratio' of 'tune' must be a number, got '0b101'"],
+    ["ratio=1_000", "option 'ratio' of 'tune' must be a number, got '1_000'"],
+    ["ratio=+1", "option 'ratio' of 'tune' must be a number, got '+1'"],
+    ["ratio=1e", "option 'ratio' of 'tune' must be a number, got '1e'"],
+    ["ratio=.", "option 'ratio' of 'tune' must be a number, got '.'"],
+    ['ratio=" 1"', "option 'ratio' of 'tune' must be a number, got ' 1'"],
+    ["ratio=1e999", "option 'ratio' of 'tune' is out of range, got '1e999'"],
+    ["count=99999999999999999999", "option 'count' of 'tune' is out of range, got '99999999999999999999'"],
+    ["count=9007199254740992", "option 'count' of 'tune' is out of range, got '9007199254740992'"],
+    ["count=0x10", "option 'count' of 'tune' must be an integer, got '0x10'"],
+    [
+      "block=99999999999999999999x1",
+      "option 'block' of 'tune' must be a block shape RxC such as 1x32, got '99999999999999999999x1'",
+    ],
   ];
   for (const [option, message] of cases) {
     const e = parseError(`dce,tune{label=x ${option}}`);
@@ -161,6 +216,21 @@ Deno.test("pipeline: structural mistakes, with their columns", () => {
     ["dce,", 4, /^expected a pass after ','$/],
     ["dce,  ", 4, /^expected a pass after ','$/],
     [",dce", 1, /^expected a pass name at ',dce'$/],
+    ["dce,,dce", 5, /^expected a pass name at ',dce'$/],
+    ["dce dce", 5, /^expected ',' between passes, found 'dce'$/],
+    ["dce{}x", 6, /^expected ',' between passes, found 'x'$/],
+    ["tune{count=1} dce", 15, /^expected ',' between passes, found 'dce'$/],
+    ["dce}", 4, /^expected ',' between passes, found '}'$/],
+    ["tune{count=1,dce}", 13, /^expected a space or '}' after option 'count' of 'tune', found ','$/],
+    ['tune{label="a"b}', 15, /^expected a space or '}' after option 'label' of 'tune', found 'b'$/],
+    ["tune{count=1 =2}", 14, /^expected an option of 'tune' or '}', found '='$/],
+    ['tune{label="a}b"', 17, /^missing '}' after the options of 'tune'$/],
+    ["dce,tune{", 10, /^missing '}' after the options of 'tune'$/],
+    ['tune{label="abc', 12, /^unterminated string in option 'label' of 'tune'$/],
+    ['tune{label="a\\"}', 12, /^unterminated string in option 'label' of 'tune'$/],
+    ['dce,tune{count=1 label="x\\', 24, /^unterminated string in option 'label' of 'tune'$/],
+    ['tune{label="a\\qb"}', 14, /^unknown escape '\\q' in option 'label' of 'tune'$/],
+    ['tune{label="\\u12"}', 13, /^unknown escape '\\u' in option 'label' of 'tune'$/],
   ];
   for (const [text, col, message] of cases) {
     const e = parseError(text);

@@ -1,10 +1,11 @@
 /**
  * The pass registry's checks on pass objects, and loading plugins: what a plugin may export,
- * and how each broken plugin in `tests/fixtures/plugins/` is reported.
+ * and how each broken plugin in `tests/fixtures/plugins/` (or written to a temp folder) is reported.
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   type AnyPass,
   builtinPasses,
@@ -87,12 +88,79 @@ Deno.test("registry: rejects malformed option specs", () => {
       { level: { type: "enum", values: ["a", "b"], default: "c", doc: "" } },
       "pass 'ok-pass': option 'level' default is not one of its values",
     ],
-    [{ level: { type: "enum", default: "c", doc: "" } }, "option 'level' default is not one of its values"],
+    [
+      { level: { type: "enum", default: "c", doc: "" } },
+      "pass 'ok-pass': option 'level' needs 'values', a list of strings",
+    ],
+    [{ level: { type: "enum", values: "abc", default: "a", doc: "" } }, "option 'level' needs 'values'"],
+    [{ level: { type: "enum", values: [1, 2], default: 1, doc: "" } }, "option 'level' needs 'values'"],
+    [{ level: { type: "enum", values: [], default: "a", doc: "" } }, "option 'level' needs 'values'"],
   ];
   for (const [options, message] of cases) {
     const problem = problemWith({ options });
     assert.ok(problem?.includes(message), `${JSON.stringify(options)}: got ${problem}`);
   }
+});
+
+Deno.test("registry: an option's default must fit its type", () => {
+  const cases: [string, unknown, string][] = [
+    ["int", 1.5, "a safe integer, got 1.5"],
+    ["int", "1", 'a safe integer, got "1"'],
+    ["int", 2 ** 53, "a safe integer, got 9007199254740992"],
+    ["number", "0.5", 'a finite number, got "0.5"'],
+    ["number", NaN, "a finite number, got NaN"],
+    ["number", Infinity, "a finite number, got Infinity"],
+    ["bool", "false", 'true or false, got "false"'],
+    ["bool", 0, "true or false, got 0"],
+    ["string", 3, "a string, got 3"],
+    ["string", null, "a string, got null"],
+    ["block", "1x32", 'a block shape [rows, cols] of positive integers, got "1x32"'],
+    ["block", [1], "a block shape [rows, cols] of positive integers, got [1]"],
+    ["block", [0, 32], "a block shape [rows, cols] of positive integers, got [0,32]"],
+    ["block", [1.5, 2], "a block shape [rows, cols] of positive integers, got [1.5,2]"],
+    ["block", [1, 2, 3], "a block shape [rows, cols] of positive integers, got [1,2,3]"],
+  ];
+  for (const [type, value, message] of cases) {
+    assert.equal(
+      problemWith({ options: { level: { type, default: value, doc: "" } } }),
+      `pass 'ok-pass': option 'level' default must be ${message}`,
+      `${type} ${String(value)}`,
+    );
+  }
+  const fits: [string, unknown][] = [
+    ["int", -3],
+    ["number", 1],
+    ["bool", false],
+    ["string", ""],
+    ["block", [4, 4]],
+  ];
+  for (const [type, value] of fits) {
+    assert.equal(problemWith({ options: { level: { type, default: value, doc: "" } } }), undefined, type);
+  }
+});
+
+Deno.test("registry: statistics, filter.ops and preserves must be what they say", () => {
+  const statistics =
+    "pass 'ok-pass': 'statistics' must be an object of statistic names to descriptions (strings)";
+  const ops = "pass 'ok-pass': 'filter.ops' must be an array of op names (strings)";
+  const preserves = "pass 'ok-pass': 'preserves' must be an array of analysis names (strings)";
+  const cases: [Record<string, unknown>, string][] = [
+    [{ statistics: "erased" }, statistics],
+    [{ statistics: ["erased"] }, statistics],
+    [{ statistics: null }, statistics],
+    [{ statistics: { erased: 3 } }, statistics],
+    [{ filter: "gelu" }, "pass 'ok-pass': 'filter' must be an object"],
+    [{ filter: { ops: "gelu" } }, ops],
+    [{ filter: { ops: ["gelu", 7] } }, ops],
+    [{ preserves: "liveness" }, preserves],
+    [{ preserves: [null] }, preserves],
+  ];
+  for (const [change, message] of cases) assert.equal(problemWith(change), message, JSON.stringify(change));
+  assert.equal(
+    problemWith({ statistics: { erased: "ops erased" }, filter: { ops: ["gelu"] }, preserves: ["liveness"] }),
+    undefined,
+  );
+  assert.equal(problemWith({ statistics: {}, filter: {}, preserves: [] }), undefined);
 });
 
 Deno.test("registry: register throws the problem; names are unique and sorted; clones are separate", () => {
@@ -165,6 +233,9 @@ Deno.test("plugin: loading the same plugin twice, or taking a built-in's name, i
 Deno.test("plugin: each broken plugin is reported with its path", async () => {
   const cases: [string, string][] = [
     ["throws_at_import.ts", "cannot be loaded: this plugin is broken on purpose"],
+    ["empty_array.ts", "exports no passes"],
+    ["async_rejects.ts", "its default export threw: no passes later either"],
+    ["async_bad.ts", "pass 'async-bad' needs a one-line 'description'"],
     ["no_default.ts", "has no default export; export default a pass (see definePass)"],
     ["not_a_pass.ts", "a pass needs a kebab-case 'name', got undefined"],
     ["factory_throws.ts", "its default export threw: no passes today"],
@@ -183,9 +254,69 @@ Deno.test("plugin: each broken plugin is reported with its path", async () => {
   }
 });
 
-Deno.test("plugin: an async default export is rejected (it yields a Promise, not a pass)", async () => {
-  const e = await pluginError(fixture("async_factory.ts"));
-  assert.ok(e.message.startsWith(`plugin ${fixture("async_factory.ts")}: `), e.message);
+Deno.test("plugin: an async factory, or a Promise as default export, is awaited", async () => {
+  const r = createPassRegistry();
+  assert.deepEqual(await loadPlugin(fixture("async_factory.ts"), r), ["async-factory"]);
+  assert.deepEqual(await loadPlugin(fixture("async_default.ts"), r), ["async-one", "async-two"]);
+  assert.ok(r.get("async-factory")?.runOnModule);
+  assert.ok(r.get("async-two")?.runOnFunction);
+});
+
+Deno.test("plugin: every pass of an array is checked before any is registered", async () => {
+  const cases: [string, string][] = [
+    ["array_half_bad.ts", "pass 'half-bad' needs a one-line 'description'"],
+    ["array_clash.ts", "a pass named 'dce' is already registered"],
+    ["array_twice.ts", "exports two passes named 'twice'"],
+    ["empty_array.ts", "exports no passes"],
+  ];
+  for (const [name, message] of cases) {
+    const r = createPassRegistry();
+    await assert.rejects(loadPlugin(fixture(name), r), { message: `plugin ${fixture(name)}: ${message}` });
+    assert.deepEqual(r.names(), createPassRegistry().names(), `${name}: registry unchanged`);
+  }
+});
+
+Deno.test("plugin: a throw while importing is reported at its place in the plugin", async () => {
+  const atImport = fixture("throws_at_import.ts");
+  assert.equal(
+    (await pluginError(atImport)).message,
+    `plugin ${atImport}: cannot be loaded: this plugin is broken on purpose (at ${atImport}:2:7)`,
+  );
+  // The first frame in the plugin, not the helper's frame where the Error was made.
+  const viaHelper = fixture("throws_in_helper.ts");
+  assert.equal(
+    (await pluginError(viaHelper)).message,
+    `plugin ${viaHelper}: cannot be loaded: the helper refused (at ${viaHelper}:5:16)`,
+  );
+});
+
+Deno.test("plugin: a syntax error or a missing import keeps its location, on one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const syntax = join(dir, "syntax_error.ts");
+    await Deno.writeTextFile(syntax, 'export default {\n  name: "x",\n  runOnModule( => "unchanged",\n};\n');
+    const importsBroken = join(dir, "imports_broken.ts");
+    await Deno.writeTextFile(importsBroken, 'import "./syntax_error.ts";\n');
+    const importsMissing = join(dir, "imports_missing.ts");
+    await Deno.writeTextFile(importsMissing, '// Imports what is not there.\nimport "./nowhere.ts";\n');
+    const unexpected = /SyntaxError: Unexpected token `=>`[^\n]*/.source; // the rest is Deno's wording
+    const missing = RegExp.escape(`Module not found "${pathToFileURL(join(dir, "nowhere.ts")).href}".`);
+    // The plugin, what its import gives, and where: in the plugin, or in the file it imports.
+    const cases: [string, string, string][] = [
+      [syntax, unexpected, `${syntax}:3:16`],
+      [importsBroken, unexpected, `${syntax}:3:16`],
+      [importsMissing, missing, `${importsMissing}:2:8`],
+    ];
+    for (const [plugin, message, at] of cases) {
+      const expected = `^${RegExp.escape(`plugin ${plugin}: cannot be loaded: `)}${message}`;
+      assert.match(
+        (await pluginError(plugin)).message,
+        new RegExp(`${expected} \\(at ${RegExp.escape(at)}\\)$`),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("plugin: a plugin that fails leaves the built-ins in place", async () => {
