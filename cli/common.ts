@@ -57,16 +57,22 @@ const FS_ERRORS = [
 ];
 
 /**
- * Runs a CLI entry point: usage errors print as `error: message` and exit 2; file-system
- * failures and diagnostics exit 1; anything else is a bug and keeps its stack.
+ * Runs a CLI job and returns its exit code: usage errors print as `error: message` and give
+ * 2; file-system failures (a missing, taken or forbidden path) give 1, as do diagnostics;
+ * anything else is a bug and keeps its stack.
  */
-export async function main(run: () => Promise<number | void>): Promise<void> {
+export async function runCli(run: () => Promise<number | void>): Promise<number> {
   try {
-    Deno.exit((await run()) ?? 0);
+    return (await run()) ?? 0;
   } catch (e) {
     const fs = FS_ERRORS.some((cls) => e instanceof cls);
     if (!(e instanceof UsageError) && !fs) throw e;
     console.error(`${styleText("red", "error")}: ${(e as Error).message}`);
-    Deno.exit(fs ? 1 : 2);
+    return fs ? 1 : 2;
   }
+}
+
+/** Runs a CLI entry point and exits with its code. */
+export async function main(run: () => Promise<number | void>): Promise<void> {
+  Deno.exit(await runCli(run));
 }

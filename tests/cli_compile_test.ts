@@ -10,40 +10,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
 import { createPassRegistry, loadModule, parse } from "../mod.ts";
+import { CAN_RUN, compile, COMPILE_TASK as TASK, type Run } from "./compile_cli.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const CAN_RUN = Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
 const FIXTURES = "tests/fixtures/plugins";
 const GELU_TANH = "examples/plugins/gelu-tanh/gelu-tanh.ts";
-
-/** The compile task's command line from deno.json, without the leading `deno`. */
-const TASK: string[] = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const words = (config.tasks.compile as string).split(/\s+/);
-  assert.equal(words[0], "deno");
-  return words.slice(1);
-})();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `deno task compile ...args`, from the repository root, without a terminal. */
-async function compile(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...TASK, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
 
 interface Model {
   /** The temp folder. */
@@ -89,8 +61,14 @@ async function assertCleanFailure(r: Run, code: 1 | 2, outDir: string): Promise<
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name: `compile CLI: ${name}`, ignore: !CAN_RUN, fn });
 
-Deno.test("compile CLI: the task runs with --allow-read --allow-write only", () => {
-  assert.deepEqual(TASK, ["run", "--allow-read", "--allow-write", "cli/compile.ts"]);
+Deno.test("compile CLI: the task runs with read and write only (the job narrows them further)", () => {
+  assert.deepEqual(TASK, [
+    "run",
+    "--unstable-worker-options",
+    "--allow-read",
+    "--allow-write",
+    "cli/compile.ts",
+  ]);
 });
 
 test(
@@ -444,5 +422,24 @@ test(
     const r = await compile(model.path, "-o", join(model.dir, "out.txt"));
     await assertCleanFailure(r, 2, model.dir);
     assert.match(r.stderr, /^error: -o takes a \.sir file or a folder \(ending in \/\), got '.*out\.txt'$/m);
+  }),
+);
+
+test(
+  "passes and plugins may write only the output and dump folders",
+  withModel(async (model) => {
+    const escaped = new URL("./fixtures/plugins/escaped.txt", import.meta.url);
+    const r = await compile(
+      model.path,
+      "--plugin",
+      `${FIXTURES}/writes_outside.ts`,
+      "--passes",
+      "writes-outside",
+      "-o",
+      join(model.dir, "out", "x.sir"),
+    );
+    await assertCleanFailure(r, 1, model.dir);
+    assert.match(r.stderr, /pass 'writes-outside' threw: Requires write access to ".*escaped\.txt"/);
+    await assert.rejects(Deno.stat(escaped), Deno.errors.NotFound);
   }),
 );

@@ -5,32 +5,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { bertConfig, writeSyntheticBert } from "../../../frontend/synthetic_bert.ts";
+import { CAN_RUN, compile } from "../../../tests/compile_cli.ts";
 import { seededInputs } from "../../../ir/inputs.ts";
 import { interpret, loadModule, loadWeights } from "../../../mod.ts";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const PLUGIN = "examples/plugins/gelu-tanh/gelu-tanh.ts";
-const CAN_RUN = Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `deno task compile ...args`, from the repository root. */
-async function compile(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "cli/compile.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
 
 /** A temp folder with `bert-tiny.sir` (seq 16) and its weights. */
 async function withModel(

@@ -1,0 +1,213 @@
+/**
+ * The work of `deno task compile`: parses and verifies a model, runs a pass pipeline over
+ * it, and prints the result or writes it. Nothing is written unless every pass succeeded.
+ * It runs in a worker whose permissions `cli/compile.ts` narrows to the files involved.
+ */
+
+import { basename, dirname, join, relative, resolve } from "node:path";
+import type { ParseArgsOptionsConfig } from "node:util";
+import {
+  createPassRegistry,
+  didYouMean,
+  dumpDirInstrument,
+  formatOptionValue,
+  type Instrument,
+  loadModule,
+  loadPlugin,
+  loadWeights,
+  type Module,
+  parsePipeline,
+  PassError,
+  PipelineError,
+  PluginError,
+  print,
+  printIrInstrument,
+  printPipeline,
+  runPipeline,
+  TimingInstrument,
+  weightsPath,
+  writeSafetensors,
+} from "../mod.ts";
+import { parseCli, reportDiagnostics, UsageError, writeTextAtomic } from "./common.ts";
+import type { PassRegistry } from "../passes/registry.ts";
+import type { PassOptionSpec } from "../passes/pass.ts";
+import type { Tensor } from "../ir/tensor.ts";
+import type { WeightStore } from "../ir/weights.ts";
+
+/** The usage text of `deno task compile`. */
+export const USAGE = `usage: deno task compile <model.sir> [options]
+
+  -o, --output FILE|DIR/      write the IR (and changed weights beside it) instead of printing it
+  --passes PIPELINE           passes to run, e.g. 'dce,cse' or 'prune{sparsity=0.8 block=1x32},dce'
+  --plugin FILE               load passes from a TS/JS module (repeatable)
+  --list-passes               list the passes and their options
+  --print-ir-before NAME      print the IR before each run of pass NAME (repeatable), on stderr
+  --print-ir-after NAME       print the IR after each run of pass NAME (repeatable)
+  --print-ir-after-all        print the IR after every pass
+  --print-ir-after-change     print the IR after every pass that changed it
+  --dump-dir DIR              write 00-input.sir and NN-<pass>.sir after each pass
+  --no-verify-each            do not verify after each pass (on by default)
+  --timing                    print each pass's wall time and op count
+  --stats                     print the statistics passes counted`;
+
+/** Where `-o` writes: a `.sir` path as is, anything else as a folder. */
+async function outputPath(out: string, input: string): Promise<string> {
+  const isDir = out.endsWith("/") || (await Deno.stat(out).catch(() => undefined))?.isDirectory;
+  if (isDir) return join(out, basename(input));
+  if (!out.endsWith(".sir")) {
+    throw new UsageError(`-o takes a .sir file or a folder (ending in /), got '${out}'`);
+  }
+  return out;
+}
+
+function listPasses(registry: PassRegistry): string {
+  return registry.names().map((name) => {
+    const p = registry.get(name)!;
+    const opts = (Object.entries(p.options ?? {}) as [string, PassOptionSpec][]).map(([k, s]) =>
+      `\n    ${k}=${s.type === "enum" ? s.values!.join("|") : s.type} (default ${
+        formatOptionValue(s.default)
+      }): ${s.doc}`
+    );
+    return `  ${name}: ${p.description}${opts.join("")}`;
+  }).join("\n");
+}
+
+/** Writes all weights, with the changed ones replaced, as a new safetensors file. */
+async function writeWeights(
+  path: string,
+  m: Module,
+  base: WeightStore,
+  changed: ReadonlyMap<string, Tensor>,
+) {
+  const tensors = [...m.weights.values()].flatMap((w) => {
+    const t = changed.get(w.name) ?? base.get(w);
+    const dtype = w.type.dtype.toUpperCase() as "F32";
+    if ("indices" in t) {
+      const bsr = t as Tensor & { indices: Int32Array; indptr: Int32Array };
+      return [
+        { name: `${w.name}.data`, dtype, shape: [...t.shape], data: t.data },
+        { name: `${w.name}.indices`, dtype: "I32" as const, shape: [bsr.indices.length], data: bsr.indices },
+        { name: `${w.name}.indptr`, dtype: "I32" as const, shape: [bsr.indptr.length], data: bsr.indptr },
+      ];
+    }
+    return [{ name: w.name, dtype, shape: [...t.shape], data: t.data }];
+  });
+  await writeSafetensors(path, tensors);
+}
+
+/** The options of `deno task compile`. */
+export const COMPILE_OPTIONS = {
+  output: { type: "string", short: "o" },
+  passes: { type: "string", default: "" },
+  plugin: { type: "string", multiple: true, default: [] as string[] },
+  "list-passes": { type: "boolean" },
+  "print-ir-before": { type: "string", multiple: true, default: [] as string[] },
+  "print-ir-after": { type: "string", multiple: true, default: [] as string[] },
+  "print-ir-after-all": { type: "boolean" },
+  "print-ir-after-change": { type: "boolean" },
+  "dump-dir": { type: "string" },
+  "no-verify-each": { type: "boolean" },
+  timing: { type: "boolean" },
+  stats: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} satisfies ParseArgsOptionsConfig;
+
+/** Runs `deno task compile` with these arguments; returns the exit code. */
+export async function compileJob(args: string[]): Promise<number | void> {
+  const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
+  if (values.help) return void console.log(USAGE);
+
+  const registry = createPassRegistry();
+  for (const plugin of values.plugin) {
+    try {
+      await loadPlugin(plugin, registry);
+    } catch (e) {
+      if (e instanceof PluginError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  if (values["list-passes"]) return void console.log(listPasses(registry));
+  if (positionals.length !== 1) throw new UsageError(`expected one model file\n${USAGE}`);
+  const input = positionals[0];
+
+  let pipeline;
+  try {
+    pipeline = parsePipeline(values.passes, registry);
+  } catch (e) {
+    if (!(e instanceof PipelineError)) throw e;
+    throw new UsageError(`--passes:${e.col}: ${e.message}\n  ${values.passes}\n  ${" ".repeat(e.col - 1)}^`);
+  }
+  const inPipeline = pipeline.entries.map((e) => e.pass.name);
+  for (const name of [...values["print-ir-before"], ...values["print-ir-after"]]) {
+    if (!inPipeline.includes(name)) {
+      const known = registry.get(name)
+        ? "is not in the pipeline"
+        : `is not a pass${didYouMean(name, inPipeline)}`;
+      throw new UsageError(
+        `--print-ir-before/after: '${name}' ${known}; the pipeline is: ${printPipeline(pipeline)}`,
+      );
+    }
+  }
+
+  const loaded = await loadModule(input);
+  if (!loaded.module) {
+    reportDiagnostics(loaded.diagnostics, loaded.text);
+    return 1;
+  }
+  const m = loaded.module;
+  const inputWeights = weightsPath(m, input);
+  const store = await loadWeights(m, input);
+
+  const timing = new TimingInstrument();
+  const instruments: Instrument[] = [
+    printIrInstrument({
+      before: values["print-ir-before"],
+      after: values["print-ir-after"],
+      afterAll: values["print-ir-after-all"],
+      afterChange: values["print-ir-after-change"],
+      write: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
+    }),
+    timing,
+  ];
+  const dumpDir = values["dump-dir"];
+  if (dumpDir) {
+    instruments.push(dumpDirInstrument(dumpDir, inputWeights && relative(resolve(dumpDir), inputWeights)));
+  }
+
+  let result;
+  try {
+    result = runPipeline(m, pipeline, {
+      verifyEach: !values["no-verify-each"],
+      instruments,
+      weights: store,
+    });
+  } catch (e) {
+    if (!(e instanceof PassError)) throw e;
+    if (e.diagnostics.length > 0) {
+      console.error(`error: pass '${e.pass}' left IR that does not verify:`);
+      reportDiagnostics(e.diagnostics, loaded.text);
+    } else {
+      console.error(e.message);
+    }
+    console.error(`nothing was written; pipeline: ${values.passes}`);
+    return 1;
+  }
+
+  if (values.timing) console.error(timing.table());
+  if (values.stats) {
+    for (const s of result.stats) console.error(`${s.pass}: ${s.doc}: ${s.value}`);
+  }
+  const out = result.module;
+  if (!values.output) return void Deno.stdout.writeSync(new TextEncoder().encode(print(out)));
+  const outPath = await outputPath(values.output, input);
+  await Deno.mkdir(dirname(outPath), { recursive: true });
+  if (result.changedWeights.size > 0) {
+    const newWeights = outPath.replace(/\.sir$/, "") + ".safetensors";
+    await writeWeights(newWeights, out, store, result.changedWeights);
+    out.weightsFile = basename(newWeights);
+  } else if (inputWeights !== undefined) {
+    out.weightsFile = relative(dirname(resolve(outPath)), inputWeights);
+  }
+  await writeTextAtomic(outPath, print(out));
+  console.error(`wrote ${outPath}`);
+}
