@@ -3,13 +3,16 @@
  *
  * ```sh
  * deno task import synthetic:bert-base -o models/bert-base.sir [--layers N] [--seq N] [--no-head] ...
+ * deno task import ../shared/models/sst2-bert-mini -o models/mini.sir [--seq N]
  * ```
  *
- * Only the synthetic BERTs exist so far; Hugging Face folders and ONNX files come later.
- * Usage mistakes and invalid configs exit with code 2, write failures with 1, each with a
- * one-line `error: ...` on stderr.
+ * A folder is a Hugging Face BERT checkpoint (`frontend/hf.ts`); ONNX files come later.
+ * Usage mistakes, invalid configs and checkpoints that cannot be imported exit with code 2,
+ * read and write failures with 1, each with a one-line `error: ...` on stderr (a written IR that
+ * does not verify, which would be a bug, prints its diagnostics).
  */
 
+import { extname } from "node:path";
 import {
   BERT_PRESET_NAMES,
   BERT_PRESETS,
@@ -20,13 +23,20 @@ import {
   SYNTHETIC_PREFIX,
   writeSyntheticBert,
 } from "../frontend/synthetic_bert.ts";
+import { HF_ARCHITECTURES, HfImportError, importHfBert } from "../frontend/hf.ts";
 import { parseCli, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task import <model> -o <file.sir> [options]
 
-Writes the model as Sparrow IR to <file.sir> and its weights beside it, as <file>.safetensors.
+Writes the model as Sparrow IR to <file.sir> and its weights beside it, as <file>.safetensors
+(except a checkpoint's single f32 model.safetensors, which the IR names by a relative path).
 
-models (BERTs with seeded random weights, Hugging Face BertForSequenceClassification layout):
+Hugging Face checkpoints:
+  <folder>              config.json + model.safetensors (or shards + model.safetensors.index.json)
+                        of a ${HF_ARCHITECTURES.join(", ")};
+                        options: -o, --seq (default 128)
+
+synthetic models (BERTs with seeded random weights, Hugging Face BertForSequenceClassification layout):
 ${
   BERT_PRESET_NAMES.map((n) => {
     const p = BERT_PRESETS[n];
@@ -35,13 +45,13 @@ ${
   }).join("\n")
 }
 
-options:
+options (all for synthetic models; -o and --seq also for checkpoints):
   -o, --output FILE     the IR file to write (required)
   --layers N            encoder layers
   --hidden N            hidden size (a multiple of --heads)
   --heads N             attention heads
   --intermediate N      feed-forward size
-  --seq N               static sequence length (default 128, at most 512)
+  --seq N               static sequence length (default 128, at most the position table, 512)
   --seed N              seed of the random weights (default 0)
   --vocab N             vocabulary size (default 30522)
   --labels N            classifier outputs (default 2)
@@ -83,15 +93,64 @@ function intOption(flag: string, text: string, min: number): number {
   return v;
 }
 
-/** The config the arguments ask for. */
-function configFrom(spec: string, values: ReturnType<typeof parseCli<typeof OPTIONS>>["values"]): BertConfig {
-  if (!spec.startsWith(SYNTHETIC_PREFIX)) {
-    const available = BERT_PRESET_NAMES.map((n) => SYNTHETIC_PREFIX + n).join(", ");
+type Values = ReturnType<typeof parseCli<typeof OPTIONS>>["values"];
+
+/** The options that only a synthetic model takes (a checkpoint's config.json fixes them). */
+const SYNTHETIC_ONLY = [
+  "layers",
+  "hidden",
+  "heads",
+  "intermediate",
+  "seed",
+  "vocab",
+  "labels",
+  "no-head",
+  "act",
+] as const;
+
+/** What to import: a synthetic model's config, or a Hugging Face checkpoint folder. */
+type Source = { readonly kind: "synthetic"; readonly config: BertConfig } | {
+  readonly kind: "hf";
+  readonly dir: string;
+  readonly seq?: number;
+};
+
+/** A failure to look at the model argument (other than its absence); exit code 1. */
+class ReadError extends Error {}
+
+/** What the arguments ask to import. */
+async function sourceFrom(spec: string, values: Values): Promise<Source> {
+  if (spec.startsWith(SYNTHETIC_PREFIX)) return { kind: "synthetic", config: configFrom(spec, values) };
+  if (extname(spec).toLowerCase() === ".onnx") throw new UsageError("ONNX import: not supported yet");
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(spec);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new ReadError(`cannot read ${spec}: ${(e as Error).message}`);
+    }
+  }
+  const available = BERT_PRESET_NAMES.map((n) => SYNTHETIC_PREFIX + n).join(", ");
+  if (!info?.isDirectory) {
+    const what = info ? "a file" : "no such folder";
     throw new UsageError(
-      `importing '${spec}' is not supported yet (Hugging Face folders and ONNX come later); ` +
-        `available: ${available}`,
+      `cannot import '${spec}': ${what} (other sources are not supported yet); ` +
+        `expected a Hugging Face checkpoint folder or one of ${available}`,
     );
   }
+  const synthetic = SYNTHETIC_ONLY.find((k) => values[k] !== undefined);
+  if (synthetic !== undefined) {
+    throw new UsageError(`--${synthetic} is for synthetic models; a checkpoint's config.json fixes it`);
+  }
+  return {
+    kind: "hf",
+    dir: spec,
+    seq: values.seq === undefined ? undefined : intOption("seq", values.seq, 1),
+  };
+}
+
+/** The config of a synthetic model the arguments ask for. */
+function configFrom(spec: string, values: Values): BertConfig {
   let config: BertConfig;
   try {
     config = parseSyntheticSpec(spec);
@@ -133,7 +192,7 @@ function formatCount(n: number): string {
 
 /** Runs the command; returns the exit code. */
 export async function importMain(args: string[], io: ImportIO = consoleIO): Promise<number> {
-  let config: BertConfig, output: string;
+  let source: Source, output: string;
   try {
     const { values, positionals } = parseCli(args, OPTIONS);
     if (values.help) {
@@ -141,10 +200,10 @@ export async function importMain(args: string[], io: ImportIO = consoleIO): Prom
       return 0;
     }
     if (positionals.length === 0) {
-      throw new UsageError("missing the model to import, e.g. synthetic:bert-base");
+      throw new UsageError("missing the model to import, e.g. synthetic:bert-base or a Hugging Face folder");
     }
     if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
-    config = configFrom(positionals[0], values);
+    source = await sourceFrom(positionals[0], values);
     if (values.output === undefined || values.output === "") {
       throw new UsageError("missing -o/--output FILE, the IR file to write");
     }
@@ -153,10 +212,20 @@ export async function importMain(args: string[], io: ImportIO = consoleIO): Prom
       throw new UsageError(`the output ${output} must be the IR file (e.g. .sir); the weights go beside it`);
     }
   } catch (e) {
+    if (e instanceof ReadError) {
+      io.err(`error: ${e.message}`);
+      return 1;
+    }
     if (!(e instanceof UsageError)) throw e;
     io.err(`error: ${e.message}`);
     return 2;
   }
+  return source.kind === "hf"
+    ? await importHf(source.dir, output, source.seq, io)
+    : await importSynthetic(source.config, output, io);
+}
+
+async function importSynthetic(config: BertConfig, output: string, io: ImportIO): Promise<number> {
   const start = performance.now();
   try {
     const w = await writeSyntheticBert(config, output);
@@ -171,6 +240,38 @@ export async function importMain(args: string[], io: ImportIO = consoleIO): Prom
     return 0;
   } catch (e) {
     io.err(`error: cannot write ${output}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+/** Imports a Hugging Face checkpoint: exit 2 for what cannot be imported, 1 for read and write failures. */
+async function importHf(dir: string, output: string, seq: number | undefined, io: ImportIO): Promise<number> {
+  const start = performance.now();
+  try {
+    const r = await importHfBert(dir, output, { seq });
+    const seconds = ((performance.now() - start) / 1000).toFixed(1);
+    const weights = r.wroteWeights
+      ? `${r.weightsPath} (${formatBytes((await Deno.stat(r.weightsPath)).size)}, ` +
+        `from ${r.shards} file${r.shards === 1 ? "" : "s"}, f32)`
+      : `${r.weightsFile} (the checkpoint's, referenced)`;
+    io.out(
+      `wrote ${r.module.name} (${r.architecture}, ${formatCount(r.params)} params, seq ${r.config.seq}): ` +
+        `${r.irPath} (${formatBytes(r.irBytes)}) + ${weights} in ${seconds} s`,
+    );
+    if (r.unused.length > 0) {
+      const shown = r.unused.slice(0, 3).join(", ") + (r.unused.length > 3 ? ", ..." : "");
+      io.out(
+        `${r.unused.length} checkpoint tensor${r.unused.length === 1 ? " is" : "s are"} not used: ${shown}`,
+      );
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof HfImportError) {
+      io.err(`error: ${e.message}`);
+      return 2;
+    }
+    const message = (e as Error).message;
+    io.err(message.includes("\n") ? `error: ${message}` : `error: cannot import ${dir}: ${message}`);
     return 1;
   }
 }

@@ -3,6 +3,9 @@
  * Hugging Face's `BertForSequenceClassification` (or, without the head, `BertModel`) for batch 1
  * and a static sequence length, op for op as the PyTorch code computes it (post-LayerNorm
  * encoder), with the weight names of a real checkpoint, and fills it with seeded random weights.
+ * The Hugging Face importer (`hf.ts`) builds real checkpoints' IR with the same `buildBertModule`,
+ * passing the checkpoint's weight names and its head (`BertHead`: also question answering and
+ * BertModel with its pooler).
  *
  * ```ts
  * const config = parseSyntheticSpec("synthetic:bert-base");
@@ -190,11 +193,31 @@ export interface BertWeightSpec {
 export const INIT_STD = 0.02;
 
 /**
- * The weights of the model, in the order of the PyTorch `state_dict` (the order of a real
- * checkpoint's header).
+ * What sits on the encoder, after Hugging Face's model classes:
+ * - `classifier`: `BertForSequenceClassification`, pooler + classifier, returns the logits `[1, labels]`;
+ * - `question-answering`: `BertForQuestionAnswering`, `qa_outputs` (`[2, H]`), returns the start and
+ *   end logits, `[1, S]` each;
+ * - `pooler`: `BertModel` with its pooling layer, returns the last hidden state and the pooled output;
+ * - `none`: `BertModel` without it, returns the last hidden state.
  */
-export function bertWeightSpecs(c: BertConfig): BertWeightSpec[] {
-  const p = c.head ? "bert." : "";
+export type BertHead = "classifier" | "question-answering" | "pooler" | "none";
+
+/** The head a config asks for: `classifier` with `head`, `none` without. */
+export function defaultBertHead(c: BertConfig): BertHead {
+  return c.head ? "classifier" : "none";
+}
+
+/** The prefix of the BertModel part's weight names: `bert.` under a task head, none in a BertModel. */
+export function bertWeightPrefix(head: BertHead): string {
+  return head === "classifier" || head === "question-answering" ? "bert." : "";
+}
+
+/**
+ * The weights of the model, in the order of the PyTorch `state_dict` (the order of a real
+ * checkpoint's header), for the config's head or the one given.
+ */
+export function bertWeightSpecs(c: BertConfig, head: BertHead = defaultBertHead(c)): BertWeightSpec[] {
+  const p = bertWeightPrefix(head);
   const H = c.hidden;
   const specs: BertWeightSpec[] = [];
   const add = (name: string, shape: number[], init: Init = "normal") => specs.push({ name, shape, init });
@@ -221,10 +244,9 @@ export function bertWeightSpecs(c: BertConfig): BertWeightSpec[] {
     linear(`${l}.output.dense`, H, c.intermediate);
     layerNorm(`${l}.output.LayerNorm`);
   }
-  if (c.head) {
-    linear(`${p}pooler.dense`, H, H);
-    linear("classifier", c.labels, H);
-  }
+  if (head === "classifier" || head === "pooler") linear(`${p}pooler.dense`, H, H);
+  if (head === "classifier") linear("classifier", c.labels, H);
+  if (head === "question-answering") linear("qa_outputs", 2, H);
   return specs;
 }
 
@@ -257,36 +279,61 @@ function splat(value: number): { value: DenseLiteral } {
   return { value: { shape: [], values: [value], float: true } };
 }
 
+/** How `buildBertModule` names, heads and describes the module; every field is optional. */
+export interface BertBuildOptions {
+  /** The head on the encoder; `defaultBertHead(c)` by default. */
+  readonly head?: BertHead;
+  /**
+   * The name each weight has in the weights file, given its `bertWeightSpecs` name; unchanged by
+   * default. Importers use it to keep a checkpoint's own names.
+   */
+  readonly weightName?: (name: string) => string;
+  /** The module name; `bertModelName(c)` by default. */
+  readonly name?: string;
+  /** The module's leading comment lines, without `// `; the synthetic model's by default. */
+  readonly comments?: readonly string[];
+  /** Module attributes; the config's settings by default. */
+  readonly attrs?: ModuleAttrs;
+}
+
 /**
  * Builds the IR of the model for batch 1 and sequence length `c.seq`:
  * `@main(%input_ids, %token_type_ids, %attention_mask: tensor<1xSxi64>)` returning the logits
- * `tensor<1xLxf32>` (with the head) or the last hidden state `tensor<1xSxHxf32>` (without).
+ * `tensor<1xLxf32>` (with the head) or the last hidden state `tensor<1xSxHxf32>` (without);
+ * `options.head` picks another head (see {@link BertHead}).
  * `weightsFile` is the safetensors path written into the IR, relative to the IR file.
  * Throws a RangeError for an invalid config.
  */
-export function buildBertModule(c: BertConfig, weightsFile: string): Module {
+export function buildBertModule(c: BertConfig, weightsFile: string, options: BertBuildOptions = {}): Module {
   requireValid(c);
+  const head = options.head ?? defaultBertHead(c);
   const S = c.seq, H = c.hidden, A = c.heads, D = H / A;
-  const name = bertModelName(c);
-  const b = new ModuleBuilder(name, { weightsFile, attrs: moduleAttrs(c) });
+  const name = options.name ?? bertModelName(c);
+  const b = new ModuleBuilder(name, { weightsFile, attrs: options.attrs ?? moduleAttrs(c) });
   const m = b.module;
-  m.comments.leading.push(
-    `// Synthetic ${name}: Hugging Face ${c.head ? "BertForSequenceClassification" : "BertModel"} ` +
-      `with seeded random weights (seed ${c.seed}).`,
-    `// Batch 1, sequence length ${S}; Linear weights are [out, in] as in PyTorch.`,
-  );
+  if (options.comments) m.comments.leading.push(...options.comments.map((line) => `// ${line}`));
+  else {
+    m.comments.leading.push(
+      `// Synthetic ${name}: Hugging Face ${c.head ? "BertForSequenceClassification" : "BertModel"} ` +
+        `with seeded random weights (seed ${c.seed}).`,
+      `// Batch 1, sequence length ${S}; Linear weights are [out, in] as in PyTorch.`,
+    );
+  }
 
   // Weights, in checkpoint order, with a comment heading each group.
-  const p = c.head ? "bert." : "";
+  const p = bertWeightPrefix(head);
   const groups = new Map<string, string>([[`${p}embeddings.word_embeddings.weight`, "embeddings"]]);
   for (let i = 0; i < c.layers; i++) {
     groups.set(`${p}encoder.layer.${i}.attention.self.query.weight`, `layer ${i}`);
   }
-  if (c.head) groups.set(`${p}pooler.dense.weight`, "pooler and classifier");
+  if (head === "classifier") groups.set(`${p}pooler.dense.weight`, "pooler and classifier");
+  if (head === "pooler") groups.set(`${p}pooler.dense.weight`, "pooler");
+  if (head === "question-answering") groups.set("qa_outputs.weight", "question answering");
+  const rename = options.weightName ?? ((n: string) => n);
   const weights = new Map<string, Weight>();
-  for (const s of bertWeightSpecs(c)) {
+  for (const s of bertWeightSpecs(c, head)) {
     const group = groups.get(s.name);
-    weights.set(s.name, b.weight(s.name, tensorType(s.shape), group));
+    weights.set(s.name, b.weight(rename(s.name), tensorType(s.shape), group));
   }
   const w = (name: string): Weight => weights.get(p + name)!;
 
@@ -357,13 +404,17 @@ export function buildBertModule(c: BertConfig, weightsFile: string): Module {
     hidden = layerNorm(outRes, `${l}.output.LayerNorm`, `${n}.ln2`);
   }
 
-  if (c.head) {
-    // BertPooler (dense + tanh of the [CLS] row) and the classifier.
-    f.section("pooler and classifier");
+  if (head === "classifier" || head === "pooler") {
+    // BertPooler (dense + tanh of the [CLS] row), then the classifier.
+    f.section(head === "classifier" ? "pooler and classifier" : "pooler");
     const cls = f.op("slice", [hidden], { starts: [0], ends: [1], axes: [1] }, { name: "cls" });
     const flat = f.op("reshape", [cls], {}, { name: "cls.flat", type: f32(1, H) });
     const pooledDense = dense(flat, "pooler.dense", "pooler.dense");
     const pooled = f.op("tanh", [pooledDense], {}, { name: "pooled" });
+    if (head === "pooler") {
+      f.ret(hidden, pooled);
+      return m;
+    }
     const logits = f.op(
       "dense",
       [pooled, weights.get("classifier.weight")!, weights.get("classifier.bias")!],
@@ -373,6 +424,20 @@ export function buildBertModule(c: BertConfig, weightsFile: string): Module {
       { name: "logits" },
     );
     f.ret(logits);
+  } else if (head === "question-answering") {
+    // qa_outputs gives [1, S, 2]; its two columns, squeezed, are the start and end logits.
+    f.section("question answering: start and end logits");
+    const qa = f.op(
+      "dense",
+      [hidden, weights.get("qa_outputs.weight")!, weights.get("qa_outputs.bias")!],
+      { transpose_b: true },
+      { name: "qa" },
+    );
+    const column = (k: number, name: string) => {
+      const col = f.op("slice", [qa], { starts: [k], ends: [k + 1], axes: [2] }, { name: `qa.${name}` });
+      return f.op("reshape", [col], {}, { name: `${name}_logits`, type: f32(1, S) });
+    };
+    f.ret(column(0, "start"), column(1, "end"));
   } else {
     f.ret(hidden);
   }
