@@ -146,3 +146,27 @@ export { builtinPasses, createPassRegistry } from "./passes/index.ts";
 export { cloneModule } from "./ir/clone.ts";
 export { createOp, NameScope } from "./ir/builder.ts";
 export { OverlayStore } from "./ir/weights.ts";
+
+// Frontends: synthetic BERTs, Hugging Face checkpoints, ONNX export.
+export {
+  BERT_PRESET_NAMES,
+  BERT_PRESETS,
+  type BertBuildOptions,
+  type BertConfig,
+  bertConfig,
+  type BertHead,
+  type BertPresetName,
+  buildBertModule,
+  syntheticBertWeights,
+  writeSyntheticBert,
+  type WrittenModel,
+} from "./frontend/synthetic_bert.ts";
+export {
+  HF_ARCHITECTURES,
+  type HfArchitecture,
+  HfImportError,
+  type HfImportOptions,
+  type HfImportResult,
+  importHfBert,
+} from "./frontend/hf.ts";
+export { exportOnnx, type ExportOptions, type OnnxExport, OnnxExportError } from "./frontend/onnx/export.ts";

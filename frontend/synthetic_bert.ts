@@ -471,10 +471,15 @@ export function syntheticWeightsPath(irPath: string): string {
 
 /** What `writeSyntheticBert` wrote. */
 export interface WrittenModel {
+  /** The IR file. */
   readonly irPath: string;
+  /** The weights file beside it. */
   readonly weightsPath: string;
+  /** Size of the IR file in bytes. */
   readonly irBytes: number;
+  /** Size of the weights file in bytes. */
   readonly weightsBytes: number;
+  /** Parameter count. */
   readonly params: number;
 }
 
