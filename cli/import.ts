@@ -6,7 +6,9 @@
  * deno task import ../shared/models/sst2-bert-mini -o models/mini.sir [--seq N]
  * ```
  *
- * A folder is a Hugging Face BERT checkpoint (`frontend/hf.ts`); ONNX files come later.
+ * A folder is a Hugging Face BERT checkpoint (`frontend/hf.ts`); a `.onnx` file is imported with
+ * `frontend/onnx/import.ts` and then the `recognize` pass turns decomposed LayerNorm and GELU
+ * back into IR ops (unless `--no-recognize`).
  * Usage mistakes, invalid configs and checkpoints that cannot be imported exit with code 2,
  * read and write failures with 1, each with a one-line `error: ...` on stderr (a written IR that
  * does not verify, which would be a bug, prints its diagnostics).
@@ -24,12 +26,19 @@ import {
   writeSyntheticBert,
 } from "../frontend/synthetic_bert.ts";
 import { HF_ARCHITECTURES, HfImportError, importHfBert } from "../frontend/hf.ts";
-import { parseCli, UsageError } from "./common.ts";
+import { importOnnx, OnnxImportError, type OnnxImportOptions } from "../frontend/onnx/import.ts";
+import { createPassRegistry, memoryStore, parsePipeline, PassError, print, runPipeline } from "../mod.ts";
+import { parseCli, UsageError, writeTextAtomic } from "./common.ts";
 
 const USAGE = `usage: deno task import <model> -o <file.sir> [options]
 
 Writes the model as Sparrow IR to <file.sir> and its weights beside it, as <file>.safetensors
 (except a checkpoint's single f32 model.safetensors, which the IR names by a relative path).
+
+ONNX models (BERT-family exports of torch.onnx and optimum, opsets 11-17):
+  <file.onnx>           options: -o, --seq N and --batch N (default 1) for symbolic dims named like
+                        them, --dim NAME=N for any other (repeatable), --no-recognize to keep decomposed
+                        LayerNorm/GELU as they are
 
 Hugging Face checkpoints:
   <folder>              config.json + model.safetensors (or shards + model.safetensors.index.json)
@@ -81,6 +90,9 @@ const OPTIONS = {
   labels: { type: "string" },
   "no-head": { type: "boolean" },
   act: { type: "string" },
+  batch: { type: "string" },
+  dim: { type: "string", multiple: true },
+  "no-recognize": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -109,11 +121,15 @@ const SYNTHETIC_ONLY = [
 ] as const;
 
 /** What to import: a synthetic model's config, or a Hugging Face checkpoint folder. */
-type Source = { readonly kind: "synthetic"; readonly config: BertConfig } | {
-  readonly kind: "hf";
-  readonly dir: string;
-  readonly seq?: number;
-};
+type Source =
+  | { readonly kind: "synthetic"; readonly config: BertConfig }
+  | { readonly kind: "hf"; readonly dir: string; readonly seq?: number }
+  | {
+    readonly kind: "onnx";
+    readonly path: string;
+    readonly options: OnnxImportOptions;
+    readonly recognize: boolean;
+  };
 
 /** A failure to look at the model argument (other than its absence); exit code 1. */
 class ReadError extends Error {}
@@ -121,7 +137,9 @@ class ReadError extends Error {}
 /** What the arguments ask to import. */
 async function sourceFrom(spec: string, values: Values): Promise<Source> {
   if (spec.startsWith(SYNTHETIC_PREFIX)) return { kind: "synthetic", config: configFrom(spec, values) };
-  if (extname(spec).toLowerCase() === ".onnx") throw new UsageError("ONNX import: not supported yet");
+  const onnxOnly = (["batch", "dim", "no-recognize"] as const).find((k) => values[k] !== undefined);
+  if (extname(spec).toLowerCase() === ".onnx") return onnxSource(spec, values);
+  if (onnxOnly !== undefined) throw new UsageError(`--${onnxOnly} is for ONNX models`);
   let info: Deno.FileInfo | undefined;
   try {
     info = await Deno.stat(spec);
@@ -147,6 +165,24 @@ async function sourceFrom(spec: string, values: Values): Promise<Source> {
     dir: spec,
     seq: values.seq === undefined ? undefined : intOption("seq", values.seq, 1),
   };
+}
+
+/** An ONNX import the arguments ask for. */
+function onnxSource(path: string, values: Values): Source {
+  const synthetic = SYNTHETIC_ONLY.find((k) => values[k] !== undefined);
+  if (synthetic !== undefined) throw new UsageError(`--${synthetic} is for synthetic models`);
+  const dims: Record<string, number> = {};
+  for (const d of values.dim ?? []) {
+    const m = /^([^=]+)=(.*)$/.exec(d);
+    if (!m) throw new UsageError(`--dim takes NAME=N, got '${d}'`);
+    dims[m[1]] = intOption(`dim ${m[1]}`, m[2], 1);
+  }
+  const options: OnnxImportOptions = {
+    seq: values.seq === undefined ? undefined : intOption("seq", values.seq, 1),
+    batch: values.batch === undefined ? undefined : intOption("batch", values.batch, 1),
+    dims,
+  };
+  return { kind: "onnx", path, options, recognize: !values["no-recognize"] };
 }
 
 /** The config of a synthetic model the arguments ask for. */
@@ -220,9 +256,49 @@ export async function importMain(args: string[], io: ImportIO = consoleIO): Prom
     io.err(`error: ${e.message}`);
     return 2;
   }
+  if (source.kind === "onnx") {
+    return await importOnnxFile(source.path, output, source.options, source.recognize, io);
+  }
   return source.kind === "hf"
     ? await importHf(source.dir, output, source.seq, io)
     : await importSynthetic(source.config, output, io);
+}
+
+/** Imports an ONNX file, then runs `recognize` over it: exit 2 for what cannot be imported, 1 for I/O. */
+async function importOnnxFile(
+  path: string,
+  output: string,
+  options: OnnxImportOptions,
+  recognize: boolean,
+  io: ImportIO,
+): Promise<number> {
+  const start = performance.now();
+  try {
+    const r = await importOnnx(path, output, options);
+    let note = "";
+    if (recognize) {
+      const pipeline = parsePipeline("recognize", createPassRegistry());
+      const result = runPipeline(r.module, pipeline, { weights: memoryStore(r.weights) });
+      const counts = result.stats.map((s) => `${s.doc}: ${s.value}`).join(", ");
+      if (result.runs.some((run) => run.changed)) await writeTextAtomic(r.irPath, print(result.module));
+      note = `; recognize: ${counts || "nothing to rewrite"}`;
+    }
+    const seconds = ((performance.now() - start) / 1000).toFixed(1);
+    io.out(
+      `wrote ${r.module.name} (opset ${r.opset}, ${r.nodes} nodes, ${r.folded} folded, ${
+        formatCount(r.params)
+      } ` +
+        `params): ${r.irPath} + ${r.weightsPath} in ${seconds} s${note}`,
+    );
+    return 0;
+  } catch (e) {
+    if (e instanceof OnnxImportError || e instanceof PassError) {
+      io.err(`error: ${e.message}`);
+      return 2;
+    }
+    io.err(`error: cannot import ${path}: ${(e as Error).message}`);
+    return 1;
+  }
 }
 
 async function importSynthetic(config: BertConfig, output: string, io: ImportIO): Promise<number> {
