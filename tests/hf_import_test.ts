@@ -676,7 +676,11 @@ Deno.test({
       assert.ok(loaded.module, formatDiagnostics(loaded.diagnostics, loaded.text));
       assert.match(loaded.text, /seq = 16,/);
 
-      assertOneLineError(await importCli("model.onnx", "-o", irPath), 2, /ONNX import: not supported yet/);
+      assertOneLineError(
+        await importCli("missing.onnx", "-o", irPath),
+        2,
+        /^error: missing\.onnx: cannot read the file: /,
+      );
       assertOneLineError(
         await importCli(ckpt, "-o", irPath, "--hidden", "64"),
         2,
