@@ -1,7 +1,7 @@
 /** What the command-line tools share: argument parsing, error reporting, atomic writes. */
 
+import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { parseArgs, type ParseArgsConfig, styleText } from "node:util";
-import { dirname } from "node:path";
 import { type Diagnostic, didYouMean, formatDiagnostics } from "../mod.ts";
 
 /** A failure the user caused; printed as one line, without a stack trace. */
@@ -33,18 +33,8 @@ export function reportDiagnostics(ds: readonly Diagnostic[], source: string): vo
   console.error(`${ds.length} error${ds.length === 1 ? "" : "s"}`);
 }
 
-/** Writes a text file atomically: a temp file in the same folder, then a rename. */
-export async function writeTextAtomic(path: string, text: string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
+/** Writes a text file atomically (see `writeFileAtomic`). */
+export const writeTextAtomic: (path: string, text: string) => Promise<void> = writeFileAtomic;
 
 /** File-system failures the user can fix (a path that is missing, taken or not allowed). */
 const FS_ERRORS = [

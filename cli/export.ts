@@ -9,7 +9,7 @@
  * weight written densified) is printed as `note: ...` lines.
  */
 
-import { dirname } from "node:path";
+import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { exportOnnx, OnnxExportError } from "../frontend/onnx/export.ts";
 import { loadModule, loadWeights } from "../mod.ts";
 import { main, parseCli, reportDiagnostics, UsageError } from "./common.ts";
@@ -24,19 +24,6 @@ options:
   --pretranspose      store [out, in] weights of dense {transpose_b} and bsr_dense transposed,
                       as <weight>.T, instead of a Transpose node after the weight
   -h, --help          show this help`;
-
-/** Writes bytes atomically: a temp file in the same folder, then a rename. */
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(tmp, bytes, { createNew: true });
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
 
 /** `1.2 MB`. */
 function formatBytes(n: number): string {
@@ -83,7 +70,7 @@ main(async () => {
     return 1;
   }
   for (const note of result.notes) console.log(`note: ${note}`);
-  await writeAtomic(output, result.bytes);
+  await writeFileAtomic(output, result.bytes);
   console.log(
     `wrote ${output} (${formatBytes(result.bytes.length)}, ONNX opset 17) from ${path} @${values.func}`,
   );

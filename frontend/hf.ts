@@ -28,6 +28,7 @@
  * ```
  */
 
+import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { formatDiagnostics } from "../ir/diagnostics.ts";
 import { loadModule } from "../ir/load.ts";
@@ -376,18 +377,6 @@ function checkpointNames(
   return names;
 }
 
-/** Writes `text` to `path` through a temporary file renamed into place. */
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text, { createNew: true });
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 async function realPathOrSelf(path: string): Promise<string> {
   try {
     return await Deno.realPath(path);
@@ -555,7 +544,7 @@ export async function importHfBert(
       source: basename(resolve(dir)),
     });
   }
-  await writeTextAtomic(irPath, text);
+  await writeFileAtomic(irPath, text);
 
   const loaded = await loadModule(irPath);
   if (!loaded.module) {

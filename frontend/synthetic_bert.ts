@@ -13,6 +13,7 @@
  * ```
  */
 
+import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { basename, dirname, extname, join } from "node:path";
 import type { DenseLiteral } from "../ir/attrs.ts";
 import { type ModuleAttrs, ModuleBuilder } from "../ir/builder.ts";
@@ -508,14 +509,7 @@ export async function writeSyntheticBert(c: BertConfig, irPath: string): Promise
     generator: "sparrow synthetic-bert",
     config: JSON.stringify(c),
   });
-  const tmp = `${irPath}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text, { createNew: true });
-    await Deno.rename(tmp, irPath);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(irPath, text);
   return {
     irPath,
     weightsPath,

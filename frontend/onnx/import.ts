@@ -27,6 +27,7 @@
  * `model.onnx: node 'Foo_12' (NonMaxSuppression) is not supported`.
  */
 
+import { writeFileAtomic } from "../../ir/atomic_write.ts";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { AttrJs } from "../../ir/attrs.ts";
 import { type FuncBuilder, ModuleBuilder } from "../../ir/builder.ts";
@@ -164,14 +165,7 @@ export async function importOnnx(
     generator: "sparrow onnx-import",
     source: basename(path),
   });
-  const tmp = `${irPath}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text, { createNew: true });
-    await Deno.rename(tmp, irPath);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(irPath, text);
   return {
     ...conversion,
     irPath,
