@@ -1,0 +1,104 @@
+/**
+ * `deno task eval <model> --task sst2 --data <tsv> [--limit N] [--seq N] [--tokenizer DIR] [--json FILE]`:
+ * runs a BERT sequence classifier (a Hugging Face checkpoint folder, or an IR file with its weights)
+ * on the reference interpreter over an SST-2 TSV file, row by row, and prints the accuracy, the
+ * confusion matrix (rows = label, columns = prediction) and the throughput.
+ */
+
+import { EvalError, evaluateSst2, loadEvalModel, readSst2Tsv } from "../frontend/sst2.ts";
+import { loadTokenizer, TokenizerError } from "../frontend/tokenizer.ts";
+import { HfImportError } from "../frontend/hf.ts";
+import { main, parseCli, UsageError, writeTextAtomic } from "./common.ts";
+
+const USAGE =
+  "usage: deno task eval <model-dir|model.sir> --task sst2 --data DEV.tsv [--limit N] [--seq N] " +
+  "[--tokenizer DIR] [--json OUT.json]";
+
+function positiveInt(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new UsageError(`--${name} must be a positive integer, got '${text}'`);
+  }
+  return n;
+}
+
+main(async () => {
+  const { values, positionals } = parseCli(Deno.args, {
+    task: { type: "string" },
+    data: { type: "string" },
+    limit: { type: "string" },
+    seq: { type: "string" },
+    tokenizer: { type: "string" },
+    json: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return void console.log(USAGE);
+  if (positionals.length !== 1) throw new UsageError(`expected one model (folder or .sir file)\n${USAGE}`);
+  if (values.task === undefined) throw new UsageError(`--task is required (sst2)`);
+  if (values.task !== "sst2") throw new UsageError(`--task '${values.task}' is not supported (sst2)`);
+  if (values.data === undefined) throw new UsageError(`--data is required (the SST-2 TSV file)`);
+  const limit = positiveInt("limit", values.limit);
+  const seq = positiveInt("seq", values.seq);
+  const path = positionals[0];
+
+  try {
+    const t0 = performance.now();
+    const model = await loadEvalModel(path, { seq });
+    const tokenizer = await loadTokenizer(values.tokenizer ?? model.tokenizerDir);
+    const all = await readSst2Tsv(values.data);
+    const rows = limit === undefined ? all : all.slice(0, limit);
+    const loadSeconds = (performance.now() - t0) / 1000;
+    const tty = Deno.stderr.isTerminal();
+    const r = evaluateSst2(model, tokenizer, rows, (done) => {
+      if (tty && (done % 10 === 0 || done === rows.length)) {
+        Deno.stderr.writeSync(new TextEncoder().encode(`\r${done}/${rows.length}`));
+      }
+    });
+    if (tty) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+
+    const labels = r.confusion.length;
+    const pct = (x: number) => (100 * x).toFixed(2);
+    console.log(`${path} on ${values.data}: ${r.rows} of ${all.length} rows, seq ${r.seq}`);
+    console.log(`  tokenizer ${tokenizer.source}`);
+    console.log(`  accuracy ${pct(r.accuracy)}% (${r.correct} of ${r.rows})`);
+    console.log(`  confusion (rows = label, columns = prediction):`);
+    const width = Math.max(5, ...r.confusion.flat().map((n) => String(n).length));
+    const cell = (s: string | number) => String(s).padStart(width);
+    console.log(`    ${cell("")} ${Array.from({ length: labels }, (_, k) => cell(`p${k}`)).join(" ")}`);
+    r.confusion.forEach((line, k) => console.log(`    ${cell(`l${k}`)} ${line.map(cell).join(" ")}`));
+    console.log(
+      `  truncated ${r.truncated} row${r.truncated === 1 ? "" : "s"} longer than ${r.seq} tokens`,
+    );
+    console.log(
+      `  ${r.rowsPerSecond.toFixed(2)} rows/s (${r.seconds.toFixed(2)} s; loading ${
+        loadSeconds.toFixed(2)
+      } s)`,
+    );
+    if (values.json) {
+      const report = {
+        model: path,
+        task: "sst2",
+        data: values.data,
+        tokenizer: tokenizer.source,
+        seq: r.seq,
+        rows: r.rows,
+        totalRows: all.length,
+        correct: r.correct,
+        accuracy: r.accuracy,
+        confusion: r.confusion,
+        truncated: r.truncated,
+        seconds: r.seconds,
+        rowsPerSecond: r.rowsPerSecond,
+        preds: r.preds,
+        logits: r.logits,
+      };
+      await writeTextAtomic(values.json, JSON.stringify(report) + "\n");
+    }
+  } catch (e) {
+    if (e instanceof EvalError || e instanceof TokenizerError || e instanceof HfImportError) {
+      throw new UsageError(e.message);
+    }
+    throw e;
+  }
+});

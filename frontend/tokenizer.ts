@@ -1,0 +1,176 @@
+/**
+ * Tokenizers for Hugging Face BERT checkpoints, through `@huggingface/tokenizers` (Tokenizers.js,
+ * the maintained pure-JS port of the Rust `tokenizers` library) reading the folder's
+ * `tokenizer.json`. A folder with only `vocab.txt` (older checkpoints) gets the standard BERT
+ * WordPiece pipeline built around that vocabulary: BertNormalizer (clean text, CJK spacing,
+ * lower-casing and accent stripping unless `tokenizer_config.json` says `do_lower_case: false`),
+ * BertPreTokenizer, WordPiece with `##` and 100 characters at most per word, `[CLS] … [SEP]`.
+ *
+ * ```ts
+ * const tok = await loadTokenizer("../shared/models/sst2-bert-mini");
+ * tok.encode("it 's a charming journey . "); // [101, 2009, 1005, 1055, ...,  102]
+ * ```
+ */
+
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+
+/** A folder without a usable tokenizer, or a tokenizer file that cannot be read. */
+export class TokenizerError extends Error {
+  /** An error with a one-line message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TokenizerError";
+  }
+}
+
+/** A loaded BERT tokenizer. */
+export interface BertTokenizer {
+  /** The file it was built from (`tokenizer.json`, or `vocab.txt` when there is none). */
+  readonly source: string;
+  /** Id of `[CLS]`. */
+  readonly clsId: number;
+  /** Id of `[SEP]`. */
+  readonly sepId: number;
+  /** Id of `[PAD]` (0 when the vocabulary has none). */
+  readonly padId: number;
+  /** Token ids of one sentence with the special tokens: `[CLS] … [SEP]`, no padding or truncation. */
+  encode(text: string): number[];
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+function parseJson(text: string, path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new TokenizerError(`${path}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new TokenizerError(`${path}: not a JSON object`);
+  }
+  return v as Record<string, unknown>;
+}
+
+const SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+/**
+ * The `tokenizer.json` that Hugging Face's `BertTokenizerFast` builds from a `vocab.txt` (one token
+ * a line, the line number being the id).
+ */
+export function bertTokenizerJson(vocabText: string, lowercase = true, file = "vocab.txt"): object {
+  const tokens = vocabText.split(/\r?\n/);
+  if (tokens.at(-1) === "") tokens.pop();
+  const vocab: Record<string, number> = {};
+  tokens.forEach((t, i) => {
+    if (!Object.hasOwn(vocab, t)) vocab[t] = i;
+  });
+  for (const s of ["[UNK]", "[CLS]", "[SEP]"]) {
+    if (!Object.hasOwn(vocab, s)) throw new TokenizerError(`${file}: the vocabulary has no ${s} token`);
+  }
+  const id = (s: string) => vocab[s];
+  return {
+    version: "1.0",
+    added_tokens: SPECIALS.filter((s) => Object.hasOwn(vocab, s)).map((s) => ({
+      id: id(s),
+      content: s,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: "BertNormalizer",
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase,
+    },
+    pre_tokenizer: { type: "BertPreTokenizer" },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [
+        { SpecialToken: { id: "[CLS]", type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { SpecialToken: { id: "[SEP]", type_id: 0 } },
+      ],
+      pair: [
+        { SpecialToken: { id: "[CLS]", type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { SpecialToken: { id: "[SEP]", type_id: 0 } },
+        { Sequence: { id: "B", type_id: 1 } },
+        { SpecialToken: { id: "[SEP]", type_id: 1 } },
+      ],
+      special_tokens: {
+        "[CLS]": { id: "[CLS]", ids: [id("[CLS]")], tokens: ["[CLS]"] },
+        "[SEP]": { id: "[SEP]", ids: [id("[SEP]")], tokens: ["[SEP]"] },
+      },
+    },
+    decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    model: {
+      type: "WordPiece",
+      unk_token: "[UNK]",
+      continuing_subword_prefix: "##",
+      max_input_chars_per_word: 100,
+      vocab,
+    },
+  };
+}
+
+/**
+ * Loads the tokenizer of a Hugging Face model folder: `tokenizer.json` (with `tokenizer_config.json`
+ * when present), else `vocab.txt`. Throws a {@link TokenizerError} when the folder has neither.
+ */
+export async function loadTokenizer(dir: string): Promise<BertTokenizer> {
+  const jsonPath = join(dir, "tokenizer.json");
+  const configPath = join(dir, "tokenizer_config.json");
+  const vocabPath = join(dir, "vocab.txt");
+  const configText = await readOptional(configPath);
+  const config = configText === undefined ? {} : parseJson(configText, configPath);
+  const jsonText = await readOptional(jsonPath);
+  let source: string;
+  let json: Record<string, unknown>;
+  if (jsonText !== undefined) {
+    source = jsonPath;
+    json = parseJson(jsonText, jsonPath);
+  } else {
+    const vocabText = await readOptional(vocabPath);
+    if (vocabText === undefined) {
+      throw new TokenizerError(`${dir}: no tokenizer.json or vocab.txt (the tokenizer)`);
+    }
+    source = vocabPath;
+    json = bertTokenizerJson(vocabText, config.do_lower_case !== false, vocabPath) as Record<string, unknown>;
+  }
+  const model = json.model as Record<string, unknown> | undefined;
+  if (typeof model !== "object" || model === null || model.type !== "WordPiece") {
+    throw new TokenizerError(`${source}: model.type must be 'WordPiece' (a BERT tokenizer)`);
+  }
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config);
+  } catch (e) {
+    throw new TokenizerError(`${source}: cannot build the tokenizer: ${(e as Error).message}`);
+  }
+  const vocab = model.vocab as Record<string, number>;
+  const need = (s: string) => {
+    const id = vocab[s];
+    if (typeof id !== "number") throw new TokenizerError(`${source}: the vocabulary has no ${s} token`);
+    return id;
+  };
+  return {
+    source,
+    clsId: need("[CLS]"),
+    sepId: need("[SEP]"),
+    padId: typeof vocab["[PAD]"] === "number" ? vocab["[PAD]"] : 0,
+    encode: (text) => tok.encode(text).ids,
+  };
+}
