@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { importHfBert } from "../frontend/hf.ts";
 import { EvalError, fitToLength, parseSst2Tsv } from "../frontend/sst2.ts";
-import { CAN_RUN, ROOT, type Run } from "./compile_cli.ts";
+import { assertOneLineError, CAN_RUN, runTask } from "./compile_cli.ts";
 
 const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
 const MODEL = join(SHARED, "models/sst2-bert-mini");
@@ -29,34 +29,6 @@ const HAVE =
   ["config.json", "model.safetensors", "tokenizer.json", "golden_dev.jsonl"].every((f) =>
     exists(join(MODEL, f))
   ) && exists(DEV);
-
-/** The eval task's command line from deno.json without the leading `deno` (the documented one if absent). */
-const EVAL_TASK: string[] = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const task = (config.tasks?.eval as string | undefined) ??
-    "deno run --allow-read --allow-write cli/eval.ts";
-  const words = task.split(/\s+/);
-  assert.equal(words[0], "deno");
-  return words.slice(1);
-})();
-
-async function evalCli(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...EVAL_TASK, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-function assertOneLineError(r: Run, code: number, pattern: RegExp): void {
-  assert.equal(r.code, code, r.stderr);
-  assert.equal(r.stdout, "");
-  assert.match(r.stderr, /^error: [^\n]+\n$/);
-  assert.match(r.stderr, pattern);
-}
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "sparrow-eval-test-" });
@@ -115,7 +87,8 @@ Deno.test({
       const seq = 64;
       assert.ok(gold.every((g) => g.input_ids.length <= seq));
       const json = join(dir, "eval.json");
-      const r = await evalCli(
+      const r = await runTask(
+        "eval",
         MODEL,
         "--task",
         "sst2",
@@ -167,28 +140,55 @@ Deno.test({
       await importHfBert(MODEL, ir, { seq: 8 });
       // No tokenizer beside the IR file.
       assertOneLineError(
-        await evalCli(ir, "--task", "sst2", "--data", DEV, "--limit", "2"),
+        await runTask("eval", ir, "--task", "sst2", "--data", DEV, "--limit", "2"),
         2,
         /no tokenizer\.json or vocab\.txt/,
       );
-      const r = await evalCli(ir, "--task", "sst2", "--data", DEV, "--limit", "3", "--tokenizer", MODEL);
+      const r = await runTask(
+        "eval",
+        ir,
+        "--task",
+        "sst2",
+        "--data",
+        DEV,
+        "--limit",
+        "3",
+        "--tokenizer",
+        MODEL,
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /3 of 872 rows, seq 8/);
       assert.match(r.stdout, /truncated 3 rows longer than 8 tokens/);
       assertOneLineError(
-        await evalCli(ir, "--task", "sst2", "--data", DEV, "--seq", "16", "--tokenizer", MODEL),
+        await runTask("eval", ir, "--task", "sst2", "--data", DEV, "--seq", "16", "--tokenizer", MODEL),
         2,
         /--seq 16 differs from the sequence length 8/,
       );
-      assertOneLineError(await evalCli(MODEL, "--task", "mnli", "--data", DEV), 2, /--task 'mnli' is not/);
-      assertOneLineError(await evalCli(MODEL, "--task", "sst2"), 2, /--data is required/);
-      assertOneLineError(await evalCli(MODEL, "--task", "sst2", "--data", DEV, "--limit", "0"), 2, /--limit/);
       assertOneLineError(
-        await evalCli(join(dir, "nope"), "--task", "sst2", "--data", DEV),
+        await runTask("eval", MODEL, "--task", "mnli", "--data", DEV),
+        2,
+        /--task 'mnli' is not/,
+      );
+      assertOneLineError(await runTask("eval", MODEL, "--task", "sst2"), 2, /--data is required/);
+      assertOneLineError(
+        await runTask("eval", MODEL, "--task", "sst2", "--data", DEV, "--limit", "0"),
+        2,
+        /--limit/,
+      );
+      assertOneLineError(
+        await runTask("eval", join(dir, "nope"), "--task", "sst2", "--data", DEV),
         2,
         /no such file/,
       );
-      assertOneLineError(await evalCli(MODEL, "--task", "sst2", "--data", join(dir, "no.tsv")), 1, /no\.tsv/);
-      assertOneLineError(await evalCli(MODEL, "--task", "sst2", "--data", DEV, "--seq", "600"), 2, /seq 600/);
+      assertOneLineError(
+        await runTask("eval", MODEL, "--task", "sst2", "--data", join(dir, "no.tsv")),
+        1,
+        /no\.tsv/,
+      );
+      assertOneLineError(
+        await runTask("eval", MODEL, "--task", "sst2", "--data", DEV, "--seq", "600"),
+        2,
+        /seq 600/,
+      );
     }),
 });

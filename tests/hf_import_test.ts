@@ -37,7 +37,7 @@ import {
   type WeightStore,
   writeSafetensors,
 } from "../mod.ts";
-import { CAN_RUN, ROOT, type Run } from "./compile_cli.ts";
+import { assertOneLineError, CAN_RUN, runTask } from "./compile_cli.ts";
 
 const MODELS = fileURLToPath(new URL("../../shared/models/", import.meta.url));
 
@@ -629,32 +629,6 @@ Deno.test("unsupported: missing or broken files, tensors and options", () =>
 // ---------------------------------------------------------------------------------------------
 // The CLI, spawned as `deno task import` runs it.
 
-/** The import task's command line from deno.json, without the leading `deno`. */
-const IMPORT_TASK: string[] = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const words = (config.tasks.import as string).split(/\s+/);
-  assert.equal(words[0], "deno");
-  return words.slice(1);
-})();
-
-async function importCli(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...IMPORT_TASK, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-function assertOneLineError(r: Run, code: number, pattern: RegExp): void {
-  assert.equal(r.code, code, r.stderr);
-  assert.equal(r.stdout, "");
-  assert.match(r.stderr, /^error: [^\n]+\n$/);
-  assert.match(r.stderr, pattern);
-}
-
 Deno.test({
   name: "import CLI: a Hugging Face folder, ONNX, unsupported configs and write failures",
   ignore: !CAN_RUN,
@@ -666,7 +640,7 @@ Deno.test({
         tinyTensors(TINY),
       );
       const irPath = join(dir, "out", "tiny.sir");
-      const ok = await importCli(ckpt, "-o", irPath, "--seq", "16");
+      const ok = await runTask("import", ckpt, "-o", irPath, "--seq", "16");
       assert.equal(ok.code, 0, ok.stderr);
       assert.match(
         ok.stdout,
@@ -677,21 +651,21 @@ Deno.test({
       assert.match(loaded.text, /seq = 16,/);
 
       assertOneLineError(
-        await importCli("missing.onnx", "-o", irPath),
+        await runTask("import", "missing.onnx", "-o", irPath),
         2,
         /^error: missing\.onnx: cannot read the file: /,
       );
       assertOneLineError(
-        await importCli(ckpt, "-o", irPath, "--hidden", "64"),
+        await runTask("import", ckpt, "-o", irPath, "--hidden", "64"),
         2,
         /--hidden is for synthetic models/,
       );
       assertOneLineError(
-        await importCli(ckpt, "-o", irPath, "--seq", "0"),
+        await runTask("import", ckpt, "-o", irPath, "--seq", "0"),
         2,
         /--seq must be a positive integer/,
       );
-      assertOneLineError(await importCli(ckpt), 2, /missing -o/);
+      assertOneLineError(await runTask("import", ckpt), 2, /missing -o/);
 
       const relu = await writeCheckpoint(
         join(dir, "relu"),
@@ -699,14 +673,14 @@ Deno.test({
         tinyTensors(TINY),
       );
       assertOneLineError(
-        await importCli(relu, "-o", irPath),
+        await runTask("import", relu, "-o", irPath),
         2,
         /relu\/config\.json: hidden_act 'relu' is not supported \(gelu, gelu_new, gelu_pytorch_tanh\)/,
       );
-      assertOneLineError(await importCli(join(dir, "nowhere"), "-o", irPath), 2, /no such folder/);
+      assertOneLineError(await runTask("import", join(dir, "nowhere"), "-o", irPath), 2, /no such folder/);
       // The output's folder is a file: an I/O failure, exit code 1.
       assertOneLineError(
-        await importCli(ckpt, "-o", join(ckpt, "config.json", "m.sir")),
+        await runTask("import", ckpt, "-o", join(ckpt, "config.json", "m.sir")),
         1,
         /^error: cannot import .*tiny: /,
       );
