@@ -1,6 +1,7 @@
 /** The built-in passes, registered explicitly from one list. */
 
 import type { AnyPass } from "./pass.ts";
+import { bsrLower } from "./bsr_lower.ts";
 import { canonicalize } from "./canonicalize.ts";
 import { cse } from "./cse.ts";
 import { dce } from "./dce.ts";
@@ -10,7 +11,7 @@ import { recognize } from "./recognize.ts";
 import { PassRegistry } from "./registry.ts";
 
 /** Every built-in pass, sorted by name. */
-export const builtinPasses: readonly AnyPass[] = [canonicalize, cse, dce, fuse, prune, recognize];
+export const builtinPasses: readonly AnyPass[] = [bsrLower, canonicalize, cse, dce, fuse, prune, recognize];
 
 /** A fresh registry with the built-in passes; plugins register into it. */
 export function createPassRegistry(): PassRegistry {

@@ -15,13 +15,12 @@ import { parse } from "../../ir/parse.ts";
 import { Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
 import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts";
-import { builtinPasses } from "../../passes/index.ts";
+import { createPassRegistry } from "../../passes/index.ts";
 import { PassError, type PipelineResult, runPipeline } from "../../passes/manager.ts";
 import { parsePipeline } from "../../passes/pipeline.ts";
-import { lowest, prune } from "../../passes/prune.ts";
-import { PassRegistry } from "../../passes/registry.ts";
+import { lowest } from "../../passes/prune.ts";
 
-const registry = () => new PassRegistry([...builtinPasses.filter((p) => p.name !== "prune"), prune]);
+const registry = createPassRegistry;
 
 /** A weight of a test module: name, its stored shape, and whether dense uses it with transpose_b. */
 interface W {

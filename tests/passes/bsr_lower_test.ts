@@ -1,0 +1,404 @@
+/**
+ * The `bsr-lower` pass: BSR arrays of small hand-derived matrices (as SciPy's `bsr_matrix`
+ * gives them; a ragged 3x5 with 2x2 blocks showing the zero padding; an empty block row), the
+ * IR after the pass printing, parsing and verifying against the new weights, the interpreter
+ * agreeing before and after (small modules, a pruned synthetic bert-tiny, the real pruned
+ * checkpoint when present), `block = auto`, the threshold and the skipped uses.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { importHfBert } from "../../frontend/hf.ts";
+import { bertConfig, buildBertModule } from "../../frontend/synthetic_bert.ts";
+import { seededInputs, seededWeights } from "../../ir/inputs.ts";
+import { interpret } from "../../ir/interpreter.ts";
+import { loadModule, loadWeights } from "../../ir/load.ts";
+import type { Module } from "../../ir/module.ts";
+import { parse } from "../../ir/parse.ts";
+import { print } from "../../ir/printer.ts";
+import { BsrTensor, Tensor } from "../../ir/tensor.ts";
+import { verify } from "../../ir/verifier.ts";
+import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts";
+import { detectBlock, toBsr } from "../../passes/bsr_lower.ts";
+import { createPassRegistry } from "../../passes/index.ts";
+import { type PipelineResult, runPipeline } from "../../passes/manager.ts";
+import { parsePipeline } from "../../passes/pipeline.ts";
+
+const registry = createPassRegistry;
+
+function pipeline(m: Module, store: WeightStore, text: string, logs: string[] = []): PipelineResult {
+  return runPipeline(m, parsePipeline(text, registry()), { weights: store, log: (l) => logs.push(l) });
+}
+
+/** The store after a pipeline: `store` with the replaced weights. */
+function after(store: WeightStore, r: PipelineResult): OverlayStore {
+  const overlay = new OverlayStore(store);
+  for (const [name, t] of r.changedWeights) overlay.set(name, t);
+  return overlay;
+}
+
+function stat(r: PipelineResult, name: string): number | undefined {
+  return r.stats.find((s) => s.pass === "bsr-lower" && s.name === name)?.value;
+}
+
+/** The module printed, parsed again and verified against `store`'s entries. */
+function reparse(m: Module, store: WeightStore): Module {
+  const text = print(m);
+  const { module, diagnostics } = parse(text, { file: "after.sir" });
+  assert.deepEqual(diagnostics, []);
+  assert.equal(print(module!), text);
+  assert.deepEqual(verify(module!, { weights: store.entries() }), []);
+  return module!;
+}
+
+/** Max |a - b| over the outputs of `a` and `b` on seeded inputs. */
+function maxDiff(a: Module, as: WeightStore, b: Module, bs: WeightStore, seed = 1): number {
+  const inputs = seededInputs(a.funcs[0], seed);
+  const x = interpret(a, inputs, as), y = interpret(b, inputs, bs);
+  assert.equal(x.length, y.length);
+  let d = 0;
+  x.forEach((t, i) => {
+    assert.deepEqual(t.shape, y[i].shape);
+    for (let j = 0; j < t.data.length; j++) d = Math.max(d, Math.abs(t.data[j] - y[i].data[j]));
+  });
+  return d;
+}
+
+/** Runs bsr-lower on `m` and checks print/parse/verify and the interpreter before and after. */
+function lower(m: Module, store: WeightStore, opts = "", logs: string[] = []) {
+  const r = pipeline(m, store, `bsr-lower${opts ? `{${opts}}` : ""}`, logs);
+  const store2 = after(store, r);
+  const m2 = reparse(r.module, store2);
+  assert.ok(maxDiff(m, store, m2, store2) <= 1e-5);
+  return { r, store: store2, m: m2 };
+}
+
+interface W {
+  readonly name: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly values: number[];
+  /** Attributes of its dense op; `transpose_b = true` by default. */
+  readonly attrs?: string;
+  readonly bias?: boolean;
+}
+
+/** A module with one dense op per weight (x [2, K]) and a store holding the weights' values. */
+function model(ws: readonly W[]): { m: Module; store: WeightStore } {
+  const attrs = (w: W) => w.attrs ?? "transpose_b = true";
+  const tb = (w: W) => attrs(w).includes("transpose_b = true");
+  const K = (w: W) => tb(w) ? w.cols : w.rows;
+  const N = (w: W) => tb(w) ? w.rows : w.cols;
+  const decls = ws.flatMap((w) => [
+    `    @${w.name} : tensor<${w.rows}x${w.cols}xf32>`,
+    ...(w.bias ? [`    @${w.name}.b : tensor<${N(w)}xf32>`] : []),
+  ]).join("\n");
+  const ta = (w: W) => attrs(w).includes("transpose_a = true");
+  const params = ws.map((w, i) => `%x${i}: tensor<${ta(w) ? `${K(w)}x2` : `2x${K(w)}`}xf32>`).join(", ");
+  const results = ws.map((w) => `tensor<2x${N(w)}xf32>`).join(", ");
+  const ops = ws.map((w, i) =>
+    `    %y${i} = dense %x${i}, @${w.name}${w.bias ? `, @${w.name}.b` : ""} {${attrs(w)}} : tensor<2x${
+      N(w)
+    }xf32>`
+  ).join("\n");
+  const text = `module @t {
+  weights "t.safetensors" {
+${decls}
+  }
+
+  func @main(${params}) -> (${results}) {
+${ops}
+    return ${ws.map((_, i) => `%y${i}`).join(", ")}
+  }
+}
+`;
+  const { module, diagnostics } = parse(text, { file: "t.sir" });
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(verify(module!), []);
+  const tensors = new Map<string, Tensor>();
+  for (const w of ws) {
+    tensors.set(w.name, Tensor.from([w.rows, w.cols], "f32", w.values));
+    if (w.bias) {
+      tensors.set(
+        `${w.name}.b`,
+        Tensor.from(
+          [N(w)],
+          "f32",
+          Array.from({ length: N(w) }, (_, i) => i),
+        ),
+      );
+    }
+  }
+  return { m: module!, store: memoryStore(tensors) };
+}
+
+function bsrOf(r: PipelineResult, name: string): { data: number[]; indices: number[]; indptr: number[] } {
+  const t = r.changedWeights.get(name);
+  assert.ok(t instanceof BsrTensor, `${name} was lowered`);
+  return { data: [...t.data], indices: [...t.indices], indptr: [...t.indptr] };
+}
+
+// 4x6, 2x3 blocks: block (0, 1) is all zero; the others each hold a non-zero.
+const A = [
+  [1, 2, 0, 0, 0, 0],
+  [0, 3, 4, 0, 0, 0],
+  [0, 0, 0, 5, 0, 0],
+  [6, 0, 0, 0, 0, 7],
+].flat();
+// 3x5, 2x2 blocks: a 2x3 grid, the last block row and column padded with zeros.
+const B = [
+  [1, 0, 0, 0, 2],
+  [0, 0, 0, 0, 3],
+  [0, 0, 4, 0, 0],
+].flat();
+// 6x4, 2x2 blocks: block row 1 is empty.
+const C = [
+  [0, 0, 1, 1],
+  [0, 0, 1, 1],
+  [0, 0, 0, 0],
+  [0, 0, 0, 0],
+  [2, 0, 0, 0],
+  [0, 2, 0, 0],
+].flat();
+
+Deno.test("bsr-lower: toBsr gives SciPy's bsr_matrix arrays (hand-derived)", () => {
+  const plain = (b: ReturnType<typeof toBsr>) => ({
+    data: [...b.data],
+    indices: [...b.indices],
+    indptr: [...b.indptr],
+  });
+  // scipy.sparse.bsr_matrix(A, blocksize=(2, 3))
+  assert.deepEqual(plain(toBsr(A, 4, 6, [2, 3])), {
+    data: [[[1, 2, 0], [0, 3, 4]], [[0, 0, 0], [6, 0, 0]], [[5, 0, 0], [0, 0, 7]]].flat(2),
+    indices: [0, 0, 1],
+    indptr: [0, 1, 3],
+  });
+  // As SciPy would give for B padded to 4x6; the padding is stored as zeros.
+  assert.deepEqual(plain(toBsr(B, 3, 5, [2, 2])), {
+    data: [[[1, 0], [0, 0]], [[2, 0], [3, 0]], [[4, 0], [0, 0]]].flat(2),
+    indices: [0, 2, 1],
+    indptr: [0, 2, 3],
+  });
+  assert.deepEqual(plain(toBsr(C, 6, 4, [2, 2])), {
+    data: [[[1, 1], [1, 1]], [[2, 0], [0, 2]]].flat(2),
+    indices: [1, 0],
+    indptr: [0, 1, 1, 2],
+  });
+  // 1x1 is CSR; all zeros stores nothing.
+  assert.deepEqual(plain(toBsr([0, 5, 0, 0], 2, 2, [1, 1])), { data: [5], indices: [1], indptr: [0, 1, 1] });
+  assert.deepEqual(plain(toBsr([0, 0, 0, 0], 2, 2, [2, 2])), { data: [], indices: [], indptr: [0, 0] });
+});
+
+Deno.test("bsr-lower: dense becomes bsr_dense with the BSR weight; prints, parses, verifies, same outputs", () => {
+  const { m, store } = model([
+    { name: "a", rows: 4, cols: 6, values: A, bias: true, attrs: "transpose_b = true, activation = gelu" },
+    { name: "b", rows: 3, cols: 5, values: B },
+    { name: "c", rows: 6, cols: 4, values: C, bias: true },
+  ]);
+  const logs: string[] = [];
+  const { r, m: m2 } = lower(m, store, "block=2x2", logs);
+  const text = print(r.module);
+  assert.match(text, /@a : tensor<4x6xf32, bsr<2x2, nnz = 5>>/);
+  assert.match(text, /@a\.b : tensor<4xf32>\n/);
+  assert.match(text, /@b : tensor<3x5xf32, bsr<2x2, nnz = 3>>/);
+  assert.match(text, /@c : tensor<6x4xf32, bsr<2x2, nnz = 2>>/);
+  assert.match(text, /%y0 = bsr_dense %x0, @a, @a\.b \{activation = gelu\} : tensor<2x4xf32>\n/);
+  assert.match(text, /%y1 = bsr_dense %x1, @b : tensor<2x3xf32>\n/);
+  assert.match(text, /%y2 = bsr_dense %x2, @c, @c\.b : tensor<2x6xf32>\n/);
+  assert.doesNotMatch(text, / dense /);
+  assert.deepEqual(bsrOf(r, "b"), {
+    data: [[[1, 0], [0, 0]], [[2, 0], [3, 0]], [[4, 0], [0, 0]]].flat(2),
+    indices: [0, 2, 1],
+    indptr: [0, 2, 3],
+  });
+  assert.deepEqual(bsrOf(r, "c"), { data: [1, 1, 1, 1, 2, 0, 0, 2], indices: [1, 0], indptr: [0, 1, 1, 2] });
+  assert.equal(stat(r, "weights"), 3);
+  assert.equal(stat(r, "blocks"), 10);
+  assert.equal(stat(r, "elements"), 40);
+  assert.equal(r.runs[0].changed, true);
+  assert.equal(m2.weights.get("a")!.type.sparse?.nnzBlocks, 5);
+  assert.ok(
+    logs.some((l) => l.startsWith("bsr-lower: @b: 2x2 blocks (73.3% zero), 3/6 blocks stored")),
+    logs.join("\n"),
+  );
+  // The 2x3 golden through the pass.
+  const a = lower(m, store, "block=2x3");
+  assert.deepEqual(bsrOf(a.r, "a"), {
+    data: [[[1, 2, 0], [0, 3, 4]], [[0, 0, 0], [6, 0, 0]], [[5, 0, 0], [0, 0, 7]]].flat(2),
+    indices: [0, 0, 1],
+    indptr: [0, 1, 3],
+  });
+  // The input module and store are untouched.
+  assert.equal(m.weights.get("a")!.type.sparse, undefined);
+  assert.equal(store.get(m.weights.get("a")!).data.length, 24);
+});
+
+Deno.test("bsr-lower: auto picks the largest block the zeros align to", () => {
+  const auto = (values: number[], rows: number, cols: number) => {
+    const mask = Uint8Array.from(values, (v) => v !== 0 ? 1 : 0);
+    return detectBlock(mask, rows, cols, mask.reduce((a, b) => a + b, 0)).join("x");
+  };
+  assert.equal(auto([1, 1, 0, 0, 1, 1, 0, 0], 2, 4), "2x2");
+  assert.equal(auto([1, 1, 0, 0, 0, 0, 1, 1], 2, 4), "1x2");
+  assert.equal(auto([1, 0, 0, 1, 1, 0, 0, 1], 2, 4), "2x1");
+  assert.equal(auto([1, 1, 1, 1, 0, 0, 0, 0], 2, 4), "1x4");
+  assert.equal(auto(C, 6, 4), "1x1"); // [[2, 0], [0, 2]] is no aligned block
+  assert.equal(auto(A, 4, 6), "1x1");
+  // Dense: the largest block that fits the matrix without padding.
+  assert.equal(auto(new Array(64).fill(1), 8, 8), "8x8");
+  assert.equal(auto(new Array(6).fill(1), 2, 3), "2x1"); // 1x2 and 2x2 would pad; 2x1 beats 1x1
+  // A slack lets stored blocks hold some zeros.
+  const mask = Uint8Array.from(C, (v) => v !== 0 ? 1 : 0);
+  assert.equal(detectBlock(mask, 6, 4, 6, 0.34).join("x"), "2x2");
+
+  const { m, store } = model([{ name: "a", rows: 2, cols: 4, values: [1, 1, 0, 0, 0, 0, 1, 1] }]);
+  const logs: string[] = [];
+  const { r } = lower(m, store, "", logs);
+  assert.deepEqual(bsrOf(r, "a"), { data: [1, 1, 1, 1], indices: [0, 1], indptr: [0, 1, 2] });
+  assert.deepEqual(logs, [
+    "bsr-lower: @a: zeros align to 1x2 blocks (50.0% zero), 2/4 blocks stored, tensor<2x4xf32, bsr<1x2, nnz = 2>>",
+  ]);
+});
+
+Deno.test("bsr-lower: threshold, transpose_b = false, transpose_a and shared weights are skipped", () => {
+  const { m, store } = model([
+    { name: "a", rows: 4, cols: 6, values: A }, // 70.8% zero
+    { name: "b", rows: 3, cols: 5, values: B }, // 73.3% zero
+    { name: "t", rows: 6, cols: 4, values: C, attrs: "transpose_b = false" },
+    { name: "ta", rows: 4, cols: 6, values: A, attrs: "transpose_a = true, transpose_b = true" },
+  ]);
+  const logs: string[] = [];
+  const r = pipeline(m, store, "bsr-lower{sparsity-threshold=0.72}", logs);
+  assert.deepEqual([...r.changedWeights.keys()], ["b"]);
+  assert.deepEqual(logs.filter((l) => l.includes("skipped")), [
+    "bsr-lower: @a is skipped: 70.8% zero, below the threshold 72.0%",
+    "bsr-lower: @t is skipped: '%y2' uses it with transpose_b = false ([in, out] layout)",
+    "bsr-lower: @ta is skipped: '%y3' uses it with transpose_a = true",
+  ]);
+  const text = print(r.module);
+  assert.match(text, /%y0 = dense /);
+  assert.match(text, /%y1 = bsr_dense /);
+  assert.match(text, /%y2 = dense /);
+  assert.match(text, /%y3 = dense /);
+  // Nothing sparse enough: unchanged.
+  const none = pipeline(m, store, "bsr-lower{sparsity-threshold=0.9}");
+  assert.equal(none.runs[0].changed, false);
+  assert.equal(none.changedWeights.size, 0);
+  assert.equal(stat(none, "weights"), undefined);
+
+  // A weight also read by another op (here as a second dense's x) is skipped.
+  const shared = parse(
+    `module @s {
+  weights "s.safetensors" {
+    @w : tensor<2x2xf32>
+  }
+
+  func @main(%x: tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
+    %y = dense %x, @w {transpose_b = true} : tensor<2x2xf32>
+    %z = dense @w, %x {transpose_b = true} : tensor<2x2xf32>
+    return %y, %z
+  }
+}
+`,
+    { file: "s.sir" },
+  ).module!;
+  const sLogs: string[] = [];
+  const sr = pipeline(
+    shared,
+    memoryStore(new Map([["w", Tensor.from([2, 2], "f32", [1, 0, 0, 1])]])),
+    "bsr-lower",
+    sLogs,
+  );
+  assert.equal(sr.changedWeights.size, 0);
+  assert.deepEqual(sLogs, ["bsr-lower: @w is skipped: it is used by '%z' (dense) other than as dense's w"]);
+});
+
+Deno.test("bsr-lower: bad options are errors", () => {
+  const { m, store } = model([{ name: "a", rows: 4, cols: 6, values: A }]);
+  assert.throws(
+    () => pipeline(m, store, "bsr-lower{block=1x0}"),
+    /option 'block' must be auto or a block shape/,
+  );
+  assert.throws(
+    () => pipeline(m, store, "bsr-lower{block=big}"),
+    /option 'block' must be auto or a block shape/,
+  );
+  assert.throws(() => pipeline(m, store, "bsr-lower{sparsity-threshold=1.5}"), /must be in \[0, 1\]/);
+});
+
+function tinyBert(): { m: Module; store: WeightStore } {
+  const c = bertConfig("bert-tiny", { seq: 8 });
+  const m = buildBertModule(c, "w.safetensors");
+  return { m, store: seededWeights(m, 3) };
+}
+
+const ENCODER = /encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$/;
+
+for (const block of ["1x32", "4x4"]) {
+  Deno.test(`bsr-lower: a bert-tiny pruned with ${block} blocks: auto finds ${block}, outputs agree`, () => {
+    const { m, store } = tinyBert();
+    const pruned = pipeline(m, store, `prune{block=${block} sparsity=0.8}`);
+    const prunedStore = after(store, pruned);
+    const logs: string[] = [];
+    const { r, store: lowered, m: m2 } = lower(pruned.module, prunedStore, "", logs);
+    const encoder = [...r.changedWeights.keys()].filter((n) => ENCODER.test(n));
+    assert.equal(encoder.length, 12);
+    for (const name of encoder) {
+      const t = r.module.weights.get(name)!.type;
+      assert.equal(t.sparse!.block.join("x"), block, name);
+      const line = logs.find((l) => l.startsWith(`bsr-lower: @${name}: `)) ?? "";
+      assert.ok(line.includes(`: zeros align to ${block} blocks (80.`), line);
+      // About 20% of the blocks are kept.
+      const [gr, gc] = [t.shape[0] / t.sparse!.block[0], t.shape[1] / t.sparse!.block[1]];
+      assert.equal(t.sparse!.nnzBlocks, Math.round(0.2 * gr * gc), name);
+    }
+    assert.ok(print(r.module).includes("bsr_dense"));
+    assert.ok(
+      / = dense .*@bert\.pooler/.test(print(m2)),
+      "the dense pooler stays dense under the default 0.5",
+    );
+    assert.ok(maxDiff(pruned.module, prunedStore, m2, lowered, 7) <= 1e-5);
+    // With a fixed block and threshold 0 every dense op is lowered, the dense head too.
+    const all = pipeline(pruned.module, prunedStore, `bsr-lower{sparsity-threshold=0 block=${block}}`);
+    assert.ok(!/ = dense /.test(print(all.module)), "every dense lowered with threshold 0");
+    // With the threshold at 0.5 only the pruned encoder weights are lowered.
+    const half = pipeline(pruned.module, prunedStore, `bsr-lower{sparsity-threshold=0.5 block=${block}}`);
+    assert.deepEqual([...half.changedWeights.keys()].sort(), encoder.sort());
+    assert.equal(stat(half, "weights"), 12);
+    assert.equal(stat(half, "elements"), (stat(half, "blocks") ?? 0) * 32 / (block === "1x32" ? 1 : 2));
+  });
+}
+
+const MODEL = new URL("../../../shared/models/sst2-bert-mini-pruned-1x32-80", import.meta.url).pathname;
+const hasModel = (() => {
+  try {
+    return Deno.statSync(join(MODEL, "model.safetensors")).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "bsr-lower: the real 1x32-pruned bert-mini checkpoint lowers with 1x32 found by auto",
+  ignore: !hasModel,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "sparrow-bsr-" });
+    try {
+      const irPath = join(dir, "m.sir");
+      await importHfBert(MODEL, irPath, { seq: 8 });
+      const loaded = await loadModule(irPath);
+      assert.deepEqual(loaded.diagnostics, []);
+      const m = loaded.module!;
+      const store = await loadWeights(m, irPath);
+      const logs: string[] = [];
+      const { r } = lower(m, store, "", logs);
+      const encoder = [...m.weights.keys()].filter((n) => ENCODER.test(n));
+      assert.equal(encoder.length, 24);
+      for (const name of encoder) {
+        assert.equal(r.module.weights.get(name)!.type.sparse?.block.join("x"), "1x32", logs.join("\n"));
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
