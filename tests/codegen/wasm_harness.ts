@@ -1,0 +1,64 @@
+/**
+ * Test harness for wasm kernels: assembles kernels into a module over a fresh shared memory,
+ * lays out f32 arrays in it, and runs a kernel once per thread id, in turn, so that each
+ * thread's share of the work is checked without real threads.
+ */
+
+import { assembleWat } from "../../codegen/wasm/assemble.ts";
+import type { KernelTarget, WasmKernel } from "../../codegen/wasm/kernel.ts";
+import { kernelModuleWat } from "../../codegen/wasm/module.ts";
+
+/** Both code generation targets, to run every kernel test on each. */
+export const TARGETS: readonly KernelTarget[] = [{ relaxedSimd: true }, { relaxedSimd: false }];
+
+/** A memory with kernels loaded, and a bump allocator for test arrays. */
+export class KernelHarness {
+  private next = 64;
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly exports: Record<string, (...args: number[]) => void>,
+  ) {}
+
+  /** Assembles `kernels` with `helpers` over a memory of `bytes` bytes (default 64 MiB). */
+  static async create(
+    kernels: readonly WasmKernel[],
+    helpers: Readonly<Record<string, string>> = {},
+    bytes = 64 << 20,
+  ): Promise<KernelHarness> {
+    const pages = Math.ceil(bytes / 65536);
+    const wasm = await assembleWat("test.wat", kernelModuleWat(kernels, helpers, pages));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm as BufferSource), {
+      env: { memory },
+    });
+    return new KernelHarness(memory, instance.exports as Record<string, (...args: number[]) => void>);
+  }
+
+  /** Copies `data` into fresh 64-byte-aligned memory and returns its byte address. */
+  put(data: Float32Array | Int32Array): number {
+    const addr = this.alloc(data.length);
+    new (data.constructor as Float32ArrayConstructor)(this.memory.buffer, addr, data.length).set(data as Float32Array);
+    return addr;
+  }
+
+  /** Reserves `count` f32 slots, filled with NaN so unwritten outputs show, and returns the address. */
+  alloc(count: number): number {
+    const addr = this.next;
+    this.next = Math.ceil((addr + count * 4 + 64) / 64) * 64;
+    if (this.next > this.memory.buffer.byteLength) throw new Error("harness memory exhausted");
+    new Float32Array(this.memory.buffer, addr, count).fill(NaN);
+    return addr;
+  }
+
+  /** A copy of `count` f32 values at `addr`. */
+  read(addr: number, count: number): Float32Array {
+    return new Float32Array(this.memory.buffer, addr, count).slice();
+  }
+
+  /** Runs kernel `name` on `args` once for each thread id of `threads`, one after another. */
+  run(name: string, args: readonly number[], threads = 1): void {
+    const f = this.exports[name];
+    if (!f) throw new Error(`no kernel '${name}'`);
+    for (let tid = 0; tid < threads; tid++) f(...args, tid, threads);
+  }
+}
