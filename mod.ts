@@ -170,3 +170,11 @@ export {
   importHfBert,
 } from "./frontend/hf.ts";
 export { exportOnnx, type ExportOptions, type OnnxExport, OnnxExportError } from "./frontend/onnx/export.ts";
+
+// Codegen and the runtime.
+export { CodegenError } from "./codegen/lower/context.ts";
+export { type CompileOptions, type CompileReport, type Compiled, compileModule, type KernelInfo } from "./codegen/compile.ts";
+export { emitKernels, writeArtifact } from "./codegen/artifact.ts";
+export { formatReport } from "./codegen/report.ts";
+export { CompiledModel, type InputData, loadCompiled, type LoadOptions, type StepProfile } from "./runtime/compiled.ts";
+export { type Plan, PlanError, type PlanStep, type PlanTensor } from "./runtime/plan.ts";

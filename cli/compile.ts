@@ -8,7 +8,9 @@
  * the job (`cli/compile_job.ts`) in that worker.
  */
 
-import { dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
+import cliProgress from "cli-progress";
+import process from "node:process";
 import { parse, weightsPath } from "../mod.ts";
 import { main, parseCli } from "./common.ts";
 import { COMPILE_OPTIONS, USAGE } from "./compile_job.ts";
@@ -26,9 +28,13 @@ async function grants(args: string[]): Promise<{ read: string[]; write: string[]
   const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
   const model = positionals[0];
   const out = values.output;
+  const artifact = out !== undefined && !out.endsWith(".sir");
   const write = [
-    ...(out ? [out.endsWith(".sir") ? dirname(resolve(out)) : resolve(out)] : []),
+    ...(out && !artifact ? [dirname(resolve(out))] : []),
+    // An artifact is written to a staging folder beside it, then renamed into place.
+    ...(out && artifact ? [resolve(out), join(dirname(resolve(out)), `.${basename(resolve(out))}.partial-${Deno.pid}`)] : []),
     ...(values["dump-dir"] ? [resolve(values["dump-dir"])] : []),
+    ...(values["emit-kernels"] ? [resolve(values["emit-kernels"])] : []),
   ];
   const read = [
     ...(model ? [resolve(model), ...(await modelWeights(model))] : []),
@@ -49,9 +55,21 @@ main(async () => {
       permissions: { read, write, net: false, env: false, run: false, ffi: false, sys: false, import: false },
     },
   } as WorkerOptions);
+  const bar = Deno.stderr.isTerminal()
+    ? new cliProgress.SingleBar({ format: "compiling [{bar}] {phase}", stream: process.stderr, clearOnComplete: true })
+    : undefined;
   const code = await new Promise<number>((done) => {
     worker.postMessage({ args });
-    worker.onmessage = (e: MessageEvent<{ code: number }>) => done(e.data.code);
+    worker.onmessage = (e: MessageEvent<{ code: number } | { phase: string; done: number; total: number }>) => {
+      if ("phase" in e.data) {
+        if (!bar) return;
+        if (e.data.done === 0) bar.start(e.data.total, 0, { phase: e.data.phase });
+        else bar.update(e.data.done, { phase: e.data.phase });
+        return;
+      }
+      bar?.stop();
+      done(e.data.code);
+    };
     worker.onerror = (e) => {
       e.preventDefault();
       console.error(`error: the compile job failed: ${e.message}`);

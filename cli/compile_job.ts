@@ -32,12 +32,18 @@ import { parseCli, reportDiagnostics, UsageError, writeTextAtomic } from "./comm
 import type { PassRegistry } from "../passes/registry.ts";
 import type { PassOptionSpec } from "../passes/pass.ts";
 import type { Tensor } from "../ir/tensor.ts";
-import type { WeightStore } from "../ir/weights.ts";
+import { OverlayStore, type WeightStore } from "../ir/weights.ts";
+import { type CompileOptions, compileModule } from "../codegen/compile.ts";
+import { CodegenError } from "../codegen/lower/context.ts";
+import { emitKernels, writeArtifact } from "../codegen/artifact.ts";
+import { formatReport } from "../codegen/report.ts";
 
 /** The usage text of `deno task compile`. */
 export const USAGE = `usage: deno task compile <model.sir> [options]
 
-  -o, --output FILE|DIR/      write the IR (and changed weights beside it) instead of printing it
+  -o, --output FILE.sir|DIR   FILE.sir: write the IR (and changed weights beside it) instead of printing it;
+                              DIR: compile to an artifact directory (IR, wasm, weights, plan, report)
+  --emit-kernels DIR          with an artifact: also write each kernel as text (WAT or TS)
   --passes PIPELINE           passes to run, e.g. 'dce,cse' or 'prune{sparsity=0.8 block=1x32},dce'
   --plugin FILE               load passes from a TS/JS module (repeatable)
   --list-passes               list the passes and their options
@@ -50,15 +56,8 @@ export const USAGE = `usage: deno task compile <model.sir> [options]
   --timing                    print each pass's wall time and op count
   --stats                     print the statistics passes counted`;
 
-/** Where `-o` writes: a `.sir` path as is, anything else as a folder. */
-async function outputPath(out: string, input: string): Promise<string> {
-  const isDir = out.endsWith("/") || (await Deno.stat(out).catch(() => undefined))?.isDirectory;
-  if (isDir) return join(out, basename(input));
-  if (!out.endsWith(".sir")) {
-    throw new UsageError(`-o takes a .sir file or a folder (ending in /), got '${out}'`);
-  }
-  return out;
-}
+/** The passes run before codegen when `-o DIR` is given without `--passes`. */
+export const DEFAULT_COMPILE_PIPELINE = "canonicalize,cse,fuse,dce";
 
 function listPasses(registry: PassRegistry): string {
   return registry.names().map((name) => {
@@ -106,15 +105,19 @@ export const COMPILE_OPTIONS = {
   "print-ir-after-all": { type: "boolean" },
   "print-ir-after-change": { type: "boolean" },
   "dump-dir": { type: "string" },
+  "emit-kernels": { type: "string" },
   "no-verify-each": { type: "boolean" },
   timing: { type: "boolean" },
   stats: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } satisfies ParseArgsOptionsConfig;
 
-/** Runs `deno task compile` with these arguments; returns the exit code. */
-export async function compileJob(args: string[]): Promise<number | void> {
+/** Runs `deno task compile` with these arguments; returns the exit code. `onPhase` hears codegen's phases. */
+export async function compileJob(args: string[], onPhase?: CompileOptions["onPhase"]): Promise<number | void> {
   const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
+  const artifact = values.output !== undefined && !values.output.endsWith(".sir");
+  if (values["emit-kernels"] && !artifact) throw new UsageError("--emit-kernels needs -o DIR (an artifact)");
+  if (artifact && !values.passes) values.passes = DEFAULT_COMPILE_PIPELINE;
   if (values.help) return void console.log(USAGE);
 
   const registry = createPassRegistry();
@@ -199,7 +202,17 @@ export async function compileJob(args: string[]): Promise<number | void> {
   }
   const out = result.module;
   if (!values.output) return void Deno.stdout.writeSync(new TextEncoder().encode(print(out)));
-  const outPath = await outputPath(values.output, input);
+  if (artifact) {
+    return await writeCompiled(out, values.output, {
+      input: inputWeights,
+      changed: result.changedWeights,
+      base: store,
+      emitKernels: values["emit-kernels"],
+      onPhase,
+      source: loaded.text,
+    });
+  }
+  const outPath = values.output;
   await Deno.mkdir(dirname(outPath), { recursive: true });
   if (result.changedWeights.size > 0) {
     const newWeights = outPath.replace(/\.sir$/, "") + ".safetensors";
@@ -210,4 +223,39 @@ export async function compileJob(args: string[]): Promise<number | void> {
   }
   await writeTextAtomic(outPath, print(out));
   console.error(`wrote ${outPath}`);
+}
+
+/** Compiles the final module to an artifact directory and writes it; returns the exit code. */
+async function writeCompiled(
+  m: Module,
+  dir: string,
+  o: {
+    input: string | undefined;
+    changed: ReadonlyMap<string, Tensor>;
+    base: WeightStore;
+    emitKernels: string | undefined;
+    onPhase: CompileOptions["onPhase"];
+    source: string;
+  },
+): Promise<number | void> {
+  const store = new OverlayStore(o.base);
+  for (const [name, t] of o.changed) store.set(name, t);
+  let compiled;
+  try {
+    compiled = await compileModule(m, store, { onPhase: o.onPhase });
+  } catch (e) {
+    if (!(e instanceof CodegenError)) throw e;
+    console.error(e.message);
+    console.error(`nothing was written`);
+    return 1;
+  }
+  const changed = o.changed.size > 0;
+  if (changed) m.weightsFile = "model.safetensors";
+  else if (o.input !== undefined) m.weightsFile = relative(resolve(dir), o.input);
+  await writeArtifact(dir, compiled, print(m), async (staging) => {
+    if (changed) await writeWeights(join(staging, "model.safetensors"), m, o.base, o.changed);
+  });
+  if (o.emitKernels) await emitKernels(o.emitKernels, compiled.kernels);
+  console.error(formatReport(compiled.report));
+  console.error(`wrote ${dir}${o.emitKernels ? ` and ${compiled.kernels.length} kernels to ${o.emitKernels}` : ""}`);
 }

@@ -9,6 +9,7 @@ import { runCli } from "./common.ts";
 import { compileJob } from "./compile_job.ts";
 
 self.onmessage = async (e: MessageEvent<{ args: string[] }>) => {
-  const code = await runCli(() => compileJob(e.data.args));
+  const onPhase = (phase: string, done: number, total: number) => self.postMessage({ phase, done, total });
+  const code = await runCli(() => compileJob(e.data.args, onPhase));
   self.postMessage({ code });
 };

@@ -6,8 +6,10 @@
 import { seededInputs } from "../ir/inputs.ts";
 import { formatType, interpret, loadModule, loadWeights, type Tensor, writeSafetensors } from "../mod.ts";
 import { main, parseCli, reportDiagnostics, UsageError } from "./common.ts";
+import { runCompiled } from "./run_compiled.ts";
 
-const USAGE = "usage: deno task run <model.sir> [--seed N] [--func NAME] [--json] [--save OUT.safetensors]";
+const USAGE = `usage: deno task run <model.sir> [--seed N] [--func NAME] [--json] [--save OUT.safetensors]
+       deno task run <artifact-dir> [--seq N] [--threads N] [--repeat N] [--inputs FILE] [--profile] [--json] [--save FILE]`;
 
 /** Min, max, mean and the first values of a tensor. */
 function summarize(t: Tensor) {
@@ -23,6 +25,11 @@ function summarize(t: Tensor) {
 const fmt = (v: number) => v.toPrecision(6);
 
 main(async () => {
+  for (const [i, a] of Deno.args.entries()) {
+    if (!a.startsWith("-") && (await Deno.stat(a).catch(() => undefined))?.isDirectory) {
+      return await runCompiled(a, Deno.args.toSpliced(i, 1));
+    }
+  }
   const { values, positionals } = parseCli(Deno.args, {
     seed: { type: "string", default: "0" },
     func: { type: "string", default: "main" },

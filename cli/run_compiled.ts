@@ -1,0 +1,174 @@
+/**
+ * `deno task run <artifact-dir>`: runs a compiled model on seeded or given inputs, and prints
+ * a summary of the outputs and latency statistics (median, min, max), or a per-op profile.
+ */
+
+import { Random } from "../ir/random.ts";
+import { writeSafetensors } from "../ir/safetensors.ts";
+import { CompiledModel, type InputData, type Plan } from "../mod.ts";
+import { parseCli, UsageError } from "./common.ts";
+
+/** The usage text of `deno task run` on an artifact. */
+export const COMPILED_USAGE = `usage: deno task run <artifact-dir> [options]
+
+  --seq N          use N real tokens (mask 1), padding the rest (mask 0); default: the compiled length
+  --seed N         seed of the random inputs (default 0)
+  --inputs FILE    inputs as JSON: {"input_ids": [...], ...} (missing ones are seeded)
+  --threads N      threads to run on (default: the number of cores)
+  --repeat N       timed runs after one warm-up run (default 10)
+  --profile        print the time per op class and the slowest kernel calls
+  --json           print the results as JSON
+  --save FILE      save the outputs as safetensors`;
+
+/** Deterministic inputs, as `seededInputs` makes them for the IR: indices within range, masks of ones. */
+export function seededPlanInputs(plan: Plan, seed: number, seq?: number): Record<string, InputData> {
+  const rng = new Random(seed);
+  const inputs: Record<string, InputData> = {};
+  for (const t of plan.inputs) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const last = t.shape.at(-1) ?? 1;
+    const real = (i: number) => seq === undefined || i % last < seq;
+    const fill = t.dtype === "f32"
+      ? () => rng.normal()
+      : t.limit !== undefined
+      ? () => rng.int(t.limit!)
+      : /mask/i.test(t.name)
+      ? () => 1
+      : () => 0;
+    const data = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = fill();
+      data[i] = /mask/i.test(t.name) && !real(i) ? 0 : v;
+    }
+    inputs[t.name] = data;
+  }
+  return inputs;
+}
+
+const integer = (name: string, v: string | undefined, min: number): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+};
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Runs `deno task run` on an artifact directory; returns the exit code. */
+export async function runCompiled(dir: string, args: string[]): Promise<number | void> {
+  const { values } = parseCli(args, {
+    seq: { type: "string" },
+    seed: { type: "string", default: "0" },
+    inputs: { type: "string" },
+    threads: { type: "string" },
+    repeat: { type: "string", default: "10" },
+    profile: { type: "boolean" },
+    json: { type: "boolean" },
+    save: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return void console.log(COMPILED_USAGE);
+  const seed = integer("seed", values.seed, 0)!;
+  const repeat = integer("repeat", values.repeat, 1)!;
+  const threads = integer("threads", values.threads, 1);
+  const seq = integer("seq", values.seq, 1);
+
+  const t0 = performance.now();
+  const model = await CompiledModel.load(dir, { threads });
+  const loadMs = performance.now() - t0;
+  try {
+    const compiledSeq = model.plan.inputs[0]?.shape.at(-1);
+    if (seq !== undefined && compiledSeq !== undefined && seq > compiledSeq) {
+      throw new UsageError(`--seq ${seq} is longer than the compiled sequence length ${compiledSeq}`);
+    }
+    const inputs = seededPlanInputs(model.plan, seed, seq);
+    if (values.inputs) {
+      let given;
+      try {
+        given = JSON.parse(await Deno.readTextFile(values.inputs));
+      } catch (e) {
+        throw new UsageError(`--inputs ${values.inputs}: ${(e as Error).message}`);
+      }
+      for (const [k, v] of Object.entries(given)) {
+        if (!model.plan.inputs.some((t) => t.name === k)) {
+          throw new UsageError(`--inputs: the model has no input '${k}' (it has ${model.plan.inputs.map((t) => t.name).join(", ")})`);
+        }
+        if (!Array.isArray(v)) throw new UsageError(`--inputs: '${k}' must be a list of numbers`);
+        inputs[k] = v.flat(Infinity) as number[];
+      }
+    }
+    const outputs = model.run(inputs); // warm-up
+    const times: number[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const t = performance.now();
+      model.run(inputs, { profile: values.profile });
+      times.push(performance.now() - t);
+    }
+    const latency = { medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times), runs: repeat };
+    const summary = model.plan.outputs.map((t) => {
+      const d = outputs[t.name];
+      let min = Infinity, max = -Infinity, sum = 0;
+      for (const v of d) (min = Math.min(min, v)), (max = Math.max(max, v)), (sum += v);
+      return { name: t.name, shape: t.shape, min, max, mean: sum / d.length, first: [...d.slice(0, 8)] };
+    });
+    const profile = values.profile ? profileTable(model) : undefined;
+    if (values.save) {
+      await writeSafetensors(
+        values.save,
+        model.plan.outputs.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape, data: outputs[t.name] })),
+      );
+    }
+    if (values.json) {
+      const info = { threads: model.threads, relaxedSimd: model.relaxedSimd, loadMs };
+      return void console.log(JSON.stringify({ artifact: dir, seed, seq, ...info, latency, outputs: summary, profile: profile?.rows }, null, 2));
+    }
+    const f = (v: number) => v.toPrecision(6);
+    console.log(`${dir}: ${model.plan.model}, ${model.threads} thread(s), ${model.relaxedSimd ? "relaxed SIMD" : "SIMD"}, loaded in ${loadMs.toFixed(0)} ms`);
+    for (const s of summary) {
+      console.log(`  ${s.name} [${s.shape}]  min ${f(s.min)}  max ${f(s.max)}  mean ${f(s.mean)}`);
+      console.log(`    first values: ${s.first.map(f).join(", ")}`);
+    }
+    console.log(`  latency over ${repeat} runs: median ${latency.medianMs.toFixed(2)} ms, min ${latency.minMs.toFixed(2)} ms, max ${latency.maxMs.toFixed(2)} ms`);
+    if (profile) console.log(profile.text);
+    if (values.save) console.log(`  outputs saved to ${values.save}`);
+  } finally {
+    model.close();
+  }
+}
+
+/** Time per op class, and the slowest steps, from the model's profile. */
+function profileTable(model: CompiledModel) {
+  const steps = model.profile();
+  const total = steps.reduce((a, s) => a + s.ms, 0);
+  const byOp = new Map<string, { ms: number; flops: number; calls: number }>();
+  for (const s of steps) {
+    const e = byOp.get(s.op) ?? { ms: 0, flops: 0, calls: 0 };
+    e.ms += s.ms;
+    e.flops += s.flops;
+    e.calls++;
+    byOp.set(s.op, e);
+  }
+  const rows = [...byOp].map(([op, e]) => ({
+    op,
+    calls: e.calls,
+    ms: e.ms,
+    share: e.ms / total,
+    gflops: e.flops ? e.flops / (e.ms * 1e6) : undefined,
+  })).sort((a, b) => b.ms - a.ms);
+  const lines = [`  profile (mean per run, thread 0, barrier waits included): total ${total.toFixed(2)} ms`];
+  lines.push(`    ${"op".padEnd(24)} ${"calls".padStart(5)} ${"ms".padStart(9)} ${"share".padStart(6)}  GFLOP/s`);
+  for (const r of rows) {
+    lines.push(
+      `    ${r.op.padEnd(24)} ${String(r.calls).padStart(5)} ${r.ms.toFixed(3).padStart(9)} ${
+        (100 * r.share).toFixed(1).padStart(5)
+      }%  ${r.gflops ? r.gflops.toFixed(1) : "-"}`,
+    );
+  }
+  const slowest = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 8);
+  lines.push(`  slowest calls:`);
+  for (const s of slowest) lines.push(`    ${s.ms.toFixed(3).padStart(8)} ms  ${s.value} (${s.op}) ${s.kernel}`);
+  return { rows, text: lines.join("\n") };
+}

@@ -1,0 +1,261 @@
+/**
+ * Compiles a verified module's function into an executable artifact in memory: kernel calls
+ * with fixed addresses, a static memory plan, the weights region's bytes, two wasm modules
+ * (with and without relaxed SIMD), the TS kernels, and a report.
+ */
+
+import type { Func, Module, Value } from "../ir/module.ts";
+import type { WeightStore } from "../ir/weights.ts";
+import type { Plan, PlanDType, PlanStep, PlanTensor } from "../runtime/plan.ts";
+import { CodegenError, type LowerContext, type LoweredStep, type RuntimeBuffer, valueBytes } from "./lower/context.ts";
+import { lowerFunction } from "./lower/lower.ts";
+import { alignUp, planArena } from "./memory_plan.ts";
+import { type TsKernel, tsModuleSource } from "./ts_kernels.ts";
+import { assembleWat } from "./wasm/assemble.ts";
+import type { KernelTarget, WasmKernel } from "./wasm/kernel.ts";
+import { WASM_HELPERS } from "./wasm/math.ts";
+import { kernelModuleWat } from "./wasm/module.ts";
+
+/** Bytes at address 0 reserved for the runtime's thread synchronization. */
+export const CONTROL_BYTES = 4096;
+
+/** The two wasm targets: relaxed SIMD (FMA) first, then plain SIMD. */
+const TARGETS: readonly KernelTarget[] = [{ relaxedSimd: true }, { relaxedSimd: false }];
+
+/** One kernel of the artifact, for the report and `--emit-kernels`. */
+export interface KernelInfo {
+  name: string;
+  kind: "wasm" | "ts";
+  /** Its text: WAT (relaxed-SIMD variant) or TypeScript. */
+  text: string;
+  /** The IR values it computes, e.g. `%l0.q`. */
+  values: string[];
+  /** The IR ops it covers. */
+  ops: string[];
+  flops: number;
+}
+
+/** The compile report. */
+export interface CompileReport {
+  model: string;
+  func: string;
+  /** IR ops by name. */
+  irOps: Record<string, number>;
+  /** Ops computed at compile time (weights, constants and what only depends on them). */
+  folded: number;
+  steps: number;
+  kernels: { name: string; kind: string; calls: number; ops: string; textBytes: number; flops: number }[];
+  arenaBytes: number;
+  weightsBytes: number;
+  memoryBytes: number;
+  wasmBytes: { relaxed: number; simd: number };
+  flops: number;
+  /** Wall time of each phase, in ms. */
+  phases: Record<string, number>;
+}
+
+/** A compiled model, in memory. */
+export interface Compiled {
+  plan: Plan;
+  wasm: { relaxed: Uint8Array; simd: Uint8Array };
+  /** Source of kernels.ts, if any step uses a TS kernel. */
+  ts?: string;
+  /** The weights region, byte for byte. */
+  weights: Uint8Array;
+  kernels: KernelInfo[];
+  report: CompileReport;
+}
+
+/** Options of `compileModule`. */
+export interface CompileOptions {
+  /** The function to compile; `main` by default. */
+  func?: string;
+  /** Called as each phase starts, for a progress display. */
+  onPhase?: (phase: string, done: number, total: number) => void;
+}
+
+const PHASES = ["lower", "memory plan", "weights layout", "kernels", "assemble"];
+
+/** The plan dtype of a runtime value. */
+function planDType(v: Value): PlanDType {
+  const d = v.type.dtype;
+  if (d === "f32" || d === "i32" || d === "i64") return d;
+  throw new CodegenError(v.loc, `${v.ref} has dtype ${d}; compiled inputs and outputs are f32, i32 or i64`);
+}
+
+/** Assigns every runtime buffer an arena offset; returns a resolver from buffer to address. */
+function planMemory(ctx: LowerContext, f: Func): { size: number; address: (b: RuntimeBuffer) => number } {
+  const rootOf = (b: RuntimeBuffer): { root: RuntimeBuffer; offset: number } => {
+    const a = "temp" in b ? undefined : ctx.aliases.get(b);
+    return a ? { root: a.of, offset: a.byteOffset } : { root: b, offset: 0 };
+  };
+  const life = new Map<RuntimeBuffer, { first: number; last: number }>();
+  const touch = (b: RuntimeBuffer, at: number) => {
+    const { root } = rootOf(b);
+    const l = life.get(root);
+    if (l) l.last = Math.max(l.last, at);
+    else life.set(root, { first: at, last: at });
+  };
+  for (const p of f.params) touch(p, 0);
+  ctx.steps.forEach((s, i) => {
+    for (const a of s.args) if ("buffer" in a) touch(a.buffer, i);
+  });
+  for (const r of f.returns) touch(r, ctx.steps.length);
+  for (const p of f.params) life.get(rootOf(p).root)!.first = 0;
+  const roots = [...life.keys()];
+  const { offsets, size } = planArena(
+    roots.map((b) => ({ size: "temp" in b ? b.bytes : valueBytes(b), ...life.get(b)! })),
+  );
+  const at = new Map(roots.map((b, i) => [b, CONTROL_BYTES + offsets[i]]));
+  return {
+    size,
+    address: (b) => {
+      const { root, offset } = rootOf(b);
+      return at.get(root)! + offset;
+    },
+  };
+}
+
+/** Concatenates the constants, each aligned; returns the bytes and each one's offset. */
+function layoutWeights(ctx: LowerContext): { bytes: Uint8Array; offsets: number[] } {
+  const offsets: number[] = [];
+  let size = 0;
+  for (const c of ctx.constants) {
+    offsets.push(size);
+    size = alignUp(size + c.data.byteLength);
+  }
+  const bytes = new Uint8Array(size);
+  ctx.constants.forEach((c, i) => bytes.set(new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength), offsets[i]));
+  return { bytes, offsets };
+}
+
+/** Compiles function `func` (default `main`) of a verified module. Throws CodegenError naming an op it cannot compile. */
+export async function compileModule(m: Module, weights: WeightStore, options: CompileOptions = {}): Promise<Compiled> {
+  const name = options.func ?? "main";
+  const f = m.func(name);
+  if (!f) throw new CodegenError(m.loc, `the module has no function '@${name}'`);
+  const phases: Record<string, number> = {};
+  let current = "lower";
+  let t = performance.now();
+  options.onPhase?.(current, 0, PHASES.length);
+  /** Ends the current phase; starts `next`, if given. */
+  const phase = (next?: string) => {
+    const now = performance.now();
+    phases[current] = now - t;
+    t = now;
+    if (next) options.onPhase?.((current = next), PHASES.indexOf(next), PHASES.length);
+  };
+
+  const ctx = lowerFunction(m, f, weights);
+  phase("memory plan");
+  const arena = planMemory(ctx, f);
+  phase("weights layout");
+  const layout = layoutWeights(ctx);
+  const weightsOffset = alignUp(CONTROL_BYTES + arena.size);
+  const memoryBytes = weightsOffset + layout.bytes.length;
+  const pages = Math.max(1, Math.ceil(memoryBytes / 65536));
+  if (pages > 65536) {
+    throw new CodegenError(m.loc, `the model needs ${(memoryBytes / 2 ** 30).toFixed(2)} GiB; wasm32 memory holds 4 GiB`);
+  }
+  phase("kernels");
+  const resolve = (s: LoweredStep) =>
+    s.args.map((a) =>
+      "buffer" in a ? arena.address(a.buffer) + (a.byteOffset ?? 0) : "constant" in a ? weightsOffset + layout.offsets[a.constant] : a.int
+    );
+  const wasmByTarget = TARGETS.map(() => new Map<string, WasmKernel>());
+  const tsKernels = new Map<string, TsKernel>();
+  const infos = new Map<string, KernelInfo>();
+  const steps: PlanStep[] = ctx.steps.map((s) => {
+    let names: [string, string];
+    let text: string;
+    if (s.kind === "wasm") {
+      const ks = TARGETS.map((target, i) => {
+        const k = s.wasm!(target);
+        wasmByTarget[i].set(k.name, k);
+        return k;
+      });
+      names = [ks[0].name, ks[1].name];
+      text = ks[0].wat;
+    } else {
+      tsKernels.set(s.ts!.name, s.ts!);
+      names = [s.ts!.name, s.ts!.name];
+      text = s.ts!.source;
+    }
+    const info = infos.get(names[0]) ??
+      { name: names[0], kind: s.kind, text, values: [], ops: s.ops, flops: 0 };
+    info.values.push(s.op.result.ref);
+    info.flops += s.flops;
+    infos.set(names[0], info);
+    const loc = s.op.loc ? `${s.op.loc.file}:${s.op.loc.line}:${s.op.loc.col}` : "";
+    return { value: s.op.result.ref, op: s.ops.join("+"), loc, kind: s.kind, kernel: names, args: resolve(s), flops: s.flops };
+  });
+  phase("assemble");
+  const [relaxed, simd] = await Promise.all(
+    wasmByTarget.map((ks, i) =>
+      assembleWat(`${m.name}.${i === 0 ? "relaxed" : "simd"}.wat`, kernelModuleWat([...ks.values()], WASM_HELPERS, pages))
+    ),
+  );
+  phase(undefined);
+
+  const tensor = (v: Value, limit?: number): PlanTensor => ({
+    name: v.name,
+    dtype: planDType(v),
+    shape: [...v.type.shape],
+    offset: arena.address(v),
+    ...(limit !== undefined ? { limit } : {}),
+  });
+  for (const r of f.returns) {
+    if (ctx.known.has(r)) throw new CodegenError(f.returnLoc, `output ${r.ref} is a compile-time constant; nothing computes it at run time`);
+  }
+  const plan: Plan = {
+    format: "sparrow-plan",
+    version: 1,
+    model: m.name,
+    memory: {
+      pages,
+      control: CONTROL_BYTES,
+      arena: { offset: CONTROL_BYTES, size: arena.size },
+      weights: { offset: weightsOffset, size: layout.bytes.length, file: "weights.bin" },
+    },
+    wasm: { relaxed: "kernels.relaxed.wasm", simd: "kernels.simd.wasm" },
+    ...(tsKernels.size > 0 ? { ts: "kernels.ts" } : {}),
+    inputs: f.params.map((p) => tensor(p, ctx.limits.get(p))),
+    outputs: f.returns.map((r) => {
+      if (r.type.dtype !== "f32") throw new CodegenError(f.returnLoc, `output ${r.ref} must be f32 to compile`);
+      return tensor(r);
+    }),
+    steps,
+  };
+  const irOps: Record<string, number> = {};
+  for (const op of f.body) irOps[op.name] = (irOps[op.name] ?? 0) + 1;
+  const kernels = [...infos.values()];
+  const report: CompileReport = {
+    model: m.name,
+    func: name,
+    irOps,
+    folded: f.body.filter((op) => ctx.known.has(op.result)).length,
+    steps: steps.length,
+    kernels: kernels.map((k) => ({
+      name: k.name,
+      kind: k.kind,
+      calls: k.values.length,
+      ops: k.ops.join("+"),
+      textBytes: k.text.length,
+      flops: k.flops,
+    })),
+    arenaBytes: arena.size,
+    weightsBytes: layout.bytes.length,
+    memoryBytes: pages * 65536,
+    wasmBytes: { relaxed: relaxed.length, simd: simd.length },
+    flops: steps.reduce((a, s) => a + s.flops, 0),
+    phases,
+  };
+  return {
+    plan,
+    wasm: { relaxed, simd },
+    ts: tsKernels.size > 0 ? tsModuleSource([...tsKernels.values()]) : undefined,
+    weights: layout.bytes,
+    kernels,
+    report,
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Fusion decisions, made before any op is lowered: which ops fold into the kernel of the op
+ * that uses them, so they get no kernel (and no buffer) of their own.
+ *
+ * - An element-wise op whose result has one use, by an element-wise op of the same result
+ *   shape, joins that op's fused chain.
+ * - A `mul` by a compile-time scalar whose one use is a `softmax` becomes the softmax's scale.
+ */
+
+import type { Op, Value } from "../../ir/module.ts";
+import { numel, sameShape } from "../../ir/types.ts";
+import type { LowerContext } from "./context.ts";
+
+/** Element-wise f32 ops a fused chain can hold. */
+export const ELEMENTWISE = new Set(["add", "sub", "mul", "div", "pow", "sqrt", "erf", "tanh", "gelu"]);
+
+/** The single op that uses `v` (one use, not returned), if any. */
+function onlyUser(ctx: LowerContext, v: Value): Op | undefined {
+  return ctx.uses.get(v) === 1 ? ctx.users.get(v)?.[0] : undefined;
+}
+
+/** The compile-time scalar operand of a `mul`, and the other operand, if it has one. */
+export function scalarFactor(ctx: LowerContext, op: Op): { scale: number; x: Value } | undefined {
+  if (op.name !== "mul") return undefined;
+  for (const [i, v] of op.operands.entries()) {
+    const t = ctx.knownValue(v);
+    const other = op.operands[1 - i];
+    if (t && numel(t.shape) === 1 && !ctx.knownValue(other) && sameShape(other.type.shape, op.result.type.shape)) {
+      return { scale: t.data[0], x: other };
+    }
+  }
+  return undefined;
+}
+
+/** Marks the ops of `body` that fold into a user's kernel (ctx.fused). */
+export function planFusion(ctx: LowerContext, body: readonly Op[]): void {
+  for (const op of body) {
+    if (ctx.knownValue(op.result) || op.result.type.dtype !== "f32") continue;
+    const user = onlyUser(ctx, op.result);
+    if (!user) continue;
+    const chain = ELEMENTWISE.has(op.name) && ELEMENTWISE.has(user.name) &&
+      sameShape(op.result.type.shape, user.result.type.shape);
+    const softmaxScale = user.name === "softmax" && user.operands[0] === op.result &&
+      scalarFactor(ctx, op) !== undefined;
+    if (chain || softmaxScale) ctx.fused.add(op);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Lowers a verified function to kernel calls: folds what is known at compile time, plans
+ * fusion, then lowers every remaining op with its op's lowering.
+ */
+
+import { AttrReader } from "../../ir/attrs.ts";
+import type { Func, Module, Op, Value } from "../../ir/module.ts";
+import { builtinRegistry } from "../../ir/ops/index.ts";
+import type { WeightStore } from "../../ir/weights.ts";
+import { CodegenError, LowerContext, type Lowering } from "./context.ts";
+import { lowerElementwise } from "./elementwise.ts";
+import { ELEMENTWISE, planFusion } from "./fusion.ts";
+import { lowerCast, lowerGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
+import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
+import { lowerLayerNorm, lowerSoftmax } from "./norm.ts";
+
+/** The lowering of each op that has kernels. */
+const LOWERINGS: Readonly<Record<string, Lowering>> = {
+  dense: lowerDense,
+  batch_matmul: lowerBatchMatmul,
+  softmax: lowerSoftmax,
+  layer_norm: lowerLayerNorm,
+  add_layer_norm: lowerLayerNorm,
+  reshape: lowerReshape,
+  transpose: lowerTranspose,
+  slice: lowerSlice,
+  gather: lowerGather,
+  cast: lowerCast,
+  ...Object.fromEntries([...ELEMENTWISE].map((name) => [name, lowerElementwise])),
+};
+
+/** Ops whose run-time form is not implemented yet, with what to do instead. */
+const PENDING: Readonly<Record<string, string>> = {
+  bsr_dense: "sparse (BSR) kernels are not implemented yet; compile the model without the bsr-lower pass",
+};
+
+/** Counts each value's uses and lists the ops using it (a returned value counts once per return). */
+function useCounts(f: Func): { uses: Map<Value, number>; users: Map<Value, Op[]> } {
+  const uses = new Map<Value, number>();
+  const users = new Map<Value, Op[]>();
+  for (const op of f.body) {
+    for (const v of op.operands) {
+      uses.set(v, (uses.get(v) ?? 0) + 1);
+      if (!users.get(v)?.includes(op)) users.set(v, [...(users.get(v) ?? []), op]);
+    }
+  }
+  for (const v of f.returns) uses.set(v, (uses.get(v) ?? 0) + 1);
+  return { uses, users };
+}
+
+/** Lowers `f` of module `m`, whose weights are in `weights`. Throws CodegenError naming the op it cannot lower. */
+export function lowerFunction(m: Module, f: Func, weights: WeightStore): LowerContext {
+  const { uses, users } = useCounts(f);
+  const ctx = new LowerContext(uses, users);
+  for (const op of f.body) {
+    for (const v of op.operands) {
+      if (v.kind === "weight" && !ctx.known.has(v)) ctx.known.set(v, weights.get(m.weights.get(v.name)!));
+    }
+    if (op.operands.every((v) => ctx.known.has(v))) {
+      const def = builtinRegistry.get(op.name);
+      if (!def) throw new CodegenError(op.loc, `'${op.name}' is not a built-in op; codegen has no kernel for it`);
+      const inputs = op.operands.map((v) => ctx.known.get(v)!);
+      ctx.known.set(op.result, def.interpret(inputs, new AttrReader(def.attrs, op.attrs), op.result.type));
+    }
+  }
+  planFusion(ctx, f.body);
+  for (const op of f.body) {
+    if (ctx.known.has(op.result) || ctx.fused.has(op)) continue;
+    const lowering = LOWERINGS[op.name];
+    if (!lowering) {
+      throw new CodegenError(op.loc, PENDING[op.name] ?? `no kernel for op '${op.name}' (${op.result.ref})`);
+    }
+    lowering(op, ctx);
+  }
+  return ctx;
+}

@@ -1,0 +1,28 @@
+/** The compile report as a readable table. */
+
+import type { CompileReport } from "./compile.ts";
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** Formats a compile report for the terminal. */
+export function formatReport(r: CompileReport): string {
+  const ops = Object.entries(r.irOps).map(([k, v]) => `${k} ${v}`).join(", ");
+  const lines = [
+    `compiled @${r.func} of ${r.model}: ${r.steps} kernel calls, ${r.kernels.length} distinct kernels, ` +
+    `${(r.flops / 1e9).toFixed(2)} GFLOP per run`,
+    `  IR ops: ${ops} (${r.folded} computed at compile time)`,
+    `  memory: arena ${mib(r.arenaBytes)}, weights ${mib(r.weightsBytes)}, total ${mib(r.memoryBytes)}`,
+    `  wasm: ${(r.wasmBytes.relaxed / 1024).toFixed(1)} KiB (relaxed SIMD), ${(r.wasmBytes.simd / 1024).toFixed(1)} KiB (SIMD)`,
+    `  phases: ${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(", ")}`,
+    `  kernels:`,
+  ];
+  const width = Math.max(...r.kernels.map((k) => k.name.length), 6);
+  for (const k of r.kernels) {
+    lines.push(
+      `    ${k.name.padEnd(width)}  ${k.kind.padEnd(4)}  ${String(k.calls).padStart(3)}x  ${
+        (k.flops / 1e9).toFixed(3).padStart(7)
+      } GFLOP  ${k.ops}`,
+    );
+  }
+  return lines.join("\n");
+}

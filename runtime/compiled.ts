@@ -1,0 +1,196 @@
+/**
+ * Loads a compiled artifact directory and runs it: one shared wasm memory holding the weights
+ * (read once from the artifact, byte for byte) and the activation arena; the calling thread
+ * and `threads - 1` workers run every step together.
+ */
+
+import { join, resolve, toFileUrl } from "./paths.ts";
+import { bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
+import { parsePlan, type Plan, PLAN_DTYPE_BYTES, type PlanTensor } from "./plan.ts";
+import type { WorkerInit } from "./worker.ts";
+
+/** Input data for one tensor: numbers (or bigints for i64) in row-major order. */
+export type InputData = ArrayLike<number> | BigInt64Array;
+
+/** Options of `loadCompiled`. */
+export interface LoadOptions {
+  /** Threads to run on, the caller's included; default: the number of cores. */
+  threads?: number;
+  /** Force the plain-SIMD kernels even where relaxed SIMD is available. */
+  noRelaxedSimd?: boolean;
+}
+
+/** A per-step profile: wall time summed over the runs made with `profile` on. */
+export interface StepProfile {
+  value: string;
+  op: string;
+  kernel: string;
+  ms: number;
+  flops: number;
+}
+
+/** A compiled model, loaded and ready to run. */
+export class CompiledModel {
+  private readonly ctl: Int32Array;
+  private runs = 0;
+  private profileTimes: Float64Array;
+
+  private constructor(
+    /** The artifact's plan. */
+    readonly plan: Plan,
+    /** The shared memory holding weights and activations. */
+    readonly memory: WebAssembly.Memory,
+    private readonly steps: BoundStep[],
+    private readonly workers: Worker[],
+    /** Threads that run each step. */
+    readonly threads: number,
+    /** Whether the relaxed-SIMD kernels are in use. */
+    readonly relaxedSimd: boolean,
+  ) {
+    this.ctl = new Int32Array(memory.buffer, 0, 16);
+    this.profileTimes = new Float64Array(plan.steps.length);
+  }
+
+  /** Loads the artifact in `dir`; throws an Error naming the file when it is missing or corrupt. */
+  static async load(dir: string, options: LoadOptions = {}): Promise<CompiledModel> {
+    const planFile = join(dir, "plan.json");
+    const text = await Deno.readTextFile(planFile).catch((e) => {
+      throw new Error(`${planFile}: cannot read the plan: ${(e as Error).message}`);
+    });
+    const plan = parsePlan(planFile, text);
+    const threads = options.threads ?? navigator.hardwareConcurrency;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw new Error(`threads must be an integer from 1 to 256, got ${threads}`);
+    }
+    // Relaxed SIMD is used where the engine validates the relaxed module; else plain SIMD.
+    let wasmFile = join(dir, plan.wasm.relaxed);
+    let bytes = await readArtifactFile(wasmFile);
+    const relaxed = !options.noRelaxedSimd && WebAssembly.validate(bytes);
+    if (!relaxed) bytes = await readArtifactFile((wasmFile = join(dir, plan.wasm.simd)));
+    const module = await WebAssembly.compile(bytes).catch((e) => {
+      throw new Error(`${wasmFile}: not a valid kernel module: ${(e as Error).message}`);
+    });
+    const { pages } = plan.memory;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    await readWeights(join(dir, plan.memory.weights.file), memory, plan.memory.weights);
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    const tsUrl = plan.ts ? toFileUrl(resolve(join(dir, plan.ts))).href : undefined;
+    let tsKernels: KernelTable = {};
+    if (tsUrl) {
+      tsKernels = await import(tsUrl);
+      (tsKernels.init as unknown as (b: SharedArrayBuffer) => void)(memory.buffer as SharedArrayBuffer);
+    }
+    const variant = relaxed ? 0 : 1;
+    const steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);
+    const workers = await Promise.all(
+      Array.from({ length: threads - 1 }, (_, i) =>
+        startWorker({ module, memory, ts: tsUrl, steps: plan.steps, variant, tid: i + 1, nt: threads })),
+    );
+    return new CompiledModel(plan, memory, steps, workers, threads, relaxed);
+  }
+
+  /**
+   * Runs the model on `inputs` (by input name) and returns copies of the outputs by name.
+   * Throws when an input is missing, has the wrong length or holds an index out of range.
+   */
+  run(inputs: Readonly<Record<string, InputData>>, options: { profile?: boolean } = {}): Record<string, Float32Array> {
+    for (const t of this.plan.inputs) writeInput(this.memory, t, inputs[t.name]);
+    Atomics.store(this.ctl, CONTROL.failed, 0);
+    Atomics.add(this.ctl, CONTROL.start, 1);
+    Atomics.notify(this.ctl, CONTROL.start);
+    runSteps(this.steps, this.ctl, 0, this.threads, options.profile ? this.profileTimes : undefined);
+    if (options.profile) this.runs++;
+    if (Atomics.load(this.ctl, CONTROL.failed)) throw new Error("a kernel failed during the run (see above)");
+    const out: Record<string, Float32Array> = {};
+    for (const t of this.plan.outputs) {
+      out[t.name] = new Float32Array(this.memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1)).slice();
+    }
+    return out;
+  }
+
+  /** The per-step profile of the runs made with `profile` on: mean ms per run. */
+  profile(): StepProfile[] {
+    return this.plan.steps.map((s, i) => ({
+      value: s.value,
+      op: s.op,
+      kernel: s.kernel[this.relaxedSimd ? 0 : 1],
+      ms: this.runs ? this.profileTimes[i] / this.runs : 0,
+      flops: s.flops,
+    }));
+  }
+
+  /** Stops the worker threads. The model cannot run afterwards. */
+  close(): void {
+    Atomics.store(this.ctl, CONTROL.shutdown, 1);
+    Atomics.add(this.ctl, CONTROL.start, 1);
+    Atomics.notify(this.ctl, CONTROL.start);
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/** Loads a compiled artifact directory (see `CompiledModel.load`). */
+export function loadCompiled(dir: string, options: LoadOptions = {}): Promise<CompiledModel> {
+  return CompiledModel.load(dir, options);
+}
+
+/** Reads a file of the artifact; the error names it. */
+async function readArtifactFile(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  return await Deno.readFile(file).catch((e) => {
+    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+  });
+}
+
+/** Starts a worker and waits until it is ready. */
+function startWorker(init: WorkerInit): Promise<Worker> {
+  const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  return new Promise((ready, fail) => {
+    w.onmessage = () => ready(w);
+    w.onerror = (e) => {
+      e.preventDefault();
+      fail(new Error(`runtime worker ${init.tid} failed to start: ${e.message}`));
+    };
+    w.postMessage(init);
+  });
+}
+
+/** Reads the weights file into its region, checking its size. */
+async function readWeights(file: string, memory: WebAssembly.Memory, region: Plan["memory"]["weights"]) {
+  const f = await Deno.open(file).catch((e) => {
+    throw new Error(`${file}: cannot open the weights: ${(e as Error).message}`);
+  });
+  try {
+    const size = (await f.stat()).size;
+    if (size !== region.size) {
+      throw new Error(`${file}: the weights file has ${size} bytes, the plan expects ${region.size}`);
+    }
+    const view = new Uint8Array(memory.buffer, region.offset, region.size);
+    for (let n = 0; n < view.length;) {
+      const r = await f.read(view.subarray(n));
+      if (r === null) throw new Error(`${file}: the weights file ended early`);
+      n += r;
+    }
+  } finally {
+    f.close();
+  }
+}
+
+/** Writes one input into its place, converting to its dtype and checking length and index range. */
+function writeInput(memory: WebAssembly.Memory, t: PlanTensor, data: InputData | undefined): void {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (data === undefined) throw new Error(`input '${t.name}' is missing`);
+  if (data.length !== n) throw new Error(`input '${t.name}' needs ${n} values ([${t.shape}]), got ${data.length}`);
+  const bytes = PLAN_DTYPE_BYTES[t.dtype];
+  if (t.dtype === "f32") return void new Float32Array(memory.buffer, t.offset, n).set(data as ArrayLike<number>);
+  const words = new Int32Array(memory.buffer, t.offset, (n * bytes) / 4);
+  for (let i = 0; i < n; i++) {
+    const v = Number(data[i]);
+    if (!Number.isInteger(v) || (t.limit !== undefined && (v < 0 || v >= t.limit))) {
+      throw new Error(`input '${t.name}'[${i}] = ${data[i]} is out of range${t.limit !== undefined ? ` [0, ${t.limit})` : ""}`);
+    }
+    if (t.dtype === "i32") words[i] = v;
+    else {
+      words[2 * i] = v | 0;
+      words[2 * i + 1] = Math.floor(v / 4294967296);
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Executes a plan's steps on one thread. Every thread (the caller's and each worker) runs the
+ * same steps with its own thread id; a barrier in the shared control block follows each step.
+ */
+
+import type { PlanStep } from "./plan.ts";
+
+/** Int32 slots of the control block at address 0 of the shared memory. */
+export const CONTROL = {
+  /** Bumped by the caller to start a run. */
+  start: 0,
+  /** Threads arrived at the current barrier. */
+  count: 1,
+  /** Bumped when all threads have arrived. */
+  generation: 2,
+  /** Set to 1 by a thread whose kernel threw. */
+  failed: 3,
+  /** Set to 1 to make the workers exit. */
+  shutdown: 4,
+} as const;
+
+/** Spins this many times before sleeping at a barrier: kernels are short, a sleep costs more. */
+const SPINS = 1 << 14;
+
+/** Waits until all `nt` threads have called it. */
+export function barrier(ctl: Int32Array, nt: number): void {
+  const gen = Atomics.load(ctl, CONTROL.generation);
+  if (Atomics.add(ctl, CONTROL.count, 1) === nt - 1) {
+    Atomics.store(ctl, CONTROL.count, 0);
+    Atomics.add(ctl, CONTROL.generation, 1);
+    Atomics.notify(ctl, CONTROL.generation);
+    return;
+  }
+  for (let i = 0; i < SPINS; i++) if (Atomics.load(ctl, CONTROL.generation) !== gen) return;
+  while (Atomics.load(ctl, CONTROL.generation) === gen) Atomics.wait(ctl, CONTROL.generation, gen);
+}
+
+/** A kernel bound to its step's arguments. */
+export type BoundStep = (tid: number, nt: number) => void;
+
+/** Kernel functions by export name. */
+export type KernelTable = Record<string, (...args: number[]) => void>;
+
+/** Binds each step to its kernel (wasm export or TS export); `variant` 0 is relaxed SIMD, 1 plain SIMD. */
+export function bindSteps(steps: readonly PlanStep[], wasm: KernelTable, ts: KernelTable, variant: 0 | 1): BoundStep[] {
+  return steps.map((s) => {
+    const name = s.kernel[variant];
+    const f = s.kind === "wasm" ? wasm[name] : ts[name];
+    if (typeof f !== "function") throw new Error(`step ${s.value}: no ${s.kind} kernel '${name}' in the artifact`);
+    const args = s.args;
+    return (tid, nt) => f(...args, tid, nt);
+  });
+}
+
+/**
+ * Runs every step as thread `tid` of `nt`. A kernel that throws marks the run failed; the thread
+ * still meets every barrier, so no thread waits forever. `times`, when given, receives each
+ * step's wall time in ms (barrier included).
+ */
+export function runSteps(steps: readonly BoundStep[], ctl: Int32Array, tid: number, nt: number, times?: Float64Array): void {
+  let failed = false;
+  for (let i = 0; i < steps.length; i++) {
+    const t0 = times ? performance.now() : 0;
+    if (!failed) {
+      try {
+        steps[i](tid, nt);
+      } catch (e) {
+        failed = true;
+        Atomics.store(ctl, CONTROL.failed, 1);
+        console.error(`thread ${tid}: step ${i} failed: ${(e as Error).message}`);
+      }
+    }
+    if (nt > 1) barrier(ctl, nt);
+    if (times) times[i] += performance.now() - t0;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The compiled artifact's plan (`plan.json`): what the runtime needs to execute a model and
+ * nothing more. The codegen writes it; the runtime reads and checks it.
+ */
+
+/** Element types that cross the runtime's API. */
+export type PlanDType = "f32" | "i32" | "i64";
+
+/** Bytes per element of each plan dtype. */
+export const PLAN_DTYPE_BYTES: Readonly<Record<PlanDType, number>> = { f32: 4, i32: 4, i64: 8 };
+
+/** An input or output of the compiled function, at a fixed place in memory. */
+export interface PlanTensor {
+  /** The IR parameter or result name (without `%`). */
+  name: string;
+  dtype: PlanDType;
+  shape: number[];
+  /** Byte address in the shared memory. */
+  offset: number;
+  /** For integer inputs used as indices: the valid range `[0, limit)`. */
+  limit?: number;
+}
+
+/** One kernel call. Every thread makes it with the same arguments; a barrier follows. */
+export interface PlanStep {
+  /** The IR value it computes (e.g. `%l0.q`), for profiles and errors. */
+  value: string;
+  /** The IR op name (or names, `+`-joined, for fused chains). */
+  op: string;
+  /** Where the op is in the IR text, `file:line:col`. */
+  loc: string;
+  /** A wasm export or a TS kernel export. */
+  kind: "wasm" | "ts";
+  /** The kernel's export name, per wasm variant: `[relaxed-SIMD name, plain-SIMD name]` (equal for TS). */
+  kernel: [string, string];
+  /** Byte addresses (and integers) passed before `tid, nt`. */
+  args: number[];
+  /** Floating-point operations this step performs (0 when not counted). */
+  flops: number;
+}
+
+/** The whole plan. */
+export interface Plan {
+  format: "sparrow-plan";
+  version: 1;
+  /** The model's name. */
+  model: string;
+  /** Memory layout: one shared wasm memory of `pages` 64 KiB pages. */
+  memory: {
+    pages: number;
+    /** Bytes at address 0 reserved for thread synchronization. */
+    control: number;
+    /** The activation arena, reused by liveness. */
+    arena: { offset: number; size: number };
+    /** The weights region, loaded once from `file`, byte for byte. */
+    weights: { offset: number; size: number; file: string };
+  };
+  /** The kernel modules: with relaxed SIMD and without. */
+  wasm: { relaxed: string; simd: string };
+  /** The TypeScript kernels module, if any step uses one. */
+  ts?: string;
+  inputs: PlanTensor[];
+  outputs: PlanTensor[];
+  steps: PlanStep[];
+}
+
+/** A plan.json that is not a plan this runtime can run. */
+export class PlanError extends Error {
+  /** `file: message`. */
+  constructor(file: string, message: string) {
+    super(`${file}: ${message}`);
+    this.name = "PlanError";
+  }
+}
+
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Parses and checks plan.json's text; throws PlanError naming `file` and the bad field. */
+export function parsePlan(file: string, text: string): Plan {
+  let p: Plan;
+  try {
+    p = JSON.parse(text);
+  } catch (e) {
+    throw new PlanError(file, `not JSON: ${(e as Error).message}`);
+  }
+  const bad = (what: string) => new PlanError(file, `bad plan: ${what}`);
+  if (p?.format !== "sparrow-plan") throw bad(`'format' must be "sparrow-plan"`);
+  if (p.version !== 1) throw bad(`unsupported version ${p.version}`);
+  const mem = p.memory;
+  if (!mem || !isInt(mem.pages) || mem.pages < 1 || mem.pages > 65536) throw bad("memory.pages");
+  const limit = mem.pages * 65536;
+  const inMemory = (offset: unknown, size: number) => isInt(offset) && offset + size <= limit;
+  if (!inMemory(mem.arena?.offset, mem.arena?.size ?? 0)) throw bad("memory.arena is outside memory");
+  if (!inMemory(mem.weights?.offset, mem.weights?.size ?? 0)) throw bad("memory.weights is outside memory");
+  if (typeof mem.weights.file !== "string") throw bad("memory.weights.file");
+  for (const [where, list] of [["inputs", p.inputs], ["outputs", p.outputs]] as const) {
+    if (!Array.isArray(list)) throw bad(`'${where}' must be a list`);
+    list.forEach((t, i) => {
+      const size = (t.shape ?? []).reduce((a, b) => a * b, 1) * (PLAN_DTYPE_BYTES[t.dtype] ?? NaN);
+      if (typeof t.name !== "string" || !Array.isArray(t.shape) || !t.shape.every(isInt)) {
+        throw bad(`${where}[${i}]: name and shape`);
+      }
+      if (!(t.dtype in PLAN_DTYPE_BYTES)) throw bad(`${where}[${i}]: dtype '${t.dtype}'`);
+      if (!inMemory(t.offset, size)) throw bad(`${where}[${i}] ('${t.name}') is outside memory`);
+    });
+  }
+  if (!Array.isArray(p.steps)) throw bad("'steps' must be a list");
+  p.steps.forEach((s, i) => {
+    const ok = (s.kind === "wasm" || s.kind === "ts") && Array.isArray(s.kernel) && s.kernel.length === 2 &&
+      s.kernel.every((k) => typeof k === "string") && Array.isArray(s.args) && s.args.every(isInt);
+    if (!ok) throw bad(`steps[${i}] (${s?.value ?? "?"})`);
+  });
+  return p;
+}

@@ -1,0 +1,42 @@
+/**
+ * A runtime worker thread: instantiates the kernels over the shared memory, then runs the
+ * steps as its thread id each time the caller starts a run, until shut down.
+ */
+
+/// <reference lib="deno.worker" />
+
+import { bindSteps, CONTROL, type KernelTable, runSteps } from "./executor.ts";
+import type { PlanStep } from "./plan.ts";
+
+/** What the caller sends to start a worker. */
+export interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  /** URL of the TS kernels module, if any. */
+  ts?: string;
+  steps: PlanStep[];
+  variant: 0 | 1;
+  tid: number;
+  nt: number;
+}
+
+self.onmessage = async (e: MessageEvent<WorkerInit>) => {
+  const { module, memory, ts, steps, variant, tid, nt } = e.data;
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  let tsKernels: KernelTable = {};
+  if (ts) {
+    tsKernels = await import(ts);
+    (tsKernels.init as unknown as (b: SharedArrayBuffer) => void)(memory.buffer as SharedArrayBuffer);
+  }
+  const bound = bindSteps(steps, instance.exports as KernelTable, tsKernels, variant);
+  const ctl = new Int32Array(memory.buffer, 0, 16);
+  let seen = Atomics.load(ctl, CONTROL.start);
+  self.postMessage("ready");
+  for (;;) {
+    Atomics.wait(ctl, CONTROL.start, seen);
+    if (Atomics.load(ctl, CONTROL.shutdown)) break;
+    seen = Atomics.load(ctl, CONTROL.start);
+    runSteps(bound, ctl, tid, nt);
+  }
+  self.close();
+};
