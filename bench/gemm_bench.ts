@@ -120,7 +120,10 @@ console.log(`${"shape".padEnd(32)}${"1 thread".padStart(10)}${"2 threads".padSta
 SHAPES.forEach(([label, s], index) => {
   next = 64;
   const b = s.b.layout === "packed"
-    ? put(packedLength(s.K, s.N), packB(new Float32Array(s.K * s.N).map(() => Math.random() - 0.5), s.K, s.N, true))
+    ? put(
+      packedLength(s.K, s.N),
+      packB(new Float32Array(s.K * s.N).map(() => Math.random() - 0.5), s.K, s.N, true),
+    )
     : put(s.batch * s.K * s.N);
   const args = [put(s.batch * s.M * s.K), b, ...(s.bias ? [put(s.N)] : []), put(s.batch * s.M * s.N)];
   const f = exports[kernels[index].name];

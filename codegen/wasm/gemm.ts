@@ -37,17 +37,43 @@ export interface GemmSpec {
   activation: "none" | "gelu" | "gelu_tanh" | "tanh";
 }
 
-/** A micro-tile: `rows` rows by `vecs` f32x4 vectors of columns, accumulated in registers. */
-export interface Tile {
-  rows: number;
-  vecs: number;
-}
-
 /** The math.ts helper (a `(param v128) (result v128)` function) for each activation. */
 const ACTIVATION_HELPERS = { gelu: "gelu_f32x4", gelu_tanh: "gelu_tanh_f32x4", tanh: "tanh_f32x4" } as const;
 
 /** K steps per iteration of the inner loop. */
 const UNROLL = 4;
+
+/** A micro-tile: `rows` rows by `vecs` f32x4 vectors of columns, accumulated in registers. */
+interface Tile {
+  rows: number;
+  vecs: number;
+}
+
+/**
+ * The tile for a product with M rows. V8 gives wasm SIMD 15 registers (xmm15 is its scratch):
+ * with FMA, 6x8 takes 12 accumulators, 2 B vectors and the A splat; a separate mul and add needs
+ * one more temporary, so 5x8. Both have enough accumulators to hide the FMA latency. One or two
+ * rows get wider tiles for the same reason.
+ */
+function chooseTile(M: number, target: KernelTarget): Tile {
+  if (M === 1) return { rows: 1, vecs: 8 };
+  if (M === 2) return { rows: 2, vecs: 4 };
+  return { rows: target.relaxedSimd ? 6 : 5, vecs: 2 };
+}
+
+/** The kernel computing C = act(alpha * A·B + bias) for every batch item. Params: a, b, [bias,] c (byte addresses), then tid, nt. */
+export function gemmKernel(spec: GemmSpec, target: KernelTarget): WasmKernel {
+  const p = plan(spec);
+  const name = kernelName(p, target);
+  const params = p.bias ? ["a", "b", "bias", "c"] : ["a", "b", "c"];
+  const wat = [
+    `(func $${name} (export "${name}")`,
+    `  ${[...params, "tid", "nt"].map((q) => `(param $${q} i32)`).join(" ")}`,
+    ...indent(new GemmWriter(p, chooseTile(p.M, target), target).body()),
+    `)`,
+  ].join("\n");
+  return { name, params, wat, uses: p.helper ? [p.helper] : [] };
+}
 
 /** The spec with defaults filled in, batch folded into M where the strides allow, B flattened. */
 interface Plan {
@@ -58,6 +84,7 @@ interface Plan {
   lda: number;
   sa: number;
   packed: boolean;
+  /** Elements between rows k and k + 1 of B (PACK_WIDTH when packed). */
   ldb: number;
   sb: number;
   ldc: number;
@@ -65,32 +92,6 @@ interface Plan {
   bias: boolean;
   alpha: number;
   helper?: string;
-}
-
-/**
- * The tile for a product with M rows: 4 rows x 8 columns (8 accumulators, enough to hide the
- * FMA latency, and few enough registers that V8 spills none); one or two rows get wider tiles.
- */
-function chooseTile(M: number): Tile {
-  if (M === 1) return { rows: 1, vecs: 8 };
-  if (M === 2) return { rows: 2, vecs: 4 };
-  return { rows: 4, vecs: 2 };
-}
-
-/** The kernel computing C = act(alpha * A·B + bias) for every batch item. Params: a, b, [bias,] c (byte addresses), then tid, nt. */
-export function gemmKernel(spec: GemmSpec, target: KernelTarget, tile?: Tile): WasmKernel {
-  const p = plan(spec);
-  const t = tile ?? chooseTile(p.M);
-  if (p.packed && t.vecs % (PACK_WIDTH / 4) !== 0) throw new Error(`gemm: tile must span whole packed panels`);
-  const name = kernelName(p, target) + (tile ? `_t${t.rows}x${4 * t.vecs}` : "");
-  const params = p.bias ? ["a", "b", "bias", "c"] : ["a", "b", "c"];
-  const wat = [
-    `(func $${name} (export "${name}")`,
-    `  ${[...params, "tid", "nt"].map((q) => `(param $${q} i32)`).join(" ")}`,
-    ...new GemmWriter(p, t, target).body().map((l) => "  " + l),
-    `)`,
-  ].join("\n");
-  return { name, params, wat, uses: p.helper ? [p.helper] : [] };
 }
 
 function plan(s: GemmSpec): Plan {
@@ -101,8 +102,9 @@ function plan(s: GemmSpec): Plan {
   const packed = s.b.layout === "packed";
   const ldb = s.b.layout === "rows" ? s.b.ldb : PACK_WIDTH;
   const sb = s.b.layout === "rows" ? s.b.batchStride : 0;
-  if (s.lda < s.K || s.ldc < s.N || (!packed && ldb < s.N)) throw new Error(`gemm: a row stride is below its row`);
-  const helper = s.activation === "none" ? undefined : ACTIVATION_HELPERS[s.activation];
+  if (s.lda < s.K || s.ldc < s.N || (!packed && ldb < s.N)) {
+    throw new Error(`gemm: a row stride is below its row`);
+  }
   const p: Plan = {
     batch: s.batch,
     M: s.M,
@@ -117,7 +119,7 @@ function plan(s: GemmSpec): Plan {
     sc: s.cBatchStride,
     bias: s.bias,
     alpha: Math.fround(s.alpha ?? 1),
-    helper,
+    helper: s.activation === "none" ? undefined : ACTIVATION_HELPERS[s.activation],
   };
   // Batch items stacked exactly like rows of one taller matrix, against one B, are that matrix.
   if (p.batch > 1 && sb === 0 && p.sa === p.M * p.lda && p.sc === p.M * p.ldc) {
@@ -126,6 +128,7 @@ function plan(s: GemmSpec): Plan {
   return p.batch === 1 ? { ...p, sa: 0, sb: 0, sc: 0 } : p;
 }
 
+/** E.g. `gemm_b1_m128_n768_k768_lda768_packed_ldc768_bias_gelu_fma`; batch strides only when batch > 1. */
 function kernelName(p: Plan, target: KernelTarget): string {
   const batched = p.batch > 1;
   const parts = [`gemm_b${p.batch}_m${p.M}_n${p.N}_k${p.K}_lda${p.lda}`];
@@ -149,14 +152,26 @@ interface Dim {
 
 /** Emits the body of one kernel: locals, the thread's tile loop and the tile variants. */
 class GemmWriter {
-  private readonly mTiles: number;
+  private readonly cols: number;
   private readonly nTiles: number;
+  private readonly mTiles: number;
+  /** Row tiles `0 .. fullRowTiles - 1` have tile.rows rows, the others `shortRows`. */
+  private readonly fullRowTiles: number;
+  private readonly shortRows: number;
   /** The tile counters in loop order (outermost first), only those with more than one value. */
   private readonly dims: Dim[];
 
   constructor(private readonly p: Plan, private readonly tile: Tile, private readonly target: KernelTarget) {
-    this.mTiles = Math.ceil(p.M / tile.rows);
+    this.cols = 4 * tile.vecs;
     this.nTiles = Math.ceil(p.N / this.cols);
+    // Rows that full tiles leave over go to `short` tiles one row short where M allows (e.g.
+    // 128 = 18·6 + 4·5), not to one thin tile (128 = 21·6 + 2) too thin to hide the FMA latency.
+    const R = tile.rows;
+    const short = (R - (p.M % R)) % R;
+    const mixed = short > 0 && short * (R - 1) <= p.M;
+    this.fullRowTiles = mixed ? (p.M - short * (R - 1)) / R : Math.floor(p.M / R);
+    this.shortRows = mixed ? R - 1 : p.M % R;
+    this.mTiles = mixed ? this.fullRowTiles + short : Math.ceil(p.M / R);
     const bi: Dim = { name: "bi", size: p.batch };
     const jn: Dim = { name: "jn", size: this.nTiles };
     const im: Dim = { name: "im", size: this.mTiles };
@@ -164,23 +179,18 @@ class GemmWriter {
     this.dims = (p.packed ? [jn, bi, im] : [bi, jn, im]).filter((d) => d.size > 1);
   }
 
-  /** Columns per tile. */
-  private get cols(): number {
-    return 4 * this.tile.vecs;
-  }
-
   body(): string[] {
-    const { p, tile } = this;
+    const { p, tile, cols } = this;
     const total = p.batch * this.mTiles * this.nTiles;
     const locals = ["start", "end", ...this.dims.map((d) => d.name), "pa", "pb", "pc", "kend"];
     if (p.bias) locals.push("pbias");
     const vectors = ["x"];
-    if (tile.rows > 1 || p.bias) for (let v = 0; v < tile.vecs; v++) vectors.push(`b${v}`);
+    if (tile.rows > 1 || p.bias) { for (let v = 0; v < tile.vecs; v++) vectors.push(`b${v}`); }
     for (let r = 0; r < tile.rows; r++) for (let v = 0; v < tile.vecs; v++) vectors.push(`c${r}_${v}`);
     return [
       locals.map((l) => `(local $${l} i32)`).join(" "),
       vectors.map((l) => `(local $${l} v128)`).join(" "),
-      `;; ${total} tiles of ${tile.rows}x${this.cols} (batch ${p.batch} x ${this.mTiles} x ${this.nTiles}), split between threads`,
+      `;; ${total} tiles of up to ${tile.rows}x${cols}: ${p.batch} batch x ${this.nTiles} column x ${this.mTiles} row tiles, split between threads`,
       ...threadRange(total).split("\n").map((l) => l.trim()),
       `(if (i32.ge_u (local.get $start) (local.get $end)) (then (return)))`,
       ...this.dims.map((d, i) => {
@@ -191,17 +201,14 @@ class GemmWriter {
       }),
       `(loop $tiles`,
       ...indent([
-        `(local.set $pa ${this.address("a", [["bi", 4 * p.sa], ["im", 4 * tile.rows * p.lda]])})`,
+        `(local.set $pa ${this.address("a", [["bi", p.sa], ["im", tile.rows * p.lda]])})`,
         `(local.set $pb ${
-          this.address("b", p.packed ? [["jn", 4 * this.cols * p.K]] : [["bi", 4 * p.sb], ["jn", 4 * this.cols]])
+          this.address("b", p.packed ? [["jn", cols * p.K]] : [["bi", p.sb], ["jn", cols]])
         })`,
-        `(local.set $pc ${
-          this.address("c", [["bi", 4 * p.sc], ["im", 4 * tile.rows * p.ldc], ["jn", 4 * this.cols]])
-        })`,
-        ...(p.bias ? [`(local.set $pbias ${this.address("bias", [["jn", 4 * this.cols]])})`] : []),
-        ...this.dispatch("jn", this.nTiles, p.N % this.cols, (cols) =>
-          this.dispatch("im", this.mTiles, p.M % tile.rows, (rows) => this.tileCode(rows, cols), tile.rows), this.cols),
-        ...(this.dims.length ? this.advanceFor(this.dims.length - 1) : []),
+        `(local.set $pc ${this.address("c", [["bi", p.sc], ["im", tile.rows * p.ldc], ["jn", cols]])})`,
+        ...(p.bias ? [`(local.set $pbias ${this.address("bias", [["jn", cols]])})`] : []),
+        ...this.columnTiles((n) => this.rowTiles((m) => this.tileCode(m, n))),
+        ...(this.dims.length ? this.advance(this.dims.length - 1) : []),
         `(local.set $start (i32.add (local.get $start) (i32.const 1)))`,
         `(br_if $tiles (i32.lt_u (local.get $start) (local.get $end)))`,
       ]),
@@ -209,48 +216,52 @@ class GemmWriter {
     ];
   }
 
-  /** `base` plus `counter * bytes` for each active counter. */
+  /** The byte address `base` plus `counter * elements` f32 for each active counter. */
   private address(base: string, terms: [Dim["name"], number][]): string {
     let e = `(local.get $${base})`;
-    for (const [name, bytes] of terms) {
-      if (bytes === 0 || !this.dims.some((d) => d.name === name)) continue;
-      e = `(i32.add ${e} (i32.mul (local.get $${name}) (i32.const ${bytes})))`;
+    for (const [name, elements] of terms) {
+      if (elements === 0 || !this.dims.some((d) => d.name === name)) continue;
+      e = `(i32.add ${e} (i32.mul (local.get $${name}) (i32.const ${4 * elements})))`;
     }
     return e;
   }
 
-  /** Moves the counters to the next tile: counter `i` and, when it wraps, those outside it. */
-  private advanceFor(i: number): string[] {
+  /** Moves counter `i` to the next tile and, when it wraps, those outside it. */
+  private advance(i: number): string[] {
     const d = this.dims[i];
     const inc = `(local.set $${d.name} (i32.add (local.get $${d.name}) (i32.const 1)))`;
     if (i === 0) return [inc];
     return [
       inc,
       `(if (i32.eq (local.get $${d.name}) (i32.const ${d.size})) (then`,
-      ...indent([`(local.set $${d.name} (i32.const 0))`, ...this.advanceFor(i - 1)]),
+      ...indent([`(local.set $${d.name} (i32.const 0))`, ...this.advance(i - 1)]),
       `))`,
     ];
   }
 
-  /** The code for `size` tiles along counter `dim` whose last has `edge` elements (0 = full). */
-  private dispatch(
-    dim: Dim["name"],
-    size: number,
-    edge: number,
-    code: (n: number) => string[],
-    full: number,
-  ): string[] {
-    if (edge === 0) return code(full);
-    if (size === 1) return code(edge);
-    return [
-      `(if (i32.eq (local.get $${dim}) (i32.const ${size - 1}))`,
-      `  (then`,
-      ...indent(code(edge), 2),
-      `  )`,
-      `  (else`,
-      ...indent(code(full), 2),
-      `  ))`,
-    ];
+  /** `code(cols)` for the column tile $jn: all are `cols` wide but a ragged last one. */
+  private columnTiles(code: (cols: number) => string[]): string[] {
+    const { cols, nTiles } = this;
+    const edge = this.p.N % cols;
+    if (edge === 0) return code(cols);
+    if (nTiles === 1) return code(edge);
+    return ifElse(`(i32.eq (local.get $jn) (i32.const ${nTiles - 1}))`, code(edge), code(cols));
+  }
+
+  /**
+   * `code(rows)` for the row tile $im: full tiles, then short ones, whose $pa and $pc (computed
+   * for full tiles) move back by the rows the short tiles before them lack.
+   */
+  private rowTiles(code: (rows: number) => string[]): string[] {
+    const { p, fullRowTiles: full, shortRows: short, mTiles } = this;
+    if (full === mTiles) return code(this.tile.rows);
+    const back = (ptr: string, ld: number) =>
+      `(local.set $${ptr} (i32.sub (local.get $${ptr}) (i32.mul (i32.sub (local.get $im) (i32.const ${full})) (i32.const ${
+        4 * ld * (this.tile.rows - short)
+      }))))`;
+    const shorts = [...(mTiles - full > 1 ? [back("pa", p.lda), back("pc", p.ldc)] : []), ...code(short)];
+    if (full === 0) return shorts;
+    return ifElse(`(i32.ge_u (local.get $im) (i32.const ${full}))`, shorts, code(this.tile.rows));
   }
 
   /** One tile of `rows` rows and `cols` columns at $pa, $pb, $pc. */
@@ -286,11 +297,10 @@ class GemmWriter {
     const code = [`;; k + ${k}`];
     const splat = (r: number) => `(v128.load32_splat${offset(4 * (r * p.lda + k))} (local.get $pa))`;
     const b = (v: number) => {
-      const lanes = p.packed ? 4 : Math.min(4, cols - 4 * v);
-      const off = p.packed
-        ? 4 * ((v >> 1) * p.K * PACK_WIDTH + k * PACK_WIDTH + 4 * (v & 1))
-        : 4 * (k * p.ldb + 4 * v);
-      return load(lanes, off, "(local.get $pb)");
+      if (p.packed) {
+        return load(4, 4 * ((v >> 1) * p.K * PACK_WIDTH + k * PACK_WIDTH + 4 * (v & 1)), "(local.get $pb)");
+      }
+      return load(Math.min(4, cols - 4 * v), 4 * (k * p.ldb + 4 * v), "(local.get $pb)");
     };
     const acc = (r: number, v: number, bv: string) =>
       `(local.set $c${r}_${v} ${fma(target, "(local.get $x)", bv, `(local.get $c${r}_${v})`)})`;
@@ -370,6 +380,12 @@ function store(lanes: number, off: number, addr: string, value: string): string[
   }
 }
 
+/** `(if cond (then ...) (else ...))` around lines of code. */
+function ifElse(cond: string, then: string[], otherwise: string[]): string[] {
+  return [`(if ${cond}`, `  (then`, ...indent(then, 2), `  )`, `  (else`, ...indent(otherwise, 2), `  ))`];
+}
+
 function indent(lines: string[], depth = 1): string[] {
-  return lines.map((l) => "  ".repeat(depth) + l);
+  const pad = "  ".repeat(depth);
+  return lines.map((l) => pad + l);
 }

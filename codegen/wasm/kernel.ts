@@ -28,7 +28,9 @@ export interface WasmKernel {
 
 /** `a * b + c` on f32x4 WAT expressions, fused when the target has relaxed SIMD. */
 export function fma(target: KernelTarget, a: string, b: string, c: string): string {
-  return target.relaxedSimd ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
+  return target.relaxedSimd
+    ? `(f32x4.relaxed_madd ${a} ${b} ${c})`
+    : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
 }
 
 /**

@@ -1,0 +1,357 @@
+/**
+ * Fused element-wise kernels: one expression over inputs that broadcast (numpy rules) to the
+ * output shape, evaluated on f32x4 vectors.
+ *
+ * The output is viewed as [rows, inner], with inner the longest trailing block along which
+ * every input is either contiguous (read with v128 loads) or constant (one value per row,
+ * splatted once per row, or once per call for scalars and inputs that broadcast along every
+ * leading dim). Same-shape inputs give one row of every element; a bias [768] against
+ * [1, 128, 768] gives rows of 768; any other broadcast still fits, with shorter rows (down to
+ * inner = 1, one element a row, when nothing lines up). Threads split the elements in chunks of
+ * 16 (a cache line), each walking its part row by row: full vectors, then single elements.
+ *
+ * Each op rounds to f32 as the IR's ops do; `add(mul(a, b), c)` is not fused. exp, erf, tanh,
+ * gelu and gelu_tanh are math.ts's code inlined into the loop (with FMA on the relaxed-SIMD
+ * target, whose kernels are then named `..._fma`); their accuracy is math.ts's. pow with a
+ * constant exponent is exact for 0, 1, 2, 0.5 and -1 (matching `Math.pow` rounded to f32,
+ * including pow(-0, 0.5) = 0 and pow(-inf, 0.5) = inf); other small integer exponents (|n| <= 8)
+ * multiply out (within a few ulp); any other pow calls `pow_f32x4` (see math.ts: relative error
+ * about (1 + |y·ln x|)·2.5e-7, finite x).
+ *
+ * Every input of a vector is loaded before its result is stored, so the output may be one of the
+ * same-shape inputs (in place).
+ */
+
+import type { KernelTarget, WasmKernel } from "./kernel.ts";
+import { threadRange } from "./kernel.ts";
+import {
+  broadcastSteps,
+  erfInline,
+  expInline,
+  f32Lit,
+  f32x4,
+  geluInline,
+  geluTanhInline,
+  indent,
+  type Inline,
+  type Madd,
+  rowMajorStrides,
+  stridedOffset,
+  tanhInline,
+  targetMadd,
+} from "./math.ts";
+
+/** An element-wise expression over the kernel's inputs. */
+export type ElementwiseExpr =
+  | { input: number }
+  | { constant: number }
+  | { op: "add" | "sub" | "mul" | "div" | "pow" | "max" | "min"; args: [ElementwiseExpr, ElementwiseExpr] }
+  | { op: "neg" | "sqrt" | "erf" | "tanh" | "gelu" | "gelu_tanh" | "exp" | "abs"; args: [ElementwiseExpr] };
+
+/** What an element-wise kernel is specialized to. */
+export interface ElementwiseSpec {
+  /** The output shape. */
+  shape: number[];
+  /** The inputs' shapes, each broadcastable to `shape`. */
+  inputs: { shape: number[] }[];
+  /** The value of each output element. */
+  expr: ElementwiseExpr;
+}
+
+const BINARY: Record<string, string> = {
+  add: "f32x4.add",
+  sub: "f32x4.sub",
+  mul: "f32x4.mul",
+  div: "f32x4.div",
+  max: "f32x4.max",
+  min: "f32x4.min",
+};
+const UNARY: Record<string, string> = { neg: "f32x4.neg", sqrt: "f32x4.sqrt", abs: "f32x4.abs" };
+/** The math ops, inlined from math.ts (with FMA on the relaxed-SIMD target). */
+const INLINE: Record<string, (x: string, prefix: string, madd: Madd) => Inline> = {
+  exp: (x, p, madd) => expInline(`(local.get $${x})`, p, madd),
+  erf: (x, p, madd) => erfInline(`(local.get $${x})`, p, madd),
+  tanh: (x, p, madd) => tanhInline(`(local.get $${x})`, p, madd),
+  gelu: geluInline,
+  gelu_tanh: geluTanhInline,
+};
+
+/** Elements per unit of thread work: a 64-byte cache line, so threads do not share lines. */
+const CHUNK = 16;
+
+/** Turns an expression into WAT over v128 values, with temporaries for values used twice. */
+class ExprGen {
+  readonly code: string[] = [];
+  readonly uses = new Set<string>();
+  /** v128 locals of the inlined math ops. */
+  readonly mathLocals: string[] = [];
+  private temps = 0;
+  private sites = 0;
+
+  constructor(private readonly input: (i: number) => string, private readonly madd: Madd) {}
+
+  /** The number of v128 temporaries the expression needs. */
+  get tempCount(): number {
+    return this.temps;
+  }
+
+  /** `x` as something cheap to repeat: itself if a local (or a constant, unless `local`), else a fresh temporary. */
+  private shared(x: string, local = false): string {
+    if (/^\(local\.get \$\w+\)$/.test(x) || (!local && /^\(v128\.const [^()]*\)$/.test(x))) return x;
+    const t = `$t${this.temps++}`;
+    this.code.push(`(local.set ${t} ${x})`);
+    return `(local.get ${t})`;
+  }
+
+  gen(e: ElementwiseExpr): string {
+    if ("input" in e) return this.input(e.input);
+    if ("constant" in e) return f32x4(e.constant);
+    if (e.op === "pow") return this.pow(e.args[0], e.args[1]);
+    if (e.op in BINARY) {
+      const [a, b] = e.args as [ElementwiseExpr, ElementwiseExpr];
+      return `(${BINARY[e.op]} ${this.gen(a)} ${this.gen(b)})`;
+    }
+    const a = this.gen(e.args[0]);
+    if (e.op in UNARY) return `(${UNARY[e.op]} ${a})`;
+    const inline = INLINE[e.op];
+    if (!inline) throw new Error(`unknown element-wise op '${e.op}'`);
+    const local = this.shared(a, true).slice("(local.get $".length, -1);
+    const m = inline(local, `${e.op}${this.sites++}_`, this.madd);
+    this.code.push(`;; ${e.op}`, ...m.code);
+    this.mathLocals.push(...m.locals);
+    return m.result;
+  }
+
+  private pow(base: ElementwiseExpr, exponent: ElementwiseExpr): string {
+    const c = "constant" in exponent ? Math.fround(exponent.constant) : undefined;
+    if (c === 0) return f32x4(1);
+    if (c === 1) return this.gen(base);
+    if (c === 0.5 || c === -0.5) {
+      const x = this.shared(this.gen(base));
+      // Math.pow(-0, 0.5) = +0 and Math.pow(-inf, 0.5) = inf, unlike sqrt
+      const root = `(v128.bitselect ${f32x4(Infinity)} (f32x4.sqrt (f32x4.add ${x} ${
+        f32x4(0)
+      })) (f32x4.eq ${x} ${f32x4(-Infinity)}))`;
+      return c > 0 ? root : `(f32x4.div ${f32x4(1)} ${root})`;
+    }
+    if (c !== undefined && Number.isInteger(c) && Math.abs(c) <= 8) {
+      // binary powering: x^n by squaring
+      let x = this.shared(this.gen(base));
+      let result: string | undefined;
+      for (let n = Math.abs(c); n > 0; n >>= 1) {
+        if (n & 1) result = result === undefined ? x : this.shared(`(f32x4.mul ${result} ${x})`);
+        if (n > 1) x = this.shared(`(f32x4.mul ${x} ${x})`);
+      }
+      return c > 0 ? result! : `(f32x4.div ${f32x4(1)} ${result})`;
+    }
+    this.uses.add("pow_f32x4");
+    return `(call $pow_f32x4 ${this.gen(base)} ${this.gen(exponent)})`;
+  }
+}
+
+/** The expression as one line of text, for the kernel's comment. */
+function describe(e: ElementwiseExpr): string {
+  if ("input" in e) return `in${e.input}`;
+  if ("constant" in e) return f32Lit(e.constant);
+  return `${e.op}(${e.args.map(describe).join(", ")})`;
+}
+
+/** The ops of the expression, each once, in order of first appearance. */
+function opsOf(e: ElementwiseExpr, out: string[] = []): string[] {
+  if ("op" in e) {
+    if (!out.includes(e.op)) out.push(e.op);
+    for (const a of e.args) opsOf(a, out);
+  }
+  return out;
+}
+
+/** The inputs the expression reads. */
+function inputsOf(e: ElementwiseExpr, out = new Set<number>()): Set<number> {
+  if ("input" in e) out.add(e.input);
+  else if ("op" in e) { for (const a of e.args) inputsOf(a, out); }
+  return out;
+}
+
+/** 32-bit FNV-1a of a string, as 8 hex digits. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+/** How an input is read along a row of the [rows, inner] view. */
+type Access = "same" | "contiguous" | "constant";
+
+/**
+ * The split of the output into [rows, inner]: the smallest m such that along dims m.. every
+ * input is contiguous or constant; and each input's access.
+ */
+function planRows(shape: readonly number[], steps: readonly number[][]): { m: number; access: Access[] } {
+  const outStrides = rowMajorStrides(shape);
+  const rank = shape.length;
+  for (let m = 0; m <= rank; m++) {
+    const access: Access[] = [];
+    for (const s of steps) {
+      const dims = [...Array(rank - m).keys()].map((k) => k + m).filter((d) => shape[d] > 1);
+      if (dims.every((d) => s[d] === outStrides[d])) {
+        const same = shape.every((n, d) => n === 1 || s[d] === outStrides[d]);
+        access.push(same ? "same" : "contiguous");
+      } else if (dims.every((d) => s[d] === 0)) {
+        access.push("constant");
+      } else break;
+    }
+    if (access.length === steps.length) return { m, access };
+  }
+  throw new Error("unreachable: inner = 1 always fits");
+}
+
+/** The kernel computing `spec.expr` per element of `spec.shape`. */
+export function elementwiseKernel(spec: ElementwiseSpec, target: KernelTarget): WasmKernel {
+  const { shape, inputs, expr } = spec;
+  for (const i of inputsOf(expr)) {
+    if (!Number.isInteger(i) || i < 0 || i >= inputs.length) {
+      throw new Error(`expression reads input ${i} of ${inputs.length}`);
+    }
+  }
+  const steps = inputs.map((inp) => broadcastSteps(inp.shape, shape));
+  const total = shape.reduce((a, b) => a * b, 1);
+  const { m, access } = planRows(shape, steps);
+  const inner = shape.slice(m).reduce((a, b) => a * b, 1);
+  const used = [...inputsOf(expr)].sort((a, b) => a - b);
+
+  const ops = opsOf(expr);
+  const summary = ops.length === 0
+    ? "copy"
+    : ops.length > 4
+    ? [...ops.slice(0, 4), "etc"].join("_")
+    : ops.join("_");
+  const key = JSON.stringify({ shape, inputs: inputs.map((i) => i.shape), expr });
+  // the inlined math ops use FMA on the relaxed target: different code, so a different name
+  const fused = target.relaxedSimd && ops.some((o) => o in INLINE);
+  const name = `eltwise_${summary}_${shape.join("x") || "scalar"}_${fnv1a(key)}${fused ? "_fma" : ""}`;
+  const params = [...inputs.map((_, k) => `in${k}`), "out"];
+
+  // Where each used input's row starts (in elements), for the [rows, inner] view.
+  const rowOffset = (k: number) => stridedOffset("(local.get $row)", shape.slice(0, m), steps[k].slice(0, m));
+  // constant inputs whose value is the same in every row are loaded once
+  const hoisted = (k: number) => access[k] === "constant" && rowOffset(k) === "(i32.const 0)";
+
+  const madd = targetMadd(target);
+  const operand = (k: number) => `(local.get $${access[k] === "constant" ? "s" : "a"}${k})`;
+  const vecGen = new ExprGen(operand, madd);
+  const vecResult = vecGen.gen(expr);
+  const loads = (load: string) =>
+    used.filter((k) => access[k] !== "constant").map((k) =>
+      `(local.set $a${k} (${load} (i32.add (local.get $p${k}) (local.get $o))))`
+    );
+  const vecBody = [
+    ...loads("v128.load"),
+    ...vecGen.code,
+    `(v128.store (i32.add (local.get $po) (local.get $o)) ${vecResult})`,
+  ];
+  const scalarGen = new ExprGen(operand, madd);
+  const scalarResult = scalarGen.gen(expr);
+  const scalarBody = [
+    ...loads("v128.load32_splat"),
+    ...scalarGen.code,
+    `(f32.store (i32.add (local.get $po) (local.get $o)) (f32x4.extract_lane 0 ${scalarResult}))`,
+  ];
+
+  const body: string[] = [
+    ...threadRange(Math.ceil(total / CHUNK)).split("\n").map((l) => l.trim()),
+    `;; this thread's elements: [i, e)`,
+    `(local.set $i (i32.mul (local.get $start) (i32.const ${CHUNK})))`,
+    `(local.set $e (i32.mul (local.get $end) (i32.const ${CHUNK})))`,
+    `(if (i32.gt_u (local.get $e) (i32.const ${total})) (then (local.set $e (i32.const ${total}))))`,
+    `(br_if $done (i32.ge_u (local.get $i) (local.get $e)))`,
+  ];
+  for (const k of used.filter(hoisted)) {
+    body.push(`(local.set $s${k} (v128.load32_splat (local.get $in${k})))`);
+  }
+
+  const row: string[] = [];
+  if (m === 0) {
+    row.push(`(local.set $len (i32.shl (i32.sub (local.get $e) (local.get $i)) (i32.const 2)))`);
+  } else {
+    row.push(
+      `;; row $row of ${inner} elements; this pass covers [i, min(e, row end))`,
+      `(local.set $row (i32.div_u (local.get $i) (i32.const ${inner})))`,
+      `(local.set $j (i32.sub (local.get $i) (i32.mul (local.get $row) (i32.const ${inner}))))`,
+      `(local.set $len (i32.sub (i32.const ${inner}) (local.get $j)))`,
+      `(if (i32.gt_u (i32.add (local.get $i) (local.get $len)) (local.get $e)) (then (local.set $len (i32.sub (local.get $e) (local.get $i)))))`,
+      `(local.set $len (i32.shl (local.get $len) (i32.const 2)))`,
+    );
+  }
+  for (const k of used) {
+    if (access[k] === "same") {
+      row.push(`(local.set $p${k} (i32.add (local.get $in${k}) (i32.shl (local.get $i) (i32.const 2))))`);
+    } else if (access[k] === "contiguous") {
+      const off = rowOffset(k);
+      const at = off === "(i32.const 0)" ? "(local.get $j)" : `(i32.add ${off} (local.get $j))`;
+      row.push(`(local.set $p${k} (i32.add (local.get $in${k}) (i32.shl ${at} (i32.const 2))))`);
+    } else if (!hoisted(k)) {
+      row.push(
+        `(local.set $s${k} (v128.load32_splat (i32.add (local.get $in${k}) (i32.shl ${
+          rowOffset(k)
+        } (i32.const 2)))))`,
+      );
+    }
+  }
+  row.push(
+    `(local.set $po (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))))`,
+    `;; full vectors, then single elements`,
+    `(local.set $o (i32.const 0))`,
+    `(local.set $vend (i32.and (local.get $len) (i32.const -16)))`,
+    `(block $vdone`,
+    `  (loop $vec`,
+    `    (br_if $vdone (i32.ge_u (local.get $o) (local.get $vend)))`,
+    ...indent(vecBody, 2),
+    `    (local.set $o (i32.add (local.get $o) (i32.const 16)))`,
+    `    (br $vec)))`,
+    `(block $sdone`,
+    `  (loop $scalar`,
+    `    (br_if $sdone (i32.ge_u (local.get $o) (local.get $len)))`,
+    ...indent(scalarBody, 2),
+    `    (local.set $o (i32.add (local.get $o) (i32.const 4)))`,
+    `    (br $scalar)))`,
+    `(local.set $i (i32.add (local.get $i) (i32.shr_u (local.get $len) (i32.const 2))))`,
+  );
+  if (m === 0) body.push(...row);
+  else body.push(`(loop $rows`, ...indent(row), `  (br_if $rows (i32.lt_u (local.get $i) (local.get $e))))`);
+
+  const temps = Math.max(vecGen.tempCount, scalarGen.tempCount);
+  const i32Locals = [
+    "start",
+    "end",
+    "i",
+    "e",
+    "len",
+    "vend",
+    "o",
+    "po",
+    ...(m > 0 ? ["row", "j"] : []),
+    ...used.filter((k) => access[k] !== "constant").map((k) => `p${k}`),
+  ];
+  const v128Locals = [
+    ...used.map((k) => access[k] === "constant" ? `s${k}` : `a${k}`),
+    ...Array.from({ length: temps }, (_, t) => `t${t}`),
+    ...new Set([...vecGen.mathLocals, ...scalarGen.mathLocals]),
+  ];
+  const inputText = inputs.map((inp, k) => `in${k}[${inp.shape.join(",")}]`).join(" ");
+  const wat = [
+    `  (func $${name} (export "${name}") ${
+      params.map((p) => `(param $${p} i32)`).join(" ")
+    } (param $tid i32) (param $nt i32)`,
+    `    ;; out[${shape.join(",")}] = ${
+      describe(expr)
+    }; ${inputText}; rows of ${inner}; threads split chunks of ${CHUNK}`,
+    `    ${i32Locals.map((l) => `(local $${l} i32)`).join(" ")}`,
+    ...(v128Locals.length ? [`    ${v128Locals.map((l) => `(local $${l} v128)`).join(" ")}`] : []),
+    ...(total === 0 ? [] : [`    (block $done`, ...indent(body, 3), `    )`]),
+    `  )`,
+  ].join("\n");
+  return { name, params, wat, uses: [...new Set([...vecGen.uses, ...scalarGen.uses])].sort() };
+}

@@ -1,0 +1,130 @@
+/**
+ * End to end: synthetic BERTs compiled to an artifact, loaded and run at 1 and 2 threads, must
+ * match the reference interpreter on the same seeded inputs (1e-4 max abs), unfused and after
+ * the default pipeline; and the artifact's files, errors and report behave.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { bertConfig, type BertConfig, buildBertModule, syntheticBertWeights } from "../../frontend/synthetic_bert.ts";
+import { seededInputs } from "../../ir/inputs.ts";
+import {
+  compileModule,
+  createPassRegistry,
+  interpret,
+  loadCompiled,
+  memoryStore,
+  type Module,
+  parse,
+  parsePipeline,
+  print,
+  runPipeline,
+  Tensor,
+  tensorType,
+  type WeightStore,
+  writeArtifact,
+} from "../../mod.ts";
+
+function bert(overrides: Partial<BertConfig>): { m: Module; weights: WeightStore } {
+  const c = bertConfig("bert-tiny", overrides);
+  const weights = memoryStore(
+    new Map(syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)])),
+  );
+  return { m: buildBertModule(c, "w.safetensors"), weights };
+}
+
+/** Max abs difference of two arrays. */
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+/** Compiles `m`, runs the artifact at 1 and 2 threads, and compares with the interpreter. */
+async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: number): Promise<number> {
+  const f = m.funcs[0];
+  const inputs = seededInputs(f, 7);
+  const expected = interpret(m, inputs, weights);
+  const compiled = await compileModule(m, weights);
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
+  try {
+    await writeArtifact(join(dir, "out"), compiled, print(m));
+    let worst = 0;
+    for (const threads of [1, 2]) {
+      const model = await loadCompiled(join(dir, "out"), { threads });
+      try {
+        const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
+        for (let run = 0; run < 2; run++) {
+          const out = model.run(given);
+          f.returns.forEach((r, i) => {
+            const d = maxDiff(out[r.name], expected[i].data);
+            assert.ok(d <= tol, `${m.name} ${r.ref} at ${threads} thread(s), run ${run}: max abs diff ${d} > ${tol}`);
+            worst = Math.max(worst, d);
+          });
+        }
+      } finally {
+        model.close();
+      }
+    }
+    return worst;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const defaultPipeline = (m: Module, weights: WeightStore) =>
+  runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
+
+Deno.test("compiled bert-tiny matches the interpreter (unfused and fused, 1 and 2 threads)", async () => {
+  const { m, weights } = bert({ seq: 32 });
+  const unfused = await checkAgainstInterpreter(m, weights, 1e-4);
+  const fused = await checkAgainstInterpreter(defaultPipeline(m, weights), weights, 1e-4);
+  console.log(`bert-tiny S=32: max abs diff ${unfused.toExponential(2)} unfused, ${fused.toExponential(2)} fused`);
+});
+
+Deno.test("compiled BERTs with ragged sizes and the tanh GELU match the interpreter", async () => {
+  for (
+    const o of [
+      { seq: 13, hidden: 36, heads: 3, intermediate: 50, layers: 1, act: "tanh" as const },
+      { seq: 7, hidden: 20, heads: 2, intermediate: 30, layers: 2, head: false },
+    ]
+  ) {
+    const { m, weights } = bert(o);
+    const d = await checkAgainstInterpreter(defaultPipeline(m, weights), weights, 1e-4);
+    console.log(`${JSON.stringify(o)}: max abs diff ${d.toExponential(2)}`);
+  }
+});
+
+Deno.test("an op without a kernel is a compile error naming its place", async () => {
+  const text = `module @m {
+  func @main(%x: tensor<4xf32>) -> (tensor<4xf32>) {
+    %y = reduce_mean %x {axes = [0], keepdims = true} : tensor<1xf32>
+    %z = add %x, %y : tensor<4xf32>
+    return %z
+  }
+}
+`;
+  const m = parse(text, { file: "w.sir" }).module!;
+  await assert.rejects(() => compileModule(m, memoryStore(new Map())), /w\.sir:3:5: error: no kernel for op 'reduce_mean'/);
+});
+
+Deno.test("loadCompiled names the file of a missing or corrupt artifact", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
+  try {
+    await assert.rejects(() => loadCompiled(dir), /plan\.json: cannot read the plan/);
+    await Deno.writeTextFile(join(dir, "plan.json"), "{not json");
+    await assert.rejects(() => loadCompiled(dir), /plan\.json: not JSON/);
+    const { m, weights } = bert({ seq: 8, layers: 1 });
+    await writeArtifact(join(dir, "a"), await compileModule(m, weights), print(m));
+    const weightsFile = join(dir, "a", "weights.bin");
+    const bytes = await Deno.readFile(weightsFile);
+    await Deno.writeFile(weightsFile, bytes.subarray(0, bytes.length - 4));
+    await assert.rejects(() => loadCompiled(join(dir, "a")), /weights\.bin: the weights file has \d+ bytes, the plan expects/);
+    await Deno.writeFile(join(dir, "a", "kernels.relaxed.wasm"), new Uint8Array([0, 97, 115, 109, 9]));
+    await Deno.writeFile(join(dir, "a", "kernels.simd.wasm"), new Uint8Array([0, 97, 115, 109, 9]));
+    await assert.rejects(() => loadCompiled(join(dir, "a")), /kernels\.simd\.wasm: not a valid kernel module/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
