@@ -177,4 +177,4 @@ export { type CompileOptions, type CompileReport, type Compiled, compileModule, 
 export { emitKernels, writeArtifact } from "./codegen/artifact.ts";
 export { formatReport } from "./codegen/report.ts";
 export { CompiledModel, type InputData, loadCompiled, type LoadOptions, type StepProfile } from "./runtime/compiled.ts";
-export { type Plan, PlanError, type PlanStep, type PlanTensor } from "./runtime/plan.ts";
+export { ArtifactError, InputError, type Plan, type PlanStep, type PlanTensor } from "./runtime/plan.ts";

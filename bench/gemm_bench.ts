@@ -13,7 +13,7 @@ import { kernelModuleWat } from "../codegen/wasm/module.ts";
 
 type Kernel = (...args: number[]) => void;
 
-const dense = (M: number, K: number, N: number, bias = true): GemmSpec => ({
+const dense = (M: number, K: number, N: number, activation: GemmSpec["activation"] = "none"): GemmSpec => ({
   batch: 1,
   M,
   N,
@@ -23,8 +23,8 @@ const dense = (M: number, K: number, N: number, bias = true): GemmSpec => ({
   b: { layout: "packed" },
   ldc: N,
   cBatchStride: 0,
-  bias,
-  activation: "none",
+  bias: true,
+  activation,
 });
 const attention = (M: number, K: number, N: number): GemmSpec => ({
   batch: 12,
@@ -42,6 +42,7 @@ const attention = (M: number, K: number, N: number): GemmSpec => ({
 const SHAPES: [string, GemmSpec][] = [
   ["dense 128x768 . 768x768", dense(128, 768, 768)],
   ["dense 128x768 . 768x3072", dense(128, 768, 3072)],
+  ["  + bias + gelu", dense(128, 768, 3072, "gelu")],
   ["dense 128x3072 . 3072x768", dense(128, 3072, 768)],
   ["dense 1x768 . 768x768", dense(1, 768, 768)],
   ["scores 12 x 128x64 . 64x128", attention(128, 64, 128)],

@@ -5,7 +5,7 @@
 
 import { Random } from "../ir/random.ts";
 import { writeSafetensors } from "../ir/safetensors.ts";
-import { CompiledModel, type InputData, type Plan } from "../mod.ts";
+import { ArtifactError, CompiledModel, type InputData, InputError, type Plan } from "../mod.ts";
 import { parseCli, UsageError } from "./common.ts";
 
 /** The usage text of `deno task run` on an artifact. */
@@ -19,6 +19,9 @@ export const COMPILED_USAGE = `usage: deno task run <artifact-dir> [options]
   --profile        print the time per op class and the slowest kernel calls
   --json           print the results as JSON
   --save FILE      save the outputs as safetensors`;
+
+/** A corrupt or missing artifact file: reported as a file-system problem (exit 1). */
+class ArtifactProblem extends Deno.errors.NotFound {}
 
 /** Deterministic inputs, as `seededInputs` makes them for the IR: indices within range, masks of ones. */
 export function seededPlanInputs(plan: Plan, seed: number, seq?: number): Record<string, InputData> {
@@ -77,7 +80,13 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
   const seq = integer("seq", values.seq, 1);
 
   const t0 = performance.now();
-  const model = await CompiledModel.load(dir, { threads });
+  let model;
+  try {
+    model = await CompiledModel.load(dir, { threads });
+  } catch (e) {
+    if (e instanceof ArtifactError) throw new ArtifactProblem(e.message);
+    throw e;
+  }
   const loadMs = performance.now() - t0;
   try {
     const compiledSeq = model.plan.inputs[0]?.shape.at(-1);
@@ -100,7 +109,13 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
         inputs[k] = v.flat(Infinity) as number[];
       }
     }
-    const outputs = model.run(inputs); // warm-up
+    let outputs;
+    try {
+      outputs = model.run(inputs); // warm-up
+    } catch (e) {
+      if (e instanceof InputError) throw new UsageError(e.message);
+      throw e;
+    }
     const times: number[] = [];
     for (let i = 0; i < repeat; i++) {
       const t = performance.now();

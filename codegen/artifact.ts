@@ -34,7 +34,7 @@ export async function writeArtifact(
 ): Promise<void> {
   const target = resolve(dir);
   if (!(await replaceable(target))) {
-    throw new Error(`${dir} exists and is not a Sparrow artifact (no plan.json); not overwriting it`);
+    throw new Deno.errors.AlreadyExists(`${dir} exists and is not a Sparrow artifact (no plan.json); not overwriting it`);
   }
   const staging = join(dirname(target), `.${basename(target)}.partial-${Deno.pid}`);
   await Deno.remove(staging, { recursive: true }).catch(() => {});

@@ -6,7 +6,7 @@
 
 import { join, resolve, toFileUrl } from "./paths.ts";
 import { bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
-import { parsePlan, type Plan, PLAN_DTYPE_BYTES, type PlanTensor } from "./plan.ts";
+import { ArtifactError, InputError, parsePlan, type Plan, PLAN_DTYPE_BYTES, type PlanTensor } from "./plan.ts";
 import type { WorkerInit } from "./worker.ts";
 
 /** Input data for one tensor: numbers (or bigints for i64) in row-major order. */
@@ -55,7 +55,7 @@ export class CompiledModel {
   static async load(dir: string, options: LoadOptions = {}): Promise<CompiledModel> {
     const planFile = join(dir, "plan.json");
     const text = await Deno.readTextFile(planFile).catch((e) => {
-      throw new Error(`${planFile}: cannot read the plan: ${(e as Error).message}`);
+      throw new ArtifactError(planFile, `cannot read the plan: ${(e as Error).message}`);
     });
     const plan = parsePlan(planFile, text);
     const threads = options.threads ?? navigator.hardwareConcurrency;
@@ -68,7 +68,7 @@ export class CompiledModel {
     const relaxed = !options.noRelaxedSimd && WebAssembly.validate(bytes);
     if (!relaxed) bytes = await readArtifactFile((wasmFile = join(dir, plan.wasm.simd)));
     const module = await WebAssembly.compile(bytes).catch((e) => {
-      throw new Error(`${wasmFile}: not a valid kernel module: ${(e as Error).message}`);
+      throw new ArtifactError(wasmFile, `not a valid kernel module: ${(e as Error).message}`);
     });
     const { pages } = plan.memory;
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -77,7 +77,9 @@ export class CompiledModel {
     const tsUrl = plan.ts ? toFileUrl(resolve(join(dir, plan.ts))).href : undefined;
     let tsKernels: KernelTable = {};
     if (tsUrl) {
-      tsKernels = await import(tsUrl);
+      tsKernels = await import(tsUrl).catch((e) => {
+        throw new ArtifactError(tsUrl, `cannot load the TS kernels: ${(e as Error).message}`);
+      });
       (tsKernels.init as unknown as (b: SharedArrayBuffer) => void)(memory.buffer as SharedArrayBuffer);
     }
     const variant = relaxed ? 0 : 1;
@@ -136,7 +138,7 @@ export function loadCompiled(dir: string, options: LoadOptions = {}): Promise<Co
 /** Reads a file of the artifact; the error names it. */
 async function readArtifactFile(file: string): Promise<Uint8Array<ArrayBuffer>> {
   return await Deno.readFile(file).catch((e) => {
-    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+    throw new ArtifactError(file, `cannot read: ${(e as Error).message}`);
   });
 }
 
@@ -156,17 +158,17 @@ function startWorker(init: WorkerInit): Promise<Worker> {
 /** Reads the weights file into its region, checking its size. */
 async function readWeights(file: string, memory: WebAssembly.Memory, region: Plan["memory"]["weights"]) {
   const f = await Deno.open(file).catch((e) => {
-    throw new Error(`${file}: cannot open the weights: ${(e as Error).message}`);
+    throw new ArtifactError(file, `cannot open the weights: ${(e as Error).message}`);
   });
   try {
     const size = (await f.stat()).size;
     if (size !== region.size) {
-      throw new Error(`${file}: the weights file has ${size} bytes, the plan expects ${region.size}`);
+      throw new ArtifactError(file, `the weights file has ${size} bytes, the plan expects ${region.size}`);
     }
     const view = new Uint8Array(memory.buffer, region.offset, region.size);
     for (let n = 0; n < view.length;) {
       const r = await f.read(view.subarray(n));
-      if (r === null) throw new Error(`${file}: the weights file ended early`);
+      if (r === null) throw new ArtifactError(file, "the weights file ended early");
       n += r;
     }
   } finally {
@@ -177,15 +179,15 @@ async function readWeights(file: string, memory: WebAssembly.Memory, region: Pla
 /** Writes one input into its place, converting to its dtype and checking length and index range. */
 function writeInput(memory: WebAssembly.Memory, t: PlanTensor, data: InputData | undefined): void {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (data === undefined) throw new Error(`input '${t.name}' is missing`);
-  if (data.length !== n) throw new Error(`input '${t.name}' needs ${n} values ([${t.shape}]), got ${data.length}`);
+  if (data === undefined) throw new InputError(`input '${t.name}' is missing`);
+  if (data.length !== n) throw new InputError(`input '${t.name}' needs ${n} values ([${t.shape}]), got ${data.length}`);
   const bytes = PLAN_DTYPE_BYTES[t.dtype];
   if (t.dtype === "f32") return void new Float32Array(memory.buffer, t.offset, n).set(data as ArrayLike<number>);
   const words = new Int32Array(memory.buffer, t.offset, (n * bytes) / 4);
   for (let i = 0; i < n; i++) {
     const v = Number(data[i]);
     if (!Number.isInteger(v) || (t.limit !== undefined && (v < 0 || v >= t.limit))) {
-      throw new Error(`input '${t.name}'[${i}] = ${data[i]} is out of range${t.limit !== undefined ? ` [0, ${t.limit})` : ""}`);
+      throw new InputError(`input '${t.name}'[${i}] = ${data[i]} is out of range${t.limit !== undefined ? ` [0, ${t.limit})` : ""}`);
     }
     if (t.dtype === "i32") words[i] = v;
     else {

@@ -64,26 +64,31 @@ export interface Plan {
   steps: PlanStep[];
 }
 
-/** A plan.json that is not a plan this runtime can run. */
-export class PlanError extends Error {
+/** An artifact file that is missing, corrupt or not one this runtime can run; the message names the file. */
+export class ArtifactError extends Error {
   /** `file: message`. */
   constructor(file: string, message: string) {
     super(`${file}: ${message}`);
-    this.name = "PlanError";
+    this.name = "ArtifactError";
   }
+}
+
+/** Inputs a compiled model cannot run on (missing, wrong length, index out of range). */
+export class InputError extends Error {
+  override name = "InputError";
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** Parses and checks plan.json's text; throws PlanError naming `file` and the bad field. */
+/** Parses and checks plan.json's text; throws ArtifactError naming `file` and the bad field. */
 export function parsePlan(file: string, text: string): Plan {
   let p: Plan;
   try {
     p = JSON.parse(text);
   } catch (e) {
-    throw new PlanError(file, `not JSON: ${(e as Error).message}`);
+    throw new ArtifactError(file, `not JSON: ${(e as Error).message}`);
   }
-  const bad = (what: string) => new PlanError(file, `bad plan: ${what}`);
+  const bad = (what: string) => new ArtifactError(file, `bad plan: ${what}`);
   if (p?.format !== "sparrow-plan") throw bad(`'format' must be "sparrow-plan"`);
   if (p.version !== 1) throw bad(`unsupported version ${p.version}`);
   const mem = p.memory;

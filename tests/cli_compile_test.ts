@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
 import { createPassRegistry, loadModule, parse } from "../mod.ts";
-import { CAN_RUN, compile, COMPILE_TASK as TASK, type Run } from "./compile_cli.ts";
+import { CAN_RUN, compile, COMPILE_TASK as TASK, type Run, runTask } from "./compile_cli.ts";
 
 const FIXTURES = "tests/fixtures/plugins";
 const GELU_TANH = "examples/plugins/gelu-tanh/gelu-tanh.ts";
@@ -417,11 +417,30 @@ test(
 );
 
 test(
-  "-o takes a .sir file or a folder",
+  "-o DIR compiles an artifact that deno task run runs, with the interpreter's outputs",
   withModel(async (model) => {
-    const r = await compile(model.path, "-o", join(model.dir, "out.txt"));
-    await assertCleanFailure(r, 2, model.dir);
-    assert.match(r.stderr, /^error: -o takes a \.sir file or a folder \(ending in \/\), got '.*out\.txt'$/m);
+    const out = join(model.dir, "artifact");
+    const kernels = join(model.dir, "kernels");
+    const r = await compile(model.path, "-o", out, "--emit-kernels", kernels);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /kernel calls, \d+ distinct kernels/);
+    for (const f of ["plan.json", "kernels.relaxed.wasm", "kernels.simd.wasm", "weights.bin", "model.sir", "report.json"]) {
+      await Deno.stat(join(out, f));
+    }
+    const wat = [...Deno.readDirSync(kernels)].map((e) => e.name).filter((n) => n.endsWith(".wat"));
+    assert.ok(wat.some((n) => n.startsWith("gemm_")), `kernels written: ${wat}`);
+    const compiled = JSON.parse((await runTask("run", out, "--json", "--repeat", "2", "--threads", "2")).stdout);
+    const interpreted = JSON.parse((await runTask("run", model.path, "--json")).stdout);
+    const a = compiled.outputs[0].first as number[], b = interpreted.outputs[0].first as number[];
+    assert.equal(a.length, b.length);
+    a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4, `output ${i}: ${v} vs ${b[i]}`));
+    assert.equal(compiled.threads, 2);
+    assert.ok(compiled.latency.medianMs > 0);
+    // A folder that is not an artifact is never overwritten.
+    const refused = await compile(model.path, "-o", model.dir);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /exists and is not a Sparrow artifact/);
+    assert.doesNotMatch(refused.stderr, /^\s+at /m);
   }),
 );
 

@@ -17,17 +17,23 @@ import { fma, type KernelTarget, threadRange, type WasmKernel } from "./kernel.t
 
 /** A matrix product `C = act(alpha · A·B + bias)` for each of `batch` items. */
 export interface GemmSpec {
+  /** Number of products (>= 1). */
   batch: number;
+  /** Rows of A and C. */
   M: number;
+  /** Columns of B and C. */
   N: number;
+  /** Columns of A, rows of B. */
   K: number;
-  /** A is row-major [M, K] per batch item, row stride lda elements (>= K); batch stride in elements (0 = same A for every item). */
+  /** A is row-major [M, K] per batch item, row stride lda elements (>= K). */
   lda: number;
+  /** Elements between A's batch items (0 = same A for every item). */
   aBatchStride: number;
   /** B: "packed" = packB's layout (one matrix, shared by every batch item); "rows" = row-major [K, N] with row stride ldb and a batch stride (0 = broadcast). */
   b: { layout: "packed" } | { layout: "rows"; ldb: number; batchStride: number };
-  /** C is row-major [M, N] per batch item with row stride ldc, batch stride cBatchStride (elements). */
+  /** C is row-major [M, N] per batch item with row stride ldc (>= N) elements. */
   ldc: number;
+  /** Elements between C's batch items. */
   cBatchStride: number;
   /** A bias [N] is added (after alpha scaling). */
   bias: boolean;

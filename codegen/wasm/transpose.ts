@@ -7,7 +7,7 @@
  *
  * - nothing moves: a plain copy (`memory.copy`), split across threads in 64-byte chunks;
  * - the last axis stays last: runs of contiguous elements are copied with v128 loads and stores
- *   (`memory.copy` for runs over 1 KiB), threads splitting the runs;
+ *   (`memory.copy` for runs over 64 bytes), threads splitting the runs;
  * - the last two output dims swap x's innermost dim with another ([B, P, Q] read from x's
  *   [B, Q, P]): 4×4 tiles, four v128 loads, a register transpose, four v128 stores, with the
  *   ragged edges done element by element; threads split the (b, 4-row) tiles;
@@ -27,8 +27,8 @@ export interface TransposeSpec {
   perm: number[];
 }
 
-/** Runs longer than this many bytes are copied with `memory.copy`. */
-const MEMCOPY_BYTES = 1024;
+/** Runs longer than this many bytes are copied with `memory.copy` (measured faster than v128 loops from 128 bytes). */
+const MEMCOPY_BYTES = 64;
 
 /** The output dims after dropping size-1 dims and merging dims adjacent in both x and out, with x's element steps. */
 function simplify(shape: readonly number[], perm: readonly number[]): { dims: number[]; steps: number[] } {

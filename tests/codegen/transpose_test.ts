@@ -64,7 +64,8 @@ Deno.test("transpose: copies, runs and the element-by-element path", async () =>
   await check({ shape: [37], perm: [0] });
   await check({ shape: [2, 1, 3], perm: [1, 0, 2] }); // only a size-1 dim moves: a copy
   await check({ shape: [5, 1], perm: [1, 0] });
-  await check({ shape: [3, 2, 300], perm: [1, 0, 2] }); // runs above 1 KiB: memory.copy
+  await check({ shape: [3, 2, 300], perm: [1, 0, 2] }); // long runs: memory.copy
+  await check({ shape: [3, 2, 16], perm: [1, 0, 2] }); // 64-byte runs: v128 copies
   await check({ shape: [3, 2, 7], perm: [1, 0, 2] });
   await check({ shape: [3, 2, 2], perm: [2, 1, 0] });
   await check({ shape: [2, 3], perm: [1, 0] }); // narrower than a tile
