@@ -14,6 +14,7 @@
 
 import { PACK_WIDTH } from "../pack.ts";
 import { fma, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { f32Lit, f32x4 } from "./math.ts";
 
 /** A matrix product `C = act(alpha · A·B + bias)` for each of `batch` items. */
 export interface GemmSpec {
@@ -101,13 +102,14 @@ interface Plan {
 }
 
 function plan(s: GemmSpec): Plan {
-  const dims = { batch: s.batch, M: s.M, N: s.N, K: s.K, lda: s.lda, ldc: s.ldc };
-  for (const [k, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < (k === "batch" ? 1 : 0)) throw new Error(`gemm: bad ${k} ${v}`);
-  }
   const packed = s.b.layout === "packed";
   const ldb = s.b.layout === "rows" ? s.b.ldb : PACK_WIDTH;
   const sb = s.b.layout === "rows" ? s.b.batchStride : 0;
+  const { batch, M, N, K, lda, aBatchStride, ldc, cBatchStride } = s;
+  const sizes = { batch, M, N, K, lda, aBatchStride, ldb, sb, ldc, cBatchStride };
+  for (const [k, v] of Object.entries(sizes)) {
+    if (!Number.isInteger(v) || v < (k === "batch" ? 1 : 0)) throw new Error(`gemm: bad ${k} ${v}`);
+  }
   if (s.lda < s.K || s.ldc < s.N || (!packed && ldb < s.N)) {
     throw new Error(`gemm: a row stride is below its row`);
   }
@@ -144,7 +146,7 @@ function kernelName(p: Plan, target: KernelTarget): string {
   parts.push(`ldc${p.ldc}`);
   if (batched) parts.push(`sc${p.sc}`);
   if (p.bias) parts.push("bias");
-  if (p.alpha !== 1) parts.push(`alpha${p.alpha}`);
+  if (p.alpha !== 1) parts.push(`alpha${f32Lit(p.alpha)}`);
   if (p.helper) parts.push(p.helper.replace("_f32x4", ""));
   if (target.relaxedSimd) parts.push("fma");
   return parts.join("_");
@@ -335,7 +337,7 @@ class GemmWriter {
         code.push(`(local.set $b${v} ${load(lanes(v), 16 * v, "(local.get $pbias)")})`);
       }
     }
-    const alpha = `(v128.const f32x4 ${Array(4).fill(p.alpha).join(" ")})`;
+    const alpha = f32x4(p.alpha);
     for (let r = 0; r < rows; r++) {
       for (let v = 0; v < vecs; v++) {
         let e = `(local.get $c${r}_${v})`;

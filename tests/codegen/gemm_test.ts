@@ -247,22 +247,28 @@ Deno.test("gemm kernel names encode the specialization", () => {
     activation: "gelu",
   };
   const k = gemmKernel(spec, { relaxedSimd: true });
-  assert.deepEqual(k.name, "gemm_b1_m128_n768_k768_lda768_packed_ldc768_bias_gelu_fma");
+  assert.equal(k.name, "gemm_b1_m128_n768_k768_lda768_packed_ldc768_bias_gelu_fma");
   assert.deepEqual(k.params, ["a", "b", "bias", "c"]);
   assert.deepEqual(k.uses, ["gelu_f32x4"]);
-  const other = gemmKernel({ ...spec, alpha: 0.5, activation: "none" }, { relaxedSimd: false });
-  assert.deepEqual(other.name, "gemm_b1_m128_n768_k768_lda768_packed_ldc768_bias_alpha0.5");
+  const other = gemmKernel({ ...spec, alpha: 0.1, bias: false, activation: "none" }, { relaxedSimd: false });
+  assert.equal(other.name, "gemm_b1_m128_n768_k768_lda768_packed_ldc768_alpha0.1");
+  assert.deepEqual(other.params, ["a", "b", "c"]);
   assert.deepEqual(other.uses, []);
+  // Batch items stacked like rows of one matrix are that matrix: the same kernel.
+  const stacked = { ...spec, batch: 4, M: 32, aBatchStride: 32 * 768, cBatchStride: 32 * 768 };
+  assert.equal(gemmKernel(stacked, { relaxedSimd: true }).name, k.name);
+  assert.throws(() => gemmKernel({ ...spec, lda: 700 }, { relaxedSimd: true }), /row stride/);
+  assert.throws(() => gemmKernel({ ...spec, batch: 0 }, { relaxedSimd: true }), /bad batch/);
 });
 
 Deno.test("packB lays out panels of 8 columns, zero-padded", () => {
   const rand = rng(3);
   for (const [K, N] of [[1, 1], [3, 8], [5, 13], [7, 17]]) {
     const w = randomArray(K * N, rand);
-    assert.deepEqual(packedLength(K, N), K * Math.ceil(N / 8) * 8);
+    assert.equal(packedLength(K, N), K * Math.ceil(N / 8) * 8);
     for (const transposed of [false, true]) {
       const p = packB(w, K, N, transposed);
-      assert.deepEqual(p.length, packedLength(K, N));
+      assert.equal(p.length, packedLength(K, N));
       for (let k = 0; k < K; k++) {
         for (let n = 0; n < Math.ceil(N / 8) * 8; n++) {
           const want = n >= N ? 0 : transposed ? w[n * K + k] : w[k * N + n];
