@@ -35,10 +35,13 @@ async function grants(args: string[]): Promise<{ read: string[]; write: string[]
     ...(out && artifact ? [resolve(out), join(dirname(resolve(out)), `.${basename(resolve(out))}.partial-${Deno.pid}`)] : []),
     ...(values["dump-dir"] ? [resolve(values["dump-dir"])] : []),
     ...(values["emit-kernels"] ? [resolve(values["emit-kernels"])] : []),
+    ...(values.report ? [dirname(resolve(values.report))] : []),
+    ...(artifact ? [resolve(values["tuning-log"])] : []),
   ];
   const read = [
     ...(model ? [resolve(model), ...(await modelWeights(model))] : []),
     ...values.plugin.map((p) => dirname(resolve(p))),
+    ...(artifact ? ["/proc/cpuinfo"] : []),
     ...write,
   ];
   return { read, write };

@@ -33,10 +33,12 @@ import type { PassRegistry } from "../passes/registry.ts";
 import type { PassOptionSpec } from "../passes/pass.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import { OverlayStore, type WeightStore } from "../ir/weights.ts";
+import { formatPatternReportJson, patternReport } from "../passes/dedup_patterns.ts";
 import { type CompileOptions, compileModule } from "../codegen/compile.ts";
 import { CodegenError } from "../codegen/lower/context.ts";
 import { emitKernels, writeArtifact } from "../codegen/artifact.ts";
 import { formatReport } from "../codegen/report.ts";
+import { readTuningLog } from "../codegen/tuning_log.ts";
 
 /** The usage text of `deno task compile`. */
 export const USAGE = `usage: deno task compile <model.sir> [options]
@@ -44,6 +46,8 @@ export const USAGE = `usage: deno task compile <model.sir> [options]
   -o, --output FILE.sir|DIR   FILE.sir: write the IR (and changed weights beside it) instead of printing it;
                               DIR: compile to an artifact directory (IR, wasm, weights, plan, report)
   --emit-kernels DIR          with an artifact: also write each kernel as text (WAT or TS)
+  --tune                      with an artifact: time each sparse product's candidate schedules, log the best
+  --tuning-log FILE           the tuning log to read (and, with --tune, update); default tuning-log.json
   --passes PIPELINE           passes to run, e.g. 'dce,cse' or 'prune{sparsity=0.8 block=1x32},dce'
   --plugin FILE               load passes from a TS/JS module (repeatable)
   --list-passes               list the passes and their options
@@ -54,7 +58,8 @@ export const USAGE = `usage: deno task compile <model.sir> [options]
   --dump-dir DIR              write 00-input.sir and NN-<pass>.sir after each pass
   --no-verify-each            do not verify after each pass (on by default)
   --timing                    print each pass's wall time and op count
-  --stats                     print the statistics passes counted`;
+  --stats                     print the statistics passes counted
+  --report FILE.json          with dedup-patterns in --passes: write the sparsity-pattern report as JSON`;
 
 /** The passes run before codegen when `-o DIR` is given without `--passes`. */
 export const DEFAULT_COMPILE_PIPELINE = "canonicalize,cse,fuse,dce";
@@ -106,9 +111,12 @@ export const COMPILE_OPTIONS = {
   "print-ir-after-change": { type: "boolean" },
   "dump-dir": { type: "string" },
   "emit-kernels": { type: "string" },
+  tune: { type: "boolean" },
+  "tuning-log": { type: "string", default: "tuning-log.json" },
   "no-verify-each": { type: "boolean" },
   timing: { type: "boolean" },
   stats: { type: "boolean" },
+  report: { type: "string" },
   help: { type: "boolean", short: "h" },
 } satisfies ParseArgsOptionsConfig;
 
@@ -150,6 +158,11 @@ export async function compileJob(args: string[], onPhase?: CompileOptions["onPha
         `--print-ir-before/after: '${name}' ${known}; the pipeline is: ${printPipeline(pipeline)}`,
       );
     }
+  }
+
+  if (values.report !== undefined && !inPipeline.includes("dedup-patterns")) {
+    const pipelineText = values.passes || "(empty)";
+    throw new UsageError(`--report needs dedup-patterns in --passes; the pipeline is: ${pipelineText}`);
   }
 
   const loaded = await loadModule(input);
@@ -201,16 +214,31 @@ export async function compileJob(args: string[], onPhase?: CompileOptions["onPha
     for (const s of result.stats) console.error(`${s.pass}: ${s.doc}: ${s.value}`);
   }
   const out = result.module;
-  if (!values.output) return void Deno.stdout.writeSync(new TextEncoder().encode(print(out)));
+  // The pattern report (passes/dedup_patterns.ts) of the final module, written after the output.
+  const finalWeights = new OverlayStore(store);
+  for (const [name, t] of result.changedWeights) finalWeights.set(name, t);
+  const report = values.report && formatPatternReportJson(patternReport(out, finalWeights));
+  const writeReport = async () => {
+    if (!values.report || !report) return;
+    await writeTextAtomic(values.report, report);
+    console.error(`wrote ${values.report}`);
+  };
+  if (!values.output) {
+    Deno.stdout.writeSync(new TextEncoder().encode(print(out)));
+    return await writeReport();
+  }
   if (artifact) {
-    return await writeCompiled(out, values.output, {
+    const code = await writeCompiled(out, values.output, {
       input: inputWeights,
       changed: result.changedWeights,
       base: store,
       emitKernels: values["emit-kernels"],
+      tune: values.tune ?? false,
+      tuningLog: values["tuning-log"],
       onPhase,
       source: loaded.text,
     });
+    return code ?? await writeReport();
   }
   const outPath = values.output;
   await Deno.mkdir(dirname(outPath), { recursive: true });
@@ -223,6 +251,7 @@ export async function compileJob(args: string[], onPhase?: CompileOptions["onPha
   }
   await writeTextAtomic(outPath, print(out));
   console.error(`wrote ${outPath}`);
+  await writeReport();
 }
 
 /** Compiles the final module to an artifact directory and writes it; returns the exit code. */
@@ -234,6 +263,8 @@ async function writeCompiled(
     changed: ReadonlyMap<string, Tensor>;
     base: WeightStore;
     emitKernels: string | undefined;
+    tune: boolean;
+    tuningLog: string;
     onPhase: CompileOptions["onPhase"];
     source: string;
   },
@@ -242,7 +273,11 @@ async function writeCompiled(
   for (const [name, t] of o.changed) store.set(name, t);
   let compiled;
   try {
-    compiled = await compileModule(m, store, { onPhase: o.onPhase });
+    const tuningLog = await readTuningLog(o.tuningLog).catch((e) => {
+      throw new UsageError(`--tuning-log: ${(e as Error).message}`);
+    });
+    compiled = await compileModule(m, store, { onPhase: o.onPhase, tune: o.tune, tuningLog });
+    if (compiled.report.tuned > 0) await writeTextAtomic(o.tuningLog, JSON.stringify(tuningLog, null, 1) + "\n");
   } catch (e) {
     if (!(e instanceof CodegenError)) throw e;
     console.error(e.message);

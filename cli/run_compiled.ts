@@ -123,6 +123,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       times.push(performance.now() - t);
     }
     const latency = { medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times), runs: repeat };
+    const memory = { rssBytes: Deno.memoryUsage().rss, weightsBytes: model.plan.memory.weights.size };
     const summary = model.plan.outputs.map((t) => {
       const d = outputs[t.name];
       let min = Infinity, max = -Infinity, sum = 0;
@@ -137,7 +138,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       );
     }
     if (values.json) {
-      const info = { threads: model.threads, relaxedSimd: model.relaxedSimd, loadMs };
+      const info = { threads: model.threads, relaxedSimd: model.relaxedSimd, loadMs, memory };
       return void console.log(JSON.stringify({ artifact: dir, seed, seq, ...info, latency, outputs: summary, profile: profile?.rows }, null, 2));
     }
     const f = (v: number) => v.toPrecision(6);
@@ -147,6 +148,12 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       console.log(`    first values: ${s.first.map(f).join(", ")}`);
     }
     console.log(`  latency over ${repeat} runs: median ${latency.medianMs.toFixed(2)} ms, min ${latency.minMs.toFixed(2)} ms, max ${latency.maxMs.toFixed(2)} ms`);
+    const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+    console.log(
+      `  RSS ${mib(memory.rssBytes)} MiB after the runs (weights ${mib(memory.weightsBytes)} MiB, +${
+        mib(memory.rssBytes - memory.weightsBytes)
+      } MiB)`,
+    );
     if (profile) console.log(profile.text);
     if (values.save) console.log(`  outputs saved to ${values.save}`);
   } finally {

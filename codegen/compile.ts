@@ -4,11 +4,16 @@
  * (with and without relaxed SIMD), the TS kernels, and a report.
  */
 
-import type { Func, Module, Value } from "../ir/module.ts";
+import type { Func, Module, Op, Value } from "../ir/module.ts";
+import type { BsrTensor } from "../ir/tensor.ts";
 import type { WeightStore } from "../ir/weights.ts";
 import type { Plan, PlanDType, PlanStep, PlanTensor } from "../runtime/plan.ts";
 import { CodegenError, type LowerContext, type LoweredStep, type RuntimeBuffer, valueBytes } from "./lower/context.ts";
 import { lowerFunction } from "./lower/lower.ts";
+import { bsrSpecOf } from "./lower/bsr.ts";
+import { timeBsrVariants } from "./tune.ts";
+import { cpuModel, type TuningLog, tuningKey } from "./tuning_log.ts";
+import { type BsrSpec, bsrVariants, defaultBsrVariant, variantKey } from "./wasm/bsr.ts";
 import { alignUp, planArena } from "./memory_plan.ts";
 import { type TsKernel, tsModuleSource } from "./ts_kernels.ts";
 import { assembleWat } from "./wasm/assemble.ts";
@@ -45,6 +50,10 @@ export interface CompileReport {
   folded: number;
   steps: number;
   kernels: { name: string; kind: string; calls: number; ops: string; textBytes: number; flops: number }[];
+  /** The schedule of each sparse product, and why it was chosen. */
+  schedules: { value: string; weight: string; variant: string; why: string }[];
+  /** Sparse products timed by `tune` during this compile. */
+  tuned: number;
   arenaBytes: number;
   weightsBytes: number;
   memoryBytes: number;
@@ -70,11 +79,67 @@ export interface Compiled {
 export interface CompileOptions {
   /** The function to compile; `main` by default. */
   func?: string;
+  /** Schedules measured earlier; with `tune`, new measurements are added to it. */
+  tuningLog?: TuningLog;
+  /** Time every candidate schedule of each sparse product not in the tuning log. */
+  tune?: boolean;
   /** Called as each phase starts, for a progress display. */
   onPhase?: (phase: string, done: number, total: number) => void;
 }
 
-const PHASES = ["lower", "memory plan", "weights layout", "kernels", "assemble"];
+const PHASES = ["tune", "lower", "memory plan", "weights layout", "kernels", "assemble"];
+
+/** The sparse products of `f` whose weight is a BSR weight, with their weight data. */
+function sparseProducts(m: Module, f: Func, weights: WeightStore): { op: Op; spec: BsrSpec; w: BsrTensor }[] {
+  return f.body.flatMap((op) => {
+    const v = op.operands[1];
+    if (op.name !== "bsr_dense" || v?.kind !== "weight") return [];
+    const w = weights.get(m.weights.get(v.name)!) as BsrTensor;
+    return "indptr" in w ? [{ op, spec: bsrSpecOf(op, w), w }] : [];
+  });
+}
+
+/** The tuning-log key of a sparse product. */
+function keyOf(spec: BsrSpec, relaxed: boolean): string {
+  const [R, C] = spec.block;
+  const density = (spec.indices.length * R * C) / Math.max(1, spec.N * spec.K);
+  return tuningKey({ ...spec, density }, relaxed, cpuModel());
+}
+
+/**
+ * Makes the schedule chooser: the tuning log's choice where it has one (after timing the
+ * missing ones when `tune` is on), else the cost model's default.
+ */
+async function bsrChooser(
+  products: { spec: BsrSpec; w: BsrTensor }[],
+  options: CompileOptions,
+): Promise<{ choose: LowerContext["chooseBsr"]; tuned: number }> {
+  const log = options.tuningLog;
+  let tuned = 0;
+  if (log && options.tune) {
+    for (const { spec, w } of products) {
+      const key = keyOf(spec, true);
+      if (log.entries[key]) continue;
+      const timings = await timeBsrVariants(spec, w.data as Float32Array, { relaxedSimd: true });
+      const best = Object.entries(timings).sort((a, b) => a[1] - b[1])[0][0];
+      log.entries[key] = { best, timings, date: new Date().toISOString() };
+      tuned++;
+    }
+  }
+  const choose: LowerContext["chooseBsr"] = (spec) => {
+    const entry = log?.entries[keyOf(spec, true)];
+    const logged = entry && bsrVariants(spec).find((v) => variantKey(v) === entry.best);
+    if (!logged) return defaultBsrVariant(spec);
+    const fallback = defaultBsrVariant(spec);
+    const ms = (k: string) => entry.timings[k]?.toFixed(3) ?? "?";
+    return {
+      variant: logged,
+      why: `tuning log: fastest of ${Object.keys(entry.timings).length} measured (${ms(entry.best)} ms; ` +
+        `the cost model's ${variantKey(fallback.variant)}: ${ms(variantKey(fallback.variant))} ms)`,
+    };
+  };
+  return { choose, tuned };
+}
 
 /** The plan dtype of a runtime value. */
 function planDType(v: Value): PlanDType {
@@ -135,7 +200,7 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
   const f = m.func(name);
   if (!f) throw new CodegenError(m.loc, `the module has no function '@${name}'`);
   const phases: Record<string, number> = {};
-  let current = "lower";
+  let current = "tune";
   let t = performance.now();
   options.onPhase?.(current, 0, PHASES.length);
   /** Ends the current phase; starts `next`, if given. */
@@ -146,7 +211,9 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
     if (next) options.onPhase?.((current = next), PHASES.indexOf(next), PHASES.length);
   };
 
-  const ctx = lowerFunction(m, f, weights);
+  const { choose, tuned } = await bsrChooser(sparseProducts(m, f, weights), options);
+  phase("lower");
+  const ctx = lowerFunction(m, f, weights, choose);
   phase("memory plan");
   const arena = planMemory(ctx, f);
   phase("weights layout");
@@ -243,6 +310,8 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
       textBytes: k.text.length,
       flops: k.flops,
     })),
+    schedules: ctx.schedules,
+    tuned,
     arenaBytes: arena.size,
     weightsBytes: layout.bytes.length,
     memoryBytes: pages * 65536,

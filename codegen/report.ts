@@ -16,12 +16,18 @@ export function formatReport(r: CompileReport): string {
     `  phases: ${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(", ")}`,
     `  kernels:`,
   ];
+  if (r.schedules.length > 0) {
+    const groups = new Map<string, number>();
+    for (const s of r.schedules) groups.set(`${s.variant}: ${s.why}`, (groups.get(`${s.variant}: ${s.why}`) ?? 0) + 1);
+    lines.push(`  sparse schedules (${r.schedules.length} products${r.tuned ? `, ${r.tuned} tuned now` : ""}):`);
+    for (const [what, n] of groups) lines.push(`    ${String(n).padStart(3)}x ${what}`);
+  }
   const width = Math.max(...r.kernels.map((k) => k.name.length), 6);
   for (const k of r.kernels) {
     lines.push(
       `    ${k.name.padEnd(width)}  ${k.kind.padEnd(4)}  ${String(k.calls).padStart(3)}x  ${
         (k.flops / 1e9).toFixed(3).padStart(7)
-      } GFLOP  ${k.ops}`,
+      } GFLOP  ${(k.textBytes / 1024).toFixed(1).padStart(7)} KiB  ${k.ops}`,
     );
   }
   return lines.join("\n");

@@ -11,6 +11,7 @@ import type { DType } from "../../ir/types.ts";
 import { numel } from "../../ir/types.ts";
 import type { KernelTarget, WasmKernel } from "../wasm/kernel.ts";
 import type { TsKernel } from "../ts_kernels.ts";
+import { type BsrSpec, type BsrVariant, defaultBsrVariant } from "../wasm/bsr.ts";
 
 /** A buffer that exists only at run time: an IR value, or a temporary the lowering needed. */
 export type RuntimeBuffer = Value | { temp: string; bytes: number };
@@ -64,6 +65,10 @@ export class LowerContext {
   readonly steps: LoweredStep[] = [];
   /** Ops folded into a later op's kernel (fused chains), skipped when reached. */
   readonly fused = new Set<Op>();
+  /** The schedule chosen for each sparse product, for the report. */
+  readonly schedules: { value: string; weight: string; variant: string; why: string }[] = [];
+  /** Picks the schedule of a sparse product (set by the compiler: tuning log or cost model). */
+  chooseBsr: (spec: BsrSpec, op: Op) => { variant: BsrVariant; why: string } = (spec) => defaultBsrVariant(spec);
   /** Integer inputs used as indices, and the bound each must stay under. */
   readonly limits = new Map<Value, number>();
   private readonly constantIds = new Map<string, number>();

@@ -12,12 +12,14 @@ import { lowerElementwise } from "./elementwise.ts";
 import { ELEMENTWISE, planFusion } from "./fusion.ts";
 import { lowerCast, lowerGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
 import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
+import { lowerBsrDense } from "./bsr.ts";
 import { lowerLayerNorm, lowerSoftmax } from "./norm.ts";
 
 /** The lowering of each op that has kernels. */
 const LOWERINGS: Readonly<Record<string, Lowering>> = {
   dense: lowerDense,
   batch_matmul: lowerBatchMatmul,
+  bsr_dense: lowerBsrDense,
   softmax: lowerSoftmax,
   layer_norm: lowerLayerNorm,
   add_layer_norm: lowerLayerNorm,
@@ -29,10 +31,6 @@ const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...Object.fromEntries([...ELEMENTWISE].map((name) => [name, lowerElementwise])),
 };
 
-/** Ops whose run-time form is not implemented yet, with what to do instead. */
-const PENDING: Readonly<Record<string, string>> = {
-  bsr_dense: "sparse (BSR) kernels are not implemented yet; compile the model without the bsr-lower pass",
-};
 
 /** Counts each value's uses and lists the ops using it (a returned value counts once per return). */
 function useCounts(f: Func): { uses: Map<Value, number>; users: Map<Value, Op[]> } {
@@ -49,9 +47,15 @@ function useCounts(f: Func): { uses: Map<Value, number>; users: Map<Value, Op[]>
 }
 
 /** Lowers `f` of module `m`, whose weights are in `weights`. Throws CodegenError naming the op it cannot lower. */
-export function lowerFunction(m: Module, f: Func, weights: WeightStore): LowerContext {
+export function lowerFunction(
+  m: Module,
+  f: Func,
+  weights: WeightStore,
+  chooseBsr?: LowerContext["chooseBsr"],
+): LowerContext {
   const { uses, users } = useCounts(f);
   const ctx = new LowerContext(uses, users);
+  if (chooseBsr) ctx.chooseBsr = chooseBsr;
   for (const op of f.body) {
     for (const v of op.operands) {
       if (v.kind === "weight" && !ctx.known.has(v)) ctx.known.set(v, weights.get(m.weights.get(v.name)!));
@@ -68,7 +72,7 @@ export function lowerFunction(m: Module, f: Func, weights: WeightStore): LowerCo
     if (ctx.known.has(op.result) || ctx.fused.has(op)) continue;
     const lowering = LOWERINGS[op.name];
     if (!lowering) {
-      throw new CodegenError(op.loc, PENDING[op.name] ?? `no kernel for op '${op.name}' (${op.result.ref})`);
+      throw new CodegenError(op.loc, `no kernel for op '${op.name}' (${op.result.ref})`);
     }
     lowering(op, ctx);
   }

@@ -15,6 +15,7 @@ import {
   loadCompiled,
   memoryStore,
   type Module,
+  OverlayStore,
   parse,
   parsePipeline,
   print,
@@ -126,5 +127,20 @@ Deno.test("loadCompiled names the file of a missing or corrupt artifact", async 
     await assert.rejects(() => loadCompiled(join(dir, "a")), /kernels\.simd\.wasm: not a valid kernel module/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pruned and BSR-lowered BERTs compile to sparse kernels that match the interpreter", async () => {
+  for (const block of ["1x1", "1x32", "32x1", "4x4", "16x16"]) {
+    const { m, weights } = bert({ seq: 16, hidden: 64, heads: 2, intermediate: 96, layers: 1, head: false });
+    const registry = createPassRegistry();
+    const pipeline = parsePipeline(`prune{sparsity=0.8 block=${block}},fuse,bsr-lower,dce`, registry);
+    const { module: sparse, changedWeights } = runPipeline(m, pipeline, { weights });
+    const store = new OverlayStore(weights);
+    for (const [k, t] of changedWeights) store.set(k, t);
+    const ops = sparse.funcs[0].body.map((op) => op.name);
+    assert.ok(ops.includes("bsr_dense"), `${block}: bsr-lower made bsr_dense ops`);
+    const d = await checkAgainstInterpreter(sparse, store, 1e-4);
+    console.log(`bsr ${block}: max abs diff ${d.toExponential(2)}`);
   }
 });

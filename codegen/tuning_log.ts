@@ -1,0 +1,69 @@
+/**
+ * The tuning log: the schedule `--tune` measured fastest for each sparse weight, as TVM's
+ * tuning logs keep them, so the next compile reuses them without timing again.
+ *
+ * An entry is keyed on what decides the best schedule: the product's dimensions (M, N, K), the
+ * block shape, the density rounded to 1%, whether the kernels use relaxed SIMD and the machine's
+ * CPU model. The exact pattern is not in the key: two weights of the same shape, block and
+ * density run best with the same schedule.
+ */
+
+/** One measured choice. */
+export interface TuningEntry {
+  /** The variant's key (`variantKey`). */
+  best: string;
+  /** Median ms of each candidate, by variant key. */
+  timings: Record<string, number>;
+  /** When it was measured (ISO date). */
+  date: string;
+}
+
+/** The log file's content. */
+export interface TuningLog {
+  format: "sparrow-tuning-log";
+  version: 1;
+  entries: Record<string, TuningEntry>;
+}
+
+/** The key of a sparse product for the log. */
+export function tuningKey(
+  s: { M: number; N: number; K: number; block: readonly [number, number]; density: number },
+  relaxedSimd: boolean,
+  cpu: string,
+): string {
+  return `${s.M}x${s.N}x${s.K} block ${s.block[0]}x${s.block[1]} density ${s.density.toFixed(2)} ${
+    relaxedSimd ? "relaxed-simd" : "simd"
+  } ${cpu}`;
+}
+
+/** An empty log. */
+export const emptyLog = (): TuningLog => ({ format: "sparrow-tuning-log", version: 1, entries: {} });
+
+/** Reads a log; a missing file is an empty log, a corrupt one an Error naming the file. */
+export async function readTuningLog(path: string): Promise<TuningLog> {
+  let text;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return emptyLog();
+    throw e;
+  }
+  try {
+    const log = JSON.parse(text) as TuningLog;
+    if (log.format !== "sparrow-tuning-log" || log.version !== 1 || typeof log.entries !== "object") {
+      throw new Error("not a Sparrow tuning log (format/version)");
+    }
+    return log;
+  } catch (e) {
+    throw new Error(`${path}: bad tuning log: ${(e as Error).message}`);
+  }
+}
+
+/** The CPU model, from /proc/cpuinfo where readable, for log keys. */
+export function cpuModel(): string {
+  try {
+    return Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1]?.trim() ?? "unknown-cpu";
+  } catch {
+    return "unknown-cpu";
+  }
+}
