@@ -1,108 +1,159 @@
 /**
- * `deno task demo`: the main job on the embedded default model, end to end. It grows as
- * Sparrow grows. Today: build the synthetic BERT-base, parse and verify its IR against its
- * weights, show one encoder layer, show a diagnostic, run the general passes and fusion, and
- * check with the reference interpreter that they kept the model's meaning.
+ * `deno task demo`: the main job on the embedded default model, end to end, in about a minute:
+ * build the synthetic BERT-base, verify it, prune it to 80% with 1x32 blocks, lower it to BSR
+ * and deduplicate its patterns (IR dumps after each pass), compile it dense and sparse, run
+ * both on every core, check the sparse outputs, and print the speedup and the pattern report.
  */
 
+import { join, relative } from "node:path";
 import { styleText } from "node:util";
-import {
-  BERT_PRESET_NAMES,
-  bertConfig,
-  isBertPreset,
-  writeSyntheticBert,
-} from "../frontend/synthetic_bert.ts";
+import { BERT_PRESET_NAMES, bertConfig, isBertPreset, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
+import { formatPatternTable, patternReport } from "../passes/dedup_patterns.ts";
 import {
+  compileModule,
   createPassRegistry,
+  dumpDirInstrument,
   formatDiagnostics,
-  interpret,
+  loadCompiled,
   loadModule,
   loadWeights,
+  type Module,
+  OverlayStore,
   parse,
   parsePipeline,
   print,
   runPipeline,
-  TimingInstrument,
   verify,
+  type WeightStore,
+  writeArtifact,
 } from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
 
-const USAGE = `usage: deno task demo [--preset ${BERT_PRESET_NAMES.join("|")}] [--out DIR]`;
+const USAGE = `usage: deno task demo [--preset ${BERT_PRESET_NAMES.join("|")}] [--out DIR] [--threads N] [--repeat N]`;
 
-/** The passes the demo runs: the general clean-ups, then fusion. */
-const PIPELINE = "canonicalize,cse,fuse,dce";
+/** The sparsity step: prune every encoder dense weight to 80% in 1x32 blocks, lower to BSR, share patterns. */
+const SPARSE_PIPELINE = "prune{sparsity=0.8 block=1x32},canonicalize,cse,fuse,bsr-lower,dedup-patterns,dce";
+/** The dense baseline's passes. */
+const DENSE_PIPELINE = "canonicalize,cse,fuse,dce";
+/** The negative control: the pruned weights without bsr-lower (the paper's unmodified compiler). */
+const CONTROL_PIPELINE = "prune{sparsity=0.8 block=1x32},canonicalize,cse,fuse,dce";
 
 const step = (n: number, text: string) => console.log(`\n${styleText("bold", `${n}. ${text}`)}`);
-const ms = (t0: number) => `${(performance.now() - t0).toFixed(1)} ms`;
+const seconds = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Runs a pipeline; returns the module and a store with the weights it changed. */
+function passes(m: Module, text: string, weights: WeightStore, dumpDir?: string, source?: string) {
+  const instruments = dumpDir ? [dumpDirInstrument(dumpDir, source)] : [];
+  const logs: string[] = [];
+  const r = runPipeline(m, parsePipeline(text, createPassRegistry()), {
+    weights,
+    instruments,
+    log: (line) => logs.push(line),
+  });
+  const store = new OverlayStore(weights);
+  for (const [k, t] of r.changedWeights) store.set(k, t);
+  return { module: r.module, store, logs };
+}
 
 main(async () => {
   const { values } = parseCli(Deno.args, {
     preset: { type: "string", default: "bert-base" },
     out: { type: "string", default: "out/demo" },
+    threads: { type: "string" },
+    repeat: { type: "string", default: "10" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return void console.log(USAGE);
   if (!isBertPreset(values.preset)) {
     throw new UsageError(`--preset must be one of ${BERT_PRESET_NAMES.join(", ")}, got '${values.preset}'`);
   }
-  const preset = values.preset;
-  const config = bertConfig(preset);
-  const path = `${values.out}/${preset}.sir`;
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+    throw new UsageError(`--threads must be a positive integer, got '${values.threads}'`);
+  }
+  const repeat = Number(values.repeat);
+  if (!(Number.isInteger(repeat) && repeat >= 1)) throw new UsageError(`--repeat must be a positive integer`);
+  const start = performance.now();
+  const config = bertConfig(values.preset);
+  const path = join(values.out, `${values.preset}.sir`);
 
-  step(1, `Build the embedded default model: synthetic ${preset}`);
+  step(1, `Build the embedded default model: synthetic ${values.preset}, verified against its weights`);
   let t0 = performance.now();
   const written = await writeSyntheticBert(config, path);
-  console.log(
-    `  ${config.layers} layers, hidden ${config.hidden}, ${config.heads} heads, seq ${config.seq}: ` +
-      `${(written.params / 1e6).toFixed(1)} M parameters`,
-  );
-  console.log(`  wrote ${written.irPath} (${written.irBytes} B) and ${written.weightsPath} in ${ms(t0)}`);
-
-  step(2, "Parse and verify the IR, checking every weight against the safetensors header");
-  t0 = performance.now();
   const loaded = await loadModule(path);
   if (!loaded.module) throw new Error(formatDiagnostics(loaded.diagnostics, loaded.text));
   const m = loaded.module;
-  const f = m.func("main")!;
-  console.log(`  ${f.body.length} ops, ${m.weights.size} weights, verified in ${ms(t0)}`);
-  console.log(`  print(parse(text)) === text: ${print(m) === loaded.text}`);
-
-  step(3, "One encoder layer, as people read it while debugging");
-  const lines = loaded.text.split("\n");
-  const body = lines.findIndex((l) => l.trim().startsWith("func @main"));
-  const start = lines.findIndex((l, i) => i > body && l.trim() === "// layer 0");
-  const end = lines.findIndex((l, i) => i > start && l.trim() === "");
-  console.log(lines.slice(start, end).map((l) => l.slice(2)).join("\n"));
-
-  step(4, "A mistake gets a diagnostic that names the place");
+  const weights = await loadWeights(m, path);
+  console.log(
+    `  ${config.layers} layers, hidden ${config.hidden}, ${config.heads} heads, seq ${config.seq}: ` +
+      `${(written.params / 1e6).toFixed(1)} M parameters; ${m.func("main")!.body.length} ops; ${path} in ${seconds(t0)}`,
+  );
   const typo = loaded.text.replace("= gelu %l0.inter", "= gleu %l0.inter");
   const reparsed = parse(typo, { file: path });
-  console.log(formatDiagnostics(reparsed.module ? verify(reparsed.module) : reparsed.diagnostics, typo));
+  console.log("  a typo gets a diagnostic that names the place:");
+  console.log(formatDiagnostics(reparsed.module ? verify(reparsed.module) : reparsed.diagnostics, typo).replace(/^/gm, "    "));
 
-  step(5, `Run the pass pipeline '${PIPELINE}', verifying after each pass`);
-  const weights = await loadWeights(m, path);
-  const timing = new TimingInstrument();
-  const result = runPipeline(m, parsePipeline(PIPELINE, createPassRegistry()), {
-    weights,
-    instruments: [timing],
-  });
-  console.log(timing.table().replace(/^/gm, "  "));
-  for (const s of result.stats) console.log(`  ${s.pass}: ${s.doc}: ${s.value}`);
-  const fusedLayer = print(result.module).split("\n").filter((l) => /%l0\.(gelu|ln1) = /.test(l));
-  console.log(fusedLayer.map((l) => `  ${l.trim()}`).join("\n"));
+  step(2, `Prune to 80% with 1x32 blocks, lower to BSR, deduplicate patterns: ${SPARSE_PIPELINE}`);
+  t0 = performance.now();
+  const dumps = join(values.out, "ir");
+  const sparse = passes(m, SPARSE_PIPELINE, weights, dumps, relative(dumps, written.weightsPath));
+  console.log(`  done in ${seconds(t0)}; the IR after each pass is in ${dumps}/`);
+  for (const pass of ["prune", "bsr-lower"]) {
+    const lines = sparse.logs.filter((l) => l.startsWith(`${pass}: `));
+    console.log(`  ${lines[0]}${lines.length > 1 ? `\n    ... and ${lines.length - 1} more lines like it` : ""}`);
+  }
+  const layer = print(sparse.module).split("\n").filter((l) => /%l0\.(q|gelu) = /.test(l));
+  console.log(layer.map((l) => `  ${l.trim()}`).join("\n"));
+  const report = patternReport(sparse.module, sparse.store);
+  console.log(formatPatternTable(report).slice(0, 4).concat(["  ..."], formatPatternTable(report).slice(-3)).join("\n"));
 
-  step(6, `Run the reference interpreter on seeded inputs (seq ${config.seq}), before and after the passes`);
+  step(3, "Compile: dense, pruned without bsr-lower (the negative control), and sparse");
+  const dense = passes(m, DENSE_PIPELINE, weights);
+  const control = passes(m, CONTROL_PIPELINE, weights);
+  const artifacts: Record<string, string> = {};
+  for (const [name, p] of [["dense", dense], ["pruned, no bsr-lower", control], ["sparse (BSR)", sparse]] as const) {
+    t0 = performance.now();
+    const compiled = await compileModule(p.module, p.store);
+    const dir = join(values.out, name.split(/[ ,(]/)[0]);
+    await writeArtifact(dir, compiled, print(p.module));
+    artifacts[name] = dir;
+    const r = compiled.report;
+    console.log(
+      `  ${name.padEnd(21)} ${dir}: ${r.kernels.length} kernels, ${(r.flops / 1e9).toFixed(2)} GFLOP/run, ` +
+        `weights ${(r.weightsBytes / 2 ** 20).toFixed(0)} MiB, compiled in ${seconds(t0)}`,
+    );
+  }
+
+  step(4, `Run all three on seeded inputs, interleaved, ${repeat} rounds`);
+  const f = m.func("main")!;
   const inputs = seededInputs(f, 0);
-  t0 = performance.now();
-  const [logits] = interpret(m, inputs, weights);
-  console.log(`  logits ${[...logits.data].map((v) => v.toFixed(6)).join(", ")} in ${ms(t0)}`);
-  t0 = performance.now();
-  const [fused] = interpret(result.module, inputs, weights);
-  const diff = Math.max(...logits.data.map((v, i) => Math.abs(v - fused.data[i])));
-  console.log(`  after the passes: ${[...fused.data].map((v) => v.toFixed(6)).join(", ")} in ${ms(t0)}`);
-  console.log(`  max abs difference: ${diff.toExponential(2)}`);
-  console.log(
-    `\nNext: deno task compile ${path} --passes '${PIPELINE}' --timing --stats   |   deno task run ${path}`,
-  );
+  const feeds = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
+  const models = await Promise.all(Object.values(artifacts).map((dir) => loadCompiled(dir, { threads })));
+  try {
+    const out = models.map((model) => model.run(feeds).logits);
+    const diff = Math.max(...out[2].map((v, i) => Math.abs(v - out[1][i])));
+    console.log(`  sparse vs pruned-dense logits: max abs difference ${diff.toExponential(2)}`);
+    if (!(diff <= 1e-3)) throw new Error(`the sparse model's outputs differ from the pruned dense model's by ${diff}`);
+    const times = models.map(() => [] as number[]);
+    for (let r = 0; r < repeat; r++) {
+      models.forEach((model, i) => {
+        const t = performance.now();
+        model.run(feeds);
+        times[i].push(performance.now() - t);
+      });
+    }
+    const med = times.map(median);
+    Object.keys(artifacts).forEach((name, i) => console.log(`  ${name.padEnd(21)} median ${med[i].toFixed(1)} ms`));
+    step(5, `Result at ${models[0].threads} thread(s)`);
+    console.log(
+      `  sparse / dense = ${(med[2] / med[0]).toFixed(2)} (${(med[0] / med[2]).toFixed(2)}x faster); ` +
+        `pruned without bsr-lower / dense = ${(med[1] / med[0]).toFixed(2)}: the zeros alone buy nothing`,
+    );
+  } finally {
+    for (const model of models) model.close();
+  }
+  console.log(`\n  whole demo: ${seconds(start)}. Artifacts: ${Object.values(artifacts).join(", ")}; IR dumps: ${dumps}/`);
+  console.log(`  next: deno task run ${artifacts["sparse (BSR)"]} --profile   |   deno task bench table1`);
 });

@@ -5,13 +5,23 @@ import { bsrLower } from "./bsr_lower.ts";
 import { canonicalize } from "./canonicalize.ts";
 import { cse } from "./cse.ts";
 import { dce } from "./dce.ts";
+import { dedupPatterns } from "./dedup_patterns.ts";
 import { fuse } from "./fuse.ts";
 import { prune } from "./prune.ts";
 import { recognize } from "./recognize.ts";
 import { PassRegistry } from "./registry.ts";
 
 /** Every built-in pass, sorted by name. */
-export const builtinPasses: readonly AnyPass[] = [bsrLower, canonicalize, cse, dce, fuse, prune, recognize];
+export const builtinPasses: readonly AnyPass[] = [
+  bsrLower,
+  canonicalize,
+  cse,
+  dce,
+  dedupPatterns,
+  fuse,
+  prune,
+  recognize,
+];
 
 /** A fresh registry with the built-in passes; plugins register into it. */
 export function createPassRegistry(): PassRegistry {

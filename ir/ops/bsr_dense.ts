@@ -15,13 +15,22 @@ import { requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts"
 /**
  * `bsr_dense(x, w, bias?) {activation}`: x `[..., K]`, w a BSR tensor of logical shape `[N, K]`,
  * bias `[N]`; the result is `[..., N]`. Float dtypes, all equal. The activation (activation.ts)
- * is applied after the bias.
+ * is applied after the bias. The optional `pattern` attribute only marks the op for codegen (see
+ * passes/dedup_patterns.ts); it does not change what the op computes.
  */
 export const bsrDense: OpDef = {
   name: "bsr_dense",
   summary: "Fully connected layer with a block-sparse [out, in] weight: activation(x · wᵀ + bias).",
   operands: [{ name: "x" }, { name: "w", sparse: true }, { name: "bias", optional: true }],
-  attrs: { activation: activationAttr },
+  attrs: {
+    activation: activationAttr,
+    pattern: {
+      type: "string",
+      optional: true,
+      doc:
+        "Sparsity pattern id set by dedup-patterns: equal ids mean equal shape, block, indptr and indices.",
+    },
+  },
   infer([x, w, bias]): TensorType {
     requireRankAtLeast(x, "x", 1);
     requireFloat(x, "x");
