@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bertConfig, type BertConfig, buildBertModule, syntheticBertWeights } from "../../frontend/synthetic_bert.ts";
 import { seededInputs } from "../../ir/inputs.ts";
+import { emptyLog } from "../../codegen/tuning_log.ts";
 import {
   compileModule,
   createPassRegistry,
@@ -143,4 +144,27 @@ Deno.test("pruned and BSR-lowered BERTs compile to sparse kernels that match the
     const d = await checkAgainstInterpreter(sparse, store, 1e-4);
     console.log(`bsr ${block}: max abs diff ${d.toExponential(2)}`);
   }
+});
+
+Deno.test("--tune times each sparse product's schedules once; the next compile reuses the log", async () => {
+  const { m, weights } = bert({ seq: 16, hidden: 64, heads: 2, intermediate: 96, layers: 1, head: false });
+  const pipeline = parsePipeline("prune{sparsity=0.8 block=4x4},fuse,bsr-lower,dce", createPassRegistry());
+  const { module: sparse, changedWeights } = runPipeline(m, pipeline, { weights });
+  const store = new OverlayStore(weights);
+  for (const [k, t] of changedWeights) store.set(k, t);
+  const tuningLog = emptyLog();
+  const first = await compileModule(sparse, store, { tune: true, tuningLog });
+  const keys = Object.keys(tuningLog.entries);
+  assert.ok(first.report.tuned >= 1 && first.report.tuned === keys.length, `tuned ${first.report.tuned}`);
+  for (const e of Object.values(tuningLog.entries)) {
+    assert.ok(Object.keys(e.timings).length >= 2, "several candidates timed");
+    assert.ok(Object.values(e.timings).every((ms) => ms > 0));
+    assert.equal(e.best, Object.entries(e.timings).sort((a, b) => a[1] - b[1])[0][0]);
+  }
+  assert.ok(first.report.schedules.every((s) => s.why.startsWith("tuning log:")), JSON.stringify(first.report.schedules));
+  const again = await compileModule(sparse, store, { tune: true, tuningLog });
+  assert.equal(again.report.tuned, 0);
+  assert.deepEqual(Object.keys(tuningLog.entries), keys);
+  const untuned = await compileModule(sparse, store);
+  assert.ok(untuned.report.schedules.every((s) => !s.why.startsWith("tuning log:")));
 });
