@@ -173,8 +173,28 @@ export { exportOnnx, type ExportOptions, type OnnxExport, OnnxExportError } from
 
 // Codegen and the runtime.
 export { CodegenError } from "./codegen/lower/context.ts";
-export { type CompileOptions, type CompileReport, type Compiled, compileModule, type KernelInfo } from "./codegen/compile.ts";
+export {
+  type Compiled,
+  compileModule,
+  type CompileOptions,
+  type CompileReport,
+  type KernelInfo,
+} from "./codegen/compile.ts";
 export { emitKernels, writeArtifact } from "./codegen/artifact.ts";
 export { formatReport } from "./codegen/report.ts";
-export { CompiledModel, type InputData, loadCompiled, type LoadOptions, type StepProfile } from "./runtime/compiled.ts";
-export { ArtifactError, InputError, type Plan, type PlanStep, type PlanTensor } from "./runtime/plan.ts";
+export {
+  CompiledModel,
+  type InputData,
+  loadCompiled,
+  type LoadOptions,
+  type StepProfile,
+} from "./runtime/compiled.ts";
+export {
+  ArtifactError,
+  InputError,
+  type Plan,
+  type PlanDType,
+  type PlanStep,
+  type PlanTensor,
+} from "./runtime/plan.ts";
+export { emptyLog, readTuningLog, type TuningEntry, type TuningLog } from "./codegen/tuning_log.ts";

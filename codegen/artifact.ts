@@ -34,7 +34,9 @@ export async function writeArtifact(
 ): Promise<void> {
   const target = resolve(dir);
   if (!(await replaceable(target))) {
-    throw new Deno.errors.AlreadyExists(`${dir} exists and is not a Sparrow artifact (no plan.json); not overwriting it`);
+    throw new Deno.errors.AlreadyExists(
+      `${dir} exists and is not a Sparrow artifact (no plan.json); not overwriting it`,
+    );
   }
   const staging = join(dirname(target), `.${basename(target)}.partial-${Deno.pid}`);
   await Deno.remove(staging, { recursive: true }).catch(() => {});
@@ -67,6 +69,9 @@ export async function emitKernels(dir: string, kernels: readonly KernelInfo[]): 
       `${comment} ${k.name}: ${k.ops.join(" + ")}`,
       `${comment} computes ${k.values.length} value(s): ${k.values.join(", ")}`,
     ].join("\n");
-    await Deno.writeTextFile(join(dir, `${k.name}.${k.kind === "wasm" ? "wat" : "ts"}`), `${header}\n${k.text}\n`);
+    await Deno.writeTextFile(
+      join(dir, `${k.name}.${k.kind === "wasm" ? "wat" : "ts"}`),
+      `${header}\n${k.text}\n`,
+    );
   }
 }

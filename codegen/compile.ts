@@ -8,11 +8,17 @@ import type { Func, Module, Op, Value } from "../ir/module.ts";
 import type { BsrTensor } from "../ir/tensor.ts";
 import type { WeightStore } from "../ir/weights.ts";
 import type { Plan, PlanDType, PlanStep, PlanTensor } from "../runtime/plan.ts";
-import { CodegenError, type LowerContext, type LoweredStep, type RuntimeBuffer, valueBytes } from "./lower/context.ts";
+import {
+  CodegenError,
+  type LowerContext,
+  type LoweredStep,
+  type RuntimeBuffer,
+  valueBytes,
+} from "./lower/context.ts";
 import { lowerFunction } from "./lower/lower.ts";
 import { bsrSpecOf } from "./lower/bsr.ts";
 import { timeBsrVariants } from "./tune.ts";
-import { cpuModel, type TuningLog, tuningKey } from "./tuning_log.ts";
+import { cpuModel, tuningKey, type TuningLog } from "./tuning_log.ts";
 import { type BsrSpec, bsrVariants, defaultBsrVariant, variantKey } from "./wasm/bsr.ts";
 import { alignUp, planArena } from "./memory_plan.ts";
 import { type TsKernel, tsModuleSource } from "./ts_kernels.ts";
@@ -29,7 +35,9 @@ const TARGETS: readonly KernelTarget[] = [{ relaxedSimd: true }, { relaxedSimd: 
 
 /** One kernel of the artifact, for the report and `--emit-kernels`. */
 export interface KernelInfo {
+  /** The kernel's export name. */
   name: string;
+  /** A wasm export or a TS function. */
   kind: "wasm" | "ts";
   /** Its text: WAT (relaxed-SIMD variant) or TypeScript. */
   text: string;
@@ -37,27 +45,37 @@ export interface KernelInfo {
   values: string[];
   /** The IR ops it covers. */
   ops: string[];
+  /** FLOPs of all its calls per run. */
   flops: number;
 }
 
 /** The compile report. */
 export interface CompileReport {
+  /** The module's name. */
   model: string;
+  /** The compiled function. */
   func: string;
   /** IR ops by name. */
   irOps: Record<string, number>;
   /** Ops computed at compile time (weights, constants and what only depends on them). */
   folded: number;
+  /** Kernel calls per run. */
   steps: number;
+  /** Each distinct kernel: calls per run, the ops it covers, its text size and FLOPs per run. */
   kernels: { name: string; kind: string; calls: number; ops: string; textBytes: number; flops: number }[];
   /** The schedule of each sparse product, and why it was chosen. */
   schedules: { value: string; weight: string; variant: string; why: string }[];
   /** Sparse products timed by `tune` during this compile. */
   tuned: number;
+  /** Bytes of the activation arena. */
   arenaBytes: number;
+  /** Bytes of the weights region. */
   weightsBytes: number;
+  /** Bytes of the whole shared memory. */
   memoryBytes: number;
+  /** Sizes of the two kernel modules. */
   wasmBytes: { relaxed: number; simd: number };
+  /** FLOPs per run. */
   flops: number;
   /** Wall time of each phase, in ms. */
   phases: Record<string, number>;
@@ -65,13 +83,17 @@ export interface CompileReport {
 
 /** A compiled model, in memory. */
 export interface Compiled {
+  /** The plan (plan.json). */
   plan: Plan;
+  /** The kernel modules, with and without relaxed SIMD. */
   wasm: { relaxed: Uint8Array; simd: Uint8Array };
   /** Source of kernels.ts, if any step uses a TS kernel. */
   ts?: string;
   /** The weights region, byte for byte. */
   weights: Uint8Array;
+  /** Every distinct kernel, for the report and --emit-kernels. */
   kernels: KernelInfo[];
+  /** The compile report. */
   report: CompileReport;
 }
 
@@ -190,12 +212,18 @@ function layoutWeights(ctx: LowerContext): { bytes: Uint8Array; offsets: number[
     size = alignUp(size + c.data.byteLength);
   }
   const bytes = new Uint8Array(size);
-  ctx.constants.forEach((c, i) => bytes.set(new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength), offsets[i]));
+  ctx.constants.forEach((c, i) =>
+    bytes.set(new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength), offsets[i])
+  );
   return { bytes, offsets };
 }
 
 /** Compiles function `func` (default `main`) of a verified module. Throws CodegenError naming an op it cannot compile. */
-export async function compileModule(m: Module, weights: WeightStore, options: CompileOptions = {}): Promise<Compiled> {
+export async function compileModule(
+  m: Module,
+  weights: WeightStore,
+  options: CompileOptions = {},
+): Promise<Compiled> {
   const name = options.func ?? "main";
   const f = m.func(name);
   if (!f) throw new CodegenError(m.loc, `the module has no function '@${name}'`);
@@ -208,7 +236,7 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
     const now = performance.now();
     phases[current] = now - t;
     t = now;
-    if (next) options.onPhase?.((current = next), PHASES.indexOf(next), PHASES.length);
+    if (next) options.onPhase?.(current = next, PHASES.indexOf(next), PHASES.length);
   };
 
   const { choose, tuned } = await bsrChooser(sparseProducts(m, f, weights), options);
@@ -222,12 +250,19 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
   const memoryBytes = weightsOffset + layout.bytes.length;
   const pages = Math.max(1, Math.ceil(memoryBytes / 65536));
   if (pages > 65536) {
-    throw new CodegenError(m.loc, `the model needs ${(memoryBytes / 2 ** 30).toFixed(2)} GiB; wasm32 memory holds 4 GiB`);
+    throw new CodegenError(
+      m.loc,
+      `the model needs ${(memoryBytes / 2 ** 30).toFixed(2)} GiB; wasm32 memory holds 4 GiB`,
+    );
   }
   phase("kernels");
   const resolve = (s: LoweredStep) =>
     s.args.map((a) =>
-      "buffer" in a ? arena.address(a.buffer) + (a.byteOffset ?? 0) : "constant" in a ? weightsOffset + layout.offsets[a.constant] : a.int
+      "buffer" in a
+        ? arena.address(a.buffer) + (a.byteOffset ?? 0)
+        : "constant" in a
+        ? weightsOffset + layout.offsets[a.constant]
+        : a.int
     );
   const wasmByTarget = TARGETS.map(() => new Map<string, WasmKernel>());
   const tsKernels = new Map<string, TsKernel>();
@@ -254,12 +289,23 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
     info.flops += s.flops;
     infos.set(names[0], info);
     const loc = s.op.loc ? `${s.op.loc.file}:${s.op.loc.line}:${s.op.loc.col}` : "";
-    return { value: s.op.result.ref, op: s.ops.join("+"), loc, kind: s.kind, kernel: names, args: resolve(s), flops: s.flops };
+    return {
+      value: s.op.result.ref,
+      op: s.ops.join("+"),
+      loc,
+      kind: s.kind,
+      kernel: names,
+      args: resolve(s),
+      flops: s.flops,
+    };
   });
   phase("assemble");
   const [relaxed, simd] = await Promise.all(
     wasmByTarget.map((ks, i) =>
-      assembleWat(`${m.name}.${i === 0 ? "relaxed" : "simd"}.wat`, kernelModuleWat([...ks.values()], WASM_HELPERS, pages))
+      assembleWat(
+        `${m.name}.${i === 0 ? "relaxed" : "simd"}.wat`,
+        kernelModuleWat([...ks.values()], WASM_HELPERS, pages),
+      )
     ),
   );
   phase(undefined);
@@ -272,7 +318,12 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
     ...(limit !== undefined ? { limit } : {}),
   });
   for (const r of f.returns) {
-    if (ctx.known.has(r)) throw new CodegenError(f.returnLoc, `output ${r.ref} is a compile-time constant; nothing computes it at run time`);
+    if (ctx.known.has(r)) {
+      throw new CodegenError(
+        f.returnLoc,
+        `output ${r.ref} is a compile-time constant; nothing computes it at run time`,
+      );
+    }
   }
   const plan: Plan = {
     format: "sparrow-plan",
@@ -288,7 +339,9 @@ export async function compileModule(m: Module, weights: WeightStore, options: Co
     ...(tsKernels.size > 0 ? { ts: "kernels.ts" } : {}),
     inputs: f.params.map((p) => tensor(p, ctx.limits.get(p))),
     outputs: f.returns.map((r) => {
-      if (r.type.dtype !== "f32") throw new CodegenError(f.returnLoc, `output ${r.ref} must be f32 to compile`);
+      if (r.type.dtype !== "f32") {
+        throw new CodegenError(f.returnLoc, `output ${r.ref} must be f32 to compile`);
+      }
       return tensor(r);
     }),
     steps,

@@ -12,14 +12,20 @@ export function formatReport(r: CompileReport): string {
     `${(r.flops / 1e9).toFixed(2)} GFLOP per run`,
     `  IR ops: ${ops} (${r.folded} computed at compile time)`,
     `  memory: arena ${mib(r.arenaBytes)}, weights ${mib(r.weightsBytes)}, total ${mib(r.memoryBytes)}`,
-    `  wasm: ${(r.wasmBytes.relaxed / 1024).toFixed(1)} KiB (relaxed SIMD), ${(r.wasmBytes.simd / 1024).toFixed(1)} KiB (SIMD)`,
+    `  wasm: ${(r.wasmBytes.relaxed / 1024).toFixed(1)} KiB (relaxed SIMD), ${
+      (r.wasmBytes.simd / 1024).toFixed(1)
+    } KiB (SIMD)`,
     `  phases: ${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(", ")}`,
     `  kernels:`,
   ];
   if (r.schedules.length > 0) {
     const groups = new Map<string, number>();
-    for (const s of r.schedules) groups.set(`${s.variant}: ${s.why}`, (groups.get(`${s.variant}: ${s.why}`) ?? 0) + 1);
-    lines.push(`  sparse schedules (${r.schedules.length} products${r.tuned ? `, ${r.tuned} tuned now` : ""}):`);
+    for (const s of r.schedules) {
+      groups.set(`${s.variant}: ${s.why}`, (groups.get(`${s.variant}: ${s.why}`) ?? 0) + 1);
+    }
+    lines.push(
+      `  sparse schedules (${r.schedules.length} products${r.tuned ? `, ${r.tuned} tuned now` : ""}):`,
+    );
     for (const [what, n] of groups) lines.push(`    ${String(n).padStart(3)}x ${what}`);
   }
   const width = Math.max(...r.kernels.map((k) => k.name.length), 6);

@@ -50,7 +50,8 @@ export function gatherKernel(count: number, rowLen: number, indexDtype: "i32" | 
   const name = `gather_${count}x${rowLen}_${indexDtype}`;
   return {
     name,
-    source: `/** out[i, :] = table[indices[i], :] for ${count} ${indexDtype} indices, rows of ${rowLen} f32. */
+    source:
+      `/** out[i, :] = table[indices[i], :] for ${count} ${indexDtype} indices, rows of ${rowLen} f32. */
 export function ${name}(table: number, indices: number, out: number, tid: number, nt: number): void {
   const [start, end] = share(${count}, tid, nt);
   const t = table >> 2, w = indices >> 2, o = out >> 2;
@@ -112,7 +113,8 @@ export function stridedCopyKernel(
   const outExpr = [...Array(inner).keys()].map((d) => `i${d} * ${outStrides[d]}`).join(" + ") || "0";
   return {
     name,
-    source: `/** Strided copy of a [${shape}] region (source strides [${srcStrides}], output strides [${outStrides}]). */
+    source:
+      `/** Strided copy of a [${shape}] region (source strides [${srcStrides}], output strides [${outStrides}]). */
 export function ${name}(src: number, out: number, tid: number, nt: number): void {
   const [start, end] = share(${outer}, tid, nt);
   const s = src >> 2, o = out >> 2;
@@ -120,7 +122,9 @@ export function ${name}(src: number, out: number, tid: number, nt: number): void
     let r = row;
 ${lines.join("\n")}
     const a = s + ${srcExpr}, b = o + ${outExpr};
-    for (let j = 0; j < ${shape[inner]}; j++) f32[b + j * ${outStrides[inner]}] = f32[a + j * ${srcStrides[inner]}];
+    for (let j = 0; j < ${shape[inner]}; j++) f32[b + j * ${outStrides[inner]}] = f32[a + j * ${
+        srcStrides[inner]
+      }];
   }
 }
 `,

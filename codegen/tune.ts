@@ -41,7 +41,9 @@ export async function timeBsrVariants(
   const kernels: WasmKernel[] = candidates.flatMap((c) => (c.prepare ? [c.prepare, c.kernel] : [c.kernel]));
   const wasm = await assembleWat("tune.wat", kernelModuleWat(kernels, WASM_HELPERS, pages));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm as BufferSource), { env: { memory } });
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm as BufferSource), {
+    env: { memory },
+  });
   const exports = instance.exports as Record<string, (...args: number[]) => void>;
   const f32 = new Float32Array(memory.buffer);
   for (let i = 0; i < spec.M * spec.K; i++) f32[x / 4 + i] = Math.sin(i) * 0.5;
@@ -50,7 +52,14 @@ export async function timeBsrVariants(
     const l = layout[i];
     new Float32Array(memory.buffer, l.data, c.data.length).set(c.data);
     if (c.index && l.index !== undefined) new Int32Array(memory.buffer, l.index, c.index.length).set(c.index);
-    const args = [x, l.data, ...(l.index !== undefined ? [l.index] : []), ...(spec.bias ? [bias] : []), y, l.scratch];
+    const args = [
+      x,
+      l.data,
+      ...(l.index !== undefined ? [l.index] : []),
+      ...(spec.bias ? [bias] : []),
+      y,
+      l.scratch,
+    ];
     const prepare = c.prepare ? exports[c.prepare.name] : undefined;
     const kernel = exports[c.kernel.name];
     const once = () => {

@@ -62,7 +62,8 @@ export async function readTuningLog(path: string): Promise<TuningLog> {
 /** The CPU model, from /proc/cpuinfo where readable, for log keys. */
 export function cpuModel(): string {
   try {
-    return Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1]?.trim() ?? "unknown-cpu";
+    return Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1]?.trim() ??
+      "unknown-cpu";
   } catch {
     return "unknown-cpu";
   }

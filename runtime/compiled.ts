@@ -6,7 +6,14 @@
 
 import { join, resolve, toFileUrl } from "./paths.ts";
 import { bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
-import { ArtifactError, InputError, parsePlan, type Plan, PLAN_DTYPE_BYTES, type PlanTensor } from "./plan.ts";
+import {
+  ArtifactError,
+  InputError,
+  parsePlan,
+  type Plan,
+  PLAN_DTYPE_BYTES,
+  type PlanTensor,
+} from "./plan.ts";
 import type { WorkerInit } from "./worker.ts";
 
 /** Input data for one tensor: numbers (or bigints for i64) in row-major order. */
@@ -22,10 +29,15 @@ export interface LoadOptions {
 
 /** A per-step profile: wall time summed over the runs made with `profile` on. */
 export interface StepProfile {
+  /** The IR value the step computes. */
   value: string;
+  /** The IR op(s) it covers. */
   op: string;
+  /** The kernel it calls. */
   kernel: string;
+  /** Mean wall time per profiled run, ms (thread 0, barrier wait included). */
   ms: number;
+  /** FLOPs per run. */
   flops: number;
 }
 
@@ -66,7 +78,7 @@ export class CompiledModel {
     let wasmFile = join(dir, plan.wasm.relaxed);
     let bytes = await readArtifactFile(wasmFile);
     const relaxed = !options.noRelaxedSimd && WebAssembly.validate(bytes);
-    if (!relaxed) bytes = await readArtifactFile((wasmFile = join(dir, plan.wasm.simd)));
+    if (!relaxed) bytes = await readArtifactFile(wasmFile = join(dir, plan.wasm.simd));
     const module = await WebAssembly.compile(bytes).catch((e) => {
       throw new ArtifactError(wasmFile, `not a valid kernel module: ${(e as Error).message}`);
     });
@@ -85,8 +97,11 @@ export class CompiledModel {
     const variant = relaxed ? 0 : 1;
     const steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);
     const workers = await Promise.all(
-      Array.from({ length: threads - 1 }, (_, i) =>
-        startWorker({ module, memory, ts: tsUrl, steps: plan.steps, variant, tid: i + 1, nt: threads })),
+      Array.from(
+        { length: threads - 1 },
+        (_, i) =>
+          startWorker({ module, memory, ts: tsUrl, steps: plan.steps, variant, tid: i + 1, nt: threads }),
+      ),
     );
     return new CompiledModel(plan, memory, steps, workers, threads, relaxed);
   }
@@ -95,7 +110,10 @@ export class CompiledModel {
    * Runs the model on `inputs` (by input name) and returns copies of the outputs by name.
    * Throws when an input is missing, has the wrong length or holds an index out of range.
    */
-  run(inputs: Readonly<Record<string, InputData>>, options: { profile?: boolean } = {}): Record<string, Float32Array> {
+  run(
+    inputs: Readonly<Record<string, InputData>>,
+    options: { profile?: boolean } = {},
+  ): Record<string, Float32Array> {
     for (const t of this.plan.inputs) writeInput(this.memory, t, inputs[t.name]);
     Atomics.store(this.ctl, CONTROL.failed, 0);
     Atomics.add(this.ctl, CONTROL.start, 1);
@@ -105,7 +123,8 @@ export class CompiledModel {
     if (Atomics.load(this.ctl, CONTROL.failed)) throw new Error("a kernel failed during the run (see above)");
     const out: Record<string, Float32Array> = {};
     for (const t of this.plan.outputs) {
-      out[t.name] = new Float32Array(this.memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1)).slice();
+      out[t.name] = new Float32Array(this.memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1))
+        .slice();
     }
     return out;
   }
@@ -180,14 +199,22 @@ async function readWeights(file: string, memory: WebAssembly.Memory, region: Pla
 function writeInput(memory: WebAssembly.Memory, t: PlanTensor, data: InputData | undefined): void {
   const n = t.shape.reduce((a, b) => a * b, 1);
   if (data === undefined) throw new InputError(`input '${t.name}' is missing`);
-  if (data.length !== n) throw new InputError(`input '${t.name}' needs ${n} values ([${t.shape}]), got ${data.length}`);
+  if (data.length !== n) {
+    throw new InputError(`input '${t.name}' needs ${n} values ([${t.shape}]), got ${data.length}`);
+  }
   const bytes = PLAN_DTYPE_BYTES[t.dtype];
-  if (t.dtype === "f32") return void new Float32Array(memory.buffer, t.offset, n).set(data as ArrayLike<number>);
+  if (t.dtype === "f32") {
+    return void new Float32Array(memory.buffer, t.offset, n).set(data as ArrayLike<number>);
+  }
   const words = new Int32Array(memory.buffer, t.offset, (n * bytes) / 4);
   for (let i = 0; i < n; i++) {
     const v = Number(data[i]);
     if (!Number.isInteger(v) || (t.limit !== undefined && (v < 0 || v >= t.limit))) {
-      throw new InputError(`input '${t.name}'[${i}] = ${data[i]} is out of range${t.limit !== undefined ? ` [0, ${t.limit})` : ""}`);
+      throw new InputError(
+        `input '${t.name}'[${i}] = ${data[i]} is out of range${
+          t.limit !== undefined ? ` [0, ${t.limit})` : ""
+        }`,
+      );
     }
     if (t.dtype === "i32") words[i] = v;
     else {

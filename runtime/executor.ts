@@ -42,11 +42,18 @@ export type BoundStep = (tid: number, nt: number) => void;
 export type KernelTable = Record<string, (...args: number[]) => void>;
 
 /** Binds each step to its kernel (wasm export or TS export); `variant` 0 is relaxed SIMD, 1 plain SIMD. */
-export function bindSteps(steps: readonly PlanStep[], wasm: KernelTable, ts: KernelTable, variant: 0 | 1): BoundStep[] {
+export function bindSteps(
+  steps: readonly PlanStep[],
+  wasm: KernelTable,
+  ts: KernelTable,
+  variant: 0 | 1,
+): BoundStep[] {
   return steps.map((s) => {
     const name = s.kernel[variant];
     const f = s.kind === "wasm" ? wasm[name] : ts[name];
-    if (typeof f !== "function") throw new Error(`step ${s.value}: no ${s.kind} kernel '${name}' in the artifact`);
+    if (typeof f !== "function") {
+      throw new Error(`step ${s.value}: no ${s.kind} kernel '${name}' in the artifact`);
+    }
     const args = s.args;
     return (tid, nt) => f(...args, tid, nt);
   });
@@ -57,7 +64,13 @@ export function bindSteps(steps: readonly PlanStep[], wasm: KernelTable, ts: Ker
  * still meets every barrier, so no thread waits forever. `times`, when given, receives each
  * step's wall time in ms (barrier included).
  */
-export function runSteps(steps: readonly BoundStep[], ctl: Int32Array, tid: number, nt: number, times?: Float64Array): void {
+export function runSteps(
+  steps: readonly BoundStep[],
+  ctl: Int32Array,
+  tid: number,
+  nt: number,
+  times?: Float64Array,
+): void {
   let failed = false;
   for (let i = 0; i < steps.length; i++) {
     const t0 = times ? performance.now() : 0;

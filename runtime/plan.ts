@@ -13,7 +13,9 @@ export const PLAN_DTYPE_BYTES: Readonly<Record<PlanDType, number>> = { f32: 4, i
 export interface PlanTensor {
   /** The IR parameter or result name (without `%`). */
   name: string;
+  /** Element type. */
   dtype: PlanDType;
+  /** Static shape. */
   shape: number[];
   /** Byte address in the shared memory. */
   offset: number;
@@ -41,7 +43,9 @@ export interface PlanStep {
 
 /** The whole plan. */
 export interface Plan {
+  /** Always "sparrow-plan". */
   format: "sparrow-plan";
+  /** The format version. */
   version: 1;
   /** The model's name. */
   model: string;
@@ -59,8 +63,11 @@ export interface Plan {
   wasm: { relaxed: string; simd: string };
   /** The TypeScript kernels module, if any step uses one. */
   ts?: string;
+  /** The function's inputs, in order. */
   inputs: PlanTensor[];
+  /** The function's outputs, in order. */
   outputs: PlanTensor[];
+  /** The kernel calls of one run, in order. */
   steps: PlanStep[];
 }
 
@@ -75,6 +82,7 @@ export class ArtifactError extends Error {
 
 /** Inputs a compiled model cannot run on (missing, wrong length, index out of range). */
 export class InputError extends Error {
+  /** The error's name. */
   override name = "InputError";
 }
 

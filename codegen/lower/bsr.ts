@@ -31,7 +31,9 @@ export function bsrSpecOf(op: Op, w: BsrTensor): BsrSpec {
 export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   const [x, w, bias] = op.operands;
   const t = ctx.knownValue(w) as BsrTensor | undefined;
-  if (!t || !("indptr" in t)) throw new CodegenError(op.loc, "bsr_dense has kernels only for a compile-time BSR weight");
+  if (!t || !("indptr" in t)) {
+    throw new CodegenError(op.loc, "bsr_dense has kernels only for a compile-time BSR weight");
+  }
   const spec = bsrSpecOf(op, t);
   const { variant, why } = ctx.chooseBsr(spec, op);
   const key = variantKey(variant);
@@ -39,12 +41,24 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   const probe = bsrKernel(spec, variant, { relaxedSimd: true });
   const scratch = ctx.temp(Math.max(probe.scratchBytes, 4));
   const xArg = ctx.operand(op, x);
-  const data = ctx.constant(`bsr:${w.name}:${key}`, `${w.ref} (BSR blocks, ${key})`, () => packBsrData(spec, variant, t.data as Float32Array));
+  const data = ctx.constant(
+    `bsr:${w.name}:${key}`,
+    `${w.ref} (BSR blocks, ${key})`,
+    () => packBsrData(spec, variant, t.data as Float32Array),
+  );
   const index = packBsrIndex(spec, variant);
-  const indexArg = index && ctx.constant(`bsr-index:${w.name}:${key}`, `${w.ref} (BSR index, ${key})`, () => index);
+  const indexArg = index &&
+    ctx.constant(`bsr-index:${w.name}:${key}`, `${w.ref} (BSR index, ${key})`, () => index);
   ctx.schedules.push({ value: op.result.ref, weight: w.ref, variant: key, why });
   if (probe.prepare) {
-    ctx.emit({ op, ops: ["bsr_dense (prepare)"], kind: "wasm", wasm: (tg) => generated(tg).prepare!, args: [xArg, { buffer: scratch }], flops: 0 });
+    ctx.emit({
+      op,
+      ops: ["bsr_dense (prepare)"],
+      kind: "wasm",
+      wasm: (tg) => generated(tg).prepare!,
+      args: [xArg, { buffer: scratch }],
+      flops: 0,
+    });
   }
   const [R, C] = spec.block;
   ctx.emit({

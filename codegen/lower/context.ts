@@ -68,7 +68,8 @@ export class LowerContext {
   /** The schedule chosen for each sparse product, for the report. */
   readonly schedules: { value: string; weight: string; variant: string; why: string }[] = [];
   /** Picks the schedule of a sparse product (set by the compiler: tuning log or cost model). */
-  chooseBsr: (spec: BsrSpec, op: Op) => { variant: BsrVariant; why: string } = (spec) => defaultBsrVariant(spec);
+  chooseBsr: (spec: BsrSpec, op: Op) => { variant: BsrVariant; why: string } = (spec) =>
+    defaultBsrVariant(spec);
   /** Integer inputs used as indices, and the bound each must stay under. */
   readonly limits = new Map<Value, number>();
   private readonly constantIds = new Map<string, number>();
@@ -98,7 +99,10 @@ export class LowerContext {
     const t = this.known.get(v);
     if (!t) return { buffer: this.bufferOf(op, v) };
     if (t.dtype !== "f32" && t.dtype !== "i32") {
-      throw new CodegenError(op.loc, `constant operand ${v.ref} has dtype ${t.dtype}; codegen supports f32 and i32`);
+      throw new CodegenError(
+        op.loc,
+        `constant operand ${v.ref} has dtype ${t.dtype}; codegen supports f32 and i32`,
+      );
     }
     return this.constant(`raw:${v.kind}:${v.name}`, v.ref, () => t.data as Float32Array | Int32Array);
   }
@@ -122,7 +126,10 @@ export class LowerContext {
   /** Records that `v` is stored in `of`'s buffer at `byteOffset` (no copy). */
   alias(v: Value, of: Value, byteOffset = 0): void {
     const base = this.aliases.get(of);
-    this.aliases.set(v, base ? { of: base.of, byteOffset: base.byteOffset + byteOffset } : { of, byteOffset });
+    this.aliases.set(
+      v,
+      base ? { of: base.of, byteOffset: base.byteOffset + byteOffset } : { of, byteOffset },
+    );
   }
 
   /** Appends a step. */

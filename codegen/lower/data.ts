@@ -48,7 +48,9 @@ function stridesOf(shape: readonly number[]): number[] {
  */
 export function lowerSlice(op: Op, ctx: LowerContext): void {
   const [x] = op.operands;
-  if (x.type.dtype !== "f32") throw new CodegenError(op.loc, `slice of ${x.type.dtype} has no kernel (f32 only)`);
+  if (x.type.dtype !== "f32") {
+    throw new CodegenError(op.loc, `slice of ${x.type.dtype} has no kernel (f32 only)`);
+  }
   const index = Tensor.zeros({ shape: [...x.type.shape], dtype: "i32" });
   index.data.forEach((_, i) => (index.data[i] = i));
   const def = builtinRegistry.get("slice")!;
@@ -82,7 +84,10 @@ export function lowerGather(op: Op, ctx: LowerContext): void {
     );
   }
   if (indices.kind !== "arg") {
-    throw new CodegenError(op.loc, "gather indices must be a function input, so the runtime can check their range");
+    throw new CodegenError(
+      op.loc,
+      "gather indices must be a function input, so the runtime can check their range",
+    );
   }
   ctx.limits.set(indices, Math.min(ctx.limits.get(indices) ?? Infinity, table.type.shape[0]));
   const rowLen = numel(table.type.shape.slice(1));
@@ -91,7 +96,9 @@ export function lowerGather(op: Op, ctx: LowerContext): void {
     ops: ["gather"],
     kind: "ts",
     ts: gatherKernel(numel(indices.type.shape), rowLen, dtype),
-    args: [ctx.operand(op, table), { buffer: ctx.bufferOf(op, indices) }, { buffer: ctx.bufferOf(op, op.result) }],
+    args: [ctx.operand(op, table), { buffer: ctx.bufferOf(op, indices) }, {
+      buffer: ctx.bufferOf(op, op.result),
+    }],
     flops: 0,
   });
 }

@@ -25,7 +25,9 @@ export function scalarFactor(ctx: LowerContext, op: Op): { scale: number; x: Val
   for (const [i, v] of op.operands.entries()) {
     const t = ctx.knownValue(v);
     const other = op.operands[1 - i];
-    if (t && numel(t.shape) === 1 && !ctx.knownValue(other) && sameShape(other.type.shape, op.result.type.shape)) {
+    if (
+      t && numel(t.shape) === 1 && !ctx.knownValue(other) && sameShape(other.type.shape, op.result.type.shape)
+    ) {
       return { scale: t.data[0], x: other };
     }
   }

@@ -31,7 +31,6 @@ const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...Object.fromEntries([...ELEMENTWISE].map((name) => [name, lowerElementwise])),
 };
 
-
 /** Counts each value's uses and lists the ops using it (a returned value counts once per return). */
 function useCounts(f: Func): { uses: Map<Value, number>; users: Map<Value, Op[]> } {
   const uses = new Map<Value, number>();
@@ -62,7 +61,9 @@ export function lowerFunction(
     }
     if (op.operands.every((v) => ctx.known.has(v))) {
       const def = builtinRegistry.get(op.name);
-      if (!def) throw new CodegenError(op.loc, `'${op.name}' is not a built-in op; codegen has no kernel for it`);
+      if (!def) {
+        throw new CodegenError(op.loc, `'${op.name}' is not a built-in op; codegen has no kernel for it`);
+      }
       const inputs = op.operands.map((v) => ctx.known.get(v)!);
       ctx.known.set(op.result, def.interpret(inputs, new AttrReader(def.attrs, op.attrs), op.result.type));
     }

@@ -31,7 +31,9 @@ export function lowerSoftmax(op: Op, ctx: LowerContext): void {
     ops,
     kind: "wasm",
     wasm: (t) => softmaxKernel(spec, t),
-    args: [ctx.operand(op, x), ...(mask ? [ctx.operand(op, mask)] : []), { buffer: ctx.bufferOf(op, op.result) }],
+    args: [ctx.operand(op, x), ...(mask ? [ctx.operand(op, mask)] : []), {
+      buffer: ctx.bufferOf(op, op.result),
+    }],
     flops: 5 * numel(shape),
   });
 }
