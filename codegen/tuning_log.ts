@@ -20,8 +20,11 @@ export interface TuningEntry {
 
 /** The log file's content. */
 export interface TuningLog {
+  /** Always "sparrow-tuning-log". */
   format: "sparrow-tuning-log";
+  /** The format version. */
   version: 1;
+  /** The measured choices, by `tuningKey`. */
   entries: Record<string, TuningEntry>;
 }
 
