@@ -8,7 +8,12 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { exportOnnx } from "../frontend/onnx/export.ts";
-import { bertConfig, type BertPresetName, buildBertModule, syntheticBertWeights } from "../frontend/synthetic_bert.ts";
+import {
+  bertConfig,
+  type BertPresetName,
+  buildBertModule,
+  syntheticBertWeights,
+} from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
 import {
   compileModule,
@@ -22,7 +27,7 @@ import {
   writeArtifact,
 } from "../mod.ts";
 import { type Contender, type Feeds, ortNode, ortWeb, sparrow } from "./peers.ts";
-import { maxAbsDiff, type Summary, summarize } from "./stats.ts";
+import { maxAbsDiff, summarize, type Summary } from "./stats.ts";
 
 /** Runs the benchmark with command-line `args`. */
 export async function denseBench(args: string[]): Promise<void> {
@@ -42,7 +47,9 @@ export async function denseBench(args: string[]): Promise<void> {
   const c = bertConfig(values.model as BertPresetName, { seq });
   const m = buildBertModule(c, "w.safetensors");
   const weights = memoryStore(
-    new Map(syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)])),
+    new Map(
+      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
+    ),
   );
   const inputs = seededInputs(m.funcs[0], 0);
   const feeds: Feeds = Object.fromEntries(
@@ -52,14 +59,17 @@ export async function denseBench(args: string[]): Promise<void> {
   await Deno.mkdir(values.out, { recursive: true });
   const artifact = join(values.out, `${m.name}-s${seq}-dense`);
   const t0 = performance.now();
-  const optimized = runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
+  const optimized =
+    runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
   const compiled = await compileModule(optimized, weights);
   const compileMs = performance.now() - t0;
   await writeArtifact(artifact, compiled, print(optimized));
   const onnxPath = join(values.out, `${m.name}-s${seq}.onnx`);
   const onnx = exportOnnx(m, weights).bytes;
   await Deno.writeFile(onnxPath, onnx);
-  console.error(`compiled ${m.name} S=${seq} in ${compileMs.toFixed(0)} ms (passes + codegen); artifact ${artifact}`);
+  console.error(
+    `compiled ${m.name} S=${seq} in ${compileMs.toFixed(0)} ms (passes + codegen); artifact ${artifact}`,
+  );
 
   const contenders: Contender[] = [];
   for (const t of threadCounts) {
@@ -70,8 +80,12 @@ export async function denseBench(args: string[]): Promise<void> {
   const reference = await contenders.find((k) => k.name === "onnxruntime-node")!.run();
   for (const k of contenders) {
     const d = maxAbsDiff(await k.run(), reference);
-    console.error(`  ${k.name} at ${k.threads} thread(s): max abs diff against onnxruntime-node ${d.toExponential(2)}`);
-    if (!(d <= 1e-3)) throw new Error(`${k.name} at ${k.threads} thread(s) differs from onnxruntime-node by ${d}`);
+    console.error(
+      `  ${k.name} at ${k.threads} thread(s): max abs diff against onnxruntime-node ${d.toExponential(2)}`,
+    );
+    if (!(d <= 1e-3)) {
+      throw new Error(`${k.name} at ${k.threads} thread(s) differs from onnxruntime-node by ${d}`);
+    }
   }
   const times = contenders.map(() => [] as number[]);
   for (let r = 0; r < repeat; r++) {
@@ -91,7 +105,9 @@ export async function denseBench(args: string[]): Promise<void> {
   const lines = [
     `| contender | ${threadCounts.map((t) => `${t} thread${t > 1 ? "s" : ""}, ms`).join(" | ")} |`,
     `|---|${threadCounts.map(() => "---:").join("|")}|`,
-    ...[...new Set(rows.map((r) => r.name))].map((n) => `| ${n} | ${threadCounts.map((t) => fmt(find(n, t))).join(" | ")} |`),
+    ...[...new Set(rows.map((r) => r.name))].map((n) =>
+      `| ${n} | ${threadCounts.map((t) => fmt(find(n, t))).join(" | ")} |`
+    ),
   ];
   const gflop = compiled.report.flops / 1e9;
   const ratios = threadCounts.map((t) => {
@@ -102,12 +118,20 @@ export async function denseBench(args: string[]): Promise<void> {
   });
   const s1 = find("sparrow (dense)", 1), s2 = find("sparrow (dense)", 2);
   if (s1 && s2) ratios.push(`Sparrow 2 threads vs 1: ${(s1.median / s2.median).toFixed(2)}x`);
-  console.log(`${m.name}, S=${seq}, batch 1, ${gflop.toFixed(2)} GFLOP; medians over ${repeat} interleaved rounds (std)\n`);
+  console.log(
+    `${m.name}, S=${seq}, batch 1, ${
+      gflop.toFixed(2)
+    } GFLOP; medians over ${repeat} interleaved rounds (std)\n`,
+  );
   console.log(lines.join("\n"));
   console.log(`\n${ratios.join("\n")}\ncompile time (passes + codegen): ${(compileMs / 1000).toFixed(2)} s`);
   await Deno.writeTextFile(
     join(values.out, `dense-${m.name}-s${seq}.json`),
-    JSON.stringify({ model: m.name, seq, repeat, gflop, compileMs, rows, date: new Date().toISOString(), cpu: cpuModel() }, null, 2),
+    JSON.stringify(
+      { model: m.name, seq, repeat, gflop, compileMs, rows, date: new Date().toISOString(), cpu: cpuModel() },
+      null,
+      2,
+    ),
   );
 }
 

@@ -28,7 +28,9 @@ for (;;) {
     if (!feeds) {
       const given = JSON.parse(line) as Record<string, number[]>;
       feeds = Object.fromEntries(
-        Object.entries(given).map(([k, v]) => [k, new ort.Tensor("int64", BigInt64Array.from(v.map(BigInt)), [1, v.length])]),
+        Object.entries(given).map((
+          [k, v],
+        ) => [k, new ort.Tensor("int64", BigInt64Array.from(v.map(BigInt)), [1, v.length])]),
       );
       await Deno.stdout.write(encoder.encode("ready\n"));
       continue;

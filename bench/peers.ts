@@ -75,7 +75,12 @@ export async function ortWeb(onnxPath: string, threads: number, feeds: Feeds): P
     return line;
   };
   const encoder = new TextEncoder();
-  await writer.write(encoder.encode(JSON.stringify(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, [...v].map(Number)]))) + "\n"));
+  await writer.write(
+    encoder.encode(
+      JSON.stringify(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, [...v].map(Number)]))) +
+        "\n",
+    ),
+  );
   await readLine(); // "ready"
   return {
     name: "onnxruntime-web",

@@ -92,7 +92,9 @@ export class CompiledModel {
       tsKernels = await import(tsUrl).catch((e) => {
         throw new ArtifactError(tsUrl, `cannot load the TS kernels: ${(e as Error).message}`);
       });
-      (tsKernels.init as unknown as (b: SharedArrayBuffer) => void)(memory.buffer as SharedArrayBuffer);
+      tsKernels = (tsKernels.kernels as unknown as (b: SharedArrayBuffer) => KernelTable)(
+        memory.buffer as SharedArrayBuffer,
+      );
     }
     const variant = relaxed ? 0 : 1;
     const steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);

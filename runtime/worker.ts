@@ -26,7 +26,9 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   let tsKernels: KernelTable = {};
   if (ts) {
     tsKernels = await import(ts);
-    (tsKernels.init as unknown as (b: SharedArrayBuffer) => void)(memory.buffer as SharedArrayBuffer);
+    tsKernels = (tsKernels.kernels as unknown as (b: SharedArrayBuffer) => KernelTable)(
+      memory.buffer as SharedArrayBuffer,
+    );
   }
   const bound = bindSteps(steps, instance.exports as KernelTable, tsKernels, variant);
   const ctl = new Int32Array(memory.buffer, 0, 16);

@@ -6,7 +6,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bertConfig, type BertConfig, buildBertModule, syntheticBertWeights } from "../../frontend/synthetic_bert.ts";
+import {
+  type BertConfig,
+  bertConfig,
+  buildBertModule,
+  syntheticBertWeights,
+} from "../../frontend/synthetic_bert.ts";
 import { seededInputs } from "../../ir/inputs.ts";
 import { emptyLog } from "../../codegen/tuning_log.ts";
 import {
@@ -30,7 +35,9 @@ import {
 function bert(overrides: Partial<BertConfig>): { m: Module; weights: WeightStore } {
   const c = bertConfig("bert-tiny", overrides);
   const weights = memoryStore(
-    new Map(syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)])),
+    new Map(
+      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
+    ),
   );
   return { m: buildBertModule(c, "w.safetensors"), weights };
 }
@@ -53,21 +60,28 @@ async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: num
   try {
     await writeArtifact(join(dir, "out"), compiled, print(m));
     let worst = 0;
-    for (const threads of [1, 2]) {
-      const model = await loadCompiled(join(dir, "out"), { threads });
-      try {
-        const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
-        for (let run = 0; run < 2; run++) {
+    // Both loaded at once from the same folder: each must keep its own memory (and TS kernel views).
+    const models = [
+      await loadCompiled(join(dir, "out"), { threads: 1 }),
+      await loadCompiled(join(dir, "out"), { threads: 2 }),
+    ];
+    try {
+      const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
+      for (let run = 0; run < 2; run++) {
+        for (const model of models) {
           const out = model.run(given);
           f.returns.forEach((r, i) => {
             const d = maxDiff(out[r.name], expected[i].data);
-            assert.ok(d <= tol, `${m.name} ${r.ref} at ${threads} thread(s), run ${run}: max abs diff ${d} > ${tol}`);
+            assert.ok(
+              d <= tol,
+              `${m.name} ${r.ref} at ${model.threads} thread(s), run ${run}: max abs diff ${d} > ${tol}`,
+            );
             worst = Math.max(worst, d);
           });
         }
-      } finally {
-        model.close();
       }
+    } finally {
+      for (const model of models) model.close();
     }
     return worst;
   } finally {
@@ -82,7 +96,9 @@ Deno.test("compiled bert-tiny matches the interpreter (unfused and fused, 1 and 
   const { m, weights } = bert({ seq: 32 });
   const unfused = await checkAgainstInterpreter(m, weights, 1e-4);
   const fused = await checkAgainstInterpreter(defaultPipeline(m, weights), weights, 1e-4);
-  console.log(`bert-tiny S=32: max abs diff ${unfused.toExponential(2)} unfused, ${fused.toExponential(2)} fused`);
+  console.log(
+    `bert-tiny S=32: max abs diff ${unfused.toExponential(2)} unfused, ${fused.toExponential(2)} fused`,
+  );
 });
 
 Deno.test("compiled BERTs with ragged sizes and the tanh GELU match the interpreter", async () => {
@@ -108,7 +124,10 @@ Deno.test("an op without a kernel is a compile error naming its place", async ()
 }
 `;
   const m = parse(text, { file: "w.sir" }).module!;
-  await assert.rejects(() => compileModule(m, memoryStore(new Map())), /w\.sir:3:5: error: no kernel for op 'reduce_mean'/);
+  await assert.rejects(
+    () => compileModule(m, memoryStore(new Map())),
+    /w\.sir:3:5: error: no kernel for op 'reduce_mean'/,
+  );
 });
 
 Deno.test("loadCompiled names the file of a missing or corrupt artifact", async () => {
@@ -122,10 +141,16 @@ Deno.test("loadCompiled names the file of a missing or corrupt artifact", async 
     const weightsFile = join(dir, "a", "weights.bin");
     const bytes = await Deno.readFile(weightsFile);
     await Deno.writeFile(weightsFile, bytes.subarray(0, bytes.length - 4));
-    await assert.rejects(() => loadCompiled(join(dir, "a")), /weights\.bin: the weights file has \d+ bytes, the plan expects/);
+    await assert.rejects(
+      () => loadCompiled(join(dir, "a")),
+      /weights\.bin: the weights file has \d+ bytes, the plan expects/,
+    );
     await Deno.writeFile(join(dir, "a", "kernels.relaxed.wasm"), new Uint8Array([0, 97, 115, 109, 9]));
     await Deno.writeFile(join(dir, "a", "kernels.simd.wasm"), new Uint8Array([0, 97, 115, 109, 9]));
-    await assert.rejects(() => loadCompiled(join(dir, "a")), /kernels\.simd\.wasm: not a valid kernel module/);
+    await assert.rejects(
+      () => loadCompiled(join(dir, "a")),
+      /kernels\.simd\.wasm: not a valid kernel module/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -161,7 +186,10 @@ Deno.test("--tune times each sparse product's schedules once; the next compile r
     assert.ok(Object.values(e.timings).every((ms) => ms > 0));
     assert.equal(e.best, Object.entries(e.timings).sort((a, b) => a[1] - b[1])[0][0]);
   }
-  assert.ok(first.report.schedules.every((s) => s.why.startsWith("tuning log:")), JSON.stringify(first.report.schedules));
+  assert.ok(
+    first.report.schedules.every((s) => s.why.startsWith("tuning log:")),
+    JSON.stringify(first.report.schedules),
+  );
   const again = await compileModule(sparse, store, { tune: true, tuningLog });
   assert.equal(again.report.tuned, 0);
   assert.deepEqual(Object.keys(tuningLog.entries), keys);
