@@ -1,18 +1,57 @@
 /**
  * `deno task eval <model> --task sst2 --data <tsv> [--limit N] [--seq N] [--tokenizer DIR] [--json FILE]`:
- * runs a BERT sequence classifier (a Hugging Face checkpoint folder, or an IR file with its weights)
- * on the reference interpreter over an SST-2 TSV file, row by row, and prints the accuracy, the
- * confusion matrix (rows = label, columns = prediction) and the throughput.
+ * runs a BERT sequence classifier (a Hugging Face checkpoint folder or an IR file with its weights, on
+ * the reference interpreter; or a compiled artifact folder, on the runtime) over an SST-2 TSV file,
+ * row by row, and prints the accuracy, the confusion matrix (rows = label, columns = prediction)
+ * and the throughput.
  */
 
-import { EvalError, evaluateSst2, loadEvalModel, readSst2Tsv } from "../frontend/sst2.ts";
+import { join } from "node:path";
+import {
+  EvalError,
+  type EvalModel,
+  type EvalRunner,
+  evaluateSst2,
+  loadEvalModel,
+  readSst2Tsv,
+} from "../frontend/sst2.ts";
+import { ArtifactError, loadCompiled } from "../mod.ts";
 import { loadTokenizer, TokenizerError } from "../frontend/tokenizer.ts";
 import { HfImportError } from "../frontend/hf.ts";
 import { main, parseCli, UsageError, writeTextAtomic } from "./common.ts";
 
 const USAGE =
-  "usage: deno task eval <model-dir|model.sir> --task sst2 --data DEV.tsv [--limit N] [--seq N] " +
-  "[--tokenizer DIR] [--json OUT.json]";
+  "usage: deno task eval <model-dir|model.sir|artifact-dir> --task sst2 --data DEV.tsv [--limit N] [--seq N] " +
+  "[--tokenizer DIR] [--threads N] [--json OUT.json]\n" +
+  "  an artifact (deno task compile ... -o DIR) needs --tokenizer (a folder with tokenizer.json)";
+
+/** A compiled artifact as an eval runner. */
+async function compiledRunner(
+  dir: string,
+  threads: number | undefined,
+): Promise<EvalRunner & { close(): void }> {
+  let model;
+  try {
+    model = await loadCompiled(dir, { threads });
+  } catch (e) {
+    if (e instanceof ArtifactError) throw new UsageError(e.message);
+    throw e;
+  }
+  const ids = model.plan.inputs.find((t) => t.name === "input_ids");
+  const out = model.plan.outputs[0];
+  if (!ids || ids.shape.length !== 2 || out.shape.length !== 2) {
+    model.close();
+    throw new UsageError(
+      `${dir}: not a sequence classifier (inputs [1, S] with input_ids, logits [1, labels])`,
+    );
+  }
+  return {
+    seq: ids.shape[1],
+    labels: out.shape[1],
+    run: (values) => model.run(values)[out.name],
+    close: () => model.close(),
+  };
+}
 
 function positiveInt(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -30,6 +69,7 @@ main(async () => {
     limit: { type: "string" },
     seq: { type: "string" },
     tokenizer: { type: "string" },
+    threads: { type: "string" },
     json: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
@@ -40,12 +80,32 @@ main(async () => {
   if (values.data === undefined) throw new UsageError(`--data is required (the SST-2 TSV file)`);
   const limit = positiveInt("limit", values.limit);
   const seq = positiveInt("seq", values.seq);
+  const threads = positiveInt("threads", values.threads);
   const path = positionals[0];
+  const compiled = (await Deno.stat(join(path, "plan.json")).catch(() => undefined))?.isFile;
+  if (compiled && values.tokenizer === undefined) {
+    throw new UsageError(
+      `${path} is a compiled artifact: give --tokenizer DIR (a folder with tokenizer.json)`,
+    );
+  }
 
+  let closeModel = () => {};
   try {
     const t0 = performance.now();
-    const model = await loadEvalModel(path, { seq });
-    const tokenizer = await loadTokenizer(values.tokenizer ?? model.tokenizerDir);
+    let model: EvalModel | EvalRunner;
+    if (compiled) {
+      const runner = await compiledRunner(path, threads);
+      closeModel = runner.close;
+      if (seq !== undefined && seq !== runner.seq) {
+        throw new UsageError(
+          `--seq ${seq} differs from the sequence length ${runner.seq} ${path} was compiled for`,
+        );
+      }
+      model = runner;
+    } else {
+      model = await loadEvalModel(path, { seq });
+    }
+    const tokenizer = await loadTokenizer(values.tokenizer ?? (model as EvalModel).tokenizerDir);
     const all = await readSst2Tsv(values.data);
     const rows = limit === undefined ? all : all.slice(0, limit);
     const loadSeconds = (performance.now() - t0) / 1000;
@@ -100,5 +160,7 @@ main(async () => {
       throw new UsageError(e.message);
     }
     throw e;
+  } finally {
+    closeModel();
   }
 });

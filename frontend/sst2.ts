@@ -225,14 +225,40 @@ export interface EvalResult {
   readonly logits: number[][];
 }
 
-/** Runs `model` on each row with the reference interpreter and counts what it got right. */
-export function evaluateSst2(
+/** A classifier that runs itself (e.g. a compiled artifact): logits of one padded row. */
+export interface EvalRunner {
+  /** The static sequence length. */
+  readonly seq: number;
+  /** Number of labels. */
+  readonly labels: number;
+  /** Runs one row given `input_ids`, `token_type_ids` and `attention_mask`; returns its logits. */
+  run(values: Readonly<Record<string, number[]>>): ArrayLike<number>;
+}
+
+/** Runs the reference interpreter on one row of `model`. */
+function interpreterRunner(
   model: EvalModel,
+): (values: Readonly<Record<string, number[]>>) => ArrayLike<number> {
+  const f = model.module.func("main")!;
+  return (values) => {
+    const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
+    return interpret(model.module, inputs, model.weights)[0].data;
+  };
+}
+
+/**
+ * Runs `model` on each row (with the reference interpreter, or the runner's own `run`) and
+ * counts what it got right.
+ */
+export function evaluateSst2(
+  model: EvalModel | EvalRunner,
   tokenizer: BertTokenizer,
   rows: readonly Sst2Row[],
   onRow?: (done: number) => void,
 ): EvalResult {
-  const f = model.module.func("main")!;
+  const run = "run" in model
+    ? (v: Readonly<Record<string, number[]>>) => model.run(v)
+    : interpreterRunner(model);
   const { seq, labels } = model;
   const classes = rows.reduce((n, r) => Math.max(n, r.label + 1), labels);
   const confusion = Array.from({ length: classes }, () => Array(classes).fill(0));
@@ -247,9 +273,7 @@ export function evaluateSst2(
       token_type_ids: fit.ids.map(() => 0),
       attention_mask: fit.mask,
     };
-    const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
-    const out = interpret(model.module, inputs, model.weights);
-    const l = [...out[0].data];
+    const l = Array.from(run(values));
     let pred = 0;
     for (let k = 1; k < l.length; k++) if (l[k] > l[pred]) pred = k;
     preds.push(pred);
