@@ -39,7 +39,11 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   const key = variantKey(variant);
   const generated = (target: Parameters<typeof bsrKernel>[2]) => bsrKernel(spec, variant, target);
   const probe = bsrKernel(spec, variant, { relaxedSimd: true });
-  const scratch = ctx.temp(Math.max(probe.scratchBytes, 4));
+  // Products of the same x with the same prepare kernel (Q, K and V) share one transposed copy.
+  const shareKey = probe.prepare && `${x.ref}:${probe.prepare.name}`;
+  const shared = shareKey ? ctx.preparedInputs.get(shareKey) : undefined;
+  const scratch = shared ?? ctx.temp(Math.max(probe.scratchBytes, 4));
+  if (shareKey && !shared) ctx.preparedInputs.set(shareKey, scratch);
   const xArg = ctx.operand(op, x);
   const data = ctx.constant(
     `bsr:${w.name}:${key}`,
@@ -50,7 +54,7 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   const indexArg = index &&
     ctx.constant(`bsr-index:${w.name}:${key}`, `${w.ref} (BSR index, ${key})`, () => index);
   ctx.schedules.push({ value: op.result.ref, weight: w.ref, variant: key, why });
-  if (probe.prepare) {
+  if (probe.prepare && !shared) {
     ctx.emit({
       op,
       ops: ["bsr_dense (prepare)"],

@@ -70,6 +70,8 @@ export class LowerContext {
   /** Picks the schedule of a sparse product (set by the compiler: tuning log or cost model). */
   chooseBsr: (spec: BsrSpec, op: Op) => { variant: BsrVariant; why: string } = (spec) =>
     defaultBsrVariant(spec);
+  /** Scratch buffers holding a prepared (transposed) input, by input and prepare kernel. */
+  readonly preparedInputs = new Map<string, RuntimeBuffer>();
   /** Integer inputs used as indices, and the bound each must stay under. */
   readonly limits = new Map<Value, number>();
   private readonly constantIds = new Map<string, number>();
