@@ -34,7 +34,7 @@ import type { PassOptionSpec } from "../passes/pass.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import { OverlayStore, type WeightStore } from "../ir/weights.ts";
 import { formatPatternReportJson, patternReport } from "../passes/dedup_patterns.ts";
-import { type CompileOptions, compileModule } from "../codegen/compile.ts";
+import { compileModule, type CompileOptions } from "../codegen/compile.ts";
 import { CodegenError } from "../codegen/lower/context.ts";
 import { emitKernels, writeArtifact } from "../codegen/artifact.ts";
 import { formatReport } from "../codegen/report.ts";
@@ -121,7 +121,10 @@ export const COMPILE_OPTIONS = {
 } satisfies ParseArgsOptionsConfig;
 
 /** Runs `deno task compile` with these arguments; returns the exit code. `onPhase` hears codegen's phases. */
-export async function compileJob(args: string[], onPhase?: CompileOptions["onPhase"]): Promise<number | void> {
+export async function compileJob(
+  args: string[],
+  onPhase?: CompileOptions["onPhase"],
+): Promise<number | void> {
   const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
   const artifact = values.output !== undefined && !values.output.endsWith(".sir");
   if (values["emit-kernels"] && !artifact) throw new UsageError("--emit-kernels needs -o DIR (an artifact)");
@@ -277,7 +280,9 @@ async function writeCompiled(
       throw new UsageError(`--tuning-log: ${(e as Error).message}`);
     });
     compiled = await compileModule(m, store, { onPhase: o.onPhase, tune: o.tune, tuningLog });
-    if (compiled.report.tuned > 0) await writeTextAtomic(o.tuningLog, JSON.stringify(tuningLog, null, 1) + "\n");
+    if (compiled.report.tuned > 0) {
+      await writeTextAtomic(o.tuningLog, JSON.stringify(tuningLog, null, 1) + "\n");
+    }
   } catch (e) {
     if (!(e instanceof CodegenError)) throw e;
     console.error(e.message);
@@ -292,5 +297,7 @@ async function writeCompiled(
   });
   if (o.emitKernels) await emitKernels(o.emitKernels, compiled.kernels);
   console.error(formatReport(compiled.report));
-  console.error(`wrote ${dir}${o.emitKernels ? ` and ${compiled.kernels.length} kernels to ${o.emitKernels}` : ""}`);
+  console.error(
+    `wrote ${dir}${o.emitKernels ? ` and ${compiled.kernels.length} kernels to ${o.emitKernels}` : ""}`,
+  );
 }

@@ -7,7 +7,12 @@
 
 import { join, relative } from "node:path";
 import { styleText } from "node:util";
-import { BERT_PRESET_NAMES, bertConfig, isBertPreset, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
+import {
+  BERT_PRESET_NAMES,
+  bertConfig,
+  isBertPreset,
+  writeSyntheticBert,
+} from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
 import { formatPatternTable, patternReport } from "../passes/dedup_patterns.ts";
 import {
@@ -30,7 +35,9 @@ import {
 } from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
 
-const USAGE = `usage: deno task demo [--preset ${BERT_PRESET_NAMES.join("|")}] [--out DIR] [--threads N] [--repeat N]`;
+const USAGE = `usage: deno task demo [--preset ${
+  BERT_PRESET_NAMES.join("|")
+}] [--out DIR] [--threads N] [--repeat N]`;
 
 /** The sparsity step: prune every encoder dense weight to 80% in 1x32 blocks, lower to BSR, share patterns. */
 const SPARSE_PIPELINE = "prune{sparsity=0.8 block=1x32},canonicalize,cse,fuse,bsr-lower,dedup-patterns,dce";
@@ -88,12 +95,19 @@ main(async () => {
   const weights = await loadWeights(m, path);
   console.log(
     `  ${config.layers} layers, hidden ${config.hidden}, ${config.heads} heads, seq ${config.seq}: ` +
-      `${(written.params / 1e6).toFixed(1)} M parameters; ${m.func("main")!.body.length} ops; ${path} in ${seconds(t0)}`,
+      `${(written.params / 1e6).toFixed(1)} M parameters; ${m.func("main")!.body.length} ops; ${path} in ${
+        seconds(t0)
+      }`,
   );
   const typo = loaded.text.replace("= gelu %l0.inter", "= gleu %l0.inter");
   const reparsed = parse(typo, { file: path });
   console.log("  a typo gets a diagnostic that names the place:");
-  console.log(formatDiagnostics(reparsed.module ? verify(reparsed.module) : reparsed.diagnostics, typo).replace(/^/gm, "    "));
+  console.log(
+    formatDiagnostics(reparsed.module ? verify(reparsed.module) : reparsed.diagnostics, typo).replace(
+      /^/gm,
+      "    ",
+    ),
+  );
 
   step(2, `Prune to 80% with 1x32 blocks, lower to BSR, deduplicate patterns: ${SPARSE_PIPELINE}`);
   t0 = performance.now();
@@ -102,18 +116,27 @@ main(async () => {
   console.log(`  done in ${seconds(t0)}; the IR after each pass is in ${dumps}/`);
   for (const pass of ["prune", "bsr-lower"]) {
     const lines = sparse.logs.filter((l) => l.startsWith(`${pass}: `));
-    console.log(`  ${lines[0]}${lines.length > 1 ? `\n    ... and ${lines.length - 1} more lines like it` : ""}`);
+    console.log(
+      `  ${lines[0]}${lines.length > 1 ? `\n    ... and ${lines.length - 1} more lines like it` : ""}`,
+    );
   }
   const layer = print(sparse.module).split("\n").filter((l) => /%l0\.(q|gelu) = /.test(l));
   console.log(layer.map((l) => `  ${l.trim()}`).join("\n"));
   const report = patternReport(sparse.module, sparse.store);
-  console.log(formatPatternTable(report).slice(0, 4).concat(["  ..."], formatPatternTable(report).slice(-3)).join("\n"));
+  console.log(
+    formatPatternTable(report).slice(0, 4).concat(["  ..."], formatPatternTable(report).slice(-3)).join("\n"),
+  );
 
   step(3, "Compile: dense, pruned without bsr-lower (the negative control), and sparse");
   const dense = passes(m, DENSE_PIPELINE, weights);
   const control = passes(m, CONTROL_PIPELINE, weights);
   const artifacts: Record<string, string> = {};
-  for (const [name, p] of [["dense", dense], ["pruned, no bsr-lower", control], ["sparse (BSR)", sparse]] as const) {
+  for (
+    const [name, p] of [["dense", dense], ["pruned, no bsr-lower", control], [
+      "sparse (BSR)",
+      sparse,
+    ]] as const
+  ) {
     t0 = performance.now();
     const compiled = await compileModule(p.module, p.store);
     const dir = join(values.out, name.split(/[ ,(]/)[0]);
@@ -135,7 +158,9 @@ main(async () => {
     const out = models.map((model) => model.run(feeds).logits);
     const diff = Math.max(...out[2].map((v, i) => Math.abs(v - out[1][i])));
     console.log(`  sparse vs pruned-dense logits: max abs difference ${diff.toExponential(2)}`);
-    if (!(diff <= 1e-3)) throw new Error(`the sparse model's outputs differ from the pruned dense model's by ${diff}`);
+    if (!(diff <= 1e-3)) {
+      throw new Error(`the sparse model's outputs differ from the pruned dense model's by ${diff}`);
+    }
     const times = models.map(() => [] as number[]);
     for (let r = 0; r < repeat; r++) {
       models.forEach((model, i) => {
@@ -145,7 +170,9 @@ main(async () => {
       });
     }
     const med = times.map(median);
-    Object.keys(artifacts).forEach((name, i) => console.log(`  ${name.padEnd(21)} median ${med[i].toFixed(1)} ms`));
+    Object.keys(artifacts).forEach((name, i) =>
+      console.log(`  ${name.padEnd(21)} median ${med[i].toFixed(1)} ms`)
+    );
     step(5, `Result at ${models[0].threads} thread(s)`);
     console.log(
       `  sparse / dense = ${(med[2] / med[0]).toFixed(2)} (${(med[0] / med[2]).toFixed(2)}x faster); ` +
@@ -154,6 +181,10 @@ main(async () => {
   } finally {
     for (const model of models) model.close();
   }
-  console.log(`\n  whole demo: ${seconds(start)}. Artifacts: ${Object.values(artifacts).join(", ")}; IR dumps: ${dumps}/`);
+  console.log(
+    `\n  whole demo: ${seconds(start)}. Artifacts: ${
+      Object.values(artifacts).join(", ")
+    }; IR dumps: ${dumps}/`,
+  );
   console.log(`  next: deno task run ${artifacts["sparse (BSR)"]} --profile   |   deno task bench table1`);
 });

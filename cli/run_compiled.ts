@@ -51,7 +51,9 @@ export function seededPlanInputs(plan: Plan, seed: number, seq?: number): Record
 const integer = (name: string, v: string | undefined, min: number): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  }
   return n;
 };
 
@@ -103,7 +105,11 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       }
       for (const [k, v] of Object.entries(given)) {
         if (!model.plan.inputs.some((t) => t.name === k)) {
-          throw new UsageError(`--inputs: the model has no input '${k}' (it has ${model.plan.inputs.map((t) => t.name).join(", ")})`);
+          throw new UsageError(
+            `--inputs: the model has no input '${k}' (it has ${
+              model.plan.inputs.map((t) => t.name).join(", ")
+            })`,
+          );
         }
         if (!Array.isArray(v)) throw new UsageError(`--inputs: '${k}' must be a list of numbers`);
         inputs[k] = v.flat(Infinity) as number[];
@@ -122,7 +128,12 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       model.run(inputs, { profile: values.profile });
       times.push(performance.now() - t);
     }
-    const latency = { medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times), runs: repeat };
+    const latency = {
+      medianMs: median(times),
+      minMs: Math.min(...times),
+      maxMs: Math.max(...times),
+      runs: repeat,
+    };
     const memory = { rssBytes: Deno.memoryUsage().rss, weightsBytes: model.plan.memory.weights.size };
     const summary = model.plan.outputs.map((t) => {
       const d = outputs[t.name];
@@ -134,20 +145,39 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
     if (values.save) {
       await writeSafetensors(
         values.save,
-        model.plan.outputs.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape, data: outputs[t.name] })),
+        model.plan.outputs.map((t) => ({
+          name: t.name,
+          dtype: "F32" as const,
+          shape: t.shape,
+          data: outputs[t.name],
+        })),
       );
     }
     if (values.json) {
       const info = { threads: model.threads, relaxedSimd: model.relaxedSimd, loadMs, memory };
-      return void console.log(JSON.stringify({ artifact: dir, seed, seq, ...info, latency, outputs: summary, profile: profile?.rows }, null, 2));
+      return void console.log(
+        JSON.stringify(
+          { artifact: dir, seed, seq, ...info, latency, outputs: summary, profile: profile?.rows },
+          null,
+          2,
+        ),
+      );
     }
     const f = (v: number) => v.toPrecision(6);
-    console.log(`${dir}: ${model.plan.model}, ${model.threads} thread(s), ${model.relaxedSimd ? "relaxed SIMD" : "SIMD"}, loaded in ${loadMs.toFixed(0)} ms`);
+    console.log(
+      `${dir}: ${model.plan.model}, ${model.threads} thread(s), ${
+        model.relaxedSimd ? "relaxed SIMD" : "SIMD"
+      }, loaded in ${loadMs.toFixed(0)} ms`,
+    );
     for (const s of summary) {
       console.log(`  ${s.name} [${s.shape}]  min ${f(s.min)}  max ${f(s.max)}  mean ${f(s.mean)}`);
       console.log(`    first values: ${s.first.map(f).join(", ")}`);
     }
-    console.log(`  latency over ${repeat} runs: median ${latency.medianMs.toFixed(2)} ms, min ${latency.minMs.toFixed(2)} ms, max ${latency.maxMs.toFixed(2)} ms`);
+    console.log(
+      `  latency over ${repeat} runs: median ${latency.medianMs.toFixed(2)} ms, min ${
+        latency.minMs.toFixed(2)
+      } ms, max ${latency.maxMs.toFixed(2)} ms`,
+    );
     const mib = (b: number) => (b / 2 ** 20).toFixed(0);
     console.log(
       `  RSS ${mib(memory.rssBytes)} MiB after the runs (weights ${mib(memory.weightsBytes)} MiB, +${
@@ -181,7 +211,9 @@ function profileTable(model: CompiledModel) {
     gflops: e.flops ? e.flops / (e.ms * 1e6) : undefined,
   })).sort((a, b) => b.ms - a.ms);
   const lines = [`  profile (mean per run, thread 0, barrier waits included): total ${total.toFixed(2)} ms`];
-  lines.push(`    ${"op".padEnd(24)} ${"calls".padStart(5)} ${"ms".padStart(9)} ${"share".padStart(6)}  GFLOP/s`);
+  lines.push(
+    `    ${"op".padEnd(24)} ${"calls".padStart(5)} ${"ms".padStart(9)} ${"share".padStart(6)}  GFLOP/s`,
+  );
   for (const r of rows) {
     lines.push(
       `    ${r.op.padEnd(24)} ${String(r.calls).padStart(5)} ${r.ms.toFixed(3).padStart(9)} ${
@@ -191,6 +223,8 @@ function profileTable(model: CompiledModel) {
   }
   const slowest = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 8);
   lines.push(`  slowest calls:`);
-  for (const s of slowest) lines.push(`    ${s.ms.toFixed(3).padStart(8)} ms  ${s.value} (${s.op}) ${s.kernel}`);
+  for (const s of slowest) {
+    lines.push(`    ${s.ms.toFixed(3).padStart(8)} ms  ${s.value} (${s.op}) ${s.kernel}`);
+  }
   return { rows, text: lines.join("\n") };
 }

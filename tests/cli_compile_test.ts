@@ -424,12 +424,23 @@ test(
     const r = await compile(model.path, "-o", out, "--emit-kernels", kernels);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /kernel calls, \d+ distinct kernels/);
-    for (const f of ["plan.json", "kernels.relaxed.wasm", "kernels.simd.wasm", "weights.bin", "model.sir", "report.json"]) {
+    for (
+      const f of [
+        "plan.json",
+        "kernels.relaxed.wasm",
+        "kernels.simd.wasm",
+        "weights.bin",
+        "model.sir",
+        "report.json",
+      ]
+    ) {
       await Deno.stat(join(out, f));
     }
     const wat = [...Deno.readDirSync(kernels)].map((e) => e.name).filter((n) => n.endsWith(".wat"));
     assert.ok(wat.some((n) => n.startsWith("gemm_")), `kernels written: ${wat}`);
-    const compiled = JSON.parse((await runTask("run", out, "--json", "--repeat", "2", "--threads", "2")).stdout);
+    const compiled = JSON.parse(
+      (await runTask("run", out, "--json", "--repeat", "2", "--threads", "2")).stdout,
+    );
     const interpreted = JSON.parse((await runTask("run", model.path, "--json")).stdout);
     const a = compiled.outputs[0].first as number[], b = interpreted.outputs[0].first as number[];
     assert.equal(a.length, b.length);

@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { exportOnnx } from "../../frontend/onnx/export.ts";
-import { bertConfig, type BertConfig, buildBertModule, syntheticBertWeights } from "../../frontend/synthetic_bert.ts";
+import {
+  type BertConfig,
+  bertConfig,
+  buildBertModule,
+  syntheticBertWeights,
+} from "../../frontend/synthetic_bert.ts";
 import { seededInputs } from "../../ir/inputs.ts";
 import {
   compileModule,
@@ -29,18 +34,24 @@ async function compiledVsOrt(c: BertConfig): Promise<number> {
   const ort = await import("onnxruntime-node");
   const m = buildBertModule(c, "w.safetensors");
   const weights = memoryStore(
-    new Map(syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)])),
+    new Map(
+      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
+    ),
   );
   const f = m.funcs[0];
   const inputs = seededInputs(f, 3);
   const session = await ort.InferenceSession.create(exportOnnx(m, weights).bytes, { logSeverityLevel: 3 });
   const feeds = Object.fromEntries(
-    f.params.map((p, i) => [p.name, new ort.Tensor("int64", BigInt64Array.from(inputs[i].data, BigInt), [...p.type.shape])]),
+    f.params.map((
+      p,
+      i,
+    ) => [p.name, new ort.Tensor("int64", BigInt64Array.from(inputs[i].data, BigInt), [...p.type.shape])]),
   );
   const expected = (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
   await session.release();
 
-  const optimized = runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
+  const optimized =
+    runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
   const dir = await Deno.makeTempDir({ prefix: "sparrow-ort-" });
   try {
     await writeArtifact(join(dir, "a"), await compileModule(optimized, weights), print(optimized));
@@ -64,7 +75,9 @@ Deno.test({
   name: "compiled small BERTs match onnxruntime within 1e-4 (hidden states and logits)",
   ignore: !CAN_ORT,
   async fn() {
-    for (const c of [bertConfig("bert-mini", { seq: 64, head: false }), bertConfig("bert-tiny", { act: "tanh" })]) {
+    for (
+      const c of [bertConfig("bert-mini", { seq: 64, head: false }), bertConfig("bert-tiny", { act: "tanh" })]
+    ) {
       const d = await compiledVsOrt(c);
       console.log(`${c.layers}/${c.hidden} head=${c.head} act=${c.act}: max abs diff ${d.toExponential(2)}`);
       assert.ok(d <= 1e-4, `max abs diff ${d}`);

@@ -37,7 +37,9 @@ export class KernelHarness {
   /** Copies `data` into fresh 64-byte-aligned memory and returns its byte address. */
   put(data: Float32Array | Int32Array): number {
     const addr = this.alloc(data.length);
-    new (data.constructor as Float32ArrayConstructor)(this.memory.buffer, addr, data.length).set(data as Float32Array);
+    new (data.constructor as Float32ArrayConstructor)(this.memory.buffer, addr, data.length).set(
+      data as Float32Array,
+    );
     return addr;
   }
 
