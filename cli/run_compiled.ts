@@ -120,6 +120,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       outputs = model.run(inputs); // warm-up
     } catch (e) {
       if (e instanceof InputError) throw new UsageError(e.message);
+      if (e instanceof ArtifactError) throw new ArtifactProblem(e.message);
       throw e;
     }
     const times: number[] = [];

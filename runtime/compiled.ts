@@ -58,6 +58,8 @@ export class CompiledModel {
     readonly threads: number,
     /** Whether the relaxed-SIMD kernels are in use. */
     readonly relaxedSimd: boolean,
+    /** The artifact's folder. */
+    readonly dir: string,
   ) {
     this.ctl = new Int32Array(memory.buffer, 0, 16);
     this.profileTimes = new Float64Array(plan.steps.length);
@@ -97,7 +99,14 @@ export class CompiledModel {
       );
     }
     const variant = relaxed ? 0 : 1;
-    const steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);
+    let steps;
+    try {
+      steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);
+    } catch (e) {
+      throw e instanceof ArtifactError
+        ? new ArtifactError(planFile, e.message.replace(/^plan\.json: /, ""))
+        : e;
+    }
     const workers = await Promise.all(
       Array.from(
         { length: threads - 1 },
@@ -105,7 +114,7 @@ export class CompiledModel {
           startWorker({ module, memory, ts: tsUrl, steps: plan.steps, variant, tid: i + 1, nt: threads }),
       ),
     );
-    return new CompiledModel(plan, memory, steps, workers, threads, relaxed);
+    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, dir);
   }
 
   /**
@@ -120,9 +129,20 @@ export class CompiledModel {
     Atomics.store(this.ctl, CONTROL.failed, 0);
     Atomics.add(this.ctl, CONTROL.start, 1);
     Atomics.notify(this.ctl, CONTROL.start);
-    runSteps(this.steps, this.ctl, 0, this.threads, options.profile ? this.profileTimes : undefined);
+    const failure = runSteps(
+      this.steps,
+      this.ctl,
+      0,
+      this.threads,
+      options.profile ? this.profileTimes : undefined,
+    );
     if (options.profile) this.runs++;
-    if (Atomics.load(this.ctl, CONTROL.failed)) throw new Error("a kernel failed during the run (see above)");
+    if (Atomics.load(this.ctl, CONTROL.failed)) {
+      throw new ArtifactError(
+        this.dir,
+        `the run failed: ${failure ?? "on a worker thread (its message is above)"}`,
+      );
+    }
     const out: Record<string, Float32Array> = {};
     for (const t of this.plan.outputs) {
       out[t.name] = new Float32Array(this.memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1))

@@ -3,7 +3,7 @@
  * same steps with its own thread id; a barrier in the shared control block follows each step.
  */
 
-import type { PlanStep } from "./plan.ts";
+import { ArtifactError, type PlanStep } from "./plan.ts";
 
 /** Int32 slots of the control block at address 0 of the shared memory. */
 export const CONTROL = {
@@ -48,11 +48,14 @@ export function bindSteps(
   ts: KernelTable,
   variant: 0 | 1,
 ): BoundStep[] {
-  return steps.map((s) => {
+  return steps.map((s, i) => {
     const name = s.kernel[variant];
     const f = s.kind === "wasm" ? wasm[name] : ts[name];
     if (typeof f !== "function") {
-      throw new Error(`step ${s.value}: no ${s.kind} kernel '${name}' in the artifact`);
+      throw new ArtifactError(
+        "plan.json",
+        `steps[${i}] (${s.value}): no ${s.kind} kernel '${name}' in the artifact`,
+      );
     }
     const args = s.args;
     return (tid, nt) => f(...args, tid, nt);
@@ -62,7 +65,7 @@ export function bindSteps(
 /**
  * Runs every step as thread `tid` of `nt`. A kernel that throws marks the run failed; the thread
  * still meets every barrier, so no thread waits forever. `times`, when given, receives each
- * step's wall time in ms (barrier included).
+ * step's wall time in ms (barrier included). Returns this thread's first failure, if any.
  */
 export function runSteps(
   steps: readonly BoundStep[],
@@ -70,20 +73,20 @@ export function runSteps(
   tid: number,
   nt: number,
   times?: Float64Array,
-): void {
-  let failed = false;
+): string | undefined {
+  let failed: string | undefined;
   for (let i = 0; i < steps.length; i++) {
     const t0 = times ? performance.now() : 0;
     if (!failed) {
       try {
         steps[i](tid, nt);
       } catch (e) {
-        failed = true;
+        failed = `step ${i} failed on thread ${tid}: ${(e as Error).message}`;
         Atomics.store(ctl, CONTROL.failed, 1);
-        console.error(`thread ${tid}: step ${i} failed: ${(e as Error).message}`);
       }
     }
     if (nt > 1) barrier(ctl, nt);
     if (times) times[i] += performance.now() - t0;
   }
+  return failed;
 }

@@ -101,6 +101,7 @@ export function parsePlan(file: string, text: string): Plan {
   if (p.version !== 1) throw bad(`unsupported version ${p.version}`);
   const mem = p.memory;
   if (!mem || !isInt(mem.pages) || mem.pages < 1 || mem.pages > 65536) throw bad("memory.pages");
+  if (!isInt(mem.control) || mem.control < 64) throw bad("memory.control");
   const limit = mem.pages * 65536;
   const inMemory = (offset: unknown, size: number) => isInt(offset) && offset + size <= limit;
   if (!inMemory(mem.arena?.offset, mem.arena?.size ?? 0)) throw bad("memory.arena is outside memory");
@@ -122,6 +123,11 @@ export function parsePlan(file: string, text: string): Plan {
     const ok = (s.kind === "wasm" || s.kind === "ts") && Array.isArray(s.kernel) && s.kernel.length === 2 &&
       s.kernel.every((k) => typeof k === "string") && Array.isArray(s.args) && s.args.every(isInt);
     if (!ok) throw bad(`steps[${i}] (${s?.value ?? "?"})`);
+    // Every argument is an address past the control block, inside memory.
+    const stray = s.args.find((a) => a < mem.control || a >= limit);
+    if (stray !== undefined) {
+      throw bad(`steps[${i}] (${s.value}): address ${stray} is outside the arena and weights`);
+    }
   });
   return p;
 }

@@ -38,7 +38,8 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
     Atomics.wait(ctl, CONTROL.start, seen);
     if (Atomics.load(ctl, CONTROL.shutdown)) break;
     seen = Atomics.load(ctl, CONTROL.start);
-    runSteps(bound, ctl, tid, nt);
+    const failure = runSteps(bound, ctl, tid, nt);
+    if (failure) console.error(`sparrow runtime: ${failure}`);
   }
   self.close();
 };

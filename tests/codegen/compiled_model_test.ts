@@ -196,3 +196,28 @@ Deno.test("--tune times each sparse product's schedules once; the next compile r
   const untuned = await compileModule(sparse, store);
   assert.ok(untuned.report.schedules.every((s) => !s.why.startsWith("tuning log:")));
 });
+
+Deno.test("a tampered plan is an error naming plan.json, never a hang or a stray write", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
+  try {
+    const { m, weights } = bert({ seq: 8, layers: 1 });
+    await writeArtifact(join(dir, "a"), await compileModule(m, weights), print(m));
+    const planFile = join(dir, "a", "plan.json");
+    const plan = JSON.parse(await Deno.readTextFile(planFile));
+    const tamper = async (edit: (p: typeof plan) => void, pattern: RegExp) => {
+      const p = structuredClone(plan);
+      edit(p);
+      await Deno.writeTextFile(planFile, JSON.stringify(p));
+      await assert.rejects(() => loadCompiled(join(dir, "a"), { threads: 2 }), pattern);
+    };
+    await tamper((p) => (p.steps[3].args[0] = 8), /plan\.json: bad plan: steps\[3\] .*address 8 is outside/);
+    await tamper(
+      (p) => (p.steps[2].kernel = ["nope", "nope"]),
+      /plan\.json: steps\[2\] .*no (wasm|ts) kernel 'nope'/,
+    );
+    await tamper((p) => (p.memory.pages = 0), /plan\.json: bad plan: memory\.pages/);
+    await tamper((p) => (p.inputs[0].offset = 2 ** 40), /plan\.json: bad plan: inputs\[0\]/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
