@@ -447,6 +447,12 @@ test(
     a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4, `output ${i}: ${v} vs ${b[i]}`));
     assert.equal(compiled.threads, 2);
     assert.ok(compiled.latency.medianMs > 0);
+    // A corrupt artifact is a one-line error naming the file.
+    await Deno.writeFile(join(out, "weights.bin"), new Uint8Array(10));
+    const corrupt = await runTask("run", out);
+    assert.equal(corrupt.code, 1, corrupt.stderr);
+    assert.match(corrupt.stderr, /weights\.bin: the weights file has 10 bytes, the plan expects \d+/);
+    assert.doesNotMatch(corrupt.stderr, /^\s+at /m);
     // A folder that is not an artifact is never overwritten.
     const refused = await compile(model.path, "-o", model.dir);
     assert.equal(refused.code, 1, refused.stderr);
