@@ -13,6 +13,7 @@ import {
   type LowerContext,
   type LoweredStep,
   type RuntimeBuffer,
+  type SparseSchedule,
   valueBytes,
 } from "./lower/context.ts";
 import { lowerFunction } from "./lower/lower.ts";
@@ -63,8 +64,8 @@ export interface CompileReport {
   steps: number;
   /** Each distinct kernel: calls per run, the ops it covers, its text size and FLOPs per run. */
   kernels: { name: string; kind: string; calls: number; ops: string; textBytes: number; flops: number }[];
-  /** The schedule of each sparse product, and why it was chosen. */
-  schedules: { value: string; weight: string; variant: string; why: string }[];
+  /** The schedule of each sparse product, why it was chosen, and its register reuse. */
+  schedules: SparseSchedule[];
   /** Sparse products timed by `tune` during this compile. */
   tuned: number;
   /** Bytes of the activation arena. */

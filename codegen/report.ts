@@ -21,7 +21,9 @@ export function formatReport(r: CompileReport): string {
   if (r.schedules.length > 0) {
     const groups = new Map<string, number>();
     for (const s of r.schedules) {
-      groups.set(`${s.variant}: ${s.why}`, (groups.get(`${s.variant}: ${s.why}`) ?? 0) + 1);
+      const what = `${s.variant} (${s.fmaPerXLoad} FMA per x load, ${s.fmaPerWeightLoad} per weight load` +
+        `${s.tokenPadding > 1 ? `, tokens padded ${s.tokenPadding.toFixed(2)}x` : ""}): ${s.why}`;
+      groups.set(what, (groups.get(what) ?? 0) + 1);
     }
     lines.push(
       `  sparse schedules (${r.schedules.length} products${r.tuned ? `, ${r.tuned} tuned now` : ""}):`,

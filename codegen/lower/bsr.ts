@@ -7,7 +7,7 @@
 import type { Op } from "../../ir/module.ts";
 import type { BsrTensor } from "../../ir/tensor.ts";
 import { numel } from "../../ir/types.ts";
-import { bsrKernel, type BsrSpec, variantKey } from "../wasm/bsr.ts";
+import { bsrKernel, type BsrSpec, paddedTokens, variantKey } from "../wasm/bsr.ts";
 import { packBsrData, packBsrIndex } from "../bsr_pack.ts";
 import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
 
@@ -53,7 +53,17 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   const index = packBsrIndex(spec, variant);
   const indexArg = index &&
     ctx.constant(`bsr-index:${w.name}:${key}`, `${w.ref} (BSR index, ${key})`, () => index);
-  ctx.schedules.push({ value: op.result.ref, weight: w.ref, variant: key, why });
+  const [R, C] = spec.block;
+  ctx.schedules.push({
+    value: op.result.ref,
+    weight: w.ref,
+    variant: key,
+    why,
+    density: (t.indices.length * R * C) / (spec.N * spec.K),
+    fmaPerXLoad: variant.rows,
+    fmaPerWeightLoad: variant.vecs,
+    tokenPadding: paddedTokens(spec.M, variant) / spec.M,
+  });
   if (probe.prepare && !shared) {
     ctx.emit({
       op,
@@ -64,7 +74,6 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
       flops: 0,
     });
   }
-  const [R, C] = spec.block;
   ctx.emit({
     op,
     ops: ["bsr_dense"],

@@ -43,6 +43,30 @@ export interface LoweredStep {
   flops: number;
 }
 
+/**
+ * The schedule of one sparse product and what explains its speed: how often each loaded
+ * activation vector and each loaded weight is reused by FMAs in registers (the kernels are
+ * bound by loads, so more reuse is faster), and the padding of the token tiles.
+ */
+export interface SparseSchedule {
+  /** The IR value computed. */
+  value: string;
+  /** The BSR weight. */
+  weight: string;
+  /** The variant's key (`variantKey`). */
+  variant: string;
+  /** Why it was chosen (cost model or tuning log). */
+  why: string;
+  /** Stored elements / all elements of the weight. */
+  density: number;
+  /** FMAs per loaded xᵀ vector: the block rows held in registers (1 for 1xC blocks). */
+  fmaPerXLoad: number;
+  /** FMAs per loaded (splatted) weight: the token vectors of a tile. */
+  fmaPerWeightLoad: number;
+  /** Padded tokens / tokens (1 = no waste). */
+  tokenPadding: number;
+}
+
 /** A failure to generate code for an op: names the op's place. */
 export class CodegenError extends Error {
   /** `file:line:col: error: message` when the op has a location. */
@@ -66,7 +90,7 @@ export class LowerContext {
   /** Ops folded into a later op's kernel (fused chains), skipped when reached. */
   readonly fused = new Set<Op>();
   /** The schedule chosen for each sparse product, for the report. */
-  readonly schedules: { value: string; weight: string; variant: string; why: string }[] = [];
+  readonly schedules: SparseSchedule[] = [];
   /** Picks the schedule of a sparse product (set by the compiler: tuning log or cost model). */
   chooseBsr: (spec: BsrSpec, op: Op) => { variant: BsrVariant; why: string } = (spec) =>
     defaultBsrVariant(spec);
