@@ -172,7 +172,7 @@ export {
 export { exportOnnx, type ExportOptions, type OnnxExport, OnnxExportError } from "./frontend/onnx/export.ts";
 
 // Codegen and the runtime.
-export { CodegenError } from "./codegen/lower/context.ts";
+export { CodegenError, type SparseSchedule } from "./codegen/lower/context.ts";
 export {
   type Compiled,
   compileModule,
