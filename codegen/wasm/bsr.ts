@@ -60,7 +60,15 @@ export interface BsrVariant {
   rows: number;
   /** Offsets baked into code (true) or read from the index (false). */
   specialized: boolean;
+  /**
+   * Generic only: loop over token tiles outside the block rows, so one tile's slice of xᵀ stays
+   * in cache while the weights stream by (for a large K); else each block row runs every tile.
+   */
+  tilesOuter?: boolean;
 }
+
+/** xᵀ larger than this (bytes) no longer stays in a core's L2 cache with the rest (Zen 5: 1 MiB). */
+const XT_CACHE_BYTES = 512 * 1024;
 
 /**
  * Code-size budget of one specialized kernel: 256 KiB of (estimated) function body, far below
@@ -71,7 +79,9 @@ export const SPECIALIZE_BUDGET_BYTES = 256 * 1024;
 
 /** E.g. `xT.t32.r1.gen`. */
 export function variantKey(v: BsrVariant): string {
-  return `${v.xT ? "xT" : "x"}.t${4 * v.vecs}.r${v.rows}.${v.specialized ? "spec" : "gen"}`;
+  return `${v.xT ? "xT" : "x"}.t${4 * v.vecs}.r${v.rows}.${v.specialized ? "spec" : "gen"}${
+    v.tilesOuter ? ".to" : ""
+  }`;
 }
 
 /** Register blocks (rows x vecs) that fit V8's 15 usable xmm registers with room for x vectors, a weight splat and a temporary. */
@@ -117,6 +127,7 @@ export function bsrVariants(spec: BsrSpec): BsrVariant[] {
     if (!isDefault && rows === 3 && R % 3 !== 0) continue;
     const v: BsrVariant = { xT: true, vecs, rows, specialized: false };
     out.push(v);
+    if (paddedTokens(spec.M, v) > 4 * vecs) out.push({ ...v, tilesOuter: true });
     const s = { ...v, specialized: true };
     if (specializedBytes(spec, s) <= SPECIALIZE_BUDGET_BYTES) out.push(s);
   }
@@ -146,9 +157,23 @@ export function defaultBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: st
   }
   const generic: BsrVariant = { xT: true, vecs, rows, specialized: false };
   const spec_: BsrVariant = { ...generic, specialized: true };
+  const xtBytes = 4 * paddedTokens(spec.M, generic) * Math.ceil(spec.K / spec.block[1]) * spec.block[1];
+  const tiles = paddedTokens(spec.M, generic) / (4 * vecs);
   const bytes = specializedBytes(spec, spec_);
   if (bytes <= SPECIALIZE_BUDGET_BYTES) {
     return { variant: spec_, why: `${reason}; offsets baked into ~${Math.ceil(bytes / 1024)} KiB of code.` };
+  }
+  // Measured (bench/bsr_bench.ts, K = 3072): 48-token tiles outermost help 1xC blocks, whose every
+  // FMA loads x, and cost row-reusing register blocks a few percent; --tune decides per weight.
+  if (R === 1 && tiles > 1 && xtBytes > XT_CACHE_BYTES) {
+    // 48-token tiles: one pass fewer over the streamed weights (measured best for 1x1 and 1x32).
+    const wide: BsrVariant = { ...generic, vecs: spec.M > 32 ? 12 : generic.vecs, tilesOuter: true };
+    return {
+      variant: wide,
+      why: `1xC blocks have no row reuse, so a ${4 * wide.vecs}-token tile reuses each weight splat; ` +
+        `generic (index in memory; unrolling would need ~${Math.ceil(bytes / 1024)} KiB); token tiles ` +
+        `outermost, since xᵀ (${Math.ceil(xtBytes / 1024)} KiB) exceeds the cache a tile's slice fits in.`,
+    };
   }
   return {
     variant: generic,
@@ -222,6 +247,7 @@ export function bsrKernel(
     `t${4 * variant.vecs}r${variant.rows}`,
     variant.specialized ? `s${patternHash(spec)}_nnz${spec.indices.length}` : "gen",
   ];
+  if (variant.tilesOuter) parts.push("to");
   if (spec.bias) parts.push("bias");
   if (spec.activation !== "none") parts.push(spec.activation);
   if (target.relaxedSimd) parts.push("fma");
@@ -409,13 +435,38 @@ class BsrWriter {
             }))))`,
           ]
           : []),
-        ...(v.specialized ? this.specializedRows() : this.genericRow()),
+        ...(v.specialized
+          ? this.specializedRows()
+          : v.tilesOuter
+          ? this.genericRowOneTile()
+          : this.genericRow()),
         `(local.set $br (i32.add (local.get $br) (i32.const 1)))`,
         `(br_if $rows (i32.lt_u (local.get $br) (local.get $end)))`,
       ]),
       `)`,
     ];
-    return code;
+    if (!v.tilesOuter) return code;
+    // Token tiles outermost: the rows loop (everything after the range check) runs once per tile.
+    const rowsLoop = code.slice(4);
+    return [
+      ...code.slice(0, 4),
+      `(local.set $t (i32.const 0))`,
+      `(loop $tilesOuter`,
+      ...indent(rowsLoop),
+      `  (local.set $t (i32.add (local.get $t) (i32.const 1)))`,
+      `  (br_if $tilesOuter (i32.lt_u (local.get $t) (i32.const ${this.nTiles})))`,
+      `)`,
+    ];
+  }
+
+  /** The addresses of token tile $t: its xᵀ columns ($pxt) and its y rows ($py). */
+  private tileAddresses(): string[] {
+    return [
+      `(local.set $pxt (i32.add (local.get $scratch) (i32.mul (local.get $t) (i32.const ${4 * this.T}))))`,
+      `(local.set $py (i32.add (local.get $pyrow) (i32.mul (local.get $t) (i32.const ${
+        4 * this.T * this.s.N
+      }))))`,
+    ];
   }
 
   /** The token-tile loop around `tile` (code for one tile at $pxt, $py). */
@@ -424,10 +475,7 @@ class BsrWriter {
       `(local.set $t (i32.const 0))`,
       `(loop $tiles`,
       ...indent([
-        `(local.set $pxt (i32.add (local.get $scratch) (i32.mul (local.get $t) (i32.const ${4 * this.T}))))`,
-        `(local.set $py (i32.add (local.get $pyrow) (i32.mul (local.get $t) (i32.const ${
-          4 * this.T * this.s.N
-        }))))`,
+        ...this.tileAddresses(),
         ...tile,
         `(local.set $t (i32.add (local.get $t) (i32.const 1)))`,
         `(br_if $tiles (i32.lt_u (local.get $t) (i32.const ${this.nTiles})))`,
@@ -436,8 +484,20 @@ class BsrWriter {
     ];
   }
 
-  /** Generic: one block-row code reading the index. */
+  /** Generic: one block row for every token tile, reading the index. */
   private genericRow(): string[] {
+    const { setup, chunks } = this.genericParts();
+    return [...setup, ...this.tileLoop(chunks)];
+  }
+
+  /** Generic, token tiles outermost: one block row for the current tile $t. */
+  private genericRowOneTile(): string[] {
+    const { setup, chunks } = this.genericParts();
+    return [...setup, ...this.tileAddresses(), ...chunks];
+  }
+
+  /** The generic block-row code: index setup, and the chunks of rows for one tile at $pxt, $py. */
+  private genericParts(): { setup: string[]; chunks: string[] } {
     const { R, C, nbr } = this;
     const idxBase = 4 * (nbr + 1);
     const setup = [
@@ -470,7 +530,7 @@ class BsrWriter {
         chunks.push(...ifElse(`(i32.eq (local.get $br) (i32.const ${nbr - 1}))`, epi(this.lastRows), epi(R)));
       } else chunks.push(...epi(R));
     }
-    return [...setup, ...this.tileLoop(chunks)];
+    return { setup, chunks };
   }
 
   /** One block's columns at $px (xᵀ) and $pw (weights), advancing $pw past it. */
