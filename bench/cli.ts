@@ -2,17 +2,27 @@
  * `deno task bench <name> [options]`: runs one benchmark.
  *
  *   dense    BERT-base: Sparrow's dense artifact against onnxruntime-node and -web, 1 and 2 threads
+ *   table1   the paper's Table 1 / Figure 2: 80% block-sparse BERT-base per block shape, with and
+ *            without bsr-lower, against the dense peers [--seq] [--repeat] [--threads] [--quick] [--no-web] [--out]
+ *   sweep    time against sparsity 0.5..0.95 for one block shape: --block 1x32 [--seq] [--threads]
  *   ir       parse, verify and print speed of the IR (deno bench)
  */
 
 import { denseBench } from "./dense.ts";
+import { table1Bench } from "./table1.ts";
+import { sweepBench } from "./sweep.ts";
 
-const BENCHES: Record<string, (args: string[]) => Promise<void>> = { dense: denseBench };
+const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
+  dense: denseBench,
+  table1: table1Bench,
+  sweep: sweepBench,
+};
 
 const [name, ...rest] = Deno.args;
 if (name === "ir") {
   const file = new URL("./ir_bench.ts", import.meta.url).pathname;
-  const { code } = await new Deno.Command(Deno.execPath(), { args: ["bench", "--allow-read", file, ...rest] }).spawn().status;
+  const { code } = await new Deno.Command(Deno.execPath(), { args: ["bench", "--allow-read", file, ...rest] })
+    .spawn().status;
   Deno.exit(code);
 }
 if (!name || !Object.hasOwn(BENCHES, name)) {

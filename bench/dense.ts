@@ -28,6 +28,7 @@ import {
 } from "../mod.ts";
 import { type Contender, type Feeds, ortNode, ortWeb, sparrow } from "./peers.ts";
 import { maxAbsDiff, summarize, type Summary } from "./stats.ts";
+import { cpuModel } from "../codegen/tuning_log.ts";
 
 /** Runs the benchmark with command-line `args`. */
 export async function denseBench(args: string[]): Promise<void> {
@@ -133,13 +134,4 @@ export async function denseBench(args: string[]): Promise<void> {
       2,
     ),
   );
-}
-
-/** The CPU model, from /proc/cpuinfo where there is one. */
-function cpuModel(): string {
-  try {
-    return Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown";
-  } catch {
-    return "unknown";
-  }
 }

@@ -32,7 +32,9 @@ async function grants(args: string[]): Promise<{ read: string[]; write: string[]
   const write = [
     ...(out && !artifact ? [dirname(resolve(out))] : []),
     // An artifact is written to a staging folder beside it, then renamed into place.
-    ...(out && artifact ? [resolve(out), join(dirname(resolve(out)), `.${basename(resolve(out))}.partial-${Deno.pid}`)] : []),
+    ...(out && artifact
+      ? [resolve(out), join(dirname(resolve(out)), `.${basename(resolve(out))}.partial-${Deno.pid}`)]
+      : []),
     ...(values["dump-dir"] ? [resolve(values["dump-dir"])] : []),
     ...(values["emit-kernels"] ? [resolve(values["emit-kernels"])] : []),
     ...(values.report ? [dirname(resolve(values.report))] : []),
@@ -41,9 +43,28 @@ async function grants(args: string[]): Promise<{ read: string[]; write: string[]
   const read = [
     ...(model ? [resolve(model), ...(await modelWeights(model))] : []),
     ...values.plugin.map((p) => dirname(resolve(p))),
-    ...(artifact ? ["/proc/cpuinfo"] : []),
     ...write,
   ];
+  // prune-reconstruct reads calibration sentences (unless `random`) and a tokenizer folder.
+  if (/\bprune-reconstruct\b/.test(values.passes)) {
+    const option = (name: string) => {
+      const m = new RegExp(`\\b${name}=("(?:[^"\\\\]|\\\\.)*"|[^\\s,}]+)`).exec(values.passes)?.[1];
+      return m?.startsWith('"') ? JSON.parse(m) as string : m;
+    };
+    const data = option("calibration-data") ?? "../shared/data/sst2/train.tsv"; // the pass's default
+    const given = option("tokenizer");
+    const dirs = given
+      ? [resolve(given)]
+      : model
+      ? [model, ...(await modelWeights(model))].map((f) => dirname(resolve(f)))
+      : [];
+    if (data !== "random") {
+      read.push(
+        resolve(data),
+        ...dirs.flatMap((d) => [join(d, "tokenizer.json"), join(d, "tokenizer_config.json")]),
+      );
+    }
+  }
   return { read, write };
 }
 
@@ -55,15 +76,21 @@ main(async () => {
   const worker = new Worker(new URL("./compile_worker.ts", import.meta.url), {
     type: "module",
     deno: {
-      permissions: { read, write, net: false, env: false, run: false, ffi: false, sys: false, import: false },
+      permissions: { read, write, net: false, env: false, run: false, ffi: false, sys: ["cpus"], import: false },
     },
   } as WorkerOptions);
   const bar = Deno.stderr.isTerminal()
-    ? new cliProgress.SingleBar({ format: "compiling [{bar}] {phase}", stream: process.stderr, clearOnComplete: true })
+    ? new cliProgress.SingleBar({
+      format: "compiling [{bar}] {phase}",
+      stream: process.stderr,
+      clearOnComplete: true,
+    })
     : undefined;
   const code = await new Promise<number>((done) => {
     worker.postMessage({ args });
-    worker.onmessage = (e: MessageEvent<{ code: number } | { phase: string; done: number; total: number }>) => {
+    worker.onmessage = (
+      e: MessageEvent<{ code: number } | { phase: string; done: number; total: number }>,
+    ) => {
       if ("phase" in e.data) {
         if (!bar) return;
         if (e.data.done === 0) bar.start(e.data.total, 0, { phase: e.data.phase });

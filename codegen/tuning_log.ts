@@ -8,6 +8,8 @@
  * density run best with the same schedule.
  */
 
+import { cpus } from "node:os";
+
 /** One measured choice. */
 export interface TuningEntry {
   /** The variant's key (`variantKey`). */
@@ -62,11 +64,10 @@ export async function readTuningLog(path: string): Promise<TuningLog> {
   }
 }
 
-/** The CPU model, from /proc/cpuinfo where readable, for log keys. */
+/** The CPU model (node:os, which needs `--allow-sys=cpus`), for log keys; "unknown-cpu" without it. */
 export function cpuModel(): string {
   try {
-    return Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1]?.trim() ??
-      "unknown-cpu";
+    return cpus()[0]?.model.trim() || "unknown-cpu";
   } catch {
     return "unknown-cpu";
   }
