@@ -76,7 +76,16 @@ main(async () => {
   const worker = new Worker(new URL("./compile_worker.ts", import.meta.url), {
     type: "module",
     deno: {
-      permissions: { read, write, net: false, env: false, run: false, ffi: false, sys: ["cpus"], import: false },
+      permissions: {
+        read,
+        write,
+        net: false,
+        env: false,
+        run: false,
+        ffi: false,
+        sys: ["cpus"],
+        import: false,
+      },
     },
   } as WorkerOptions);
   const bar = Deno.stderr.isTerminal()
