@@ -16,6 +16,7 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   dense: denseBench,
   table1: table1Bench,
   sweep: sweepBench,
+  table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
 };
 
 const [name, ...rest] = Deno.args;

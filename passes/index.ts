@@ -8,6 +8,7 @@ import { dce } from "./dce.ts";
 import { dedupPatterns } from "./dedup_patterns.ts";
 import { fuse } from "./fuse.ts";
 import { prune } from "./prune.ts";
+import { pruneReconstruct } from "./prune_reconstruct.ts";
 import { recognize } from "./recognize.ts";
 import { PassRegistry } from "./registry.ts";
 
@@ -20,6 +21,7 @@ export const builtinPasses: readonly AnyPass[] = [
   dedupPatterns,
   fuse,
   prune,
+  pruneReconstruct,
   recognize,
 ];
 
