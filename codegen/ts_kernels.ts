@@ -34,7 +34,7 @@ export function kernels(buffer: SharedArrayBuffer): Record<string, Kernel> {
 /** The source of a kernels module holding `kernels` (each name once). */
 export function tsModuleSource(kernels: readonly TsKernel[]): string {
   const unique = [...new Map(kernels.map((k) => [k.name, k])).values()];
-  const body = unique.map((k) => k.source.replace(/^/gm, "  ").replace(/^  $/gm, "")).join("\n");
+  const body = unique.map((k) => k.source.replace(/^/gm, "  ").replace(/^ {2}$/gm, "")).join("\n");
   return `${PROLOGUE}\n${body}\n  return { ${unique.map((k) => k.name).join(", ")} };\n}\n`;
 }
 
