@@ -61,10 +61,11 @@ async function assertCleanFailure(r: Run, code: 1 | 2, outDir: string): Promise<
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name: `compile CLI: ${name}`, ignore: !CAN_RUN, fn });
 
-Deno.test("compile CLI: the task runs with read and write only (the job narrows them further)", () => {
+Deno.test("compile CLI: the task runs with read, write and the CPU model only (the job narrows them further)", () => {
   assert.deepEqual(TASK, [
     "run",
     "--unstable-worker-options",
+    "--allow-sys=cpus",
     "--allow-read",
     "--allow-write",
     "cli/compile.ts",
