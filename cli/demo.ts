@@ -34,6 +34,7 @@ import {
   writeArtifact,
 } from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
+import { linePlot, PALETTE } from "../bench/plot.ts";
 
 const USAGE = `usage: deno task demo [--preset ${
   BERT_PRESET_NAMES.join("|")
@@ -153,6 +154,7 @@ main(async () => {
   const f = m.func("main")!;
   const inputs = seededInputs(f, 0);
   const feeds = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
+  let plotPath = "";
   const models = await Promise.all(Object.values(artifacts).map((dir) => loadCompiled(dir, { threads })));
   try {
     const out = models.map((model) => model.run(feeds).logits);
@@ -173,6 +175,18 @@ main(async () => {
     Object.keys(artifacts).forEach((name, i) =>
       console.log(`  ${name.padEnd(21)} median ${med[i].toFixed(1)} ms`)
     );
+    plotPath = join(values.out, "latency.svg");
+    await Deno.writeTextFile(
+      plotPath,
+      linePlot({
+        title: `${values.preset}, S=${config.seq}, 80% sparsity in 1x32 blocks`,
+        subtitle: `median of ${repeat} interleaved runs at ${models[0].threads} thread(s)`,
+        xLabel: "artifact",
+        yLabel: "inference time, ms",
+        categories: Object.keys(artifacts),
+        series: [{ name: "Sparrow", color: PALETTE[0], values: med }],
+      }),
+    );
     step(5, `Result at ${models[0].threads} thread(s)`);
     console.log(
       `  sparse / dense = ${(med[2] / med[0]).toFixed(2)} (${(med[0] / med[2]).toFixed(2)}x faster); ` +
@@ -184,7 +198,7 @@ main(async () => {
   console.log(
     `\n  whole demo: ${seconds(start)}. Artifacts: ${
       Object.values(artifacts).join(", ")
-    }; IR dumps: ${dumps}/`,
+    }; IR dumps: ${dumps}/; plot: ${plotPath}`,
   );
   console.log(`  next: deno task run ${artifacts["sparse (BSR)"]} --profile   |   deno task bench table1`);
 });
