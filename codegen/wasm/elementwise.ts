@@ -23,7 +23,7 @@
  */
 
 import type { KernelTarget, WasmKernel } from "./kernel.ts";
-import { threadRange } from "./kernel.ts";
+import { kernelFunctionWat, threadRange } from "./kernel.ts";
 import {
   broadcastSteps,
   erfInline,
@@ -341,17 +341,14 @@ export function elementwiseKernel(spec: ElementwiseSpec, target: KernelTarget): 
     ...new Set([...vecGen.mathLocals, ...scalarGen.mathLocals]),
   ];
   const inputText = inputs.map((inp, k) => `in${k}[${inp.shape.join(",")}]`).join(" ");
-  const wat = [
-    `  (func $${name} (export "${name}") ${
-      params.map((p) => `(param $${p} i32)`).join(" ")
-    } (param $tid i32) (param $nt i32)`,
-    `    ;; out[${shape.join(",")}] = ${
-      describe(expr)
-    }; ${inputText}; rows of ${inner}; threads split chunks of ${CHUNK}`,
-    `    ${i32Locals.map((l) => `(local $${l} i32)`).join(" ")}`,
-    ...(v128Locals.length ? [`    ${v128Locals.map((l) => `(local $${l} v128)`).join(" ")}`] : []),
-    ...(total === 0 ? [] : [`    (block $done`, ...indent(body, 3), `    )`]),
-    `  )`,
-  ].join("\n");
+  const wat = kernelFunctionWat({
+    name,
+    params,
+    comment: `out[${shape.join(",")}] = ${describe(expr)}; ${inputText}; rows of ${inner}; ` +
+      `threads split chunks of ${CHUNK}`,
+    i32Locals,
+    v128Locals,
+    body: total === 0 ? [] : [`(block $done`, ...indent(body), `)`],
+  });
   return { name, params, wat, uses: [...new Set([...vecGen.uses, ...scalarGen.uses])].sort() };
 }

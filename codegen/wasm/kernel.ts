@@ -42,3 +42,31 @@ export function threadRange(count: number): string {
   return `(local.set $start (i32.div_u (i32.mul (local.get $tid) (i32.const ${count})) (local.get $nt)))
     (local.set $end (i32.div_u (i32.mul (i32.add (local.get $tid) (i32.const 1)) (i32.const ${count})) (local.get $nt)))`;
 }
+
+/** What `kernelFunctionWat` assembles into one exported kernel function. */
+export interface KernelFunction {
+  name: string;
+  /** The i32 address parameters; `$tid` and `$nt` follow. */
+  params: readonly string[];
+  /** One line saying what the kernel computes, written as a `;;` comment. */
+  comment: string;
+  i32Locals: readonly string[];
+  v128Locals: readonly string[];
+  /** The body's lines (unindented); empty for a kernel with no work. */
+  body: readonly string[];
+}
+
+/** The WAT text of an exported kernel function: signature, comment, locals, then the body. */
+export function kernelFunctionWat(f: KernelFunction): string {
+  const params = [...f.params, "tid", "nt"].map((p) => `(param $${p} i32)`).join(" ");
+  const locals = (type: string, names: readonly string[]) =>
+    names.length ? [`    ${names.map((l) => `(local $${l} ${type})`).join(" ")}`] : [];
+  return [
+    `  (func $${f.name} (export "${f.name}") ${params}`,
+    `    ;; ${f.comment}`,
+    ...locals("i32", f.i32Locals),
+    ...locals("v128", f.v128Locals),
+    ...f.body.map((l) => `    ${l}`),
+    `  )`,
+  ].join("\n");
+}

@@ -7,7 +7,7 @@
  * so x and residual are read once. y may be x (or residual) itself.
  */
 
-import { type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { kernelFunctionWat, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import { combineSlots, f32Lit, f32x4, horizontal, indent, memarg, nameNumber, vectorPass } from "./math.ts";
 import { fma } from "./kernel.ts";
 
@@ -157,15 +157,13 @@ export function layerNormKernel(spec: LayerNormSpec, target: KernelTarget): Wasm
   const what = `y = layer_norm(${
     residual ? "x + residual" : "x"
   }) over rows of ${cols}, ${rows} rows, epsilon ${f32Lit(epsilon)}; rows split across threads`;
-  const wat = [
-    `  (func $${name} (export "${name}") ${
-      params.map((p) => `(param $${p} i32)`).join(" ")
-    } (param $tid i32) (param $nt i32)`,
-    `    ;; ${what}`,
-    `    ${i32Locals.map((l) => `(local $${l} i32)`).join(" ")}`,
-    `    ${v128Locals.map((l) => `(local $${l} v128)`).join(" ")}`,
-    ...(rows * cols === 0 ? [] : indent(body, 2)),
-    `  )`,
-  ].join("\n");
+  const wat = kernelFunctionWat({
+    name,
+    params,
+    comment: what,
+    i32Locals,
+    v128Locals,
+    body: rows * cols === 0 ? [] : body,
+  });
   return { name, params, wat, uses: [] };
 }

@@ -8,7 +8,7 @@
  * (only its NaN/inf-ness is), which keeps f32 precision. y may be x itself.
  */
 
-import { type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { kernelFunctionWat, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import {
   broadcastSteps,
   combineSlots,
@@ -187,15 +187,13 @@ export function softmaxKernel(spec: SoftmaxSpec, target: KernelTarget): WasmKern
   const what = `y = softmax(${scale === 1 ? "" : `${f32Lit(scale)}·`}x${
     hasMask ? ` + mask[${spec.maskShape!.join(",")}]` : ""
   }) over the last axis of [${shape.join(",")}]; rows split across threads`;
-  const wat = [
-    `  (func $${name} (export "${name}") ${
-      params.map((p) => `(param $${p} i32)`).join(" ")
-    } (param $tid i32) (param $nt i32)`,
-    `    ;; ${what}`,
-    `    ${i32Locals.map((l) => `(local $${l} i32)`).join(" ")}`,
-    `    ${v128Locals.map((l) => `(local $${l} v128)`).join(" ")}`,
-    ...(rows * n === 0 ? [] : indent(body, 2)),
-    `  )`,
-  ].join("\n");
+  const wat = kernelFunctionWat({
+    name,
+    params,
+    comment: what,
+    i32Locals,
+    v128Locals,
+    body: rows * n === 0 ? [] : body,
+  });
   return { name, params, wat, uses: [] };
 }
