@@ -5,6 +5,9 @@
  *   table1   the paper's Table 1 / Figure 2: 80% block-sparse BERT-base per block shape, with and
  *            without bsr-lower, against the dense peers [--seq] [--repeat] [--threads] [--quick] [--no-web] [--out]
  *   sweep    time against sparsity 0.5..0.95 for one block shape: --block 1x32 [--seq] [--threads]
+ *   table2   the paper's Table 2: SST-2 accuracy of sst2-bert-mini per block shape, sparsity and
+ *            pruning method, each pruned model compiled and timed; accuracy against latency with the
+ *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
  *   ir       parse, verify and print speed of the IR (deno bench)
  */
 

@@ -60,7 +60,7 @@ export const PEER_COLORS = { sparrowDense: "#333333", ortNode: "#2ca02c", ortWeb
 export const THREAD_DASHES = ["9 4", "2 3", "12 3 2 3", "5 5"];
 
 /** Escapes text for SVG. */
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
@@ -74,7 +74,7 @@ export function niceStep(max: number, n = 6): number {
 }
 
 /** Formats a tick value without float noise. */
-function tick(v: number): string {
+export function tick(v: number): string {
   return Number(v.toPrecision(6)).toString();
 }
 

@@ -1,8 +1,9 @@
 /**
- * `deno task bench table2 [--quick] [--limit N] [--calibration N] [--workers N] [--out DIR]`: the
- * paper's Table 2, accuracy beside sparsity: SST-2 dev accuracy of sst2-bert-mini dense and with
- * every encoder dense weight pruned to 50% / 80% in blocks 1x1, 1x4, 1x32, 32x1, 4x4 and 16x16,
- * by two one-shot methods without retraining:
+ * `deno task bench table2 [--quick] [--limit N] [--calibration N] [--workers N] [--seq N]
+ * [--threads 1,2] [--repeat N] [--interpreter] [--out DIR]`: the paper's Table 2, accuracy beside
+ * sparsity, and the co-design view, accuracy against latency. SST-2 dev accuracy of sst2-bert-mini
+ * dense and with every encoder dense weight pruned to 50% / 80% in blocks 1x1, 1x4, 1x32, 32x1, 4x4
+ * and 16x16, by two one-shot methods without retraining:
  *
  * - `magnitude`: `prune{score=l2}`, the block ℓ2 norm (plain magnitude for 1x1), per matrix;
  * - `reconstruct`: `prune-reconstruct`, OBS/SparseGPT-style pruning that updates the kept weights
@@ -10,25 +11,50 @@
  *   `--reconstruct-options "correct=false"` etc. pass more options to it.
  *
  * Both passes run on the model imported at `--cal-seq` (default 48; longer calibration sentences
- * are truncated); the pruned weights are then evaluated with the reference interpreter on every
- * dev row at its own length (the model is imported once per distinct token count, so nothing is
- * padded; padding with a mask gives the same logits). Configurations run in `--workers` workers
- * (default 2). Writes `table2.json` and `table2.md` to `--out` (default `out/bench`) and prints
- * the Markdown. `--quick`: dense and 1x32 at 80% with both methods, on the first 100 dev rows
- * unless `--limit` says otherwise. `--blocks`, `--sparsities` and `--methods` pick a subset.
+ * are truncated). Each pruned model is then compiled at `--seq` (default 64, longer than every dev
+ * sentence) with `bsr-lower` in its block shape (the dense model without it) into
+ * `--out/table2-artifacts/<configuration>/`, and that artifact is what is measured: its accuracy
+ * on every dev row (padded and masked to `--seq`), and after all configurations are built, its
+ * latency (median over `--repeat` interleaved rounds at each of `--threads`, default 1, nothing
+ * else running). Before timing, each artifact's logits on the first dev row are checked against
+ * the reference interpreter on the same pruned weights. `--interpreter` also evaluates every
+ * configuration with the reference interpreter (each row at its own length, nothing padded) and
+ * counts the rows whose prediction differs from the artifact's.
+ *
+ * Configurations are pruned, compiled and evaluated in `--workers` workers (default 2). Writes
+ * `table2.json`, `table2.md` and `table2.svg` (accuracy against latency at the first thread
+ * count, every block shape, sparsity and method, with the Pareto front) to `--out` (default
+ * `out/bench`) and prints the Markdown. `--quick`: dense and 1x32 at 80% with both methods, on
+ * the first 100 dev rows unless `--limit` says otherwise. `--blocks`, `--sparsities` and
+ * `--methods` pick a subset.
  */
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadEvalModel, readSst2Tsv, type Sst2Row } from "../frontend/sst2.ts";
+import {
+  type EvalRunner,
+  evaluateSst2,
+  fitToLength,
+  loadEvalModel,
+  readSst2Tsv,
+  type Sst2Row,
+} from "../frontend/sst2.ts";
 import { type BertTokenizer, loadTokenizer } from "../frontend/tokenizer.ts";
+import { writeArtifact } from "../codegen/artifact.ts";
+import { compileModule } from "../codegen/compile.ts";
 import { interpret } from "../ir/interpreter.ts";
 import type { Module } from "../ir/module.ts";
+import { print } from "../ir/printer.ts";
 import { Tensor } from "../ir/tensor.ts";
-import type { WeightStore } from "../ir/weights.ts";
+import { OverlayStore, type WeightStore } from "../ir/weights.ts";
 import { createPassRegistry } from "../passes/index.ts";
 import { runPipeline } from "../passes/manager.ts";
 import { parsePipeline } from "../passes/pipeline.ts";
+import { loadCompiled } from "../runtime/compiled.ts";
+import { summarize, type Summary } from "./stats.ts";
+import { sparrow } from "./peers.ts";
+import { memoryBudget, progressBar, type Slot, timeSlots } from "./table1.ts";
+import { label, paretoView } from "./table2_pareto.ts";
 
 const BLOCKS = ["1x1", "1x4", "1x32", "32x1", "4x4", "16x16"];
 const SPARSITIES = [0.5, 0.8];
@@ -44,7 +70,7 @@ const REFERENCE: Record<string, Record<string, number>> = {
 };
 
 /** One configuration to evaluate. */
-interface Job {
+export interface Job {
   readonly method: "dense" | "magnitude" | "reconstruct";
   readonly block?: string;
   readonly sparsity?: number;
@@ -58,9 +84,15 @@ interface Setting {
   readonly limit?: number;
   readonly calibration: number;
   readonly calSeq: number;
+  /** The length the artifacts are compiled for. */
+  readonly seq: number;
   readonly seed: number;
   /** More `prune-reconstruct` options, e.g. `window=0 damp=0.1`. */
   readonly reconstructOptions: string;
+  /** Where the artifacts go, one folder per configuration. */
+  readonly artifacts: string;
+  /** Also evaluate with the reference interpreter. */
+  readonly interpreter: boolean;
 }
 
 /** One reconstructed weight's report. */
@@ -70,37 +102,62 @@ interface LayerError {
   readonly reconstructed: number;
 }
 
+/** What the reference interpreter measured, with `--interpreter`. */
+interface InterpreterAccuracy {
+  readonly accuracy: number;
+  readonly correct: number;
+  /** Rows whose prediction differs from the artifact's. */
+  readonly disagree: number;
+  readonly seconds: number;
+}
+
 /** What one configuration measured. */
-interface JobResult extends Job {
+export interface JobResult extends Job {
+  /** Accuracy of the compiled artifact. */
   readonly accuracy: number;
   readonly correct: number;
   readonly rows: number;
   /** Fraction of zeros over all pruned weights (0 for dense). */
   readonly sparsityAchieved: number;
   readonly pruneSeconds: number;
+  readonly compileSeconds: number;
   readonly evalSeconds: number;
+  /** The artifact folder, its pipeline, and its wasm memory in bytes. */
+  readonly artifact: string;
+  readonly pipeline: string;
+  readonly memoryBytes: number;
+  /** The interpreter's logits on the first dev row (the timing input), and the artifact's distance from them. */
+  readonly referenceLogits: number[];
+  readonly checkMaxAbs: number;
+  readonly interpreter?: InterpreterAccuracy;
   readonly layers?: LayerError[];
+  /** Latency in ms by thread count, filled in after every configuration is built. */
+  latency?: Record<string, Summary>;
 }
 
 const LAYER_LINE = /^prune-reconstruct: @(\S+) .*rel\. error magnitude ([\d.]+) -> reconstructed ([\d.]+)/;
 
-/** The state of a worker: the model at the calibration length, its weights, the tokenizer, the dev rows. */
+/** The state of a worker: the model at the calibration and artifact lengths, its weights, the tokenizer, the dev rows. */
 interface Loaded {
   readonly cal: Module;
   readonly weights: WeightStore;
+  /** The model at `seq`, compiled into the artifacts. */
+  readonly compiled: Module;
   readonly tokenizer: BertTokenizer;
   readonly rows: Sst2Row[];
-  /** The model at each token count, imported on first use. */
+  /** The model at each token count, imported on first use (`--interpreter`). */
   readonly byLength: Map<number, Module>;
 }
 
 async function load(s: Setting): Promise<Loaded> {
   const cal = await loadEvalModel(s.model, { seq: s.calSeq });
+  const compiled = await loadEvalModel(s.model, { seq: s.seq });
   const tokenizer = await loadTokenizer(s.model);
   const all = await readSst2Tsv(s.data);
   return {
     cal: cal.module,
     weights: cal.weights,
+    compiled: compiled.module,
     tokenizer,
     rows: s.limit === undefined ? all : all.slice(0, s.limit),
     byLength: new Map(),
@@ -124,13 +181,59 @@ function prune(s: Setting, l: Loaded, job: Job): { changed: ReadonlyMap<string, 
   return { changed: r.changedWeights, logs };
 }
 
-/** Dev accuracy with `changed` weights over the base ones; each row at its own length. */
-async function evaluate(s: Setting, l: Loaded, changed: ReadonlyMap<string, Tensor>) {
-  const store: WeightStore = {
-    entries: () => l.weights.entries(),
-    get: (w) => changed.get(w.name) ?? l.weights.get(w),
-  };
-  let correct = 0;
+/** `changed` over the base weights. */
+function overlay(l: Loaded, changed: ReadonlyMap<string, Tensor>): OverlayStore {
+  const store = new OverlayStore(l.weights);
+  for (const [n, t] of changed) store.set(n, t);
+  return store;
+}
+
+/** The folder name of a configuration. */
+export function jobId(j: Job): string {
+  return j.method === "dense" ? "dense" : `${j.method}-${j.block}-${Math.round(j.sparsity! * 100)}`;
+}
+
+/**
+ * Compiles the model at the artifact length with the pruned weights, `bsr-lower` in the job's
+ * block shape for a pruned model, into `s.artifacts/<id>`; fails unless every pruned weight was lowered.
+ */
+async function build(s: Setting, l: Loaded, job: Job, changed: ReadonlyMap<string, Tensor>) {
+  const pipeline = job.method === "dense"
+    ? "canonicalize,cse,fuse,dce"
+    : `canonicalize,cse,fuse,bsr-lower{block=${job.block} sparsity-threshold=0.3},dce`; // the pruned weights, not the pooler's
+  const r = runPipeline(l.compiled, parsePipeline(pipeline, createPassRegistry()), {
+    weights: overlay(l, changed),
+  });
+  const lowered = r.stats.filter((x) => x.pass === "bsr-lower" && x.name === "weights")
+    .reduce((n, x) => n + x.value, 0);
+  if (lowered !== changed.size) {
+    throw new Error(`${jobId(job)}: bsr-lower lowered ${lowered} of the ${changed.size} pruned weights`);
+  }
+  const store = overlay(l, changed);
+  for (const [n, t] of r.changedWeights) store.set(n, t);
+  const compiled = await compileModule(r.module, store);
+  const dir = join(s.artifacts, jobId(job));
+  await writeArtifact(dir, compiled, print(r.module));
+  return { dir, pipeline, memoryBytes: compiled.plan.memory.pages * 65536 };
+}
+
+/** The model inputs of one dev row fitted to `seq`. */
+function rowInputs(tokenizer: BertTokenizer, row: Sst2Row, seq: number): Record<string, number[]> {
+  const fit = fitToLength(tokenizer.encode(row.sentence), seq, tokenizer.sepId, tokenizer.padId);
+  return { input_ids: fit.ids, token_type_ids: fit.ids.map(() => 0), attention_mask: fit.mask };
+}
+
+/** The reference interpreter's logits of `m` on `values`. */
+function interpreterLogits(m: Module, store: WeightStore, values: Record<string, number[]>): Float32Array {
+  const f = m.func("main")!;
+  const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
+  return Float32Array.from(interpret(m, inputs, store)[0].data);
+}
+
+/** Interpreter predictions with `changed` weights over the base ones; each row at its own length. */
+async function interpreterPredictions(s: Setting, l: Loaded, changed: ReadonlyMap<string, Tensor>) {
+  const store = overlay(l, changed);
+  const preds: number[] = [];
   for (const row of l.rows) {
     const ids = l.tokenizer.encode(row.sentence);
     let m = l.byLength.get(ids.length);
@@ -138,27 +241,53 @@ async function evaluate(s: Setting, l: Loaded, changed: ReadonlyMap<string, Tens
       m = (await loadEvalModel(s.model, { seq: ids.length })).module;
       l.byLength.set(ids.length, m);
     }
-    const f = m.func("main")!;
-    const values: Record<string, number[]> = {
+    const logits = interpreterLogits(m, store, {
       input_ids: ids,
       token_type_ids: ids.map(() => 0),
       attention_mask: ids.map(() => 1),
-    };
-    const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
-    const logits = interpret(m, inputs, store)[0].data;
+    });
     let pred = 0;
     for (let k = 1; k < logits.length; k++) if (logits[k] > logits[pred]) pred = k;
-    if (pred === row.label) correct++;
+    preds.push(pred);
   }
-  return { correct, rows: l.rows.length, accuracy: l.rows.length ? correct / l.rows.length : 0 };
+  return preds;
 }
 
 async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
   const t0 = performance.now();
   const { changed, logs } = prune(s, l, job);
   const t1 = performance.now();
-  const acc = await evaluate(s, l, changed);
+  const built = await build(s, l, job, changed);
   const t2 = performance.now();
+  const model = await loadCompiled(built.dir, { threads: 1 });
+  let acc, checkMaxAbs, referenceLogits;
+  try {
+    const out = model.plan.outputs[0].name;
+    const runner: EvalRunner = {
+      seq: s.seq,
+      labels: model.plan.outputs[0].shape[1],
+      run: (values) => model.run(values)[out],
+    };
+    acc = evaluateSst2(runner, l.tokenizer, l.rows);
+    const first = rowInputs(l.tokenizer, l.rows[0], s.seq);
+    referenceLogits = interpreterLogits(l.compiled, overlay(l, changed), first);
+    const y = runner.run(first);
+    checkMaxAbs = Math.max(...referenceLogits.map((v, k) => Math.abs(v - y[k])));
+  } finally {
+    model.close();
+  }
+  const t3 = performance.now();
+  let interpreter: InterpreterAccuracy | undefined;
+  if (s.interpreter) {
+    const preds = await interpreterPredictions(s, l, changed);
+    const correct = preds.filter((p, k) => p === l.rows[k].label).length;
+    interpreter = {
+      accuracy: correct / l.rows.length,
+      correct,
+      disagree: preds.filter((p, k) => p !== acc.preds[k]).length,
+      seconds: (performance.now() - t3) / 1000,
+    };
+  }
   let zeros = 0, total = 0;
   for (const t of changed.values()) {
     total += t.data.length;
@@ -171,10 +300,19 @@ async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
   }));
   return {
     ...job,
-    ...acc,
+    accuracy: acc.accuracy,
+    correct: acc.correct,
+    rows: acc.rows,
     sparsityAchieved: total ? zeros / total : 0,
     pruneSeconds: (t1 - t0) / 1000,
-    evalSeconds: (t2 - t1) / 1000,
+    compileSeconds: (t2 - t1) / 1000,
+    evalSeconds: acc.seconds,
+    artifact: built.dir,
+    pipeline: built.pipeline,
+    memoryBytes: built.memoryBytes,
+    referenceLogits: [...referenceLogits],
+    checkMaxAbs,
+    ...(interpreter ? { interpreter } : {}),
     ...(job.method === "reconstruct" ? { layers } : {}),
   };
 }
@@ -201,7 +339,6 @@ if (typeof scope.WorkerGlobalScope !== "undefined" && globalThis instanceof scop
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
-const label = (j: Job) => j.method === "dense" ? "dense" : `${j.method} ${j.block} ${j.sparsity! * 100}%`;
 
 /** The Markdown tables of the results. */
 function markdown(results: JobResult[], s: Setting, blocks: string[], sparsities: number[]): string {
@@ -211,9 +348,8 @@ function markdown(results: JobResult[], s: Setting, blocks: string[], sparsities
   const rows = results[0]?.rows ?? 0;
   const lines = [
     `SST-2 dev accuracy (%) of ${s.model}, ${rows} rows, one-shot pruning of every encoder dense weight, ` +
-    `no retraining. Dense: ${
-      dense ? pct(dense.accuracy) : "-"
-    }%. magnitude = block L2 norm (\`prune{score=l2}\`); ` +
+    `no retraining, measured on Sparrow's compiled artifact of each pruned model (S=${s.seq}, padded and masked). ` +
+    `Dense: ${dense ? pct(dense.accuracy) : "-"}%. magnitude = block L2 norm (\`prune{score=l2}\`); ` +
     `reconstruct = \`prune-reconstruct{${s.reconstructOptions}}\` (OBS/SparseGPT fitted to the unpruned model's layer ` +
     `outputs, ${s.calibration} train sentences, seed ${s.seed}); ` +
     `reference = independent PyTorch block-L2 magnitude (full dev set).`,
@@ -244,17 +380,54 @@ function markdown(results: JobResult[], s: Setting, blocks: string[], sparsities
       ...r.layers!.map((l) => `| ${l.weight} | ${l.magnitude.toFixed(4)} | ${l.reconstructed.toFixed(4)} |`),
     );
   }
+  const interp = results.some((r) => r.interpreter);
   lines.push(
     "",
-    "| configuration | accuracy % | zeros in pruned weights | prune s | eval s |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    `| configuration | accuracy % | zeros in pruned weights | prune s | compile s | eval s | artifact vs interpreter (max abs, row 1)${
+      interp ? " | interpreter accuracy % | rows predicted differently" : ""
+    } |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---:${interp ? " | ---: | ---:" : ""} |`,
     ...results.map((r) =>
       `| ${label(r)} | ${pct(r.accuracy)} | ${pct(r.sparsityAchieved)}% | ${r.pruneSeconds.toFixed(1)} | ${
-        r.evalSeconds.toFixed(1)
+        r.compileSeconds.toFixed(1)
+      } | ${r.evalSeconds.toFixed(1)} | ${r.checkMaxAbs.toExponential(1)}${
+        interp
+          ? ` | ${r.interpreter ? pct(r.interpreter.accuracy) : "-"} | ${r.interpreter?.disagree ?? "-"}`
+          : ""
       } |`
     ),
   );
   return lines.join("\n") + "\n";
+}
+
+/** Times every configuration's artifact at `threads`, interleaved; fills in `latency`. */
+async function timeArtifacts(results: JobResult[], s: Setting, threadCounts: number[], repeat: number) {
+  const l = { tokenizer: await loadTokenizer(s.model), rows: await readSst2Tsv(s.data) };
+  const values = rowInputs(l.tokenizer, l.rows[0], s.seq);
+  const feeds = Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k, BigInt64Array.from(v.map(BigInt))]),
+  );
+  const budgetBytes = await memoryBudget();
+  const progress = progressBar();
+  for (const threads of threadCounts) {
+    const slots: Slot[] = results.map((r) => ({
+      id: label(r),
+      threads,
+      open: () => sparrow(label(r), r.artifact, threads, feeds),
+      reference: Float32Array.from(r.referenceLogits),
+      referenceName: "the reference interpreter on the same pruned weights",
+      bytes: r.memoryBytes,
+      reloadable: true,
+      source: `artifact ${r.artifact}`,
+    }));
+    progress.start(slots.length * (repeat + 1), `latency at ${threads} thread${threads > 1 ? "s" : ""}`);
+    try {
+      const { times } = await timeSlots(slots, { repeat, warmup: 3, progress, budgetBytes });
+      for (const r of results) (r.latency ??= {})[threads] = summarize(times.get(label(r))!);
+    } finally {
+      progress.stop();
+    }
+  }
 }
 
 /** Runs the benchmark with command-line `args`. */
@@ -269,8 +442,12 @@ export async function table2Bench(args: string[]): Promise<void> {
       limit: { type: "string" },
       calibration: { type: "string", default: "256" },
       "cal-seq": { type: "string", default: "48" },
+      seq: { type: "string", default: "64" },
       seed: { type: "string", default: "0" },
       workers: { type: "string", default: "2" },
+      threads: { type: "string", default: "1" },
+      repeat: { type: "string", default: "50" },
+      interpreter: { type: "boolean" },
       blocks: { type: "string" },
       sparsities: { type: "string" },
       methods: { type: "string", default: "dense,magnitude,reconstruct" },
@@ -288,6 +465,8 @@ export async function table2Bench(args: string[]): Promise<void> {
   const blocks = values.blocks?.split(",") ?? (quick ? ["1x32"] : BLOCKS);
   const sparsities = values.sparsities?.split(",").map(Number) ?? (quick ? [0.8] : SPARSITIES);
   const methods = values.methods.split(",");
+  const threadCounts = values.threads.split(",").map((t) => int("threads", t, 1)!);
+  const repeat = int("repeat", values.repeat, 1)!;
   const setting: Setting = {
     model: values.model,
     data: values.data,
@@ -295,8 +474,11 @@ export async function table2Bench(args: string[]): Promise<void> {
     limit: int("limit", values.limit, 1) ?? (quick ? 100 : undefined),
     calibration: int("calibration", values.calibration, 1)!,
     calSeq: int("cal-seq", values["cal-seq"], 2)!,
+    seq: int("seq", values.seq, 2)!,
     seed: int("seed", values.seed, 0)!,
     reconstructOptions: values["reconstruct-options"],
+    artifacts: join(values.out, "table2-artifacts"),
+    interpreter: values.interpreter === true,
   };
   const jobs: Job[] = [];
   for (const method of ["reconstruct", "magnitude"] as const) {
@@ -327,7 +509,11 @@ export async function table2Bench(args: string[]): Promise<void> {
         console.error(
           `${label(r).padEnd(24)} ${pct(r.accuracy)}% (${r.correct}/${r.rows})  prune ${
             r.pruneSeconds.toFixed(1)
-          } s, eval ${r.evalSeconds.toFixed(1)} s`,
+          } s, compile ${r.compileSeconds.toFixed(1)} s, eval ${r.evalSeconds.toFixed(1)} s${
+            r.interpreter
+              ? `; interpreter ${pct(r.interpreter.accuracy)}%, ${r.interpreter.disagree} rows differ`
+              : ""
+          }`,
         );
         send();
       };
@@ -342,18 +528,31 @@ export async function table2Bench(args: string[]): Promise<void> {
   const order = (r: Job) =>
     jobs.findIndex((j) => j.method === r.method && j.block === r.block && j.sparsity === r.sparsity);
   results.sort((a, b) => order(a) - order(b));
+  await timeArtifacts(results, setting, threadCounts, repeat);
   const seconds = (performance.now() - t0) / 1000;
-  const md = markdown(results, setting, blocks, sparsities);
+  const view = paretoView(results, { threads: threadCounts[0], seq: setting.seq, model: setting.model });
+  const md = markdown(results, setting, blocks, sparsities) + "\n" + view.markdown;
   await Deno.mkdir(values.out, { recursive: true });
   const json = {
-    setting: { ...setting, blocks, sparsities, methods, workers: nWorkers, quick },
+    setting: {
+      ...setting,
+      blocks,
+      sparsities,
+      methods,
+      workers: nWorkers,
+      quick,
+      threads: threadCounts,
+      repeat,
+    },
     machine: { deno: Deno.version.deno, v8: Deno.version.v8, date: new Date().toISOString() },
     seconds,
     reference: REFERENCE,
     results,
+    paretoFront: view.front.map((i) => label(results[i])),
   };
   await Deno.writeTextFile(join(values.out, "table2.json"), JSON.stringify(json, null, 2) + "\n");
   await Deno.writeTextFile(join(values.out, "table2.md"), md);
+  await Deno.writeTextFile(join(values.out, "table2.svg"), view.svg);
   console.log(md);
-  console.log(`(${seconds.toFixed(0)} s; wrote ${join(values.out, "table2.json")} and table2.md)`);
+  console.log(`(${seconds.toFixed(0)} s; wrote ${join(values.out, "table2.{json,md,svg}")})`);
 }

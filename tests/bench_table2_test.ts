@@ -1,8 +1,9 @@
 /**
  * `deno task bench table2 --quick`: the smoke test of the paper's Table 2 benchmark (accuracy
  * against sparsity). Runs dense and 1x32 at 80% with magnitude and reconstruction on the first 20
- * dev rows with 16 calibration sentences into a temporary folder, and checks the JSON and the
- * Markdown. Takes about 20 s on two cores.
+ * dev rows with 16 calibration sentences into a temporary folder, compiles and times each pruned
+ * model, and checks the JSON, the Markdown and the accuracy-against-latency plot. Takes about 25 s
+ * on two cores.
  */
 
 import assert from "node:assert/strict";
@@ -17,6 +18,9 @@ interface Result {
   correct: number;
   rows: number;
   sparsityAchieved: number;
+  artifact: string;
+  checkMaxAbs: number;
+  latency: Record<string, { median: number; n: number }>;
   layers?: { weight: string; magnitude: number; reconstructed: number }[];
 }
 
@@ -34,6 +38,8 @@ Deno.test({
         "20",
         "--calibration",
         "16",
+        "--repeat",
+        "3",
         "--out",
         out,
       );
@@ -41,6 +47,7 @@ Deno.test({
       const json = JSON.parse(await Deno.readTextFile(join(out, "table2.json"))) as {
         setting: { limit: number; calibration: number; blocks: string[]; sparsities: number[] };
         results: Result[];
+        paretoFront: string[];
       };
       assert.equal(json.setting.limit, 20);
       assert.equal(json.setting.calibration, 16);
@@ -50,6 +57,11 @@ Deno.test({
       for (const x of json.results) {
         assert.equal(x.rows, 20);
         assert.ok(x.accuracy >= 0 && x.accuracy <= 1 && x.correct === Math.round(x.accuracy * 20));
+        // Measured on the compiled artifact, checked against the interpreter, then timed.
+        assert.ok((await Deno.stat(join(x.artifact, "plan.json"))).isFile, x.artifact);
+        assert.ok(x.checkMaxAbs <= 1e-3, `${x.method}: ${x.checkMaxAbs}`);
+        assert.equal(x.latency["1"].n, 3);
+        assert.ok(x.latency["1"].median > 0);
         if (x.method === "dense") {
           assert.equal(x.sparsityAchieved, 0);
           // sst2-bert-mini gets 18 of the first 20 dev rows right (its golden predictions).
@@ -61,7 +73,27 @@ Deno.test({
       const rec = json.results.find((x) => x.method === "reconstruct")!;
       assert.equal(rec.layers!.length, 24, "4 layers x 6 dense weights");
       for (const l of rec.layers!) assert.ok(l.reconstructed <= l.magnitude, JSON.stringify(l));
+      // The front: dense is the most accurate here, so the fastest of the rest is on it unless dense is faster.
+      const dense = json.results.find((x) => x.method === "dense")!;
+      assert.ok(json.paretoFront.length >= 1);
+      for (const x of json.results) {
+        const dominated = json.results.some((y) =>
+          y.latency["1"].median <= x.latency["1"].median && y.accuracy >= x.accuracy &&
+          (y.latency["1"].median < x.latency["1"].median || y.accuracy > x.accuracy)
+        );
+        const name = x.method === "dense" ? "dense" : `${x.method} ${x.block} ${x.sparsity! * 100}%`;
+        assert.equal(json.paretoFront.includes(name), !dominated, name);
+      }
+      assert.ok(dense.latency["1"].median > 0);
+      const svg = await Deno.readTextFile(join(out, "table2.svg"));
+      assert.match(svg, /^<svg /);
+      assert.match(svg, /Pareto front/);
+      assert.equal(
+        (svg.match(/<title>(dense|magnitude|reconstruct)[^<]*: [\d.]+, [\d.]+<\/title>/g) ?? []).length,
+        3,
+      );
       const md = await Deno.readTextFile(join(out, "table2.md"));
+      assert.match(md, /^\| dense \| [\d.]+ \| 1\.00 \| 90\.0 \|/m);
       assert.match(md, /^\| 1x32 \| [\d.]+ \| [\d.]+ \| 60\.1 \|$/m);
       assert.match(md, /Per-weight relative output error/);
       assert.ok(r.stdout.includes(md.trim()), "prints the Markdown");
