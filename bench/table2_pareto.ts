@@ -59,7 +59,9 @@ export function paretoView(
   const svg = scatterPlot({
     title: "Accuracy against latency: which block shape wins once both count",
     subtitle:
-      `${basename(o.model)}, SST-2 dev (${rows} rows), compiled artifact of each pruned model, S=${o.seq}, batch 1, ` +
+      `${
+        basename(o.model)
+      }, SST-2 dev (${rows} rows), compiled artifact of each pruned model, S=${o.seq}, batch 1, ` +
       `${threads}, median latency`,
     xLabel: `latency of the compiled model (ms, ${threads})`,
     yLabel: "SST-2 dev accuracy (%)",
