@@ -38,7 +38,10 @@ interface Case {
   bias: Float32Array;
 }
 
-/** A random BSR weight over [N, K] in R x C blocks; every third block row is empty. Padding outside W is NaN. */
+/**
+ * A random BSR weight over [N, K] in R x C blocks; every third block row is empty. Padding outside
+ * W is NaN. `skewed`: the first quarter of the block rows is full, the rest at `density`.
+ */
 function makeCase(
   seed: number,
   M: number,
@@ -48,6 +51,7 @@ function makeCase(
   density: number,
   bias: boolean,
   activation: BsrSpec["activation"],
+  skewed = false,
 ): Case {
   const rand = rng(seed);
   const [R, C] = block;
@@ -56,7 +60,8 @@ function makeCase(
   const indices: number[] = [];
   for (let br = 0; br < nbr; br++) {
     if (br % 3 !== 1 || nbr === 1) {
-      for (let bc = 0; bc < nbc; bc++) if (rand() < density) indices.push(bc);
+      const d = skewed && br < nbr / 4 ? 1 : density;
+      for (let bc = 0; bc < nbc; bc++) if (rand() < d) indices.push(bc);
     }
     indptr[br + 1] = indices.length;
   }
@@ -213,6 +218,15 @@ Deno.test("bsr: M = 1, 4, 33, empty matrix, activations", async () => {
   ];
   assert.equal(cases[4].spec.indices.length, 0);
   await runCases(cases, "misc");
+});
+
+Deno.test("bsr: skewed patterns (threads split block rows by work, not count), 1-3 threads", async () => {
+  await runCases([
+    makeCase(201, 13, 64, 96, [1, 8], 0.1, true, "none", true),
+    makeCase(202, 21, 67, 50, [4, 4], 0.05, false, "gelu", true),
+    makeCase(203, 8, 5, 64, [1, 32], 0, true, "none", true),
+    makeCase(204, 8, 48, 48, [16, 16], 0.2, false, "none", true),
+  ], "skewed");
 });
 
 Deno.test("bsr: packBsrData round-trips, index layout, names, budget", () => {
