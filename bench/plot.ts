@@ -78,6 +78,60 @@ export function tick(v: number): string {
   return Number(v.toPrecision(6)).toString();
 }
 
+/** Where a figure's plot area is, and what it says around it. */
+export interface Frame {
+  W: number;
+  H: number;
+  left: number;
+  top: number;
+  /** Plot area width and height. */
+  pw: number;
+  ph: number;
+  title: string;
+  subtitle?: string;
+  xLabel: string;
+  yLabel: string;
+}
+
+/** The start of a figure: the SVG element, a white background, the title and subtitle. */
+export function figureHead(f: Frame): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${f.W}" height="${f.H}" viewBox="0 0 ${f.W} ${f.H}" ` +
+    `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${f.W}" height="${f.H}" fill="white"/>`,
+    `<text x="${f.left + f.pw / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${
+      esc(f.title)
+    }</text>`,
+  ];
+  if (f.subtitle) {
+    out.push(
+      `<text x="${f.left + f.pw / 2}" y="40" text-anchor="middle" fill="#555">${esc(f.subtitle)}</text>`,
+    );
+  }
+  return out;
+}
+
+/** A horizontal grid line at `yy` with its tick label on the y axis. */
+export function yGridLine(f: Frame, yy: string, label: string, color = "#e5e5e5"): string[] {
+  return [
+    `<line x1="${f.left}" y1="${yy}" x2="${f.left + f.pw}" y2="${yy}" stroke="${color}"/>`,
+    `<text x="${f.left - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${label}</text>`,
+  ];
+}
+
+/** The two axis lines and the axis labels (drawn after the grid, so they stay on top). */
+export function figureAxes(f: Frame): string[] {
+  const { left, top, pw, ph } = f;
+  return [
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + ph}" stroke="black"/>`,
+    `<line x1="${left}" y1="${top + ph}" x2="${left + pw}" y2="${top + ph}" stroke="black"/>`,
+    `<text transform="translate(18 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${
+      esc(f.yLabel)
+    }</text>`,
+    `<text x="${left + pw / 2}" y="${f.H - 16}" text-anchor="middle">${esc(f.xLabel)}</text>`,
+  ];
+}
+
 /** Renders `spec` as a standalone SVG document. */
 export function linePlot(spec: PlotSpec): string {
   const W = spec.width ?? 900, H = spec.height ?? 520;
@@ -98,36 +152,11 @@ export function linePlot(spec: PlotSpec): string {
   const n = spec.categories.length;
   const x = (i: number) => left + (n <= 1 ? pw / 2 : (i + 0.5) * (pw / n));
   const y = (v: number) => top + ph - (v / yMax) * ph;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
-      `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${left + pw / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${
-      esc(spec.title)
-    }</text>`,
-  );
-  if (spec.subtitle) {
-    out.push(
-      `<text x="${left + pw / 2}" y="40" text-anchor="middle" fill="#555">${esc(spec.subtitle)}</text>`,
-    );
-  }
+  const frame: Frame = { W, H, left, top, pw, ph, ...spec };
+  const out = figureHead(frame);
   // Grid and y axis.
-  for (let v = 0; v <= yMax + step / 2; v += step) {
-    const yy = y(v).toFixed(1);
-    out.push(
-      `<line x1="${left}" y1="${yy}" x2="${left + pw}" y2="${yy}" stroke="#e5e5e5"/>`,
-      `<text x="${left - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${tick(v)}</text>`,
-    );
-  }
-  out.push(
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + ph}" stroke="black"/>`,
-    `<line x1="${left}" y1="${top + ph}" x2="${left + pw}" y2="${top + ph}" stroke="black"/>`,
-    `<text transform="translate(18 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${
-      esc(spec.yLabel)
-    }</text>`,
-    `<text x="${left + pw / 2}" y="${H - 16}" text-anchor="middle">${esc(spec.xLabel)}</text>`,
-  );
+  for (let v = 0; v <= yMax + step / 2; v += step) out.push(...yGridLine(frame, y(v).toFixed(1), tick(v)));
+  out.push(...figureAxes(frame));
   spec.categories.forEach((c, i) => {
     const xx = x(i).toFixed(1);
     out.push(

@@ -4,7 +4,7 @@
  * dashed guide lines. {@link paretoFront} finds the front.
  */
 
-import { esc, niceStep, tick } from "./plot.ts";
+import { esc, figureAxes, figureHead, type Frame, niceStep, tick, yGridLine } from "./plot.ts";
 
 /** A marker shape. */
 export type Marker = "circle" | "square" | "triangle" | "diamond";
@@ -114,19 +114,8 @@ export function scatterPlot(spec: ScatterSpec): string {
   const ax = axis(xs.length ? xs : [0, 1], true), ay = axis(ys.length ? ys : [0, 1], false);
   const x = (v: number) => left + ((v - ax.lo) / (ax.hi - ax.lo)) * pw;
   const y = (v: number) => top + ph - ((v - ay.lo) / (ay.hi - ay.lo)) * ph;
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
-    `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${left + pw / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${
-      esc(spec.title)
-    }</text>`,
-  ];
-  if (spec.subtitle) {
-    out.push(
-      `<text x="${left + pw / 2}" y="40" text-anchor="middle" fill="#555">${esc(spec.subtitle)}</text>`,
-    );
-  }
+  const frame: Frame = { W, H, left, top, pw, ph, ...spec };
+  const out = figureHead(frame);
   for (let v = ax.lo; v <= ax.hi + ax.step / 2; v += ax.step) {
     const xx = x(v).toFixed(1);
     out.push(
@@ -135,20 +124,9 @@ export function scatterPlot(spec: ScatterSpec): string {
     );
   }
   for (let v = ay.lo; v <= ay.hi + ay.step / 2; v += ay.step) {
-    const yy = y(v).toFixed(1);
-    out.push(
-      `<line x1="${left}" y1="${yy}" x2="${left + pw}" y2="${yy}" stroke="#eeeeee"/>`,
-      `<text x="${left - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${tick(v)}</text>`,
-    );
+    out.push(...yGridLine(frame, y(v).toFixed(1), tick(v), "#eeeeee"));
   }
-  out.push(
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + ph}" stroke="black"/>`,
-    `<line x1="${left}" y1="${top + ph}" x2="${left + pw}" y2="${top + ph}" stroke="black"/>`,
-    `<text transform="translate(18 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${
-      esc(spec.yLabel)
-    }</text>`,
-    `<text x="${left + pw / 2}" y="${H - 16}" text-anchor="middle">${esc(spec.xLabel)}</text>`,
-  );
+  out.push(...figureAxes(frame));
   for (const g of guides) {
     const line = g.axis === "x"
       ? `x1="${x(g.value).toFixed(1)}" y1="${top}" x2="${x(g.value).toFixed(1)}" y2="${top + ph}"`
