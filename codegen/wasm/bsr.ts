@@ -18,9 +18,7 @@
  * and per-block xᵀ offsets, from packBsrIndex) and are shared by every weight with the same
  * shapes; "specialized" ones bake every block's offsets into straight-line code (no index, no
  * block loop), named with a hash of the pattern. Threads split block rows; every output element
- * is written by exactly one thread. Generic kernels balance the split by work: each thread
- * binary-searches indptr for its share of `C · blocks + ROW_COST · rows` (a pruned matrix's
- * block rows can differ several-fold in blocks); specialized ones split block rows evenly.
+ * is written by exactly one thread.
  */
 
 import { fma, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
@@ -224,38 +222,6 @@ function patternHash(spec: BsrSpec): string {
 
 const ACTIVATION_HELPERS = { gelu: "gelu_f32x4", gelu_tanh: "gelu_tanh_f32x4", tanh: "tanh_f32x4" } as const;
 
-/** The work of a block row apart from its blocks (zeroing and storing accumulators), in block columns. */
-const ROW_COST = 2;
-
-/**
- * Sets `$start`/`$end` to thread `$tid`'s block rows of `nbr` such that every thread gets about
- * the same `cost(br) = C · indptr[br] + ROW_COST · br` (indptr read from `$index`): each bound
- * is the first br whose cost reaches `tid / nt` (resp. `(tid + 1) / nt`) of the total. cost
- * rises strictly, so thread 0 starts at 0, the last ends at nbr, and the ranges tile [0, nbr).
- */
-function balancedRowRange(nbr: number, C: number): string {
-  const cost = (br: string) =>
-    `(i64.add (i64.mul (i64.extend_i32_u (i32.load (i32.add (local.get $index) (i32.shl ${br} (i32.const 2))))) ` +
-    `(i64.const ${C})) (i64.extend_i32_u (i32.mul ${br} (i32.const ${ROW_COST}))))`;
-  const bound = (out: string, share: string) => [
-    `(local.set $goal (i64.div_u (i64.mul ${cost(`(i32.const ${nbr})`)} (i64.extend_i32_u ${share})) ` +
-    `(i64.extend_i32_u (local.get $nt))))`,
-    `(local.set $lo (i32.const 0)) (local.set $hi (i32.const ${nbr}))`,
-    `(block $found${out} (loop $search${out}`,
-    `  (br_if $found${out} (i32.ge_u (local.get $lo) (local.get $hi)))`,
-    `  (local.set $mid (i32.shr_u (i32.add (local.get $lo) (local.get $hi)) (i32.const 1)))`,
-    `  (if (i64.lt_u ${cost("(local.get $mid)")} (local.get $goal))`,
-    `    (then (local.set $lo (i32.add (local.get $mid) (i32.const 1))))`,
-    `    (else (local.set $hi (local.get $mid))))`,
-    `  (br $search${out})))`,
-    `(local.set $${out} (local.get $lo))`,
-  ];
-  return [
-    ...bound("start", "(local.get $tid)"),
-    ...bound("end", "(i32.add (local.get $tid) (i32.const 1))"),
-  ].join("\n");
-}
-
 /**
  * The kernels for `spec` under `variant`. `prepare` (params x, scratch; then tid, nt) transposes
  * x into scratch and must run, on all threads, as its own step before `kernel` (with a barrier
@@ -453,11 +419,10 @@ class BsrWriter {
     const vecLocals = ["w", "e"];
     for (let i = 0; i < v.vecs; i++) vecLocals.push(`x${i}`);
     for (let r = 0; r < v.rows; r++) for (let i = 0; i < v.vecs; i++) vecLocals.push(`c${r}_${i}`);
-    if (!v.specialized) locals.push("lo", "hi", "mid");
     const code = [
-      locals.map((l) => `(local $${l} i32)`).join(" ") + (v.specialized ? "" : " (local $goal i64)"),
+      locals.map((l) => `(local $${l} i32)`).join(" "),
       vecLocals.map((l) => `(local $${l} v128)`).join(" "),
-      v.specialized ? threadRange(this.nbr) : balancedRowRange(this.nbr, this.C),
+      threadRange(this.nbr),
       `(if (i32.ge_u (local.get $start) (local.get $end)) (then (return)))`,
       `(local.set $br (local.get $start))`,
       `(loop $rows`,

@@ -220,7 +220,7 @@ Deno.test("bsr: M = 1, 4, 33, empty matrix, activations", async () => {
   await runCases(cases, "misc");
 });
 
-Deno.test("bsr: skewed patterns (threads split block rows by work, not count), 1-3 threads", async () => {
+Deno.test("bsr: skewed patterns (most blocks in the first block rows), 1-3 threads", async () => {
   await runCases([
     makeCase(201, 13, 64, 96, [1, 8], 0.1, true, "none", true),
     makeCase(202, 21, 67, 50, [4, 4], 0.05, false, "gelu", true),
