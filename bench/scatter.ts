@@ -17,7 +17,7 @@ export interface ScatterPoint {
   marker: Marker;
   /** Filled, or drawn as an outline. */
   filled: boolean;
-  /** Shown beside the point when it is on the front, and in its tooltip. */
+  /** Its tooltip, and its legend entry when it is on the front. */
   label: string;
 }
 
@@ -44,7 +44,7 @@ export interface ScatterSpec {
   xLabel: string;
   yLabel: string;
   points: readonly ScatterPoint[];
-  /** Indices into `points` of the Pareto front, drawn as a staircase and labelled. */
+  /** Indices into `points` of the Pareto front, drawn as a staircase, numbered and listed in the legend. */
   front?: readonly number[];
   legend: readonly LegendEntry[];
   guides?: readonly Guide[];
@@ -105,7 +105,11 @@ function markerSvg(m: Marker, x: number, y: number, color: string, filled: boole
 export function scatterPlot(spec: ScatterSpec): string {
   const W = spec.width ?? 900, H = spec.height ?? 560;
   const guides = spec.guides ?? [];
-  const names = [...spec.legend.map((l) => l.label), ...guides.map((g) => g.label)];
+  const names = [
+    ...spec.legend.map((l) => l.label),
+    ...guides.map((g) => g.label),
+    ...(spec.front ?? []).map((i) => spec.points[i].label),
+  ];
   const left = 70, right = Math.max(140, 56 + 7 * Math.max(0, ...names.map((n) => n.length)));
   const top = spec.subtitle ? 62 : 46, bottom = 60;
   const pw = W - left - right, ph = H - top - bottom;
@@ -155,17 +159,19 @@ export function scatterPlot(spec: ScatterSpec): string {
       markerSvg(p.marker, x(p.x), y(p.y), p.color, p.filled, `${p.label}: ${tick(p.x)}, ${tick(p.y)}`),
     );
   });
-  for (const p of front) {
+  // Front points are numbered (the legend names them): short marks do not hide their neighbours.
+  front.forEach((p, k) => {
     out.push(
-      `<text x="${(x(p.x) + 9).toFixed(1)}" y="${(y(p.y) - 8).toFixed(1)}" font-size="11" fill="#222">${
-        esc(p.label)
-      }</text>`,
+      `<text x="${(x(p.x) - 7).toFixed(1)}" y="${
+        (y(p.y) - 7).toFixed(1)
+      }" text-anchor="end" font-size="11" ` +
+        `font-weight="bold" fill="#222" stroke="white" stroke-width="3" paint-order="stroke">${k + 1}</text>`,
     );
-  }
+  });
   // Legend.
   const lx = left + pw + 16;
   let ly = top + 6;
-  const rows = spec.legend.length + guides.length + (front.length ? 1 : 0);
+  const rows = spec.legend.length + guides.length + (front.length ? 1 + front.length : 0);
   const dy = Math.min(20, (ph - 6) / Math.max(1, rows));
   for (const l of spec.legend) {
     out.push(
@@ -177,9 +183,18 @@ export function scatterPlot(spec: ScatterSpec): string {
   if (front.length) {
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="#444" stroke-width="1.5"/>`,
-      `<text x="${lx + 36}" y="${ly}" dominant-baseline="middle">Pareto front</text>`,
+      `<text x="${lx + 36}" y="${ly}" dominant-baseline="middle">Pareto front:</text>`,
     );
     ly += dy;
+    front.forEach((p, k) => {
+      out.push(
+        `<text x="${lx + 22}" y="${ly}" text-anchor="end" font-weight="bold" dominant-baseline="middle">${
+          k + 1
+        }</text>`,
+        `<text x="${lx + 36}" y="${ly}" dominant-baseline="middle">${esc(p.label)}</text>`,
+      );
+      ly += dy;
+    });
   }
   for (const g of guides) {
     out.push(

@@ -38,7 +38,7 @@ Deno.test("scatterPlot draws every point with its tooltip, labels the front, and
   assert.match(svg, /a &lt; b/);
   assert.match(svg, /<title>p&amp;1: 2, 70<\/title>/);
   assert.match(svg, /<title>p3: 5, 60<\/title>/);
-  // Front labels are drawn as text; p3, off the front, only has a tooltip.
+  // Front points are listed in the legend by name; p3, off the front, only has a tooltip.
   assert.match(svg, />p&amp;1<\/text>/);
   assert.match(svg, />p2<\/text>/);
   assert.doesNotMatch(svg, />p3<\/text>/);
