@@ -3,7 +3,8 @@
  *
  * - The real checkpoints in `../shared/models/` (ignored when absent): imported, verified, and run
  *   by the reference interpreter on rows of their `golden_dev.jsonl`, padded to the static
- *   sequence length with attention_mask 0, against the Hugging Face logits.
+ *   sequence length with attention_mask 0, against the Hugging Face logits; and sst2-bert-mini
+ *   on all 872 dev rows, each at its own length (about 80 s).
  * - A sharded copy of sst2-bert-mini gives the same weights and logits as the single file.
  * - Small synthetic checkpoints written as Hugging Face folders: every architecture, name style
  *   and dtype, compared with the synthetic BERT's IR on the same weights; and one per
@@ -151,6 +152,39 @@ for (const { model, seq, rows: count } of REAL) {
       }),
   });
 }
+
+Deno.test({
+  name:
+    "sst2-bert-mini on the reference interpreter: golden logits (1e-4) and predictions on all 872 dev rows",
+  ignore: !hasModel("sst2-bert-mini"),
+  fn: () =>
+    withTempDir(async (dir) => {
+      const dirIn = join(MODELS, "sst2-bert-mini");
+      const text = await Deno.readTextFile(join(dirIn, "golden_dev.jsonl"));
+      const rows = text.trim().split("\n").map((l) => JSON.parse(l) as GoldenRow);
+      assert.equal(rows.length, 872);
+      // Each row at its own length, nothing padded: one import per length, the weights read once.
+      const byLength = new Map<number, Module>();
+      let weights: WeightStore | undefined;
+      let worst = 0;
+      for (const row of rows) {
+        const seq = row.input_ids.length;
+        let m = byLength.get(seq);
+        if (!m) {
+          const irPath = join(dir, `mini-${seq}.sir`);
+          m = (await importHfBert(dirIn, irPath, { seq })).module;
+          weights ??= await loadWeights(m, irPath);
+          byLength.set(seq, m);
+        }
+        const [logits] = run(m, weights!, row.input_ids, seq);
+        const d = maxAbsDiff(logits.data, row.logits);
+        worst = Math.max(worst, d);
+        assert.ok(d <= 1e-4, `row ${row.idx}: ${logits.data} vs ${row.logits}`);
+        assert.equal(argmax(logits.data), row.pred, `row ${row.idx}: prediction`);
+      }
+      assert.ok(worst <= 1e-4, `max abs logit difference ${worst}`);
+    }),
+});
 
 Deno.test({
   name: "a sharded sst2-bert-mini (two shards and an index) gives the single file's weights and logits",
