@@ -23,7 +23,7 @@ export const label = (j: Job): string =>
 export function paretoView(
   results: readonly JobResult[],
   o: { threads: number; seq: number; model: string },
-): { svg: string; front: number[]; markdown: string } {
+): { svg: string; front: number[]; markdown: string; frontTable: string } {
   const ms = (r: JobResult) => r.latency?.[o.threads]?.median ?? NaN;
   const blocks = [...new Set(results.filter((r) => r.block).map((r) => r.block!))];
   const color = (r: JobResult) => r.block ? PALETTE[blocks.indexOf(r.block) % PALETTE.length] : "#000000";
@@ -94,5 +94,17 @@ export function paretoView(
       } |`;
     }),
   ].join("\n") + "\n";
-  return { svg, front, markdown: md };
+  const frontTable = [
+    `| configuration | latency (S=${o.seq}, ${threads}) | vs dense | accuracy |`,
+    "| --- | ---: | ---: | ---: |",
+    ...[...front, ...(dense && !onFront.has(results.indexOf(dense)) ? [results.indexOf(dense)] : [])].map(
+      (i) => {
+        const r = results[i];
+        const name = onFront.has(i) ? label(r) : `${label(r)} (not on the front)`;
+        const vs = dense ? (ms(r) / ms(dense)).toFixed(2) : "-";
+        return `| ${name} | ${ms(r).toFixed(2)} ms | ${vs} | ${(100 * r.accuracy).toFixed(1)}% |`;
+      },
+    ),
+  ].join("\n") + "\n";
+  return { svg, front, markdown: md, frontTable };
 }

@@ -1,0 +1,30 @@
+/**
+ * Writes a benchmark's results into a generated section of a Markdown file (README.md), between
+ * `<!-- NAME:begin ... -->` and `<!-- NAME:end -->`, so the figures there are the ones the code
+ * computed. The file is then formatted with `deno fmt`, as the repository's check expects.
+ */
+
+/** Replaces the body of section `name` in `text`; throws when the markers are missing or out of order. */
+export function replaceSection(text: string, name: string, body: string, file = "README.md"): string {
+  const begin = new RegExp(`<!-- ${name}:begin[^>]*-->\\n`).exec(text);
+  const endMarker = `<!-- ${name}:end -->`;
+  const end = begin ? text.indexOf(endMarker, begin.index + begin[0].length) : -1;
+  if (!begin || end < 0) {
+    throw new Error(
+      `${file}: no generated section '${name}' (a line '<!-- ${name}:begin -->', later '${endMarker}')`,
+    );
+  }
+  return text.slice(0, begin.index + begin[0].length) + body.trimEnd() + "\n" + text.slice(end);
+}
+
+/** Rewrites section `name` of the Markdown file `path` with `body` and formats the file. */
+export async function writeSection(path: string, name: string, body: string): Promise<void> {
+  const text = replaceSection(await Deno.readTextFile(path), name, body, path);
+  await Deno.writeTextFile(path, text);
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", path],
+    stderr: "piped",
+  })
+    .output();
+  if (code !== 0) throw new Error(`deno fmt ${path}: ${new TextDecoder().decode(stderr).trim()}`);
+}
