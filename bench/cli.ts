@@ -8,9 +8,11 @@
  *   table2   the paper's Table 2: SST-2 accuracy of sst2-bert-mini per block shape, sparsity and
  *            pruning method, each pruned model compiled and timed; accuracy against latency with the
  *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
+ *   compare  compiled artifacts side by side, interleaved medians: DIR... [--threads] [--repeat]
  *   ir       parse, verify and print speed of the IR (deno bench)
  */
 
+import { compareBench } from "./compare.ts";
 import { denseBench } from "./dense.ts";
 import { table1Bench } from "./table1.ts";
 import { sweepBench } from "./sweep.ts";
@@ -19,6 +21,7 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   dense: denseBench,
   table1: table1Bench,
   sweep: sweepBench,
+  compare: compareBench,
   table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
 };
 
@@ -33,4 +36,10 @@ if (!name || !Object.hasOwn(BENCHES, name)) {
   console.error(`usage: deno task bench <${[...Object.keys(BENCHES), "ir"].join("|")}> [options]`);
   Deno.exit(2);
 }
-await BENCHES[name](rest);
+try {
+  await BENCHES[name](rest);
+} catch (e) {
+  // One line, not a stack trace: bad options, missing files and failed checks all say what and where.
+  console.error(`bench ${name}: ${e instanceof Error ? e.message : String(e)}`);
+  Deno.exit(1);
+}

@@ -1,0 +1,72 @@
+/**
+ * `deno task bench compare DIR... [--threads N] [--repeat N] [--warmup N]`: times compiled artifacts
+ * side by side (each loaded once, then one run of each per round, rounds interleaved so drift
+ * hits all alike, with a 20 ms pause before each run so the last model's spinning worker threads
+ * have gone to sleep) and prints the median, min and max per artifact and its ratio to the first.
+ * Inputs are token id 1 everywhere (no kernel's time depends on the values). For A/B tests of
+ * a compiler change: compile the same model before and after, then compare the two folders.
+ */
+
+import { parseArgs } from "node:util";
+import { loadCompiled } from "../mod.ts";
+import { summarize } from "./stats.ts";
+
+/** Lets the previous model's worker threads stop spinning before the next one runs. */
+const settle = () => new Promise((ok) => setTimeout(ok, 20));
+
+/** Runs the comparison with command-line `args`. */
+export async function compareBench(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      threads: { type: "string", default: "1" },
+      repeat: { type: "string", default: "50" },
+      warmup: { type: "string", default: "3" },
+    },
+  });
+  const int = (name: string, v: string, min: number) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
+    return n;
+  };
+  const threads = int("threads", values.threads, 1);
+  const repeat = int("repeat", values.repeat, 1);
+  const warmup = int("warmup", values.warmup, 0);
+  if (positionals.length === 0) {
+    throw new Error("usage: deno task bench compare DIR... [--threads N] [--repeat N]");
+  }
+  const models = [];
+  try {
+    for (const dir of positionals) models.push(await loadCompiled(dir, { threads }));
+    const feeds = models.map((m) =>
+      Object.fromEntries(
+        m.plan.inputs.map((t) => [t.name, new BigInt64Array(t.shape.reduce((a, b) => a * b, 1)).fill(1n)]),
+      )
+    );
+    for (let i = 0; i < warmup; i++) models.forEach((m, k) => m.run(feeds[k]));
+    const times: number[][] = models.map(() => []);
+    for (let r = 0; r < repeat; r++) {
+      for (let k = 0; k < models.length; k++) {
+        await settle();
+        const t = performance.now();
+        models[k].run(feeds[k]);
+        times[k].push(performance.now() - t);
+      }
+    }
+    const stats = times.map(summarize);
+    const width = Math.max(...positionals.map((d) => d.length));
+    console.log(`${threads} thread${threads > 1 ? "s" : ""}, ${repeat} interleaved rounds (ms)`);
+    positionals.forEach((d, k) => {
+      const s = stats[k];
+      console.log(
+        `${d.padEnd(width)}  median ${s.median.toFixed(3)}  min ${s.min.toFixed(3)}  max ${
+          s.max.toFixed(3)
+        }  ` +
+          `x${(s.median / stats[0].median).toFixed(3)}`,
+      );
+    });
+  } finally {
+    for (const m of models) m.close();
+  }
+}
