@@ -1,8 +1,8 @@
 /**
- * `deno task bench compare DIR... [--threads N] [--repeat N] [--warmup N]`: times compiled artifacts
+ * `deno task bench compare DIR... [--threads N] [--repeat N] [--warmup N] [--pause MS]`: times compiled artifacts
  * side by side (each loaded once, then one run of each per round, rounds interleaved so drift
- * hits all alike, with a 20 ms pause before each run so the last model's spinning worker threads
- * have gone to sleep) and prints the median, min and max per artifact and its ratio to the first.
+ * hits all alike, with a `--pause` (default 20 ms) before each run so the last model's spinning
+ * worker threads have gone to sleep; 0 runs back to back) and prints the median, min and max per artifact and its ratio to the first.
  * Inputs are token id 1 everywhere (no kernel's time depends on the values). For A/B tests of
  * a compiler change: compile the same model before and after, then compare the two folders.
  */
@@ -10,9 +10,6 @@
 import { parseArgs } from "node:util";
 import { loadCompiled } from "../mod.ts";
 import { summarize } from "./stats.ts";
-
-/** Lets the previous model's worker threads stop spinning before the next one runs. */
-const settle = () => new Promise((ok) => setTimeout(ok, 20));
 
 /** Runs the comparison with command-line `args`. */
 export async function compareBench(args: string[]): Promise<void> {
@@ -23,6 +20,7 @@ export async function compareBench(args: string[]): Promise<void> {
       threads: { type: "string", default: "1" },
       repeat: { type: "string", default: "50" },
       warmup: { type: "string", default: "3" },
+      pause: { type: "string", default: "20" },
     },
   });
   const int = (name: string, v: string, min: number) => {
@@ -33,6 +31,8 @@ export async function compareBench(args: string[]): Promise<void> {
   const threads = int("threads", values.threads, 1);
   const repeat = int("repeat", values.repeat, 1);
   const warmup = int("warmup", values.warmup, 0);
+  const pause = int("pause", values.pause, 0);
+  const settle = () => pause > 0 ? new Promise((ok) => setTimeout(ok, pause)) : Promise.resolve();
   if (positionals.length === 0) {
     throw new Error("usage: deno task bench compare DIR... [--threads N] [--repeat N]");
   }
@@ -56,7 +56,11 @@ export async function compareBench(args: string[]): Promise<void> {
     }
     const stats = times.map(summarize);
     const width = Math.max(...positionals.map((d) => d.length));
-    console.log(`${threads} thread${threads > 1 ? "s" : ""}, ${repeat} interleaved rounds (ms)`);
+    console.log(
+      `${threads} thread${
+        threads > 1 ? "s" : ""
+      }, ${repeat} interleaved rounds, ${pause} ms pause before each run (ms)`,
+    );
     positionals.forEach((d, k) => {
       const s = stats[k];
       console.log(
