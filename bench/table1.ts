@@ -23,9 +23,9 @@
  * closed within its round instead.
  *
  * Compiled artifacts are cached under `--out/cache/<model>-s<seq>-<id>-<key>/`, the key hashing
- * the model config, the pipeline text and the seed (and `--tune`); a re-run reuses them
- * (`--fresh` recompiles; so must a change to the compiler, which the key does not see). Sparse
- * schedules come from the cost model, or with `--tune` from timing each candidate (tuning log
+ * the model config, the pipeline text, the seed (and `--tune`) and a fingerprint of the
+ * compiler's sources (bench/fingerprint.ts); a re-run reuses them, a compiler change rebuilds
+ * them, and `--fresh` rebuilds them anyway. Sparse schedules come from the cost model, or with `--tune` from timing each candidate (tuning log
  * `--out/cache/tuning-log.json` by default). `--reload` loads each pruned artifact in every
  * round (as when they do not fit in memory together). `--build-only` fills the cache and stops.
  *
@@ -67,6 +67,7 @@ import {
 } from "../mod.ts";
 import { type Contender, type Feeds, ortNode, ortWeb, sparrow } from "./peers.ts";
 import { type HLine, linePlot, PEER_COLORS, type Series, THREAD_COLORS, THREAD_DASHES } from "./plot.ts";
+import { compilerFingerprint } from "./fingerprint.ts";
 import { maxAbsDiff, summarize, type Summary } from "./stats.ts";
 
 /** The block shapes of the paper's Table 1 (plus 32x1, the column-block counterpart of 1x32). */
@@ -270,6 +271,7 @@ export async function buildFamily(
         config: w.config,
         pipeline,
         seed,
+        compiler: await compilerFingerprint(),
         ...(options.tune ? { tune: true } : {}),
       });
       const dir = join(w.cacheRoot, `${w.name}-s${w.config.seq}-${id}-${key}`);
@@ -286,6 +288,7 @@ export async function buildFamily(
       pipeline: pipelineText(family.prune, ""),
       seed,
       what: "ort reference",
+      compiler: await compilerFingerprint(),
     });
     refFile = join(w.cacheRoot, `reference-${w.name}-s${w.config.seq}-${refKey}.f32`);
     if (!options.fresh && await exists(refFile)) {
