@@ -19,8 +19,17 @@ export const CONTROL = {
   shutdown: 4,
 } as const;
 
-/** Spins this many times before sleeping at a barrier: kernels are short, a sleep costs more. */
-const SPINS = 1 << 14;
+/**
+ * How long a thread spins at a barrier before it sleeps. Kernels are short, so while every
+ * thread has a core of its own a spin is cheaper than a sleep and a wake. But after an idle
+ * spell the scheduler often leaves two threads on one core; there the thread spun for cannot
+ * run, so every spin runs out and only delays it (sst2-bert-mini at 2 threads: 10 ms instead of
+ * 2). So: a spin that runs out halves this thread's budget (down to MIN_SPINS), one that succeeds
+ * restores MAX_SPINS, and every PROBE_EVERY-th barrier spins the full MAX_SPINS, so a thread that
+ * has its own core again finds out.
+ */
+const MIN_SPINS = 1 << 6, MAX_SPINS = 1 << 14, PROBE_EVERY = 16;
+let spins = MAX_SPINS, barriers = 0;
 
 /** Waits until all `nt` threads have called it. */
 export function barrier(ctl: Int32Array, nt: number): void {
@@ -31,7 +40,14 @@ export function barrier(ctl: Int32Array, nt: number): void {
     Atomics.notify(ctl, CONTROL.generation);
     return;
   }
-  for (let i = 0; i < SPINS; i++) if (Atomics.load(ctl, CONTROL.generation) !== gen) return;
+  const budget = ++barriers % PROBE_EVERY === 0 ? MAX_SPINS : spins;
+  for (let i = 0; i < budget; i++) {
+    if (Atomics.load(ctl, CONTROL.generation) !== gen) {
+      spins = MAX_SPINS;
+      return;
+    }
+  }
+  spins = Math.max(MIN_SPINS, spins >> 1);
   while (Atomics.load(ctl, CONTROL.generation) === gen) Atomics.wait(ctl, CONTROL.generation, gen);
 }
 

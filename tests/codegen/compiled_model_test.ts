@@ -221,3 +221,35 @@ Deno.test("a tampered plan is an error naming plan.json, never a hang or a stray
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runs at 2 and 3 threads with idle spells between them give the same outputs every time", async () => {
+  // Sleeps between runs change how long threads spin at barriers (runtime/executor.ts); whatever the
+  // budget, every run must meet every barrier and compute the same thing.
+  const { m, weights } = bert({ seq: 8 });
+  const f = m.funcs[0];
+  const inputs = seededInputs(f, 3);
+  const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-idle-" });
+  try {
+    await writeArtifact(join(dir, "a"), await compileModule(m, weights), print(m));
+    const one = await loadCompiled(join(dir, "a"), { threads: 1 });
+    const expected = one.run(given);
+    one.close();
+    for (const threads of [2, 3]) {
+      const model = await loadCompiled(join(dir, "a"), { threads });
+      try {
+        for (let run = 0; run < 40; run++) {
+          if (run % 4 === 1) await new Promise((ok) => setTimeout(ok, run % 8 === 1 ? 15 : 1));
+          const out = model.run(given);
+          for (const r of f.returns) {
+            assert.deepEqual(out[r.name], expected[r.name], `${threads} threads, run ${run}, ${r.ref}`);
+          }
+        }
+      } finally {
+        model.close();
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
