@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { loadCompiled } from "../mod.ts";
 import { summarize } from "./stats.ts";
+import { positiveInt } from "./table1.ts";
 
 /** Runs the comparison with command-line `args`. */
 export async function compareBench(args: string[]): Promise<void> {
@@ -23,15 +24,11 @@ export async function compareBench(args: string[]): Promise<void> {
       pause: { type: "string", default: "20" },
     },
   });
-  const int = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
-    return n;
-  };
-  const threads = int("threads", values.threads, 1);
-  const repeat = int("repeat", values.repeat, 1);
-  const warmup = int("warmup", values.warmup, 0);
-  const pause = int("pause", values.pause, 0);
+
+  const threads = positiveInt("threads", values.threads);
+  const repeat = positiveInt("repeat", values.repeat);
+  const warmup = positiveInt("warmup", values.warmup, 0);
+  const pause = positiveInt("pause", values.pause, 0);
   const settle = () => pause > 0 ? new Promise((ok) => setTimeout(ok, pause)) : Promise.resolve();
   if (positionals.length === 0) {
     throw new Error("usage: deno task bench compare DIR... [--threads N] [--repeat N]");
