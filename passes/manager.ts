@@ -15,9 +15,9 @@ import type { OpRegistry } from "../ir/registry.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import { verify } from "../ir/verifier.ts";
 import { OverlayStore, type WeightStore } from "../ir/weights.ts";
-import type { Analysis, AnyPass, PassContext } from "./pass.ts";
+import type { Analysis, AnyPass, PassContext, Sentences } from "./pass.ts";
 import { PassFailure } from "./pass.ts";
-import { entryOptions, type Pipeline } from "./pipeline.ts";
+import { entryOptions, type Pipeline, type PipelineEntry } from "./pipeline.ts";
 
 /** What an instrument learns after a pass ran. */
 export interface PassRun {
@@ -55,6 +55,8 @@ export interface RunOptions {
   readonly weights?: WeightStore;
   /** Where passes' log lines go; stderr by default. */
   readonly log?: (line: string) => void;
+  /** Calibration sentences prepared for the entries whose pass asked for them (`PassDef.inputs`). */
+  readonly sentences?: ReadonlyMap<PipelineEntry, Sentences>;
 }
 
 /** A statistic a pass counted. */
@@ -73,6 +75,8 @@ export interface PassStatistic {
 export interface PipelineResult {
   /** The transformed copy of the input. */
   readonly module: Module;
+  /** The weights after the pipeline: the input store with the passes' replacements over it. */
+  readonly weights: WeightStore;
   /** Weights the passes replaced, by name. */
   readonly changedWeights: ReadonlyMap<string, Tensor>;
   /** What the passes counted. */
@@ -138,6 +142,7 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
     const ctx: PassContext = {
       options: entryOptions(entry),
       registry,
+      sentences: options.sentences?.get(entry),
       weights,
       stat(name, amount = 1) {
         if (!pass.statistics || !Object.hasOwn(pass.statistics, name)) {
@@ -189,7 +194,7 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
       "left IR that does not verify (verify-each was off: rerun with it to find the pass)",
     );
   }
-  return { module: m, changedWeights: weights.changes, stats, runs };
+  return { module: m, weights, changedWeights: weights.changes, stats, runs };
 }
 
 /** Runs one pass, turning its failures and malformed results into PassErrors. */

@@ -72,6 +72,44 @@ export interface PassWeights {
   set(name: string, data: Tensor): void;
 }
 
+/**
+ * Sentences a pass wants for calibration, declared from its options: the driver reads them with
+ * the same TSV reader and tokenizer as evaluation, draws `count` of them with a seeded choice,
+ * and hands them over as `PassContext.sentences`.
+ */
+export interface SentenceRequest {
+  /** A TSV file whose header names a `sentence` (or `text`) column. */
+  readonly data: string;
+  /** The folder holding `tokenizer.json`; "" means the model's own folder. */
+  readonly tokenizer: string;
+  /** How many sentences to draw. */
+  readonly count: number;
+  /** The seed of the draw. */
+  readonly seed: number;
+}
+
+/** What a pass reads besides the module and its weights, declared from its options. */
+export interface PassInputs {
+  /** Files the pass reads itself, as its options name them. */
+  readonly files?: readonly string[];
+  /** Calibration sentences for the driver to prepare. */
+  readonly sentences?: SentenceRequest;
+}
+
+/** Calibration sentences, drawn and tokenized by the driver (see `SentenceRequest`). */
+export interface Sentences {
+  /** The TSV they came from, for messages. */
+  readonly source: string;
+  /** Rows the TSV had to draw from. */
+  readonly available: number;
+  /** Each drawn sentence's token ids, `[CLS] ... [SEP]`, not yet fitted to a length. */
+  readonly ids: readonly (readonly number[])[];
+  /** The tokenizer's `[SEP]` id (kept last when a sentence is cut to length). */
+  readonly sepId: number;
+  /** The tokenizer's `[PAD]` id. */
+  readonly padId: number;
+}
+
 /** What a running pass can use besides the module. */
 export interface PassContext<O extends Record<string, PassOptionSpec> = Record<string, PassOptionSpec>> {
   /** The option values, defaults filled in. */
@@ -80,6 +118,8 @@ export interface PassContext<O extends Record<string, PassOptionSpec> = Record<s
   readonly registry: OpRegistry;
   /** Weight data, readable and replaceable. */
   readonly weights: PassWeights;
+  /** The calibration sentences the driver prepared from `PassDef.inputs`, if it asked for any. */
+  readonly sentences?: Sentences;
   /** Adds to a declared statistic, printed with `--stats`. */
   stat(name: string, amount?: number): void;
   /** The result of an analysis, cached until the module changes. */
@@ -119,6 +159,11 @@ export interface PassDef<O extends Record<string, PassOptionSpec> = Record<strin
   readonly filter?: PassFilter;
   /** Analyses (by name) that stay valid when this pass changes the module. */
   readonly preserves?: readonly string[];
+  /**
+   * What the pass reads besides the module, from its options: a driver grants exactly these
+   * files and prepares the sentences before the pipeline runs.
+   */
+  inputs?(options: PassOptions<O>): PassInputs;
   /** Runs over the whole module. */
   runOnModule?(m: Module, ctx: PassContext<O>): PassResult;
   /** Runs over each function in turn; the module changed if any function did. */
