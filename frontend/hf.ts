@@ -29,20 +29,22 @@
  */
 
 import { writeFileAtomic } from "../ir/atomic_write.ts";
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { formatDiagnostics } from "../ir/diagnostics.ts";
 import { loadModule } from "../ir/load.ts";
 import type { Module } from "../ir/module.ts";
 import { print } from "../ir/printer.ts";
 import {
   readSafetensors,
-  readSafetensorsHeader,
   type SafetensorsFile,
-  type TensorInfo,
   type TensorToWrite,
   writeSafetensors,
 } from "../ir/safetensors.ts";
 import { numel } from "../ir/types.ts";
+import { Tensor } from "../ir/tensor.ts";
+import { verify } from "../ir/verifier.ts";
+import { memoryStore, safetensorsStore, type WeightStore } from "../ir/weights.ts";
+import { type Checkpoint, INDEX, readCheckpoint, readJson, SINGLE } from "./hf_checkpoint.ts";
 import {
   BERT_DEFAULTS,
   type BertConfig,
@@ -246,96 +248,6 @@ export function hfBertConfig(json: unknown, file: string, seq?: number): HfBertC
   return { architecture, config };
 }
 
-/** A checkpoint tensor and the file it lives in. */
-interface Entry {
-  readonly info: TensorInfo;
-  readonly file: string;
-}
-
-/** The tensors of a checkpoint folder, by name in checkpoint order, from the safetensors headers. */
-interface Checkpoint {
-  readonly tensors: Map<string, Entry>;
-  /** The safetensors files, in order. */
-  readonly files: string[];
-  /** Whether the tensors come from shards listed by an index. */
-  readonly sharded: boolean;
-}
-
-const SINGLE = "model.safetensors";
-const INDEX = "model.safetensors.index.json";
-const OTHER_FORMATS = ["pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.onnx"];
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new HfImportError(`${path}: not found (${what})`);
-    throw e;
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new HfImportError(`${path}: not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-/** Reads the headers of a folder's `model.safetensors`, or of the shards its index lists. */
-async function readCheckpoint(dir: string): Promise<Checkpoint> {
-  const single = join(dir, SINGLE);
-  if (await isFile(single)) {
-    const header = await readSafetensorsHeader(single);
-    const tensors = new Map([...header.tensors].map(([n, info]) => [n, { info, file: single }]));
-    return { tensors, files: [single], sharded: false };
-  }
-  const indexPath = join(dir, INDEX);
-  if (!(await isFile(indexPath))) {
-    const others = [];
-    for (const f of OTHER_FORMATS) if (await isFile(join(dir, f))) others.push(f);
-    const hint = others.length > 0 ? `; ${others.join(", ")} cannot be read (convert it to safetensors)` : "";
-    throw new HfImportError(`${dir}: no ${SINGLE} or ${INDEX} (the weights)${hint}`);
-  }
-  const index = await readJson(indexPath, "the index of the sharded weights");
-  const map = isObject(index) ? index.weight_map : undefined;
-  if (!isObject(map)) throw new HfImportError(`${indexPath}: weight_map must be an object of tensor: file`);
-  const shards = new Map<string, Map<string, TensorInfo>>();
-  const tensors = new Map<string, Entry>();
-  for (const [name, shard] of Object.entries(map)) {
-    if (
-      typeof shard !== "string" || shard === "" || isAbsolute(shard) || shard.split(/[\\/]/).includes("..")
-    ) {
-      throw new HfImportError(`${indexPath}: weight_map: '${name}' has the file ${JSON.stringify(shard)}`);
-    }
-    const file = join(dir, shard);
-    let header = shards.get(file);
-    if (!header) {
-      if (!(await isFile(file))) {
-        throw new HfImportError(`${indexPath}: weight_map: the shard '${shard}' of '${name}' is not found`);
-      }
-      header = (await readSafetensorsHeader(file)).tensors;
-      shards.set(file, header);
-    }
-    const info = header.get(name);
-    if (!info) throw new HfImportError(`${indexPath}: weight_map: '${name}' is not in the shard ${file}`);
-    tensors.set(name, { info, file });
-  }
-  // Tensors in file order, then header order: the state_dict order when the shards were cut in order.
-  const files = [...shards.keys()].sort();
-  const ordered = [...tensors].sort(([, a], [, b]) =>
-    files.indexOf(a.file) - files.indexOf(b.file) || a.info.byteOffset - b.info.byteOffset
-  );
-  return { tensors: new Map(ordered), files, sharded: true };
-}
-
 /** The config fields each dimension of a weight comes from, for messages. */
 function dimFields(name: string, rank: number): string[] {
   const H = "hidden_size", I = "intermediate_size";
@@ -391,31 +303,40 @@ function irRelative(fromIr: string, to: string): string {
   return sep === "/" ? rel : rel.split(sep).join("/");
 }
 
+/** A checkpoint read into memory by {@link readHfBert}: the module and its weights, nothing written. */
+export interface HfModel {
+  /** The verified module; its weights line names the checkpoint's own file when the weights are read from it. */
+  readonly module: Module;
+  /** The data of every declared weight: the checkpoint's file, or f32 copies of sharded or non-f32 tensors. */
+  readonly weights: WeightStore;
+  /** The checkpoint's single f32 `model.safetensors` the weights are read from in place, if so. */
+  readonly weightsPath?: string;
+  /** The safetensors files the weights come from. */
+  readonly files: readonly string[];
+  /** `config.json`'s path. */
+  readonly configPath: string;
+  /** The model class. */
+  readonly architecture: HfArchitecture;
+  /** The head the IR has: `pooler` or `none` for `BertModel`, depending on the checkpoint. */
+  readonly head: BertHead;
+  /** The config the IR was built from. */
+  readonly config: BertConfig;
+  /** Parameters (elements of the weights the IR declares). */
+  readonly params: number;
+  /** Checkpoint tensors the IR does not use, in checkpoint order. */
+  readonly unused: readonly string[];
+}
+
 /**
- * Imports the Hugging Face BERT checkpoint in folder `dir` and writes its IR to `irPath` (the
- * folder is created when needed). A single f32 `model.safetensors` is referenced from the IR by a
- * relative path, not copied; sharded or non-f32 checkpoints get their used tensors written as one
- * f32 `<name>.safetensors` beside the IR. The written IR is read back with `loadModule`, which
- * verifies the declared weights against the weights file.
+ * Reads the Hugging Face BERT checkpoint in folder `dir` into memory: the module (verified against
+ * the weights) and a store of its weights. A single f32 `model.safetensors` is read in place;
+ * sharded or non-f32 checkpoints are converted to f32 in memory.
  *
- * @param dir the checkpoint folder: `config.json` and `model.safetensors` or
- *   `model.safetensors.index.json` with its shards (tokenizer files are not needed)
- * @param irPath the IR file to write, e.g. `models/mini.sir`; must not end in `.safetensors`
- * @param options `seq`: the static sequence length (default 128, capped at `max_position_embeddings`)
- * @returns what was written, the verified module and the checkpoint tensors left unused
  * @throws HfImportError for a folder that is not a checkpoint, an unsupported config (naming the
  *   field), a missing tensor or one whose shape or dtype disagrees with the config (naming it);
- *   Deno errors when a file cannot be read or written; SafetensorsError for a corrupt weights file;
- *   an Error listing the diagnostics if the written IR does not verify
+ *   Deno errors when a file cannot be read; SafetensorsError for a corrupt weights file
  */
-export async function importHfBert(
-  dir: string,
-  irPath: string,
-  options: HfImportOptions = {},
-): Promise<HfImportResult> {
-  if (irPath.endsWith(".safetensors")) {
-    throw new HfImportError(`the IR path ${irPath} must not end in .safetensors (weights may go there)`);
-  }
+export async function readHfBert(dir: string, options: HfImportOptions = {}): Promise<HfModel> {
   try {
     if (!(await Deno.stat(dir)).isDirectory) {
       throw new HfImportError(`${dir}: not a folder (expected a Hugging Face checkpoint folder)`);
@@ -480,20 +401,8 @@ export async function importHfBert(
     );
   }
 
-  // Where the weights are: the checkpoint's file, or one written beside the IR.
-  const write = ckpt.sharded || converted;
-  const weightsPath = write ? syntheticWeightsPath(irPath) : ckpt.files[0];
-  if (write) {
-    const target = await realPathOrSelf(weightsPath);
-    for (const f of [...ckpt.files, configPath]) {
-      if (await realPathOrSelf(f) === target) {
-        throw new HfImportError(
-          `the weights to write, ${weightsPath}, would overwrite the checkpoint's ${f}`,
-        );
-      }
-    }
-  }
-  const weightsFile = irRelative(irPath, weightsPath);
+  // Where the weights are read from: the checkpoint's file, or f32 copies in memory.
+  const inPlace = !(ckpt.sharded || converted);
   const returns = head === "classifier"
     ? `the logits [1, ${config.labels}]`
     : head === "question-answering"
@@ -503,7 +412,7 @@ export async function importHfBert(
     : "the last hidden state";
   const from = (ckpt.sharded ? `${ckpt.files.length} shards merged` : SINGLE) +
     (converted ? ", converted to f32" : "");
-  const m = buildBertModule(config, weightsFile, {
+  const m = buildBertModule(config, inPlace ? resolve(ckpt.files[0]) : undefined, {
     head,
     weightName: (n) => names.get(n)!,
     name: basename(resolve(dir)),
@@ -527,17 +436,85 @@ export async function importHfBert(
       eps: config.eps,
     },
   });
-  const text = print(m);
+  let weights: WeightStore;
+  if (inPlace) {
+    weights = safetensorsStore(await readSafetensors(ckpt.files[0]));
+  } else {
+    const files = new Map<string, SafetensorsFile>();
+    for (const f of ckpt.files) files.set(f, await readSafetensors(f));
+    const tensors = new Map(specs.map((spec) => {
+      const name = names.get(spec.name)!;
+      const data = files.get(ckpt.tensors.get(name)!.file)!.float32(name);
+      return [name, new Tensor(m.weights.get(name)!.type, data)] as const;
+    }));
+    weights = memoryStore(tensors);
+  }
+  const diagnostics = verify(m, { weights: weights.entries(), weightsSource: source });
+  if (diagnostics.length > 0) {
+    throw new Error(`the imported IR does not verify:\n${formatDiagnostics(diagnostics, print(m))}`);
+  }
+  return {
+    module: m,
+    weights,
+    weightsPath: inPlace ? ckpt.files[0] : undefined,
+    files: ckpt.files,
+    configPath,
+    architecture,
+    head,
+    config,
+    params: specs.reduce((n, s) => n + numel(s.shape), 0),
+    unused,
+  };
+}
+
+/**
+ * Imports the Hugging Face BERT checkpoint in folder `dir` and writes its IR to `irPath` (the
+ * folder is created when needed). A single f32 `model.safetensors` is referenced from the IR by a
+ * relative path, not copied; sharded or non-f32 checkpoints get their used tensors written as one
+ * f32 `<name>.safetensors` beside the IR. The written IR is read back with `loadModule`, which
+ * verifies the declared weights against the weights file.
+ *
+ * @param dir the checkpoint folder: `config.json` and `model.safetensors` or
+ *   `model.safetensors.index.json` with its shards (tokenizer files are not needed)
+ * @param irPath the IR file to write, e.g. `models/mini.sir`; must not end in `.safetensors`
+ * @param options `seq`: the static sequence length (default 128, capped at `max_position_embeddings`)
+ * @returns what was written, the verified module and the checkpoint tensors left unused
+ * @throws as {@link readHfBert}; also when the weights to write would overwrite the checkpoint's
+ *   files, and an Error listing the diagnostics if the written IR does not verify
+ */
+export async function importHfBert(
+  dir: string,
+  irPath: string,
+  options: HfImportOptions = {},
+): Promise<HfImportResult> {
+  if (irPath.endsWith(".safetensors")) {
+    throw new HfImportError(`the IR path ${irPath} must not end in .safetensors (weights may go there)`);
+  }
+  const r = await readHfBert(dir, options);
+  const write = r.weightsPath === undefined;
+  const weightsPath = r.weightsPath ?? syntheticWeightsPath(irPath);
+  if (write) {
+    const target = await realPathOrSelf(weightsPath);
+    for (const f of [...r.files, r.configPath]) {
+      if (await realPathOrSelf(f) === target) {
+        throw new HfImportError(
+          `the weights to write, ${weightsPath}, would overwrite the checkpoint's ${f}`,
+        );
+      }
+    }
+  }
+  const weightsFile = irRelative(irPath, weightsPath);
+  r.module.weightsFile = weightsFile;
+  const text = print(r.module);
 
   await Deno.mkdir(dirname(resolve(irPath)), { recursive: true });
   if (write) {
-    const files = new Map<string, SafetensorsFile>();
-    for (const f of ckpt.files) files.set(f, await readSafetensors(f));
-    const tensors: TensorToWrite[] = specs.map((spec) => {
-      const name = names.get(spec.name)!;
-      const data = files.get(ckpt.tensors.get(name)!.file)!.float32(name);
-      return { name, dtype: "F32", shape: [...spec.shape], data };
-    });
+    const tensors: TensorToWrite[] = [...r.module.weights.values()].map((w) => ({
+      name: w.name,
+      dtype: "F32",
+      shape: [...w.type.shape],
+      data: r.weights.get(w).data as Float32Array,
+    }));
     await writeSafetensors(weightsPath, tensors, {
       format: "pt",
       generator: "sparrow hf-import",
@@ -557,13 +534,13 @@ export async function importHfBert(
     weightsFile,
     weightsPath,
     wroteWeights: write,
-    shards: ckpt.files.length,
-    architecture,
-    head,
-    config,
+    shards: r.files.length,
+    architecture: r.architecture,
+    head: r.head,
+    config: r.config,
     module: loaded.module,
-    params: specs.reduce((n, s) => n + numel(s.shape), 0),
+    params: r.params,
     irBytes: new TextEncoder().encode(text).length,
-    unused,
+    unused: r.unused,
   };
 }

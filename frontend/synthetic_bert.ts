@@ -305,7 +305,11 @@ export interface BertBuildOptions {
  * `weightsFile` is the safetensors path written into the IR, relative to the IR file.
  * Throws a RangeError for an invalid config.
  */
-export function buildBertModule(c: BertConfig, weightsFile: string, options: BertBuildOptions = {}): Module {
+export function buildBertModule(
+  c: BertConfig,
+  weightsFile: string | undefined,
+  options: BertBuildOptions = {},
+): Module {
   requireValid(c);
   const head = options.head ?? defaultBertHead(c);
   const S = c.seq, H = c.hidden, A = c.heads, D = H / A;
