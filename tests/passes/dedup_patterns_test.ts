@@ -19,13 +19,8 @@ import { print } from "../../ir/printer.ts";
 import { BsrTensor, type Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
 import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts";
-import {
-  canonicalBsr,
-  formatPatternTable,
-  isCanonical,
-  type PatternReport,
-  patternReport,
-} from "../../passes/dedup_patterns.ts";
+import { canonicalBsr, isCanonical } from "../../ir/bsr_pattern.ts";
+import { formatPatternTable, type PatternReport, patternReport } from "../../passes/pattern_report.ts";
 import { createPassRegistry } from "../../passes/index.ts";
 import { type PipelineResult, runPipeline } from "../../passes/manager.ts";
 import { parsePipeline } from "../../passes/pipeline.ts";
