@@ -8,6 +8,8 @@
  * Kernels with equal names are identical, so a module holds each name once.
  */
 
+import { type Code, Expr, f32Lit, func, i32, type Instr, type Local, local, madd } from "./wat.ts";
+
 /** Code generation options every generator receives. */
 export interface KernelTarget {
   /** Use relaxed-SIMD `f32x4.relaxed_madd` (FMA); else a separate mul and add. */
@@ -26,38 +28,75 @@ export interface WasmKernel {
   uses: readonly string[];
 }
 
-/** `a * b + c` on f32x4 WAT expressions, fused when the target has relaxed SIMD. */
-export function fma(target: KernelTarget, a: string, b: string, c: string): string {
-  return target.relaxedSimd
-    ? `(f32x4.relaxed_madd ${a} ${b} ${c})`
-    : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
+/** The thread id and thread count, the last two params of every kernel. */
+const tid = local.i32("tid");
+const nt = local.i32("nt");
+
+/**
+ * The half-open range `[start, end)` of `count` work items that thread `tid` of `nt` owns: sets
+ * the i32 locals `start` and `end` (declared by the caller). Items are split into `nt`
+ * contiguous, nearly equal parts.
+ */
+export function threadRange(count: number, start: Local<"i32">, end: Local<"i32">): Instr[];
+/**
+ * The same as WAT text setting locals `$start` and `$end`.
+ * @deprecated for codegen/wasm/bsr.ts until it writes its kernels with wat.ts; use the other form.
+ */
+export function threadRange(count: number): string;
+export function threadRange(count: number, start?: Local<"i32">, end?: Local<"i32">): Instr[] | string {
+  const share = (t: Expr<"i32">) => i32.div_u(i32.mul(t, i32.const(count)), local.get(nt));
+  const code = [
+    local.set(start ?? local.i32("start"), share(local.get(tid))),
+    local.set(end ?? local.i32("end"), share(i32.add(local.get(tid), i32.const(1)))),
+  ];
+  return start ? code : code.map((s) => s.lines.join("\n")).join("\n    ");
 }
 
 /**
- * The half-open range `[start, end)` of `count` work items that thread `tid` of `nt` owns, as a
- * WAT snippet that sets locals `$start` and `$end` (both i32, declared by the caller). Items
- * are split into `nt` contiguous, nearly equal parts.
+ * `a * b + c` on f32x4 WAT expressions (text), fused when the target has relaxed SIMD.
+ * @deprecated for codegen/wasm/bsr.ts until it writes its kernels with wat.ts; use `madd` there.
  */
-export function threadRange(count: number): string {
-  return `(local.set $start (i32.div_u (i32.mul (local.get $tid) (i32.const ${count})) (local.get $nt)))
-    (local.set $end (i32.div_u (i32.mul (i32.add (local.get $tid) (i32.const 1)) (i32.const ${count})) (local.get $nt)))`;
+export function fma(target: KernelTarget, a: string, b: string, c: string): string {
+  return madd(target, new Expr("v128", a), new Expr("v128", b), new Expr("v128", c)).text;
+}
+
+/** What `kernel` assembles into one exported kernel function. */
+export interface KernelFunction {
+  name: string;
+  /** The i32 address parameters; `tid` and `nt` follow. */
+  params: readonly Local<"i32">[];
+  /** What the kernel computes, written as a `;;` comment under the signature. */
+  comment?: string;
+  locals: readonly Local[];
+  /** Empty for a kernel with no work. */
+  body: Code;
+  /** Shared helper functions the body calls (keys of `WASM_HELPERS`). */
+  uses?: readonly string[];
+}
+
+/** The kernel: its exported function's text (params, then `tid` and `nt`), param names and helpers. */
+export function kernel(f: KernelFunction): WasmKernel {
+  const wat = func(f.name, [...f.params, tid, nt], f.locals, f.body, { export: true, comment: f.comment });
+  return { name: f.name, params: f.params.map((p) => p.name), wat, uses: f.uses ?? [] };
+}
+
+/** A number as it appears in a kernel name: `0.125` -> `0p125`, `-2` -> `m2`, `1e-12` -> `1em12`. */
+export function nameNumber(v: number): string {
+  return f32Lit(v).replace(/\./g, "p").replace(/-/g, "m").replace(/\+/g, "");
 }
 
 /** What `kernelFunctionWat` assembles into one exported kernel function. */
-export interface KernelFunction {
+export interface KernelFunctionText {
   name: string;
-  /** The i32 address parameters; `$tid` and `$nt` follow. */
   params: readonly string[];
-  /** One line saying what the kernel computes, written as a `;;` comment. */
   comment: string;
   i32Locals: readonly string[];
   v128Locals: readonly string[];
-  /** The body's lines (unindented); empty for a kernel with no work. */
   body: readonly string[];
 }
 
 /** The WAT text of an exported kernel function: signature, comment, locals, then the body. */
-export function kernelFunctionWat(f: KernelFunction): string {
+export function kernelFunctionWat(f: KernelFunctionText): string {
   const params = [...f.params, "tid", "nt"].map((p) => `(param $${p} i32)`).join(" ");
   const locals = (type: string, names: readonly string[]) =>
     names.length ? [`    ${names.map((l) => `(local $${l} ${type})`).join(" ")}`] : [];

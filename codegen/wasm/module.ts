@@ -4,6 +4,7 @@
  */
 
 import type { WasmKernel } from "./kernel.ts";
+import { importMemory, module } from "./wat.ts";
 
 /** The WAT text of a module holding `kernels` (deduplicated by name) and the helpers they use. */
 export function kernelModuleWat(
@@ -20,9 +21,9 @@ export function kernelModuleWat(
       used.add(h);
     }
   }
-  const parts = [`(module`, `  (import "env" "memory" (memory ${memoryPages} ${memoryPages} shared))`];
-  for (const h of [...used].sort()) parts.push(helpers[h]);
-  for (const k of unique.values()) parts.push(k.wat);
-  parts.push(`)`);
-  return parts.join("\n") + "\n";
+  return module([
+    importMemory("env", "memory", memoryPages, { shared: true }),
+    ...[...used].sort().map((h) => helpers[h]),
+    ...[...unique.values()].map((k) => k.wat),
+  ]);
 }
