@@ -106,6 +106,8 @@ export interface CompileOptions {
   tuningLog?: TuningLog;
   /** Time every candidate schedule of each sparse product not in the tuning log. */
   tune?: boolean;
+  /** The SIMD target tuning measures and the tuning log is keyed on: relaxed SIMD (default) or plain. */
+  relaxedSimd?: boolean;
   /** Called as each phase starts, for a progress display. */
   onPhase?: (phase: string, done: number, total: number) => void;
 }
@@ -138,19 +140,20 @@ async function bsrChooser(
   options: CompileOptions,
 ): Promise<{ choose: LowerContext["chooseBsr"]; tuned: number }> {
   const log = options.tuningLog;
+  const relaxedSimd = options.relaxedSimd ?? true;
   let tuned = 0;
   if (log && options.tune) {
     for (const { spec, w } of products) {
-      const key = keyOf(spec, true);
+      const key = keyOf(spec, relaxedSimd);
       if (log.entries[key]) continue;
-      const timings = await timeBsrVariants(spec, w.data as Float32Array, { relaxedSimd: true });
+      const timings = await timeBsrVariants(spec, w.data as Float32Array, { relaxedSimd });
       const best = Object.entries(timings).sort((a, b) => a[1] - b[1])[0][0];
       log.entries[key] = { best, timings, date: new Date().toISOString() };
       tuned++;
     }
   }
   const choose: LowerContext["chooseBsr"] = (spec) => {
-    const entry = log?.entries[keyOf(spec, true)];
+    const entry = log?.entries[keyOf(spec, relaxedSimd)];
     const logged = entry && bsrVariants(spec).find((v) => variantKey(v) === entry.best);
     if (!logged) return defaultBsrVariant(spec);
     const fallback = defaultBsrVariant(spec);

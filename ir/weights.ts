@@ -1,10 +1,16 @@
 /**
  * Weight stores: where the interpreter gets each declared weight's data. Backed by a
- * safetensors file (zero-copy where the file allows) or by tensors in memory.
+ * safetensors file (zero-copy where the file allows) or by tensors in memory; and the writer
+ * that stores a module's weights, BSR ones included, as safetensors.
  */
 
-import type { Weight } from "./module.ts";
-import type { SafetensorsFile } from "./safetensors.ts";
+import type { Module, Weight } from "./module.ts";
+import {
+  type SafetensorsDType,
+  type SafetensorsFile,
+  type TensorToWrite,
+  writeSafetensors,
+} from "./safetensors.ts";
 import { BsrTensor, Tensor } from "./tensor.ts";
 import { bsrGrid } from "./types.ts";
 import { bsrArrays, type WeightEntry } from "./verifier.ts";
@@ -109,4 +115,30 @@ export function memoryStore(tensors: ReadonlyMap<string, Tensor>): WeightStore {
       return t;
     },
   };
+}
+
+/**
+ * The tensors that store `m`'s weights from `store`, as safetensors holds them (the writer beside
+ * {@link safetensorsStore}, which reads them back): a BSR weight as `<name>.data`, `<name>.indices`
+ * and `<name>.indptr`, every other weight under its own name.
+ */
+export function weightTensors(m: Module, store: WeightStore): TensorToWrite[] {
+  return [...m.weights.values()].flatMap((w): TensorToWrite[] => {
+    const t = store.get(w);
+    const dtype = w.type.dtype.toUpperCase() as SafetensorsDType;
+    if (t instanceof BsrTensor) {
+      return [
+        { name: `${w.name}.data`, dtype, shape: [...t.shape], data: t.data },
+        { name: `${w.name}.indices`, dtype: "I32", shape: [t.indices.length], data: t.indices },
+        { name: `${w.name}.indptr`, dtype: "I32", shape: [t.indptr.length], data: t.indptr },
+      ];
+    }
+    const data = w.type.dtype === "i64" ? BigInt64Array.from(t.data, (v) => BigInt(v)) : t.data;
+    return [{ name: w.name, dtype, shape: [...t.shape], data }];
+  });
+}
+
+/** Writes `m`'s weights from `store` as one safetensors file (atomically; see `writeSafetensors`). */
+export async function writeWeights(path: string, m: Module, store: WeightStore): Promise<void> {
+  await writeSafetensors(path, weightTensors(m, store));
 }

@@ -72,27 +72,76 @@ export class CompiledModel {
       throw new ArtifactError(planFile, `cannot read the plan: ${(e as Error).message}`);
     });
     const plan = parsePlan(planFile, text);
-    const threads = options.threads ?? navigator.hardwareConcurrency;
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw new Error(`threads must be an integer from 1 to 256, got ${threads}`);
-    }
+    checkThreads(options);
     // Relaxed SIMD is used where the engine validates the relaxed module; else plain SIMD.
-    let wasmFile = join(dir, plan.wasm.relaxed);
-    let bytes = await readArtifactFile(wasmFile);
-    const relaxed = !options.noRelaxedSimd && WebAssembly.validate(bytes);
-    if (!relaxed) bytes = await readArtifactFile(wasmFile = join(dir, plan.wasm.simd));
-    const module = await WebAssembly.compile(bytes).catch((e) => {
+    const relaxed = await readArtifactFile(join(dir, plan.wasm.relaxed));
+    const useRelaxed = !options.noRelaxedSimd && WebAssembly.validate(relaxed);
+    const simd = useRelaxed ? relaxed : await readArtifactFile(join(dir, plan.wasm.simd));
+    const weightsFile = join(dir, plan.memory.weights.file);
+    return await CompiledModel.start(plan, {
+      wasm: { relaxed, simd },
+      weights: (memory) => readWeights(weightsFile, memory, plan.memory.weights),
+      ts: plan.ts ? toFileUrl(resolve(join(dir, plan.ts))).href : undefined,
+      where: (file) => join(dir, file),
+      dir,
+    }, options);
+  }
+
+  /**
+   * Loads a compiled artifact held in memory (what `compile` returns), without touching the disk;
+   * throws an Error naming the part that is malformed.
+   */
+  static async fromArtifact(artifact: ArtifactData, options: LoadOptions = {}): Promise<CompiledModel> {
+    const plan = parsePlan("plan.json", JSON.stringify(artifact.plan));
+    checkThreads(options);
+    const region = plan.memory.weights;
+    if (artifact.weights.length !== region.size) {
+      throw new ArtifactError(
+        region.file,
+        `the weights have ${artifact.weights.length} bytes, the plan expects ${region.size}`,
+      );
+    }
+    const ts = artifact.ts === undefined
+      ? undefined
+      : `data:application/typescript;base64,${base64(new TextEncoder().encode(artifact.ts))}`;
+    return await CompiledModel.start(plan, {
+      wasm: artifact.wasm,
+      weights: (memory) => new Uint8Array(memory.buffer, region.offset, region.size).set(artifact.weights),
+      ts,
+      where: (file) => file,
+      dir: "(in memory)",
+    }, options);
+  }
+
+  /** Instantiates the kernels over a new shared memory holding the weights, and starts the workers. */
+  private static async start(
+    plan: Plan,
+    source: {
+      wasm: { relaxed: Uint8Array; simd: Uint8Array };
+      weights: (memory: WebAssembly.Memory) => void | Promise<void>;
+      ts: string | undefined;
+      where: (file: string) => string;
+      dir: string;
+    },
+    options: LoadOptions,
+  ): Promise<CompiledModel> {
+    const threads = options.threads ?? navigator.hardwareConcurrency;
+    const relaxed = !options.noRelaxedSimd && WebAssembly.validate(source.wasm.relaxed as BufferSource);
+    const wasmFile = source.where(relaxed ? plan.wasm.relaxed : plan.wasm.simd);
+    const bytes = relaxed ? source.wasm.relaxed : source.wasm.simd;
+    const module = await WebAssembly.compile(bytes as BufferSource).catch((e) => {
       throw new ArtifactError(wasmFile, `not a valid kernel module: ${(e as Error).message}`);
     });
     const { pages } = plan.memory;
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    await readWeights(join(dir, plan.memory.weights.file), memory, plan.memory.weights);
+    await source.weights(memory);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
-    const tsUrl = plan.ts ? toFileUrl(resolve(join(dir, plan.ts))).href : undefined;
+    const tsUrl = source.ts;
     let tsKernels: KernelTable = {};
     if (tsUrl) {
+      const tsFile = source.where(plan.ts!);
       tsKernels = await import(tsUrl).catch((e) => {
-        throw new ArtifactError(tsUrl, `cannot load the TS kernels: ${(e as Error).message}`);
+        throw new ArtifactError(tsFile, `cannot load the TS kernels: ${(e as Error).message}`);
       });
       tsKernels = (tsKernels.kernels as unknown as (b: SharedArrayBuffer) => KernelTable)(
         memory.buffer as SharedArrayBuffer,
@@ -100,6 +149,7 @@ export class CompiledModel {
     }
     const variant = relaxed ? 0 : 1;
     let steps;
+    const planFile = source.where("plan.json");
     try {
       steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);
     } catch (e) {
@@ -114,7 +164,7 @@ export class CompiledModel {
           startWorker({ module, memory, ts: tsUrl, steps: plan.steps, variant, tid: i + 1, nt: threads }),
       ),
     );
-    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, dir);
+    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.dir);
   }
 
   /**
@@ -171,9 +221,44 @@ export class CompiledModel {
   }
 }
 
-/** Loads a compiled artifact directory (see `CompiledModel.load`). */
-export function loadCompiled(dir: string, options: LoadOptions = {}): Promise<CompiledModel> {
-  return CompiledModel.load(dir, options);
+/**
+ * Loads a compiled artifact: a folder written by `writeArtifact` (see `CompiledModel.load`) or one
+ * held in memory, as `compile` returns it (see `CompiledModel.fromArtifact`).
+ */
+export function loadCompiled(
+  source: string | ArtifactData,
+  options: LoadOptions = {},
+): Promise<CompiledModel> {
+  return typeof source === "string"
+    ? CompiledModel.load(source, options)
+    : CompiledModel.fromArtifact(source, options);
+}
+
+/** A compiled artifact in memory: what its folder holds, as `compile` produces it. */
+export interface ArtifactData {
+  /** The plan (`plan.json`). */
+  readonly plan: Plan;
+  /** The kernel modules, with and without relaxed SIMD. */
+  readonly wasm: { readonly relaxed: Uint8Array; readonly simd: Uint8Array };
+  /** The TS kernels' source, if any step uses one. */
+  readonly ts?: string;
+  /** The weights region, byte for byte. */
+  readonly weights: Uint8Array;
+}
+
+/** Checks the thread count asked for. */
+function checkThreads(options: LoadOptions): void {
+  const threads = options.threads ?? navigator.hardwareConcurrency;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new Error(`threads must be an integer from 1 to 256, got ${threads}`);
+  }
+}
+
+/** Base64 of bytes, for a data URL. */
+function base64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
 }
 
 /** Reads a file of the artifact; the error names it. */

@@ -3,8 +3,6 @@
  * steps as its thread id each time the caller starts a run, until shut down.
  */
 
-/// <reference lib="deno.worker" />
-
 import { bindSteps, CONTROL, type KernelTable, runSteps } from "./executor.ts";
 import type { PlanStep } from "./plan.ts";
 
@@ -20,7 +18,14 @@ export interface WorkerInit {
   nt: number;
 }
 
-self.onmessage = async (e: MessageEvent<WorkerInit>) => {
+/** This worker's global scope, typed without a global lib directive (the module may be published). */
+const scope = self as unknown as {
+  onmessage: (e: MessageEvent<WorkerInit>) => void;
+  postMessage(message: unknown): void;
+  close(): void;
+};
+
+scope.onmessage = async (e: MessageEvent<WorkerInit>) => {
   const { module, memory, ts, steps, variant, tid, nt } = e.data;
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   let tsKernels: KernelTable = {};
@@ -33,7 +38,7 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
   const bound = bindSteps(steps, instance.exports as KernelTable, tsKernels, variant);
   const ctl = new Int32Array(memory.buffer, 0, 16);
   let seen = Atomics.load(ctl, CONTROL.start);
-  self.postMessage("ready");
+  scope.postMessage("ready");
   for (;;) {
     Atomics.wait(ctl, CONTROL.start, seen);
     if (Atomics.load(ctl, CONTROL.shutdown)) break;
@@ -41,5 +46,5 @@ self.onmessage = async (e: MessageEvent<WorkerInit>) => {
     const failure = runSteps(bound, ctl, tid, nt);
     if (failure) console.error(`sparrow runtime: ${failure}`);
   }
-  self.close();
+  scope.close();
 };
