@@ -2,8 +2,16 @@
  * Lowering of `bsr_dense` to sparse kernels specialized to the weight's pattern. The schedule
  * (variant) for each weight comes from the context's chooser: the tuning log when it has an
  * entry, else the cost-model default (see codegen/wasm/bsr.ts).
+ *
+ * A specialized kernel bakes its weight's `indptr` and `indices` and is named by the pattern's
+ * id (ir/bsr_pattern.ts), so ops with equal patterns and signatures share it. The id is the op's
+ * `pattern` attribute (set by dedup-patterns) when it has one, else computed; either way one
+ * `BsrPatternIds` table per lowering confirms it against the arrays as stored: an id already
+ * naming other arrays (a stale attribute, a hash collision) gets a suffix, so two different
+ * patterns never share a kernel, and equal arrays reuse the id they got first.
  */
 
+import { BSR_PATTERN_ID, BsrPatternIds, bsrPatternOf } from "../../ir/bsr_pattern.ts";
 import type { Op } from "../../ir/module.ts";
 import type { BsrTensor } from "../../ir/tensor.ts";
 import { numel } from "../../ir/types.ts";
@@ -27,6 +35,19 @@ export function bsrSpecOf(op: Op, w: BsrTensor): BsrSpec {
   };
 }
 
+/** The pattern ids of each lowering's specialized kernels. */
+const patternIds = new WeakMap<LowerContext, BsrPatternIds>();
+
+/**
+ * The id naming `op`'s specialized kernel: its `pattern` attribute when that is a well-formed
+ * id, else the computed one, confirmed against `w`'s arrays in `ids`.
+ */
+function kernelPatternId(ids: BsrPatternIds, op: Op, w: BsrTensor): string {
+  const attr = op.attrs.get("pattern");
+  const wanted = attr?.kind === "string" && BSR_PATTERN_ID.test(attr.value) ? attr.value : undefined;
+  return ids.id(bsrPatternOf(w), wanted);
+}
+
 /** `bsr_dense(x, w, bias?)` with a compile-time BSR weight. */
 export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   const [x, w, bias] = op.operands;
@@ -34,7 +55,9 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   if (!t || !("indptr" in t)) {
     throw new CodegenError(op.loc, "bsr_dense has kernels only for a compile-time BSR weight");
   }
-  const spec = bsrSpecOf(op, t);
+  const ids = patternIds.get(ctx) ?? new BsrPatternIds();
+  patternIds.set(ctx, ids);
+  const spec: BsrSpec = { ...bsrSpecOf(op, t), pattern: kernelPatternId(ids, op, t) };
   const { variant, why } = ctx.chooseBsr(spec, op);
   const key = variantKey(variant);
   const generated = (target: Parameters<typeof bsrKernel>[2]) => bsrKernel(spec, variant, target);

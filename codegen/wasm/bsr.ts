@@ -17,10 +17,11 @@
  * Variants: "generic" kernels read the block structure from an index array in memory (indptr
  * and per-block xᵀ offsets, from packBsrIndex) and are shared by every weight with the same
  * shapes; "specialized" ones bake every block's offsets into straight-line code (no index, no
- * block loop), named with a hash of the pattern. Threads split block rows; every output element
+ * block loop), named with the pattern's id (ir/bsr_pattern.ts). Threads split block rows; every output element
  * is written by exactly one thread.
  */
 
+import { bsrPatternHash } from "../../ir/bsr_pattern.ts";
 import { fma, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import { helperFor, indent } from "./math.ts";
 
@@ -42,6 +43,12 @@ export interface BsrSpec {
   bias: boolean;
   /** Applied after the bias. */
   activation: "none" | "gelu" | "gelu_tanh" | "tanh";
+  /**
+   * The pattern's id in a specialized kernel's name: different `indptr` and `indices` must get
+   * different ids (codegen/lower/bsr.ts takes them from one `BsrPatternIds` table per compile).
+   * Default: `p` and the pattern's whole 64-bit hash (ir/bsr_pattern.ts).
+   */
+  pattern?: string;
 }
 
 /**
@@ -207,19 +214,6 @@ function stepBytes(rc: number, vecs: number): number {
   return rc === 1 ? 8 + vecs * 13 : vecs * 9 + rc * 9 + rc * vecs * 10;
 }
 
-/** A short stable hash (FNV-1a, 32 bits, hex) of the pattern. */
-function patternHash(spec: BsrSpec): string {
-  let h = 0x811c9dc5;
-  const mix = (x: number) => {
-    for (let s = 0; s < 32; s += 8) h = Math.imul(h ^ ((x >>> s) & 255), 0x01000193);
-  };
-  mix(spec.indptr.length);
-  for (const x of spec.indptr) mix(x);
-  mix(-1);
-  for (const x of spec.indices) mix(x);
-  return (h >>> 0).toString(16).padStart(8, "0");
-}
-
 const ACTIVATION_HELPERS = { gelu: "gelu_f32x4", gelu_tanh: "gelu_tanh_f32x4", tanh: "tanh_f32x4" } as const;
 
 /**
@@ -245,7 +239,7 @@ export function bsrKernel(
   const parts = [
     `bsr_m${spec.M}_n${spec.N}_k${spec.K}_b${R}x${C}`,
     `t${4 * variant.vecs}r${variant.rows}`,
-    variant.specialized ? `s${patternHash(spec)}_nnz${spec.indices.length}` : "gen",
+    variant.specialized ? `${spec.pattern ?? defaultPatternId(spec)}_nnz${spec.indices.length}` : "gen",
   ];
   if (variant.tilesOuter) parts.push("to");
   if (spec.bias) parts.push("bias");
@@ -272,6 +266,11 @@ export function bsrKernel(
     kernel: { name, params, wat, uses: helper ? [helper] : [] },
     scratchBytes: Kp * Mp * 4,
   };
+}
+
+/** `p` and the whole hash of the spec's pattern. */
+function defaultPatternId(s: BsrSpec): string {
+  return `p${bsrPatternHash({ shape: [s.N, s.K], block: s.block, indptr: s.indptr, indices: s.indices })}`;
 }
 
 /** xᵀ [Kp, Mp] = x [M, K] transposed, zero padded; threads split groups of 4 rows of xᵀ. */
