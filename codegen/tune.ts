@@ -3,7 +3,8 @@
  * random inputs with the weight's real pattern) and returns the median time of each.
  */
 
-import { bsrKernel, type BsrSpec, bsrVariants, variantKey } from "./wasm/bsr.ts";
+import { bsrKernel, type BsrSpec, variantKey } from "./wasm/bsr.ts";
+import { bsrVariants } from "./wasm/bsr_cost.ts";
 import { packBsrData, packBsrIndex } from "./bsr_pack.ts";
 import { assembleWat } from "./wasm/assemble.ts";
 import type { KernelTarget, WasmKernel } from "./wasm/kernel.ts";

@@ -1,7 +1,7 @@
 /**
  * Lowering of `bsr_dense` to sparse kernels specialized to the weight's pattern. The schedule
  * (variant) for each weight comes from the context's chooser: the tuning log when it has an
- * entry, else the cost-model default (see codegen/wasm/bsr.ts).
+ * entry, else the cost-model default (codegen/wasm/bsr_cost.ts).
  *
  * A specialized kernel bakes its weight's `indptr` and `indices` and is named by the pattern's
  * id (ir/bsr_pattern.ts), so ops with equal patterns and signatures share it. The id is the op's

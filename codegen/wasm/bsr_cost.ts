@@ -1,0 +1,126 @@
+/**
+ * The cost model of the BSR kernels (codegen/wasm/bsr.ts): which schedules (variants) are
+ * candidates for a sparse product, which one is the default and why, and the code-size estimate
+ * that decides whether a pattern may be baked into a specialized kernel.
+ *
+ * The kernels are bound by loads, so the default register block is the one that reuses loaded
+ * values most for the block shape: a 32-token tile for 1xC blocks (each weight splat feeds 8
+ * FMAs), 4 rows by 8 tokens for blocks of 4k rows (each x vector feeds 4), 2 by 16 otherwise,
+ * block rows sharing x loads when a tile is one vector. A pattern whose unrolled code stays
+ * under `SPECIALIZE_BUDGET_BYTES` is baked in; a larger one gets the generic kernel, with token
+ * tiles outermost for 1xC blocks whose xᵀ outgrows the cache. `--tune` times the candidates
+ * (codegen/tune.ts) and a tuning log overrides the default.
+ */
+
+import { type BsrSpec, type BsrVariant, checkBsrSpec, paddedTokens, variantKey } from "./bsr.ts";
+
+/** xᵀ larger than this (bytes) no longer stays in a core's L2 cache with the rest (Zen 5: 1 MiB). */
+const XT_CACHE_BYTES = 512 * 1024;
+
+/**
+ * Code-size budget of one specialized kernel: 256 KiB of (estimated) function body, far below
+ * V8's 7,654,321-byte limit on a function body and small enough to compile quickly. Patterns
+ * whose unrolled code would be larger get only generic variants.
+ */
+export const SPECIALIZE_BUDGET_BYTES = 256 * 1024;
+
+/** Register blocks (rows x vecs) that fit V8's 15 usable xmm registers with room for x vectors, a weight splat and a temporary. */
+const REGISTER_BLOCKS: readonly [number, number][] = [[1, 8], [1, 4], [1, 12], [2, 4], [4, 2], [3, 3], [
+  8,
+  1,
+]];
+
+/** The candidate variants for autotuning: register blocks fitted to R, generic, plus specialized where within budget. */
+export function bsrVariants(spec: BsrSpec): BsrVariant[] {
+  checkBsrSpec(spec);
+  const R = spec.block[0];
+  const out: BsrVariant[] = [];
+  const def = defaultBsrVariant(spec).variant;
+  for (const [rows, vecs] of [[def.rows, def.vecs], ...REGISTER_BLOCKS]) {
+    const isDefault = rows === def.rows && vecs === def.vecs;
+    if (!isDefault && rows > 1 && rows > R) continue;
+    if (!isDefault && R === 1 && rows > 1) continue;
+    if (!isDefault && R >= 4 && rows === 1) continue;
+    if (!isDefault && vecs === 1 && R < 8) continue;
+    if (!isDefault && rows === 3 && R % 3 !== 0) continue;
+    const v: BsrVariant = { xT: true, vecs, rows, specialized: false };
+    out.push(v);
+    if (paddedTokens(spec.M, v) > 4 * vecs) out.push({ ...v, tilesOuter: true });
+    const s = { ...v, specialized: true };
+    if (specializedBytes(spec, s) <= SPECIALIZE_BUDGET_BYTES) out.push(s);
+  }
+  const seen = new Set<string>();
+  return out.filter((v) => !seen.has(variantKey(v)) && !!seen.add(variantKey(v)));
+}
+
+/** The heuristic choice: the register block that best reuses loads for the block shape, specialized when it fits the budget. */
+export function defaultBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: string } {
+  checkBsrSpec(spec);
+  const R = spec.block[0];
+  let rows = 1, vecs = 8;
+  let reason: string;
+  if (spec.M <= 4) {
+    vecs = 1;
+    rows = R >= 4 ? 4 : R >= 2 ? 2 : 1;
+    reason = `${spec.M} token(s) fill one vector, so block rows share each x load`;
+  } else if (R === 1) {
+    vecs = spec.M <= 16 ? Math.ceil(spec.M / 4) : 8;
+    reason = `1xC blocks have no row reuse, so a ${4 * vecs}-token tile reuses each weight splat`;
+  } else if (R % 4 === 0) {
+    rows = 4, vecs = 2;
+    reason = `${R}-row blocks reuse each loaded x vector across 4 rows (4x8 register tile)`;
+  } else {
+    rows = 2, vecs = 4;
+    reason = `${R}-row blocks reuse each loaded x vector across 2 rows (2x16 register tile)`;
+  }
+  const generic: BsrVariant = { xT: true, vecs, rows, specialized: false };
+  const spec_: BsrVariant = { ...generic, specialized: true };
+  const xtBytes = 4 * paddedTokens(spec.M, generic) * Math.ceil(spec.K / spec.block[1]) * spec.block[1];
+  const tiles = paddedTokens(spec.M, generic) / (4 * vecs);
+  const bytes = specializedBytes(spec, spec_);
+  if (bytes <= SPECIALIZE_BUDGET_BYTES) {
+    return { variant: spec_, why: `${reason}; offsets baked into ~${Math.ceil(bytes / 1024)} KiB of code.` };
+  }
+  // Measured (bench/bsr_bench.ts, K = 3072): 48-token tiles outermost help 1xC blocks, whose every
+  // FMA loads x, and cost row-reusing register blocks a few percent; --tune decides per weight.
+  if (R === 1 && tiles > 1 && xtBytes > XT_CACHE_BYTES) {
+    // 48-token tiles: one pass fewer over the streamed weights (measured best for 1x1 and 1x32).
+    const wide: BsrVariant = { ...generic, vecs: spec.M > 32 ? 12 : generic.vecs, tilesOuter: true };
+    return {
+      variant: wide,
+      why: `1xC blocks have no row reuse, so a ${4 * wide.vecs}-token tile reuses each weight splat; ` +
+        `generic (index in memory; unrolling would need ~${Math.ceil(bytes / 1024)} KiB); token tiles ` +
+        `outermost, since xᵀ (${Math.ceil(xtBytes / 1024)} KiB) exceeds the cache a tile's slice fits in.`,
+    };
+  }
+  return {
+    variant: generic,
+    why: `${reason}; generic (index in memory): unrolling would need ~${
+      Math.ceil(bytes / 1024)
+    } KiB, over the ${SPECIALIZE_BUDGET_BYTES / 1024} KiB budget.`,
+  };
+}
+
+/** Estimated bytes of a specialized kernel's body: the unrolled column steps dominate. */
+function specializedBytes(spec: BsrSpec, v: BsrVariant): number {
+  const [R, C] = spec.block;
+  const nbr = spec.indptr.length - 1;
+  let bytes = 200;
+  for (let br = 0; br < nbr; br++) {
+    const rowsValid = Math.min(R, spec.N - br * R);
+    for (let r0 = 0; r0 < rowsValid; r0 += v.rows) {
+      const rc = Math.min(v.rows, R - r0);
+      bytes += 60 + rc * v.vecs * 40; // chunk: zeroing and epilogue
+      for (let b = spec.indptr[br]; b < spec.indptr[br + 1]; b++) {
+        const cols = Math.min(C, spec.K - spec.indices[b] * C);
+        bytes += cols * stepBytes(rc, v.vecs);
+      }
+    }
+  }
+  return bytes;
+}
+
+/** Bytes of one column step: vecs loads, rc splats, rc·vecs multiply-adds. */
+function stepBytes(rc: number, vecs: number): number {
+  return rc === 1 ? 8 + vecs * 13 : vecs * 9 + rc * 9 + rc * vecs * 10;
+}
