@@ -3,13 +3,43 @@
  *
  * The public API. Each export is documented where it is declared; this module gathers them.
  *
+ * The front door is {@link compile}: a model in (a `.sir` file, a Hugging Face folder, an ONNX
+ * file or a module in memory), a pipeline of passes run over it, and a compiled artifact out, in
+ * memory; {@link writeArtifact} writes it, {@link loadCompiled} runs it.
+ *
  * ```ts
- * import { interpret, loadModule, loadWeights, print } from "./mod.ts";
- * const { module, diagnostics } = await loadModule("models/bert-tiny.sir");
+ * import { compile, loadCompiled } from "./mod.ts";
+ * const result = await compile("../shared/models/sst2-bert-mini", {
+ *   seq: 64,
+ *   pipeline: "prune{sparsity=0.8 block=4x4},bsr-lower{block=4x4},canonicalize,cse,fuse,dce",
+ * });
+ * const model = await loadCompiled(result.artifact!, { threads: 2 });
  * ```
  *
  * @module
  */
+
+// The compile session: every entry point calls it.
+export {
+  compile,
+  CompileError,
+  type CompileOptions,
+  type CompileResult,
+  DEFAULT_PIPELINE,
+  passRegistry,
+  pipelineOf,
+} from "./driver/compile.ts";
+export {
+  type CompileInput,
+  inputKind,
+  InputError as ModelInputError,
+  type InputKind,
+  inputReads,
+  type LoadedInput,
+  loadInput,
+  type ModuleInput,
+} from "./driver/input.ts";
+export { writeArtifact, type WriteArtifactOptions, writeModule } from "./driver/output.ts";
 
 // The textual IR: parse, print, verify.
 export { parse, type ParseOptions, type ParseResult } from "./ir/parse.ts";
@@ -80,7 +110,7 @@ export { broadcastShapes, check, normalizeAxis } from "./ir/shape.ts";
 // The reference interpreter and its tensors and weights.
 export { interpret, InterpretError, type InterpretOptions } from "./ir/interpreter.ts";
 export { BsrTensor, Tensor, type TensorData } from "./ir/tensor.ts";
-export { memoryStore, safetensorsStore, type WeightStore } from "./ir/weights.ts";
+export { memoryStore, safetensorsStore, weightTensors, type WeightStore, writeWeights } from "./ir/weights.ts";
 export {
   encodeSafetensors,
   parseSafetensors,
@@ -176,13 +206,14 @@ export { CodegenError, type SparseSchedule } from "./codegen/lower/context.ts";
 export {
   type Compiled,
   compileModule,
-  type CompileOptions,
+  type CompileOptions as CodegenOptions,
   type CompileReport,
   type KernelInfo,
 } from "./codegen/compile.ts";
-export { emitKernels, writeArtifact } from "./codegen/artifact.ts";
+export { emitKernels } from "./codegen/artifact.ts";
 export { formatReport } from "./codegen/report.ts";
 export {
+  type ArtifactData,
   CompiledModel,
   type InputData,
   loadCompiled,

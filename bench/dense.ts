@@ -15,17 +15,7 @@ import {
   syntheticBertWeights,
 } from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
-import {
-  compileModule,
-  createPassRegistry,
-  memoryStore,
-  parsePipeline,
-  print,
-  runPipeline,
-  Tensor,
-  tensorType,
-  writeArtifact,
-} from "../mod.ts";
+import { compile, DEFAULT_PIPELINE, memoryStore, Tensor, tensorType, writeArtifact } from "../mod.ts";
 import { type Contender, type Feeds, ortNode, ortWeb, sparrow } from "./peers.ts";
 import { maxAbsDiff, summarize, type Summary } from "./stats.ts";
 import { cpuModel } from "../codegen/tuning_log.ts";
@@ -60,11 +50,9 @@ export async function denseBench(args: string[]): Promise<void> {
   await Deno.mkdir(values.out, { recursive: true });
   const artifact = join(values.out, `${m.name}-s${seq}-dense`);
   const t0 = performance.now();
-  const optimized =
-    runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
-  const compiled = await compileModule(optimized, weights);
+  const compiled = await compile({ module: m, weights }, { pipeline: DEFAULT_PIPELINE });
   const compileMs = performance.now() - t0;
-  await writeArtifact(artifact, compiled, print(optimized));
+  await writeArtifact(compiled, artifact);
   const onnxPath = join(values.out, `${m.name}-s${seq}.onnx`);
   const onnx = exportOnnx(m, weights).bytes;
   await Deno.writeFile(onnxPath, onnx);
@@ -110,7 +98,7 @@ export async function denseBench(args: string[]): Promise<void> {
       `| ${n} | ${threadCounts.map((t) => fmt(find(n, t))).join(" | ")} |`
     ),
   ];
-  const gflop = compiled.report.flops / 1e9;
+  const gflop = compiled.artifact!.report.flops / 1e9;
   const ratios = threadCounts.map((t) => {
     const s = find("sparrow (dense)", t)!, w = find("onnxruntime-web", t), n = find("onnxruntime-node", t)!;
     return `${t} thread(s): Sparrow ${(gflop / (s.median / 1e3)).toFixed(1)} GFLOP/s; ` +

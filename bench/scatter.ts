@@ -4,7 +4,7 @@
  * dashed guide lines. {@link paretoFront} finds the front.
  */
 
-import { esc, figureAxes, figureHead, type Frame, niceStep, tick, yGridLine } from "./plot.ts";
+import { esc, figureAxes, figureHead, type Frame, niceStep, tick, yGridLine } from "../cli/plot.ts";
 
 /** A marker shape. */
 export type Marker = "circle" | "square" | "triangle" | "diamond";

@@ -12,7 +12,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { linePlot, PEER_COLORS, type Series, THREAD_COLORS, THREAD_DASHES } from "./plot.ts";
+import { linePlot, PEER_COLORS, type Series, THREAD_COLORS, THREAD_DASHES } from "../cli/plot.ts";
 import { summarize, type Summary } from "./stats.ts";
 import {
   BenchError,

@@ -52,21 +52,16 @@ import {
 import { seededInputs } from "../ir/inputs.ts";
 import { readTuningLog, type TuningLog } from "../codegen/tuning_log.ts";
 import {
-  compileModule,
-  createPassRegistry,
+  compile,
   memoryStore,
   type Module,
-  OverlayStore,
-  parsePipeline,
-  print,
-  runPipeline,
   Tensor,
   tensorType,
   type WeightStore,
   writeArtifact,
 } from "../mod.ts";
 import { type Contender, type Feeds, ortNode, ortWeb, sparrow } from "./peers.ts";
-import { type HLine, linePlot, PEER_COLORS, type Series, THREAD_COLORS, THREAD_DASHES } from "./plot.ts";
+import { type HLine, linePlot, PEER_COLORS, type Series, THREAD_COLORS, THREAD_DASHES } from "../cli/plot.ts";
 import { compilerFingerprint } from "./fingerprint.ts";
 import { maxAbsDiff, summarize, type Summary } from "./stats.ts";
 
@@ -209,7 +204,7 @@ export interface Built {
 export interface BuildOptions {
   /** Recompile even when the cache has the artifact. */
   fresh?: boolean;
-  /** Time the sparse products' schedules (`compileModule`'s `tune`), reading and updating this log. */
+  /** Time the sparse products' schedules (`compile`'s `tuning.tune`), reading and updating this log. */
   tune?: { log: TuningLog; path: string };
   /** Called once per artifact or reference done. */
   onStep?: (what: string) => void;
@@ -262,7 +257,6 @@ export async function buildFamily(
   family: Family,
   options: BuildOptions = {},
 ): Promise<Built> {
-  const registry = createPassRegistry();
   const seed = w.config.seed;
   const plans = await Promise.all(
     Object.entries(family.tails).map(async ([id, tail]) => {
@@ -302,7 +296,7 @@ export async function buildFamily(
   let pruned:
     | { module: Module; store: WeightStore; stats: Record<string, number>; log: string[]; ms: number }
     | undefined;
-  const prunedOnce = () => {
+  const prunedOnce = async () => {
     if (pruned) return pruned;
     const log: string[] = [];
     const t0 = performance.now();
@@ -310,18 +304,17 @@ export async function buildFamily(
       pruned = { module: w.module, store: w.base, stats: {}, log, ms: 0 };
       return pruned;
     }
-    const r = runPipeline(w.module, parsePipeline(pipelineText(family.prune, ""), registry), {
-      weights: w.base,
-      log: (l) => log.push(l),
+    const r = await compile({ module: w.module, weights: w.base }, {
+      pipeline: pipelineText(family.prune, ""),
+      codegen: false,
+      log: (l: string) => log.push(l),
     });
-    const store = new OverlayStore(w.base);
-    for (const [n, t] of r.changedWeights) store.set(n, t);
-    pruned = { module: r.module, store, stats: statsOf(r), log, ms: performance.now() - t0 };
+    pruned = { module: r.module, store: r.weights, stats: statsOf(r), log, ms: performance.now() - t0 };
     return pruned;
   };
 
   if (family.prune && !reference) {
-    const p = prunedOnce();
+    const p = await prunedOnce();
     // The exporter takes the original IR: pruning changes only weight data, not the IR.
     const onnx = exportOnnx(w.module, p.store).bytes;
     const ort = await ortNode(onnx, 1, w.feeds);
@@ -351,15 +344,19 @@ export async function buildFamily(
       options.onStep?.(`${a.id} (cached)`);
       continue;
     }
-    const p = prunedOnce();
+    const p = await prunedOnce();
     const log = [...p.log];
     const t0 = performance.now();
-    const r = runPipeline(p.module, parsePipeline(a.tail, registry), {
-      weights: p.store,
-      log: (l) => log.push(l),
-    });
-    const store = new OverlayStore(p.store);
-    for (const [n, t] of r.changedWeights) store.set(n, t);
+    let r;
+    try {
+      r = await compile({ module: p.module, weights: p.store }, {
+        pipeline: a.tail,
+        log: (l: string) => log.push(l),
+        tuning: options.tune ? { tune: true, log: options.tune.log } : {},
+      });
+    } catch (e) {
+      throw new BenchError(`cannot compile '${a.pipeline}': ${(e as Error).message}`);
+    }
     const stats = { ...p.stats, ...statsOf(r) };
     if (/bsr-lower/.test(a.tail) && stats["bsr-lower.weights"] !== stats["prune.weights"]) {
       throw new BenchError(
@@ -368,24 +365,13 @@ export async function buildFamily(
         } pruned weights`,
       );
     }
-    let compiled;
-    try {
-      compiled = await compileModule(
-        r.module,
-        store,
-        options.tune ? { tune: true, tuningLog: options.tune.log } : {},
-      );
-      if (options.tune && compiled.report.tuned > 0) {
-        await writeAtomic(options.tune.path, JSON.stringify(options.tune.log, null, 1) + "\n");
-      }
-    } catch (e) {
-      throw new BenchError(`cannot compile '${a.pipeline}': ${(e as Error).message}`);
+    const compiled = r.artifact!;
+    if (options.tune && compiled.report.tuned > 0) {
+      await writeAtomic(options.tune.path, JSON.stringify(options.tune.log, null, 1) + "\n");
     }
     const compileMs = p.ms + performance.now() - t0;
     const meta: Meta = { pipeline: a.pipeline, config: w.config, seed, compileMs, stats, log };
-    await writeArtifact(a.dir, compiled, print(r.module), async (staging) => {
-      await Deno.writeTextFile(join(staging, "bench.json"), JSON.stringify(meta, null, 1) + "\n");
-    });
+    await writeArtifact(r, a.dir, { files: { "bench.json": JSON.stringify(meta, null, 1) + "\n" } });
     artifacts[a.id] = {
       id: a.id,
       dir: a.dir,

@@ -45,17 +45,11 @@ import {
   type Sst2Row,
 } from "../frontend/sst2.ts";
 import { type BertTokenizer, loadTokenizer } from "../frontend/tokenizer.ts";
-import { writeArtifact } from "../codegen/artifact.ts";
-import { compileModule } from "../codegen/compile.ts";
 import { interpret } from "../ir/interpreter.ts";
 import type { Module } from "../ir/module.ts";
-import { print } from "../ir/printer.ts";
 import { Tensor } from "../ir/tensor.ts";
-import { OverlayStore, type WeightStore } from "../ir/weights.ts";
-import { createPassRegistry } from "../passes/index.ts";
-import { runPipeline } from "../passes/manager.ts";
-import { parsePipeline } from "../passes/pipeline.ts";
-import { loadCompiled } from "../runtime/compiled.ts";
+import type { WeightStore } from "../ir/weights.ts";
+import { compile, loadCompiled, writeArtifact } from "../mod.ts";
 import { summarize, type Summary } from "./stats.ts";
 import { sparrow } from "./peers.ts";
 import { memoryBudget, progressBar, type Slot, timeSlots } from "./table1.ts";
@@ -170,28 +164,29 @@ async function load(s: Setting): Promise<Loaded> {
   };
 }
 
-/** Prunes as `job` says; returns the changed weights and the passes' log lines. */
-function prune(s: Setting, l: Loaded, job: Job): { changed: ReadonlyMap<string, Tensor>; logs: string[] } {
+/** What pruning gave: the weights after it, the ones it changed, and the passes' log lines. */
+interface Pruned {
+  readonly weights: WeightStore;
+  readonly changed: ReadonlyMap<string, Tensor>;
+  readonly logs: string[];
+}
+
+/** Prunes as `job` says, on the model at the calibration length. */
+async function prune(s: Setting, l: Loaded, job: Job): Promise<Pruned> {
   const logs: string[] = [];
-  if (job.method === "dense") return { changed: new Map(), logs };
+  if (job.method === "dense") return { weights: l.weights, changed: new Map(), logs };
   const text = job.method === "magnitude"
     ? `prune{sparsity=${job.sparsity} block=${job.block} score=l2}`
     : `prune-reconstruct{sparsity=${job.sparsity} block=${job.block} calibration=${s.calibration} seed=${s.seed} ` +
       `calibration-data=${JSON.stringify(s.train)} tokenizer=${
         JSON.stringify(s.model)
       } ${s.reconstructOptions}}`;
-  const r = runPipeline(l.cal, parsePipeline(text, createPassRegistry()), {
-    weights: l.weights,
+  const r = await compile({ module: l.cal, weights: l.weights, path: s.model }, {
+    pipeline: text,
+    codegen: false,
     log: (line) => logs.push(line),
   });
-  return { changed: r.changedWeights, logs };
-}
-
-/** `changed` over the base weights. */
-function overlay(l: Loaded, changed: ReadonlyMap<string, Tensor>): OverlayStore {
-  const store = new OverlayStore(l.weights);
-  for (const [n, t] of changed) store.set(n, t);
-  return store;
+  return { weights: r.weights, changed: r.changedWeights, logs };
 }
 
 /** The folder name of a configuration. */
@@ -203,25 +198,24 @@ export function jobId(j: Job): string {
  * Compiles the model at the artifact length with the pruned weights, `bsr-lower` in the job's
  * block shape for a pruned model, into `s.artifacts/<id>`; fails unless every pruned weight was lowered.
  */
-async function build(s: Setting, l: Loaded, job: Job, changed: ReadonlyMap<string, Tensor>) {
+async function build(s: Setting, l: Loaded, job: Job, pruned: Pruned) {
   const pipeline = job.method === "dense"
     ? "canonicalize,cse,fuse,dce"
     : `canonicalize,cse,fuse,bsr-lower{block=${job.block} sparsity-threshold=0.3},dce`; // not the dense pooler
-  const r = runPipeline(l.compiled, parsePipeline(pipeline, createPassRegistry()), {
-    weights: overlay(l, changed),
+  const r = await compile({ module: l.compiled, weights: pruned.weights }, {
+    pipeline,
     log: () => {}, // the counts are checked below
   });
   const lowered = r.stats.filter((x) => x.pass === "bsr-lower" && x.name === "weights")
     .reduce((n, x) => n + x.value, 0);
-  if (lowered !== changed.size) {
-    throw new Error(`${jobId(job)}: bsr-lower lowered ${lowered} of the ${changed.size} pruned weights`);
+  if (lowered !== pruned.changed.size) {
+    throw new Error(
+      `${jobId(job)}: bsr-lower lowered ${lowered} of the ${pruned.changed.size} pruned weights`,
+    );
   }
-  const store = overlay(l, changed);
-  for (const [n, t] of r.changedWeights) store.set(n, t);
-  const compiled = await compileModule(r.module, store);
   const dir = join(s.artifacts, jobId(job));
-  await writeArtifact(dir, compiled, print(r.module));
-  return { dir, pipeline, memoryBytes: compiled.plan.memory.pages * 65536 };
+  await writeArtifact(r, dir);
+  return { dir, pipeline, memoryBytes: r.artifact!.plan.memory.pages * 65536 };
 }
 
 /** The model inputs of one dev row fitted to `seq`. */
@@ -237,9 +231,8 @@ function interpreterLogits(m: Module, store: WeightStore, values: Record<string,
   return Float32Array.from(interpret(m, inputs, store)[0].data);
 }
 
-/** Interpreter predictions with `changed` weights over the base ones; each row at its own length. */
-async function interpreterPredictions(s: Setting, l: Loaded, changed: ReadonlyMap<string, Tensor>) {
-  const store = overlay(l, changed);
+/** Interpreter predictions with the pruned weights; each row at its own length. */
+async function interpreterPredictions(s: Setting, l: Loaded, store: WeightStore) {
   const preds: number[] = [];
   for (const row of l.rows) {
     const ids = l.tokenizer.encode(row.sentence);
@@ -262,9 +255,10 @@ async function interpreterPredictions(s: Setting, l: Loaded, changed: ReadonlyMa
 
 async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
   const t0 = performance.now();
-  const { changed, logs } = prune(s, l, job);
+  const pruned = await prune(s, l, job);
+  const { changed, logs } = pruned;
   const t1 = performance.now();
-  const built = await build(s, l, job, changed);
+  const built = await build(s, l, job, pruned);
   const t2 = performance.now();
   const model = await loadCompiled(built.dir, { threads: 1 });
   let acc, checkMaxAbs, referenceLogits;
@@ -277,7 +271,7 @@ async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
     };
     acc = evaluateSst2(runner, l.tokenizer, l.rows);
     const first = rowInputs(l.tokenizer, l.rows[0], s.seq);
-    referenceLogits = interpreterLogits(l.compiled, overlay(l, changed), first);
+    referenceLogits = interpreterLogits(l.compiled, pruned.weights, first);
     const y = runner.run(first);
     checkMaxAbs = Math.max(...referenceLogits.map((v, k) => Math.abs(v - y[k])));
   } finally {
@@ -286,7 +280,7 @@ async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
   const t3 = performance.now();
   let interpreter: InterpreterAccuracy | undefined;
   if (s.interpreter) {
-    const preds = await interpreterPredictions(s, l, changed);
+    const preds = await interpreterPredictions(s, l, pruned.weights);
     const correct = preds.filter((p, k) => p === l.rows[k].label).length;
     interpreter = {
       accuracy: correct / l.rows.length,

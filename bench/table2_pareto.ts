@@ -5,7 +5,7 @@
  */
 
 import { basename } from "node:path";
-import { PALETTE } from "./plot.ts";
+import { PALETTE } from "../cli/plot.ts";
 import { type LegendEntry, type Marker, paretoFront, scatterPlot, type ScatterPoint } from "./scatter.ts";
 import type { Job, JobResult } from "./table2.ts";
 

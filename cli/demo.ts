@@ -5,7 +5,7 @@
  * both on every core, check the sparse outputs, and print the speedup and the pattern report.
  */
 
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { styleText } from "node:util";
 import {
   BERT_PRESET_NAMES,
@@ -14,27 +14,20 @@ import {
   writeSyntheticBert,
 } from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
-import { formatPatternTable, patternReport } from "../passes/dedup_patterns.ts";
+import { formatPatternTable, patternReport } from "../passes/pattern_report.ts";
 import {
-  compileModule,
-  createPassRegistry,
-  dumpDirInstrument,
+  compile,
+  type CompileResult,
   formatDiagnostics,
   loadCompiled,
-  loadModule,
-  loadWeights,
-  type Module,
-  OverlayStore,
+  loadInput,
   parse,
-  parsePipeline,
   print,
-  runPipeline,
   verify,
-  type WeightStore,
   writeArtifact,
 } from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
-import { linePlot, PALETTE } from "../bench/plot.ts";
+import { linePlot, PALETTE } from "./plot.ts";
 
 const USAGE = `usage: deno task demo [--preset ${
   BERT_PRESET_NAMES.join("|")
@@ -50,20 +43,6 @@ const CONTROL_PIPELINE = "prune{sparsity=0.8 block=1x32},canonicalize,cse,fuse,d
 const step = (n: number, text: string) => console.log(`\n${styleText("bold", `${n}. ${text}`)}`);
 const seconds = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-
-/** Runs a pipeline; returns the module and a store with the weights it changed. */
-function passes(m: Module, text: string, weights: WeightStore, dumpDir?: string, source?: string) {
-  const instruments = dumpDir ? [dumpDirInstrument(dumpDir, source)] : [];
-  const logs: string[] = [];
-  const r = runPipeline(m, parsePipeline(text, createPassRegistry()), {
-    weights,
-    instruments,
-    log: (line) => logs.push(line),
-  });
-  const store = new OverlayStore(weights);
-  for (const [k, t] of r.changedWeights) store.set(k, t);
-  return { module: r.module, store, logs };
-}
 
 main(async () => {
   const { values } = parseCli(Deno.args, {
@@ -90,17 +69,17 @@ main(async () => {
   step(1, `Build the embedded default model: synthetic ${values.preset}, verified against its weights`);
   let t0 = performance.now();
   const written = await writeSyntheticBert(config, path);
-  const loaded = await loadModule(path);
-  if (!loaded.module) throw new Error(formatDiagnostics(loaded.diagnostics, loaded.text));
-  const m = loaded.module;
-  const weights = await loadWeights(m, path);
+  // Read once; each compile below starts from this module in memory.
+  const model = await loadInput(path);
+  const m = model.module;
+  const input = { module: m, weights: model.weights, path };
   console.log(
     `  ${config.layers} layers, hidden ${config.hidden}, ${config.heads} heads, seq ${config.seq}: ` +
       `${(written.params / 1e6).toFixed(1)} M parameters; ${m.func("main")!.body.length} ops; ${path} in ${
         seconds(t0)
       }`,
   );
-  const typo = loaded.text.replace("= gelu %l0.inter", "= gleu %l0.inter");
+  const typo = model.text!.replace("= gelu %l0.inter", "= gleu %l0.inter");
   const reparsed = parse(typo, { file: path });
   console.log("  a typo gets a diagnostic that names the place:");
   console.log(
@@ -113,40 +92,47 @@ main(async () => {
   step(2, `Prune to 80% with 1x32 blocks, lower to BSR, deduplicate patterns: ${SPARSE_PIPELINE}`);
   t0 = performance.now();
   const dumps = join(values.out, "ir");
-  const sparse = passes(m, SPARSE_PIPELINE, weights, dumps, relative(dumps, written.weightsPath));
-  console.log(`  done in ${seconds(t0)}; the IR after each pass is in ${dumps}/`);
+  const logs: string[] = [];
+  const sparse = await compile(input, {
+    pipeline: SPARSE_PIPELINE,
+    dumpDir: dumps,
+    log: (l) => logs.push(l),
+  });
+  const sparseTime = seconds(t0);
+  console.log(`  passes and codegen done in ${sparseTime}; the IR after each pass is in ${dumps}/`);
   for (const pass of ["prune", "bsr-lower"]) {
-    const lines = sparse.logs.filter((l) => l.startsWith(`${pass}: `));
+    const lines = logs.filter((l) => l.startsWith(`${pass}: `));
     console.log(
       `  ${lines[0]}${lines.length > 1 ? `\n    ... and ${lines.length - 1} more lines like it` : ""}`,
     );
   }
   const layer = print(sparse.module).split("\n").filter((l) => /%l0\.(q|gelu) = /.test(l));
   console.log(layer.map((l) => `  ${l.trim()}`).join("\n"));
-  const report = patternReport(sparse.module, sparse.store);
+  const report = patternReport(sparse.module, sparse.weights);
   console.log(
     formatPatternTable(report).slice(0, 4).concat(["  ..."], formatPatternTable(report).slice(-3)).join("\n"),
   );
 
   step(3, "Compile: dense, pruned without bsr-lower (the negative control), and sparse");
-  const dense = passes(m, DENSE_PIPELINE, weights);
-  const control = passes(m, CONTROL_PIPELINE, weights);
   const artifacts: Record<string, string> = {};
+  const results: CompileResult[] = [];
   for (
-    const [name, p] of [["dense", dense], ["pruned, no bsr-lower", control], [
+    const [name, pipeline] of [["dense", DENSE_PIPELINE], ["pruned, no bsr-lower", CONTROL_PIPELINE], [
       "sparse (BSR)",
-      sparse,
+      undefined,
     ]] as const
   ) {
     t0 = performance.now();
-    const compiled = await compileModule(p.module, p.store);
+    const result = pipeline ? await compile(input, { pipeline, log: () => {} }) : sparse;
+    const took = pipeline ? seconds(t0) : `${sparseTime} (step 2)`;
     const dir = join(values.out, name.split(/[ ,(]/)[0]);
-    await writeArtifact(dir, compiled, print(p.module));
+    await writeArtifact(result, dir);
     artifacts[name] = dir;
-    const r = compiled.report;
+    results.push(result);
+    const r = result.artifact!.report;
     console.log(
       `  ${name.padEnd(21)} ${dir}: ${r.kernels.length} kernels, ${(r.flops / 1e9).toFixed(2)} GFLOP/run, ` +
-        `weights ${(r.weightsBytes / 2 ** 20).toFixed(0)} MiB, compiled in ${seconds(t0)}`,
+        `weights ${(r.weightsBytes / 2 ** 20).toFixed(0)} MiB, compiled in ${took}`,
     );
   }
 
@@ -155,7 +141,8 @@ main(async () => {
   const inputs = seededInputs(f, 0);
   const feeds = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
   let plotPath = "";
-  const models = await Promise.all(Object.values(artifacts).map((dir) => loadCompiled(dir, { threads })));
+  // Loaded from memory: no round trip through the folders just written.
+  const models = await Promise.all(results.map((r) => loadCompiled(r.artifact!, { threads })));
   try {
     const out = models.map((model) => model.run(feeds).logits);
     const diff = Math.max(...out[2].map((v, i) => Math.abs(v - out[1][i])));

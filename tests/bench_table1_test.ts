@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { linePlot } from "../bench/plot.ts";
+import { linePlot } from "../cli/plot.ts";
 import { CAN_RUN, runTask } from "./compile_cli.ts";
 
 interface Summary {

@@ -9,17 +9,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { importHfBert } from "../../frontend/hf.ts";
-import {
-  compileModule,
-  createPassRegistry,
-  loadCompiled,
-  loadWeights,
-  parsePipeline,
-  print,
-  runPipeline,
-  writeArtifact,
-} from "../../mod.ts";
+import { compile, loadCompiled, writeArtifact } from "../../mod.ts";
 import { runTask } from "../compile_cli.ts";
 
 const MODEL = fileURLToPath(new URL("../../../shared/models/sst2-bert-mini/", import.meta.url));
@@ -37,12 +27,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "sparrow-golden-" });
     try {
-      const irPath = join(dir, "mini.sir");
-      const imported = await importHfBert(MODEL, irPath, { seq: SEQ });
-      const weights = await loadWeights(imported.module, irPath);
-      const pipeline = parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry());
-      const optimized = runPipeline(imported.module, pipeline, { weights }).module;
-      await writeArtifact(join(dir, "a"), await compileModule(optimized, weights), print(optimized));
+      await writeArtifact(await compile(MODEL, { seq: SEQ }), join(dir, "a"));
       const model = await loadCompiled(join(dir, "a"), { threads: 2 });
       try {
         const rows = (await Deno.readTextFile(join(MODEL, "golden_dev.jsonl"))).trim().split("\n")

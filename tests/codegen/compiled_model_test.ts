@@ -15,17 +15,13 @@ import {
 import { seededInputs } from "../../ir/inputs.ts";
 import { emptyLog } from "../../codegen/tuning_log.ts";
 import {
+  compile,
   compileModule,
-  createPassRegistry,
   interpret,
   loadCompiled,
   memoryStore,
   type Module,
-  OverlayStore,
   parse,
-  parsePipeline,
-  print,
-  runPipeline,
   Tensor,
   tensorType,
   type WeightStore,
@@ -55,10 +51,10 @@ async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: num
   const f = m.funcs[0];
   const inputs = seededInputs(f, 7);
   const expected = interpret(m, inputs, weights);
-  const compiled = await compileModule(m, weights);
+  const compiled = await compile({ module: m, weights }, { pipeline: "" });
   const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
   try {
-    await writeArtifact(join(dir, "out"), compiled, print(m));
+    await writeArtifact(compiled, join(dir, "out"));
     let worst = 0;
     // Both loaded at once from the same folder: each must keep its own memory (and TS kernel views).
     const models = [
@@ -89,13 +85,13 @@ async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: num
   }
 }
 
-const defaultPipeline = (m: Module, weights: WeightStore) =>
-  runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
+const defaultPipeline = async (m: Module, weights: WeightStore) =>
+  (await compile({ module: m, weights }, { codegen: false })).module;
 
 Deno.test("compiled bert-tiny matches the interpreter (unfused and fused, 1 and 2 threads)", async () => {
   const { m, weights } = bert({ seq: 32 });
   const unfused = await checkAgainstInterpreter(m, weights, 1e-4);
-  const fused = await checkAgainstInterpreter(defaultPipeline(m, weights), weights, 1e-4);
+  const fused = await checkAgainstInterpreter(await defaultPipeline(m, weights), weights, 1e-4);
   console.log(
     `bert-tiny S=32: max abs diff ${unfused.toExponential(2)} unfused, ${fused.toExponential(2)} fused`,
   );
@@ -109,7 +105,7 @@ Deno.test("compiled BERTs with ragged sizes and the tanh GELU match the interpre
     ]
   ) {
     const { m, weights } = bert(o);
-    const d = await checkAgainstInterpreter(defaultPipeline(m, weights), weights, 1e-4);
+    const d = await checkAgainstInterpreter(await defaultPipeline(m, weights), weights, 1e-4);
     console.log(`${JSON.stringify(o)}: max abs diff ${d.toExponential(2)}`);
   }
 });
@@ -137,7 +133,7 @@ Deno.test("loadCompiled names the file of a missing or corrupt artifact", async 
     await Deno.writeTextFile(join(dir, "plan.json"), "{not json");
     await assert.rejects(() => loadCompiled(dir), /plan\.json: not JSON/);
     const { m, weights } = bert({ seq: 8, layers: 1 });
-    await writeArtifact(join(dir, "a"), await compileModule(m, weights), print(m));
+    await writeArtifact(await compile({ module: m, weights }, { pipeline: "" }), join(dir, "a"));
     const weightsFile = join(dir, "a", "weights.bin");
     const bytes = await Deno.readFile(weightsFile);
     await Deno.writeFile(weightsFile, bytes.subarray(0, bytes.length - 4));
@@ -159,11 +155,11 @@ Deno.test("loadCompiled names the file of a missing or corrupt artifact", async 
 Deno.test("pruned and BSR-lowered BERTs compile to sparse kernels that match the interpreter", async () => {
   for (const block of ["1x1", "1x32", "32x1", "4x4", "16x16"]) {
     const { m, weights } = bert({ seq: 16, hidden: 64, heads: 2, intermediate: 96, layers: 1, head: false });
-    const registry = createPassRegistry();
-    const pipeline = parsePipeline(`prune{sparsity=0.8 block=${block}},fuse,bsr-lower,dce`, registry);
-    const { module: sparse, changedWeights } = runPipeline(m, pipeline, { weights });
-    const store = new OverlayStore(weights);
-    for (const [k, t] of changedWeights) store.set(k, t);
+    const pipeline = `prune{sparsity=0.8 block=${block}},fuse,bsr-lower,dce`;
+    const { module: sparse, weights: store } = await compile({ module: m, weights }, {
+      pipeline,
+      codegen: false,
+    });
     const ops = sparse.funcs[0].body.map((op) => op.name);
     assert.ok(ops.includes("bsr_dense"), `${block}: bsr-lower made bsr_dense ops`);
     const d = await checkAgainstInterpreter(sparse, store, 1e-4);
@@ -173,10 +169,11 @@ Deno.test("pruned and BSR-lowered BERTs compile to sparse kernels that match the
 
 Deno.test("--tune times each sparse product's schedules once; the next compile reuses the log", async () => {
   const { m, weights } = bert({ seq: 16, hidden: 64, heads: 2, intermediate: 96, layers: 1, head: false });
-  const pipeline = parsePipeline("prune{sparsity=0.8 block=4x4},fuse,bsr-lower,dce", createPassRegistry());
-  const { module: sparse, changedWeights } = runPipeline(m, pipeline, { weights });
-  const store = new OverlayStore(weights);
-  for (const [k, t] of changedWeights) store.set(k, t);
+  const pipeline = "prune{sparsity=0.8 block=4x4},fuse,bsr-lower,dce";
+  const { module: sparse, weights: store } = await compile({ module: m, weights }, {
+    pipeline,
+    codegen: false,
+  });
   const tuningLog = emptyLog();
   const first = await compileModule(sparse, store, { tune: true, tuningLog });
   const keys = Object.keys(tuningLog.entries);
@@ -201,7 +198,7 @@ Deno.test("a tampered plan is an error naming plan.json, never a hang or a stray
   const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
   try {
     const { m, weights } = bert({ seq: 8, layers: 1 });
-    await writeArtifact(join(dir, "a"), await compileModule(m, weights), print(m));
+    await writeArtifact(await compile({ module: m, weights }, { pipeline: "" }), join(dir, "a"));
     const planFile = join(dir, "a", "plan.json");
     const plan = JSON.parse(await Deno.readTextFile(planFile));
     const tamper = async (edit: (p: typeof plan) => void, pattern: RegExp) => {
@@ -231,7 +228,7 @@ Deno.test("runs at 2 and 3 threads with idle spells between them give the same o
   const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
   const dir = await Deno.makeTempDir({ prefix: "sparrow-idle-" });
   try {
-    await writeArtifact(join(dir, "a"), await compileModule(m, weights), print(m));
+    await writeArtifact(await compile({ module: m, weights }, { pipeline: "" }), join(dir, "a"));
     const one = await loadCompiled(join(dir, "a"), { threads: 1 });
     const expected = one.run(given);
     one.close();

@@ -14,18 +14,7 @@ import {
   syntheticBertWeights,
 } from "../../frontend/synthetic_bert.ts";
 import { seededInputs } from "../../ir/inputs.ts";
-import {
-  compileModule,
-  createPassRegistry,
-  loadCompiled,
-  memoryStore,
-  parsePipeline,
-  print,
-  runPipeline,
-  Tensor,
-  tensorType,
-  writeArtifact,
-} from "../../mod.ts";
+import { compile, loadCompiled, memoryStore, Tensor, tensorType, writeArtifact } from "../../mod.ts";
 
 const CAN_ORT = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 
@@ -50,11 +39,9 @@ async function compiledVsOrt(c: BertConfig): Promise<number> {
   const expected = (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
   await session.release();
 
-  const optimized =
-    runPipeline(m, parsePipeline("canonicalize,cse,fuse,dce", createPassRegistry()), { weights }).module;
   const dir = await Deno.makeTempDir({ prefix: "sparrow-ort-" });
   try {
-    await writeArtifact(join(dir, "a"), await compileModule(optimized, weights), print(optimized));
+    await writeArtifact(await compile({ module: m, weights }), join(dir, "a"));
     const model = await loadCompiled(join(dir, "a"), { threads: 2 });
     try {
       const out = model.run(Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data])));

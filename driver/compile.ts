@@ -1,0 +1,262 @@
+/**
+ * The compile session: one call from a model to a compiled artifact in memory. It reads the input
+ * (IR, Hugging Face folder, ONNX file or a module in memory), loads plugins, parses the pipeline,
+ * prepares what passes declared they read (calibration sentences), runs the passes with the
+ * instruments asked for, and compiles the final module. Writing the result and loading it into the
+ * runtime are separate calls (`driver/output.ts`, `loadCompiled`). Every entry point (CLI, demo,
+ * benches, tests) calls this.
+ */
+
+import { relative, resolve } from "node:path";
+import type { Diagnostic } from "../ir/diagnostics.ts";
+import type { Module } from "../ir/module.ts";
+import type { Tensor } from "../ir/tensor.ts";
+import type { WeightStore } from "../ir/weights.ts";
+import { createPassRegistry } from "../passes/index.ts";
+import {
+  dumpDirInstrument,
+  printIrInstrument,
+  type PrintIrOptions,
+  TimingInstrument,
+  type TimingRow,
+} from "../passes/instruments.ts";
+import {
+  type Instrument,
+  PassError,
+  type PassRun,
+  type PassStatistic,
+  runPipeline,
+} from "../passes/manager.ts";
+import type { AnyPass } from "../passes/pass.ts";
+import { parsePipeline, type Pipeline, PipelineError } from "../passes/pipeline.ts";
+import { loadPlugin, PluginError } from "../passes/plugin.ts";
+import type { PassRegistry } from "../passes/registry.ts";
+import { type Compiled, compileModule, type CompileOptions as CodegenOptions } from "../codegen/compile.ts";
+import { CodegenError } from "../codegen/lower/context.ts";
+import { emptyLog, readTuningLog, type TuningLog } from "../codegen/tuning_log.ts";
+import { writeFileAtomic } from "../ir/atomic_write.ts";
+import { type CompileInput, InputError, type InputKind, loadInput } from "./input.ts";
+
+/** The passes run when a compile names none: clean-up and fusion. */
+export const DEFAULT_PIPELINE = "canonicalize,cse,fuse,dce";
+
+/** Options of {@link compile}. */
+export interface CompileOptions {
+  /**
+   * Pipeline text (`"prune{sparsity=0.8 block=1x32},bsr-lower,dce"`), passes, or a parsed pipeline;
+   * {@link DEFAULT_PIPELINE} by default.
+   */
+  readonly pipeline?: string | readonly AnyPass[] | Pipeline;
+  /** Plugins: paths of `.ts`/`.js` modules exporting passes, or pass objects; their passes join the registry. */
+  readonly plugins?: readonly (string | AnyPass)[];
+  /** The passes pipeline text may name; by default the built-in passes and the plugins' (see {@link passRegistry}). */
+  readonly registry?: PassRegistry;
+  /** Print the IR around passes (`before`, `after`, `afterAll`, `afterChange`, `write`). */
+  readonly print?: PrintIrOptions;
+  /** Write `00-input.sir` and `NN-<pass>.sir` after each pass into this folder. */
+  readonly dumpDir?: string;
+  /** More instruments to run around every pass. */
+  readonly instruments?: readonly Instrument[];
+  /** Verify after every pass that changed the module; on by default. */
+  readonly verifyEach?: boolean;
+  /** Compile to an artifact after the passes; on by default (off: passes only). */
+  readonly codegen?: boolean;
+  /** Tuning of sparse products: the log (a path, read and, after new measurements, rewritten; or a log object) and whether to measure what it lacks. */
+  readonly tuning?: { readonly log?: string | TuningLog; readonly tune?: boolean };
+  /** Force plain SIMD when tuning measures schedules (relaxed SIMD by default). */
+  readonly simd?: "relaxed" | "plain";
+  /** The static sequence length a checkpoint or ONNX model is imported at. */
+  readonly seq?: number;
+  /** Where passes' log lines go; stderr by default. */
+  readonly log?: (line: string) => void;
+  /** Hears codegen's phases, for a progress display. */
+  readonly onPhase?: CodegenOptions["onPhase"];
+}
+
+/** What {@link compile} produced. Nothing is written. */
+export interface CompileResult {
+  /** What the input was. */
+  readonly inputKind: InputKind;
+  /** The input's path, if it had one. */
+  readonly inputPath?: string;
+  /** The weights file the input module reads, if any (absolute). */
+  readonly inputWeights?: string;
+  /** The pipeline that ran. */
+  readonly pipeline: Pipeline;
+  /** The registry the pipeline was parsed with (built-in passes and plugins). */
+  readonly registry: PassRegistry;
+  /** The module after the passes. */
+  readonly module: Module;
+  /** The weights after the passes: the input's, with the passes' replacements over them. */
+  readonly weights: WeightStore;
+  /** The weights the passes replaced, by name. */
+  readonly changedWeights: ReadonlyMap<string, Tensor>;
+  /** What the passes counted (`--stats`). */
+  readonly stats: readonly PassStatistic[];
+  /** Every pass run, in order. */
+  readonly runs: readonly PassRun[];
+  /** Each pass's wall time and the op count after it. */
+  readonly timing: readonly TimingRow[];
+  /** The timing as a table. */
+  readonly timingTable: string;
+  /** The compiled artifact, in memory (absent with `codegen: false`). */
+  readonly artifact?: Compiled;
+}
+
+/**
+ * A compile that failed: one line naming the place, with the verifier's diagnostics (and the IR
+ * text they point into) when the input or a pass's output did not verify. `stage` says where.
+ */
+export class CompileError extends Error {
+  /** A failure in `stage`. */
+  constructor(
+    readonly stage: "usage" | "input" | "plugin" | "pipeline" | "pass" | "codegen",
+    message: string,
+    detail: { diagnostics?: readonly Diagnostic[]; source?: string; pass?: string } = {},
+  ) {
+    super(message);
+    this.name = "CompileError";
+    this.diagnostics = detail.diagnostics ?? [];
+    this.source = detail.source ?? "";
+    this.pass = detail.pass;
+  }
+
+  /** The verifier's diagnostics, when IR did not verify. */
+  readonly diagnostics: readonly Diagnostic[];
+  /** The IR text the diagnostics point into. */
+  readonly source: string;
+  /** The pass that failed, for stage `pass`. */
+  readonly pass?: string;
+}
+
+/** A registry of the built-in passes and the plugins' passes. */
+export async function passRegistry(plugins: readonly (string | AnyPass)[] = []): Promise<PassRegistry> {
+  const registry = createPassRegistry();
+  for (const plugin of plugins) {
+    try {
+      if (typeof plugin === "string") await loadPlugin(plugin, registry);
+      else registry.register(plugin);
+    } catch (e) {
+      if (e instanceof PluginError || typeof plugin !== "string") {
+        throw new CompileError("plugin", (e as Error).message);
+      }
+      throw e;
+    }
+  }
+  return registry;
+}
+
+const isPassList = (p: unknown): p is readonly AnyPass[] => Array.isArray(p);
+
+/** Parses pipeline text (or takes passes) against `registry`; a syntax error points at its column. */
+export function pipelineOf(
+  pipeline: string | readonly AnyPass[] | Pipeline,
+  registry: PassRegistry,
+): Pipeline {
+  if (isPassList(pipeline)) return { entries: pipeline.map((pass) => ({ pass, written: new Map() })) };
+  if (typeof pipeline !== "string") return pipeline;
+  try {
+    return parsePipeline(pipeline, registry);
+  } catch (e) {
+    if (!(e instanceof PipelineError)) throw e;
+    throw new CompileError(
+      "pipeline",
+      `pipeline:${e.col}: ${e.message}\n  ${pipeline}\n  ${" ".repeat(e.col - 1)}^`,
+    );
+  }
+}
+
+/**
+ * Compiles a model: reads `input`, runs the pipeline over it and compiles the result to an
+ * artifact in memory. Throws {@link CompileError} (one line, with diagnostics where IR failed to
+ * verify); the input is never changed.
+ *
+ * ```ts
+ * const r = await compile("../shared/models/sst2-bert-mini", {
+ *   seq: 64,
+ *   pipeline: "prune{sparsity=0.8 block=4x4},bsr-lower{block=4x4},canonicalize,cse,fuse,dce",
+ * });
+ * const model = await loadCompiled(r.artifact!, { threads: 2 });
+ * ```
+ */
+export async function compile(input: CompileInput, options: CompileOptions = {}): Promise<CompileResult> {
+  const registry = options.registry ?? await passRegistry(options.plugins);
+  const pipeline = pipelineOf(options.pipeline ?? DEFAULT_PIPELINE, registry);
+  let loaded;
+  try {
+    loaded = await loadInput(input, { seq: options.seq });
+  } catch (e) {
+    if (e instanceof InputError) {
+      throw new CompileError("input", e.message, { diagnostics: e.diagnostics, source: e.text });
+    }
+    throw e;
+  }
+
+  const timing = new TimingInstrument();
+  const instruments: Instrument[] = [
+    ...(options.print ? [printIrInstrument(options.print)] : []),
+    timing,
+    ...(options.instruments ?? []),
+  ];
+  if (options.dumpDir) {
+    const dumpWeights = loaded.weightsPath && relative(resolve(options.dumpDir), loaded.weightsPath);
+    instruments.push(dumpDirInstrument(options.dumpDir, dumpWeights));
+  }
+  let result;
+  try {
+    result = runPipeline(loaded.module, pipeline, {
+      verifyEach: options.verifyEach ?? true,
+      instruments,
+      weights: loaded.weights,
+      log: options.log,
+    });
+  } catch (e) {
+    if (!(e instanceof PassError)) throw e;
+    throw new CompileError("pass", e.message, {
+      diagnostics: e.diagnostics,
+      source: loaded.text,
+      pass: e.pass,
+    });
+  }
+
+  let artifact: Compiled | undefined;
+  if (options.codegen ?? true) {
+    const logPath = typeof options.tuning?.log === "string" ? options.tuning.log : undefined;
+    const tuningLog = typeof options.tuning?.log === "object"
+      ? options.tuning.log
+      : logPath
+      ? await readTuningLog(logPath).catch((e) => {
+        throw new CompileError("usage", `tuning log: ${(e as Error).message}`);
+      })
+      : emptyLog();
+    try {
+      artifact = await compileModule(result.module, result.weights, {
+        tune: options.tuning?.tune ?? false,
+        tuningLog,
+        relaxedSimd: options.simd !== "plain",
+        onPhase: options.onPhase,
+      });
+    } catch (e) {
+      if (!(e instanceof CodegenError)) throw e;
+      throw new CompileError("codegen", e.message);
+    }
+    if (logPath && artifact.report.tuned > 0) {
+      await writeFileAtomic(logPath, JSON.stringify(tuningLog, null, 1) + "\n");
+    }
+  }
+  return {
+    inputKind: loaded.kind,
+    inputPath: loaded.path,
+    inputWeights: loaded.weightsPath,
+    pipeline,
+    registry,
+    module: result.module,
+    weights: result.weights,
+    changedWeights: result.changedWeights,
+    stats: result.stats,
+    runs: result.runs,
+    timing: timing.rows,
+    timingTable: timing.table(),
+    artifact,
+  };
+}
