@@ -28,10 +28,13 @@ import { formatPatternReportJson, patternReport } from "../passes/pattern_report
 import { formatReport } from "../codegen/report.ts";
 
 /** The usage text of `deno task compile`. */
-export const USAGE = `usage: deno task compile <model.sir> [options]
+export const USAGE = `usage: deno task compile <model> [options]
+
+  <model>                     an IR file (.sir), a Hugging Face checkpoint folder, or an ONNX file (.onnx)
 
   -o, --output FILE.sir|DIR   FILE.sir: write the IR (and changed weights beside it) instead of printing it;
                               DIR: compile to an artifact directory (IR, wasm, weights, plan, report)
+  --seq N                     the sequence length a checkpoint or ONNX model is imported at (default 128)
   --emit-kernels DIR          with an artifact: also write each kernel as text (WAT or TS)
   --tune                      with an artifact: time each sparse product's candidate schedules, log the best
   --tuning-log FILE           the tuning log to read (and, with --tune, update); default tuning-log.json
@@ -64,6 +67,7 @@ function listPasses(registry: PassRegistry): string {
 export const COMPILE_OPTIONS = {
   output: { type: "string", short: "o" },
   passes: { type: "string", default: "" },
+  seq: { type: "string" },
   plugin: { type: "string", multiple: true, default: [] as string[] },
   "list-passes": { type: "boolean" },
   "print-ir-before": { type: "string", multiple: true, default: [] as string[] },
@@ -120,9 +124,14 @@ export async function compileJob(
     throw new UsageError(`--report needs dedup-patterns in --passes; the pipeline is: ${pipelineText}`);
   }
 
+  const seq = values.seq === undefined ? undefined : Number(values.seq);
+  if (seq !== undefined && !(Number.isInteger(seq) && seq >= 1)) {
+    throw new UsageError(`--seq must be a positive integer, got '${values.seq}'`);
+  }
   let result: CompileResult;
   try {
     result = await compile(positionals[0], {
+      seq,
       pipeline,
       registry,
       print: {
