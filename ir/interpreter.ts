@@ -1,13 +1,14 @@
 /**
  * The reference interpreter: runs a verified module in plain TypeScript on typed arrays.
- * It is the oracle every pass and kernel is tested against, so it favours clarity.
+ * It is the oracle every pass and kernel is tested against, so it favours clarity. Each op is
+ * computed by `evaluateOp`, as every other place that evaluates ops does.
  */
 
-import { AttrReader } from "./attrs.ts";
+import { evaluateOp } from "./evaluate.ts";
 import type { Loc, Module, Value } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import type { OpRegistry } from "./registry.ts";
-import { roundToDType, type Tensor } from "./tensor.ts";
+import type { Tensor } from "./tensor.ts";
 import { formatType, sameShape } from "./types.ts";
 import type { WeightStore } from "./weights.ts";
 
@@ -69,17 +70,15 @@ export function interpret(
     return t!;
   };
   for (const op of f.body) {
-    const def = registry.get(op.name)!;
     let out: Tensor;
     try {
-      out = def.interpret(op.operands.map(read), new AttrReader(def.attrs, op.attrs), op.result.type);
+      out = evaluateOp(op, op.operands.map(read), registry);
     } catch (e) {
       throw new InterpretError(
         op.loc,
         `while running '${op.name}' for '${op.result.ref}': ${(e as Error).message}`,
       );
     }
-    roundToDType(out);
     env.set(op.result, out);
   }
   return f.returns.map(read);

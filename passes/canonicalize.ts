@@ -5,10 +5,11 @@
  * function in order and retries every op until no pattern applies. The patterns:
  *
  * - fold: an op (other than `constant`) whose operands are all `constant` results, and whose
- *   result is dense with at most `max-fold-elements` elements, is evaluated with its
- *   registry `interpret` (the reference semantics, rounded to the dtype as the interpreter
- *   does) and replaced by a `constant`: `dense<v>` when all elements are equal, else the
- *   full literal. An op whose evaluation throws (an index out of range, say) is left alone.
+ *   result is dense with at most `max-fold-elements` elements, is evaluated with `evaluateOp`
+ *   (the reference semantics, rounded to the dtype, exactly as the interpreter runs it) and
+ *   replaced by a `constant`: `dense<v>` when all elements are equal, else the full literal.
+ *   An op whose semantics reject its operands (an index out of range, say) is left alone; an
+ *   op definition whose result is not the op's type is an error at the op.
  * - `reshape(reshape(x))` → `reshape(x)` (or `x` when the types match).
  * - `transpose(transpose(x))` → one transpose with the composed permutation (or `x` when it
  *   is the identity).
@@ -25,9 +26,10 @@
  */
 
 import { AttrReader, type DenseLiteral } from "../ir/attrs.ts";
+import { EvaluateError, evaluateOp } from "../ir/evaluate.ts";
 import type { Op, Value } from "../ir/module.ts";
 import type { OpRegistry } from "../ir/registry.ts";
-import { roundToDType, type Tensor } from "../ir/tensor.ts";
+import type { Tensor } from "../ir/tensor.ts";
 import { isFloat, numel, sameType } from "../ir/types.ts";
 import { definePass } from "./pass.ts";
 import { type Pattern, rewrite } from "./rewrite.ts";
@@ -173,17 +175,16 @@ function identityOperand(op: Op): Value | undefined {
   return undefined;
 }
 
-/** Runs `op` on its constant operands by the reference semantics; undefined when that throws. */
+/**
+ * Runs `op` on its constant operands with `evaluateOp`; undefined when its semantics reject them.
+ * A malformed op definition (a result that is not the op's type) is thrown, not folded around.
+ */
 function evaluate(registry: OpRegistry, op: Op): Tensor | undefined {
-  const run = (o: Op, inputs: Tensor[]) => {
-    const t = registry.get(o.name)!.interpret(inputs, attrs(registry, o), o.result.type);
-    roundToDType(t);
-    return t;
-  };
   try {
-    return run(op, op.operands.map((v) => run(v.definingOp!, [])));
-  } catch {
-    return undefined;
+    return evaluateOp(op, op.operands.map((v) => evaluateOp(v.definingOp!, [], registry)), registry);
+  } catch (e) {
+    if (e instanceof EvaluateError && e.kind === "failed") return undefined;
+    throw e;
   }
 }
 

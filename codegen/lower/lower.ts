@@ -1,9 +1,10 @@
 /**
- * Lowers a verified function to kernel calls: folds what is known at compile time, plans
- * fusion, then lowers every remaining op with its op's lowering.
+ * Lowers a verified function to kernel calls: folds what is known at compile time (with
+ * `evaluateOp`, as the interpreter computes it), plans fusion, then lowers every remaining op
+ * with its op's lowering.
  */
 
-import { AttrReader } from "../../ir/attrs.ts";
+import { evaluateOp } from "../../ir/evaluate.ts";
 import type { Func, Module, Op, Value } from "../../ir/module.ts";
 import { builtinRegistry } from "../../ir/ops/index.ts";
 import type { WeightStore } from "../../ir/weights.ts";
@@ -60,12 +61,18 @@ export function lowerFunction(
       if (v.kind === "weight" && !ctx.known.has(v)) ctx.known.set(v, weights.get(m.weights.get(v.name)!));
     }
     if (op.operands.every((v) => ctx.known.has(v))) {
-      const def = builtinRegistry.get(op.name);
-      if (!def) {
+      if (!builtinRegistry.get(op.name)) {
         throw new CodegenError(op.loc, `'${op.name}' is not a built-in op; codegen has no kernel for it`);
       }
       const inputs = op.operands.map((v) => ctx.known.get(v)!);
-      ctx.known.set(op.result, def.interpret(inputs, new AttrReader(def.attrs, op.attrs), op.result.type));
+      try {
+        ctx.known.set(op.result, evaluateOp(op, inputs, builtinRegistry));
+      } catch (e) {
+        throw new CodegenError(
+          op.loc,
+          `cannot compute '${op.name}' (${op.result.ref}) at compile time: ${(e as Error).message}`,
+        );
+      }
     }
   }
   planFusion(ctx, f.body);

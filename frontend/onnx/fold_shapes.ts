@@ -3,19 +3,19 @@
  * the small evaluator that folds the `Shape → Gather → Unsqueeze → Concat → Reshape` subgraphs
  * exporters write, so that every shape is a constant once the dynamic dims are fixed.
  *
- * Ops the IR has are folded with their reference semantics (`OpDef.interpret`, exactly what the
- * interpreter would compute, rounded to the dtype); the few ONNX ops that only ever compute
+ * Ops the IR has are folded with `evaluateOp` (their reference semantics, exactly what the
+ * interpreter computes, rounded to the dtype); the few ONNX ops that only ever compute
  * shapes (`Shape`, `ConstantOfShape`) are evaluated here directly.
  */
 
-import { type AttrJs, AttrReader } from "../../ir/attrs.ts";
+import type { AttrJs } from "../../ir/attrs.ts";
 import { createOp } from "../../ir/builder.ts";
+import { evaluateOp } from "../../ir/evaluate.ts";
 import { Value } from "../../ir/module.ts";
 import { builtinRegistry } from "../../ir/ops/index.ts";
 import { broadcastOffsets } from "../../ir/ops/common.ts";
-import { OpError } from "../../ir/registry.ts";
 import { broadcastShapes } from "../../ir/shape.ts";
-import { roundToDType, Tensor } from "../../ir/tensor.ts";
+import { Tensor } from "../../ir/tensor.ts";
 import { type DType, isFloat, numel, type TensorType } from "../../ir/types.ts";
 
 /** A value known at import time: a constant, an initializer or something folded from them. */
@@ -80,8 +80,8 @@ export function allEqual(t: Tensor): boolean {
 }
 
 /**
- * Evaluates an IR op on constant inputs with its reference semantics, as the interpreter would
- * (with f16/bf16 rounding). Throws an Error with the op's message when a rule is broken.
+ * Evaluates an IR op on constant inputs with `evaluateOp`, as the interpreter would (with
+ * f16/bf16 rounding). Throws an Error with the op's message when a rule is broken.
  */
 export function foldOp(
   op: string,
@@ -89,18 +89,13 @@ export function foldOp(
   attrs: Readonly<Record<string, AttrJs>>,
   type?: TensorType,
 ): Tensor {
-  const def = builtinRegistry.get(op);
-  if (!def) throw new Error(`unknown op '${op}'`);
   const operands = inputs.map((t) => new Value("c", t.type, "result"));
   const created = createOp(builtinRegistry, op, operands, attrs, "c", type);
-  let out: Tensor;
   try {
-    out = def.interpret(inputs, new AttrReader(def.attrs, created.attrs), created.result.type);
+    return evaluateOp(created, inputs, builtinRegistry);
   } catch (e) {
-    throw new Error(`'${op}': ${e instanceof OpError ? e.message : (e as Error).message}`);
+    throw new Error(`'${op}': ${(e as Error).message}`);
   }
-  roundToDType(out);
-  return out;
 }
 
 /** The result type an IR op would have on inputs of these types (throws like `foldOp`). */
