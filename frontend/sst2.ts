@@ -6,7 +6,8 @@
  *
  * Sentences shorter than the model's sequence length are padded with `[PAD]` and attention_mask 0;
  * longer ones are truncated to `[CLS]`, the first `seq - 2` word pieces and `[SEP]` (as Hugging Face's
- * `truncation=True` does), and counted.
+ * `truncation=True` does), and counted. `parseSentencesTsv` reads the same files without labels, for
+ * calibration (`frontend/calibration.ts`).
  *
  * ```ts
  * const model = await loadEvalModel("../shared/models/sst2-bert-mini", { seq: 64 });
@@ -46,20 +47,30 @@ export interface Sst2Row {
 }
 
 /**
- * Parses SST-2 TSV text: a header naming the `sentence` (or `text`) and `label` columns, then one
- * row a line.
+ * Reads SST-2 style TSV text: a header naming the `sentence` (or `text`) column and, when
+ * `labelled`, the `label` column; then one row a line, each with the header's cell count, handed
+ * to `row` with its line number and the two columns (`label` is -1 when there is none).
  */
-export function parseSst2Tsv(text: string, file = "<tsv>"): Sst2Row[] {
+function parseTsv<T>(
+  text: string,
+  file: string,
+  labelled: boolean,
+  row: (cells: string[], line: number, sentence: number, label: number) => T,
+): T[] {
   const lines = text.split(/\r?\n/);
   if (lines.at(-1) === "") lines.pop();
-  if (lines.length === 0) throw new EvalError(`${file}: empty (expected a header 'sentence<TAB>label')`);
+  if (lines.length === 0) {
+    const expected = labelled ? "a header 'sentence<TAB>label'" : "a header naming a 'sentence' column";
+    throw new EvalError(`${file}: empty (expected ${expected})`);
+  }
   const header = lines[0].split("\t");
   const si = header.includes("sentence") ? header.indexOf("sentence") : header.indexOf("text");
   const li = header.indexOf("label");
-  if (si < 0 || li < 0) {
-    throw new EvalError(
-      `${file}:1: the header must name the columns 'sentence' (or 'text') and 'label', got '${lines[0]}'`,
-    );
+  if (si < 0 || (labelled && li < 0)) {
+    const columns = labelled
+      ? "the columns 'sentence' (or 'text') and 'label'"
+      : "a column 'sentence' (or 'text')";
+    throw new EvalError(`${file}:1: the header must name ${columns}, got '${lines[0]}'`);
   }
   return lines.slice(1).map((line, i) => {
     const cells = line.split("\t");
@@ -68,12 +79,31 @@ export function parseSst2Tsv(text: string, file = "<tsv>"): Sst2Row[] {
         `${file}:${i + 2}: expected ${header.length} tab-separated cells, got ${cells.length}`,
       );
     }
+    return row(cells, i + 2, si, li);
+  });
+}
+
+/**
+ * Parses SST-2 TSV text: a header naming the `sentence` (or `text`) and `label` columns, then one
+ * row a line.
+ */
+export function parseSst2Tsv(text: string, file = "<tsv>"): Sst2Row[] {
+  return parseTsv(text, file, true, (cells, line, si, li) => {
     const label = Number(cells[li]);
     if (!Number.isSafeInteger(label) || label < 0 || cells[li].trim() === "") {
-      throw new EvalError(`${file}:${i + 2}: label must be an integer >= 0, got '${cells[li]}'`);
+      throw new EvalError(`${file}:${line}: label must be an integer >= 0, got '${cells[li]}'`);
     }
     return { sentence: cells[si], label };
   });
+}
+
+/**
+ * Parses the sentences of SST-2 style TSV text as {@link parseSst2Tsv} reads them, without
+ * labels (for calibration): the header must name a `sentence` (or `text`) column; a `label`
+ * column, or any other, is not read.
+ */
+export function parseSentencesTsv(text: string, file = "<tsv>"): string[] {
+  return parseTsv(text, file, false, (cells, _line, si) => cells[si]);
 }
 
 /** Reads an SST-2 TSV file (see {@link parseSst2Tsv}). */
