@@ -6,13 +6,15 @@
  *
  * **Calibration.** `calibration` sentences (default 256) are drawn without replacement, with a
  * seeded choice, from `calibration-data` (an SST-2 style TSV: a header naming a `sentence` or
- * `text` column, one row a line), tokenized with the `tokenizer.json` in `tokenizer` (by default
- * the model file's folder, else the folder of the weights file it names, which for an imported
- * Hugging Face checkpoint is the checkpoint's) and padded or truncated to `@main`'s static
- * length, as `deno task eval` does. `calibration-data=random` uses seeded random token ids of
- * random lengths instead (no tokenizer; for synthetic models). `@main` must take `input_ids`
- * (and optionally `token_type_ids`, `attention_mask`) of shape `[1, S]`. Passes only read files
- * `deno task compile` grants: it grants these two when the pipeline names this pass.
+ * `text` column, one row a line) and tokenized with the tokenizer in `tokenizer` (by default the
+ * model file's folder, else the folder of the weights file it names, which for an imported
+ * Hugging Face checkpoint is the checkpoint's). The pass reads no files: it declares these
+ * sentences in `inputs`, the driver (`prepareSentences` in `frontend/calibration.ts`) reads,
+ * draws and tokenizes them as `deno task eval` does, and the pass takes them from
+ * `ctx.sentences` and pads or truncates them to `@main`'s static length (keeping `[SEP]` last).
+ * `calibration-data=random` uses seeded random token ids of random lengths instead (no
+ * tokenizer; for synthetic models). `@main` must take `input_ids` (and optionally
+ * `token_type_ids`, `attention_mask`) of shape `[1, S]`.
  *
  * **Sequential.** The ops of `@main` run op by op over all calibration inputs at once (the
  * reference ops, as the interpreter runs them). At each target `dense`, in program order, the
@@ -48,15 +50,22 @@
  * `prune`.
  */
 
-import { dirname, join } from "node:path";
-import { Tokenizer } from "@huggingface/tokenizers";
 import { AttrReader } from "../ir/attrs.ts";
 import type { Func, Module, Op, Value, Weight } from "../ir/module.ts";
-import { Random } from "../ir/random.ts";
 import { allocData, Tensor } from "../ir/tensor.ts";
 import { isFloat } from "../ir/types.ts";
 import { definePass, type PassContext } from "./pass.ts";
-import { DEFAULT_PRUNE_TARGET, lowest } from "./prune.ts";
+import { DEFAULT_PRUNE_TARGET } from "./prune.ts";
+import {
+  fitSentences,
+  gatherInputs,
+  randomSamples,
+  type Sample,
+  sampleInputs,
+} from "./reconstruct/calibration.ts";
+import { accumulateCross, accumulateGram } from "./reconstruct/linalg.ts";
+import { type ReconstructResult, reconstructWeight } from "./reconstruct/obs.ts";
+import { Stepper } from "./reconstruct/stepper.ts";
 
 /** The default `calibration-data`: SST-2 train as the CI checkout has it beside the repository. */
 export const DEFAULT_CALIBRATION_DATA = "../shared/data/sst2/train.tsv";
@@ -100,555 +109,6 @@ const statistics = {
   blocks: "blocks zeroed",
   elements: "elements zeroed",
 } as const;
-
-// ---------------------------------------------------------------------------------------------
-// Linear algebra on row-major Float64Arrays.
-
-/**
- * The lower Cholesky factor L (H = LLᵀ) of the symmetric n×n `h`, or undefined when `h` is not
- * positive definite.
- */
-export function cholesky(h: Float64Array, n: number): Float64Array | undefined {
-  const l = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    const rj = j * n;
-    let d = h[rj + j];
-    for (let k = 0; k < j; k++) d -= l[rj + k] * l[rj + k];
-    if (!(d > 0)) return undefined;
-    const ljj = Math.sqrt(d);
-    l[rj + j] = ljj;
-    for (let i = j + 1; i < n; i++) {
-      const ri = i * n;
-      let s = h[ri + j];
-      for (let k = 0; k < j; k++) s -= l[ri + k] * l[rj + k];
-      l[ri + j] = s / ljj;
-    }
-  }
-  return l;
-}
-
-/** The inverse of the lower-triangular n×n `l` (lower triangular too), row by row. */
-function invertLower(l: Float64Array, n: number): Float64Array {
-  const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    // Row i: (e_i − Σ_{k<i} L_ik · X_k,:) / L_ii.
-    inv[ri + i] = 1;
-    for (let k = 0; k < i; k++) {
-      const a = l[ri + k];
-      if (a === 0) continue;
-      const rk = k * n;
-      for (let j = 0; j <= k; j++) inv[ri + j] -= a * inv[rk + j];
-    }
-    const d = 1 / l[ri + i];
-    for (let j = 0; j <= i; j++) inv[ri + j] *= d;
-  }
-  return inv;
-}
-
-/**
- * The upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU) for the symmetric positive-definite `h`, or
- * undefined when `h` is not positive definite. With P the order-reversing permutation and
- * PHP = L̂L̂ᵀ, H = VVᵀ for the upper-triangular V = PL̂P, so H⁻¹ = V⁻ᵀV⁻¹ and U = V⁻¹ = PL̂⁻¹P:
- * one Cholesky factorization and one triangular inverse.
- */
-export function inverseCholeskyUpper(h: Float64Array, n: number): Float64Array | undefined {
-  const flipped = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) flipped[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];
-  }
-  const l = cholesky(flipped, n);
-  if (!l) return undefined;
-  const li = invertLower(l, n);
-  const u = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = li[(n - 1 - i) * n + (n - 1 - j)];
-  return u;
-}
-
-/** Σ_r d_rᵀ H d_r over the rows of the `rows`×n matrix `d`, for the symmetric n×n `h`. */
-export function quadraticForm(d: Float64Array, rows: number, h: Float64Array, n: number): number {
-  let total = 0;
-  const hd = new Float64Array(n);
-  for (let r = 0; r < rows; r++) {
-    const dr = r * n;
-    hd.fill(0);
-    for (let a = 0; a < n; a++) {
-      const x = d[dr + a];
-      if (x === 0) continue;
-      const ha = a * n;
-      for (let b = 0; b < n; b++) hd[b] += x * h[ha + b];
-    }
-    for (let b = 0; b < n; b++) total += d[dr + b] * hd[b];
-  }
-  return total;
-}
-
-/** Accumulates H += XᵀX for the `rows`×n row-major `x` into the full symmetric n×n `h`. */
-export function accumulateGram(h: Float64Array, x: Float64Array, rows: number, n: number): void {
-  const T = 32;
-  const tile = new Float64Array(n * T);
-  for (let r0 = 0; r0 < rows; r0 += T) {
-    const t = Math.min(T, rows - r0);
-    for (let i = 0; i < t; i++) for (let a = 0; a < n; a++) tile[a * T + i] = x[(r0 + i) * n + a];
-    for (let a = 0; a < n; a++) {
-      const ta = a * T;
-      for (let b = a; b < n; b++) {
-        const tb = b * T;
-        let s = 0;
-        for (let i = 0; i < t; i++) s += tile[ta + i] * tile[tb + i];
-        h[a * n + b] += s;
-      }
-    }
-  }
-  for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) h[b * n + a] = h[a * n + b];
-}
-
-/** Accumulates C += XᵀY for the `rows`×n row-major `x` and `y` into the n×n `c`. */
-export function accumulateCross(
-  c: Float64Array,
-  x: Float64Array,
-  y: Float64Array,
-  rows: number,
-  n: number,
-): void {
-  const T = 32;
-  const tx = new Float64Array(n * T), ty = new Float64Array(n * T);
-  for (let r0 = 0; r0 < rows; r0 += T) {
-    const t = Math.min(T, rows - r0);
-    for (let i = 0; i < t; i++) {
-      for (let a = 0; a < n; a++) {
-        tx[a * T + i] = x[(r0 + i) * n + a];
-        ty[a * T + i] = y[(r0 + i) * n + a];
-      }
-    }
-    for (let a = 0; a < n; a++) {
-      const ta = a * T;
-      for (let b = 0; b < n; b++) {
-        const tb = b * T;
-        let s = 0;
-        for (let i = 0; i < t; i++) s += tx[ta + i] * ty[tb + i];
-        c[a * n + b] += s;
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pruning one weight.
-
-/** How to prune one weight. */
-export interface ReconstructOptions {
-  /** Fraction of blocks to zero, in [0, 1). */
-  readonly sparsity: number;
-  /** Block shape [R, C] over W[out, in]. */
-  readonly block: readonly [number, number];
-  /** Diagonal damping as a fraction of mean(diag H); 0.01 by default. */
-  readonly damp?: number;
-  /** Columns per mask-selection window (rounded up to a multiple of C); 0 = all; 128 by default. */
-  readonly window?: number;
-  /** The bias `[out]`, to update as well (then `h` is the Gram matrix of [X, 1]). */
-  readonly bias?: Float64Array;
-  /**
-   * Reconstruct against the unpruned model: with X the pruned model's inputs (`h` = XᵀX) and
-   * X_d the unpruned model's, minimize ‖X_d Wᵀ − XŴᵀ‖² instead. `cross` = XᵀX_d and
-   * `hDense` = X_dᵀX_d, both n×n like `h`.
-   */
-  readonly dense?: { readonly cross: Float64Array; readonly hDense: Float64Array };
-}
-
-/** What pruning one weight did. */
-export interface ReconstructResult {
-  /** The pruned and updated weight, `[out, in]` row-major. */
-  readonly w: Float64Array;
-  /** The updated bias, when one was given. */
-  readonly bias?: Float64Array;
-  /** Which blocks were pruned, row-major over the `[out, in]` block grid. */
-  readonly mask: Uint8Array;
-  /** Blocks pruned. */
-  readonly pruned: number;
-  /** Relative output error ‖X(W − Ŵ)ᵀ‖ / ‖XWᵀ‖ of the block-ℓ2 magnitude mask without update. */
-  readonly errorMagnitude: number;
-  /** The same for the reconstructed weight. */
-  readonly errorReconstructed: number;
-  /** The damping that made H positive definite (larger than asked when it had to be raised). */
-  readonly damp: number;
-}
-
-/**
- * Block ℓ2 norms of `w` `[out, in]` over R×C blocks, normalized by each block's element count
- * (so the root mean square; as `prune{score=l2}`), row-major over the block grid.
- */
-export function blockNorms(
-  w: Float64Array,
-  out: number,
-  inn: number,
-  block: readonly [number, number],
-): Float64Array {
-  const [R, C] = block;
-  const gr = Math.ceil(out / R), gc = Math.ceil(inn / C);
-  const acc = new Float64Array(gr * gc);
-  for (let o = 0; o < out; o++) {
-    const row = Math.floor(o / R) * gc;
-    for (let i = 0; i < inn; i++) acc[row + Math.floor(i / C)] += w[o * inn + i] ** 2;
-  }
-  for (let br = 0; br < gr; br++) {
-    const h = Math.min(R, out - br * R);
-    for (let bc = 0; bc < gc; bc++) {
-      const s = Math.sqrt(acc[br * gc + bc] / (h * Math.min(C, inn - bc * C)));
-      acc[br * gc + bc] = Number.isNaN(s) ? Infinity : s;
-    }
-  }
-  return acc;
-}
-
-/** ‖X(W − Ŵ)ᵀ‖ / ‖XWᵀ‖ from H = XᵀX. */
-function relativeError(
-  w: Float64Array,
-  wHat: Float64Array,
-  out: number,
-  inn: number,
-  h: Float64Array,
-  base: number,
-): number {
-  const d = new Float64Array(w.length);
-  for (let k = 0; k < d.length; k++) d[k] = w[k] - wHat[k];
-  const e = quadraticForm(d, out, h, inn);
-  return base > 0 ? Math.sqrt(Math.max(e, 0) / base) : 0;
-}
-
-/**
- * Prunes `w` (`[out, in]` row-major, not changed) to R×C blocks at `sparsity` and updates the
- * kept weights to minimize ‖XWᵀ − XŴᵀ‖² given H = XᵀX (`h`, not changed); see the file header.
- * With `opts.bias`, `h` is the (in+1)×(in+1) Gram matrix of X with a column of ones appended
- * (its last row and column: the column sums of X and the row count), and the bias is updated
- * too, as a column that is never pruned and comes last: ‖XWᵀ + b − XŴᵀ − b̂‖² is minimized.
- * Deterministic.
- */
-export function reconstructWeight(
-  w: Float64Array,
-  out: number,
-  inn: number,
-  h: Float64Array,
-  opts: ReconstructOptions,
-): ReconstructResult {
-  const [R, C] = opts.block;
-  const gr = Math.ceil(out / R), gc = Math.ceil(inn / C);
-  const total = gr * gc;
-  const k = Math.round(opts.sparsity * total);
-  const n = opts.bias ? inn + 1 : inn; // columns of the augmented problem
-  if (h.length !== n * n) throw new Error(`H must be ${n}x${n}, got ${h.length} elements`);
-
-  // The damped Hessian and the Cholesky factor of its inverse; raise damping until it factors.
-  let meanDiag = 0;
-  for (let i = 0; i < inn; i++) meanDiag += h[i * n + i];
-  meanDiag = meanDiag / inn > 0 ? meanDiag / inn : 1;
-  let damp = opts.damp ?? 0.01;
-  let u: Float64Array | undefined;
-  for (let attempt = 0; attempt < 8 && !u; attempt++) {
-    const hd = h.slice();
-    for (let i = 0; i < n; i++) {
-      if (hd[i * n + i] === 0) hd[i * n + i] = meanDiag; // an input that is always zero
-      hd[i * n + i] += damp * meanDiag;
-    }
-    u = inverseCholeskyUpper(hd, n);
-    if (!u) damp = damp > 0 ? damp * 10 : 1e-6;
-  }
-  if (!u) throw new Error(`the Hessian is not positive definite even with damping ${damp}`);
-
-  // [W | b], row-major out × n.
-  const orig = new Float64Array(out * n);
-  for (let o = 0; o < out; o++) {
-    for (let i = 0; i < inn; i++) orig[o * n + i] = w[o * inn + i];
-    if (opts.bias) orig[o * n + inn] = opts.bias[o];
-  }
-  const cur = orig.slice();
-  if (opts.dense) {
-    // The unconstrained optimum (H + λI)⁻¹ X^T X_d w = UᵀU (cross · w) of each row is the target.
-    const v = new Float64Array(n), t = new Float64Array(n);
-    const { cross } = opts.dense;
-    for (let o = 0; o < out; o++) {
-      const row = o * n;
-      for (let a = 0; a < n; a++) {
-        let sum = 0;
-        for (let b = 0; b < n; b++) sum += cross[a * n + b] * orig[row + b];
-        v[a] = sum;
-      }
-      for (let a = 0; a < n; a++) {
-        let sum = 0;
-        for (let b = a; b < n; b++) sum += u[a * n + b] * v[b];
-        t[a] = sum;
-      }
-      for (let b = 0; b < n; b++) cur[row + b] = 0;
-      for (let a = 0; a < n; a++) {
-        const ta = t[a];
-        for (let b = a; b < n; b++) cur[row + b] += u[a * n + b] * ta;
-      }
-    }
-  }
-  const mask = new Uint8Array(total);
-  const window = opts.window ?? 128;
-  const step = window === 0 ? gc * C : Math.ceil(window / C) * C;
-  const z = new Float64Array(C);
-  // Saliency of the blocks in block columns [c0, c1), from the weights as they are now.
-  const saliency = (c0: number, c1: number): Float64Array => {
-    const wc = c1 - c0;
-    const sal = new Float64Array(gr * wc);
-    for (let bc = c0; bc < c1; bc++) {
-      const j0 = bc * C, cb = Math.min(C, inn - j0);
-      for (let o = 0; o < out; o++) {
-        const row = o * n;
-        let s = 0;
-        for (let a = 0; a < cb; a++) {
-          let v = cur[row + j0 + a];
-          for (let b = 0; b < a; b++) v -= u![(j0 + b) * n + j0 + a] * z[b];
-          z[a] = v / u![(j0 + a) * n + j0 + a];
-          s += z[a] * z[a];
-        }
-        sal[Math.floor(o / R) * wc + (bc - c0)] += s;
-      }
-    }
-    for (let br = 0; br < gr; br++) {
-      const hgt = Math.min(R, out - br * R);
-      for (let bc = c0; bc < c1; bc++) {
-        const count = hgt * Math.min(C, inn - bc * C);
-        const s = sal[br * wc + bc - c0] * (R * C) / count;
-        sal[br * wc + bc - c0] = Number.isNaN(s) ? Infinity : s;
-      }
-    }
-    return sal;
-  };
-  // How many blocks each window prunes: keeps the running count at round(k × columns so far).
-  const windows: [number, number][] = [];
-  for (let w0 = 0; w0 < inn; w0 += step) windows.push([w0, Math.min(inn, w0 + step)]);
-  const perWindow = windows.map(([, w1]) => Math.round((k * Math.ceil(w1 / C)) / gc));
-  for (let i = perWindow.length - 1; i > 0; i--) perWindow[i] -= perWindow[i - 1];
-  let pruned = 0;
-  windows.forEach(([w0, w1], wi) => {
-    const c0 = w0 / C, c1 = Math.ceil(w1 / C); // block columns of this window
-    const wc = c1 - c0;
-    const sel = lowest(saliency(c0, c1), perWindow[wi]);
-    for (let br = 0; br < gr; br++) {
-      for (let bc = c0; bc < c1; bc++) {
-        if (sel[br * wc + bc - c0]) {
-          mask[br * gc + bc] = 1;
-          pruned++;
-        }
-      }
-    }
-    // Eliminate the window's columns one by one (OBS with the rows of U); the bias column,
-    // last, is never pruned and takes its share of every update.
-    for (let j = w0; j < w1; j++) {
-      const bc = Math.floor(j / C);
-      const uj = j * n;
-      const ujj = u![uj + j];
-      for (let o = 0; o < out; o++) {
-        if (!mask[Math.floor(o / R) * gc + bc]) continue;
-        const row = o * n;
-        const err = cur[row + j] / ujj;
-        cur[row + j] = 0;
-        if (err === 0) continue;
-        for (let i = j + 1; i < n; i++) cur[row + i] -= err * u![uj + i];
-      }
-    }
-  });
-
-  // Errors on the undamped H, relative to ‖XWᵀ‖: the magnitude mask without update, and the result.
-  const noBias = orig.slice();
-  if (opts.bias) { for (let o = 0; o < out; o++) noBias[o * n + inn] = 0; }
-  const base = quadraticForm(noBias, out, h, n);
-  const magMask = lowest(blockNorms(w, out, inn, opts.block), k);
-  const mag = orig.slice();
-  const gcols = Math.ceil(inn / C);
-  for (let o = 0; o < out; o++) {
-    for (let i = 0; i < inn; i++) {
-      if (magMask[Math.floor(o / R) * gcols + Math.floor(i / C)]) mag[o * n + i] = 0;
-    }
-  }
-  const resW = new Float64Array(out * inn);
-  for (let o = 0; o < out; o++) for (let i = 0; i < inn; i++) resW[o * inn + i] = cur[o * n + i];
-  let errorMagnitude: number, errorReconstructed: number;
-  if (opts.dense) {
-    // ‖X_d w − X v‖² = wᵀH_d w − 2 vᵀ(XᵀX_d)w + vᵀHv, relative to ‖X_d Wᵀ‖.
-    const { cross, hDense } = opts.dense;
-    const wd = quadraticForm(orig, out, hDense, n);
-    const cw = new Float64Array(out * n);
-    for (let o = 0; o < out; o++) {
-      for (let a = 0; a < n; a++) {
-        let sum = 0;
-        for (let b = 0; b < n; b++) sum += cross[a * n + b] * orig[o * n + b];
-        cw[o * n + a] = sum;
-      }
-    }
-    const err = (v: Float64Array) => {
-      let dot = 0;
-      for (let i = 0; i < v.length; i++) dot += v[i] * cw[i];
-      const e = wd - 2 * dot + quadraticForm(v, out, h, n);
-      const b = quadraticForm(noBias, out, hDense, n);
-      return b > 0 ? Math.sqrt(Math.max(e, 0) / b) : 0;
-    };
-    errorMagnitude = err(mag);
-    errorReconstructed = err(cur);
-  } else {
-    errorMagnitude = relativeError(orig, mag, out, n, h, base);
-    errorReconstructed = relativeError(orig, cur, out, n, h, base);
-  }
-  return {
-    w: resW,
-    bias: opts.bias ? Float64Array.from({ length: out }, (_, o) => cur[o * n + inn]) : undefined,
-    mask,
-    pruned,
-    errorMagnitude,
-    errorReconstructed,
-    damp,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Calibration inputs.
-
-/** The token ids of one calibration sentence, fitted to the model's length. */
-interface Sample {
-  readonly ids: number[];
-  /** Real tokens (the rest is padding). */
-  readonly length: number;
-}
-
-/** Parses the sentences of an SST-2 style TSV (a header with a `sentence` or `text` column). */
-export function tsvSentences(text: string, file: string): string[] {
-  const lines = text.split(/\r?\n/);
-  if (lines.at(-1) === "") lines.pop();
-  if (lines.length === 0) {
-    throw new Error(`'${file}' is empty (expected a header naming a 'sentence' column)`);
-  }
-  const header = lines[0].split("\t");
-  const col = header.includes("sentence") ? header.indexOf("sentence") : header.indexOf("text");
-  if (col < 0) {
-    throw new Error(`'${file}': the header must name a 'sentence' (or 'text') column, got '${lines[0]}'`);
-  }
-  return lines.slice(1).map((l) => l.split("\t")[col] ?? "");
-}
-
-/** `n` distinct indices of `[0, total)` (all when n ≥ total), in the order a seeded shuffle draws them. */
-export function seededChoice(total: number, n: number, seed: number): number[] {
-  const rng = new Random(seed);
-  const idx = Array.from({ length: total }, (_, i) => i);
-  const take = Math.min(n, total);
-  for (let i = 0; i < take; i++) {
-    const j = i + rng.int(total - i);
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  return idx.slice(0, take);
-}
-
-/** A sync BERT tokenizer from a folder's `tokenizer.json` (and `tokenizer_config.json`). */
-function loadTokenizerSync(dir: string): { encode(s: string): number[]; sep: number; pad: number } {
-  const path = join(dir, "tokenizer.json");
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new Error(`cannot read '${path}': ${e instanceof Error ? e.message : e}`);
-  }
-  let config: Record<string, unknown> = {};
-  try {
-    config = JSON.parse(Deno.readTextFileSync(join(dir, "tokenizer_config.json")));
-  } catch { /* optional */ }
-  let json: { model?: { vocab?: Record<string, number> } };
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`'${path}' is not valid JSON: ${e instanceof Error ? e.message : e}`);
-  }
-  const vocab = json.model?.vocab ?? {};
-  const sep = vocab["[SEP]"];
-  if (typeof sep !== "number") throw new Error(`'${path}' has no [SEP] token (not a BERT tokenizer)`);
-  const tok = new Tokenizer(json as Record<string, unknown>, config);
-  return {
-    encode: (s) => tok.encode(s).ids,
-    sep,
-    pad: typeof vocab["[PAD]"] === "number" ? vocab["[PAD]"] : 0,
-  };
-}
-
-/**
- * Where the tokenizer of a model is by default: the IR file's folder, else the folder of the
- * weights file it names (an imported Hugging Face checkpoint's own folder).
- */
-function defaultTokenizerDir(m: Module): string {
-  const dir = m.loc?.file ? dirname(m.loc.file) : ".";
-  const candidates = [dir, ...(m.weightsFile ? [dirname(join(dir, m.weightsFile))] : [])];
-  for (const c of candidates) {
-    try {
-      Deno.statSync(join(c, "tokenizer.json"));
-      return c;
-    } catch { /* not there, or not readable */ }
-  }
-  return dir;
-}
-
-/** Rows of the table `input_ids` is gathered from, if any. */
-function vocabSize(f: Func, ids: Value): number | undefined {
-  const g = f.body.find((op) => op.name === "gather" && op.operands[1] === ids);
-  return g?.operands[0].type.shape[0];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running @main op by op over all samples.
-
-/** Runs the ops of `f` over many inputs at once, a span at a time, dropping dead values. */
-class Stepper {
-  private readonly envs: Map<Value, Tensor>[];
-  private readonly lastUse = new Map<Value, number>();
-  private next = 0;
-
-  constructor(
-    private readonly m: Module,
-    private readonly f: Func,
-    private readonly ctx: PassContext,
-    inputs: Tensor[][],
-    private readonly weight: (w: Weight) => Tensor = (w) => ctx.weights.get(w),
-  ) {
-    this.envs = inputs.map((ts) => new Map(f.params.map((p, i) => [p as Value, ts[i]])));
-    f.body.forEach((op, i) => op.operands.forEach((v) => this.lastUse.set(v, i)));
-    for (const v of f.returns) this.lastUse.set(v, Infinity);
-  }
-
-  /** Runs ops up to (not including) index `end`. */
-  runTo(end: number): void {
-    const { m, ctx } = this;
-    for (const env of this.envs) {
-      for (let i = this.next; i < end; i++) {
-        const op = this.f.body[i];
-        const def = ctx.registry.get(op.name)!;
-        const args = op.operands.map((v) => {
-          if (v.kind === "weight") return this.weight(m.weights.get(v.name)!);
-          return env.get(v)!;
-        });
-        let out: Tensor;
-        try {
-          out = def.interpret(args, new AttrReader(def.attrs, op.attrs), op.result.type);
-        } catch (e) {
-          throw ctx.error(
-            op,
-            `calibration run failed at '${op.name}': ${e instanceof Error ? e.message : e}`,
-          );
-        }
-        env.set(op.result, out);
-        for (const v of op.operands) if (this.lastUse.get(v) === i) env.delete(v);
-        if ((this.lastUse.get(op.result) ?? -1) < i) env.delete(op.result);
-      }
-    }
-    this.next = Math.max(this.next, end);
-  }
-
-  /** The value `v` in every sample's run. */
-  values(v: Value): Tensor[] {
-    return this.envs.map((env) => env.get(v)!);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The pass.
 
 /** A weight to prune: the dense op using it and its layout. */
 interface Target {
@@ -729,83 +189,23 @@ function checkOptions(o: PassContext<typeof options>["options"], ctx: PassContex
   }
 }
 
-/** The calibration samples, fitted to length `seq`. */
-function calibrationSamples(m: Module, f: Func, ctx: PassContext<typeof options>, seq: number): Sample[] {
+/** The calibration samples, fitted to length `seq`: seeded random ids, or the prepared sentences. */
+function calibrationSamples(f: Func, ctx: PassContext<typeof options>, seq: number): Sample[] {
   const o = ctx.options;
   const data = o["calibration-data"];
-  if (data === "random") {
-    const ids = f.params.find((p) => p.name === "input_ids")!;
-    const vocab = vocabSize(f, ids) ?? 100;
-    const rng = new Random(o.seed);
-    return Array.from({ length: o.calibration }, () => {
-      const length = Math.min(seq, 2 + rng.int(Math.max(1, seq - 1)));
-      const ids = Array.from({ length: seq }, (_, i) => i < length ? rng.int(vocab) : 0);
-      return { ids, length };
-    });
-  }
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(data);
-  } catch (e) {
+  if (data === "random") return randomSamples(f, o.calibration, o.seed, seq);
+  const s = ctx.sentences;
+  if (!s) {
     throw ctx.error(
       undefined,
-      `option 'calibration-data': cannot read '${data}': ${e instanceof Error ? e.message : e}`,
+      `calibration sentences were not prepared: run the pass through compile() / the compile CLI, ` +
+        `or pass RunOptions.sentences`,
     );
   }
-  let sentences: string[];
-  try {
-    sentences = tsvSentences(text, data);
-  } catch (e) {
-    throw ctx.error(undefined, `option 'calibration-data': ${e instanceof Error ? e.message : e}`);
+  if (o.calibration > s.available) {
+    ctx.log(`calibration: '${s.source}' has only ${s.available} sentences; using all of them`);
   }
-  if (sentences.length === 0) throw ctx.error(undefined, `option 'calibration-data': '${data}' has no rows`);
-  let tok: ReturnType<typeof loadTokenizerSync>;
-  try {
-    tok = loadTokenizerSync(o.tokenizer !== "" ? o.tokenizer : defaultTokenizerDir(m));
-  } catch (e) {
-    const hint = o.tokenizer === "" ? " (set tokenizer=DIR, the folder with tokenizer.json)" : "";
-    throw ctx.error(undefined, `option 'tokenizer': ${e instanceof Error ? e.message : e}${hint}`);
-  }
-  if (o.calibration > sentences.length) {
-    ctx.log(`calibration: '${data}' has only ${sentences.length} sentences; using all of them`);
-  }
-  return seededChoice(sentences.length, o.calibration, o.seed).map((i) => {
-    let ids = tok.encode(sentences[i]);
-    if (ids.length > seq) ids = [...ids.slice(0, seq - 1), tok.sep];
-    const length = ids.length;
-    return { ids: [...ids, ...Array(seq - length).fill(tok.pad)], length };
-  });
-}
-
-/**
- * The rows of X a dense op received over all samples (real tokens only when the rows are the
- * sequence positions), with a column of ones appended: `[rows, k + 1]`.
- */
-function gatherInputs(
-  ts: Tensor[],
-  samples: Sample[],
-  seq: number,
-): { x: Float64Array; rows: number; k: number } {
-  const shape = ts[0].shape;
-  const k = shape[shape.length - 1];
-  const perSample = ts[0].data.length / k;
-  const positional = perSample % seq === 0;
-  const keep = (r: number, s: Sample) => !positional || (r % seq) < s.length;
-  let rows = 0;
-  samples.forEach((s) => {
-    for (let r = 0; r < perSample; r++) if (keep(r, s)) rows++;
-  });
-  const x = new Float64Array(rows * (k + 1));
-  let at = 0;
-  ts.forEach((t, si) => {
-    for (let r = 0; r < perSample; r++) {
-      if (!keep(r, samples[si])) continue;
-      for (let c = 0; c < k; c++) x[at * (k + 1) + c] = t.data[r * k + c];
-      x[at * (k + 1) + k] = 1;
-      at++;
-    }
-  });
-  return { x, rows, k };
+  return fitSentences(s, seq);
 }
 
 /** The one-shot pruning-with-reconstruction pass. */
@@ -817,6 +217,11 @@ export const pruneReconstruct = definePass({
   statistics,
   filter: { ops: ["dense"] },
   preserves: ["flops"],
+  inputs(o) {
+    const data = o["calibration-data"];
+    if (data === "random" || data === "") return {}; // "" is the pass's own error, reported when it runs
+    return { sentences: { data, tokenizer: o.tokenizer, count: o.calibration, seed: o.seed } };
+  },
   runOnModule(m, ctx) {
     const o = ctx.options;
     const target = checkOptions(o, ctx);
@@ -839,17 +244,8 @@ export const pruneReconstruct = definePass({
     if (ts.length === 0) return "unchanged";
 
     const t0 = performance.now();
-    const samples = calibrationSamples(m, f, ctx, seq);
-    const inputs = samples.map((s) =>
-      f.params.map((p) => {
-        const v = p.name === "input_ids"
-          ? s.ids
-          : p.name === "attention_mask"
-          ? s.ids.map((_, i) => i < s.length ? 1 : 0)
-          : s.ids.map(() => 0);
-        return Tensor.from(p.type.shape, p.type.dtype, v);
-      })
-    );
+    const samples = calibrationSamples(f, ctx, seq);
+    const inputs = sampleInputs(f, samples);
     const tokens = samples.reduce((n, s) => n + s.length, 0);
     ctx.log(`calibration: ${samples.length} sentences, ${tokens} tokens, sequence length ${seq}`);
     const stepper = new Stepper(m, f, ctx as unknown as PassContext, inputs);

@@ -3,8 +3,9 @@
  * weights and correlated random inputs, the reconstruction error is at most the magnitude mask's
  * for every block shape, the update is the least-squares optimum for its mask, the sparsity is
  * exactly the requested one and the zeros form whole blocks; through the pass manager on a small
- * synthetic BERT with random and with tokenized TSV calibration data: per-weight reports, the
- * statistics, determinism, the [in, out] layout, and bad options named in the error.
+ * synthetic BERT with random and with tokenized TSV calibration data (prepared by the driver's
+ * `prepareSentences`): per-weight reports, the statistics, determinism, the [in, out] layout, the
+ * sentences the pass declares, and bad options named in the error.
  */
 
 import assert from "node:assert/strict";
@@ -19,15 +20,16 @@ import { Tensor } from "../../ir/tensor.ts";
 import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts";
 import { createPassRegistry } from "../../passes/index.ts";
 import { PassError, type PipelineResult, runPipeline } from "../../passes/manager.ts";
-import { parsePipeline } from "../../passes/pipeline.ts";
+import { entryOptions, parsePipeline } from "../../passes/pipeline.ts";
+import { prepareSentences } from "../../frontend/calibration.ts";
+import { fitSentences } from "../../passes/reconstruct/calibration.ts";
 import {
   accumulateCross,
   accumulateGram,
   inverseCholeskyUpper,
   quadraticForm,
-  reconstructWeight,
-  seededChoice,
-} from "../../passes/prune_reconstruct.ts";
+} from "../../passes/reconstruct/linalg.ts";
+import { reconstructWeight } from "../../passes/reconstruct/obs.ts";
 
 const SHAPES: [number, number][] = [[1, 1], [1, 4], [1, 32], [32, 1], [4, 4], [16, 16], [2, 8]];
 
@@ -252,13 +254,19 @@ Deno.test("prune-reconstruct: fitting the unpruned model's outputs (X_d W, the '
   assert.ok(b.w.every((v, i) => Math.abs(v - a.w[i]) < 1e-6 * (1 + Math.abs(a.w[i]))));
 });
 
-Deno.test("prune-reconstruct: seeded choice of calibration rows", () => {
-  const a = seededChoice(1000, 10, 3);
-  assert.equal(new Set(a).size, 10);
-  assert.ok(a.every((i) => i >= 0 && i < 1000));
-  assert.deepEqual(seededChoice(1000, 10, 3), a);
-  assert.notDeepEqual(seededChoice(1000, 10, 4), a);
-  assert.deepEqual(seededChoice(3, 10, 0).sort(), [0, 1, 2]);
+Deno.test("prune-reconstruct: sentences are fitted to the length, truncated keeping [SEP] last, padded with [PAD]", () => {
+  const sentences = {
+    source: "cal.tsv",
+    available: 3,
+    ids: [[101, 5, 6, 7, 8, 102], [101, 9, 102], [101, 4, 5, 102]],
+    sepId: 102,
+    padId: 7,
+  };
+  assert.deepEqual(fitSentences(sentences, 4), [
+    { ids: [101, 5, 6, 102], length: 4 },
+    { ids: [101, 9, 102, 7], length: 3 },
+    { ids: [101, 4, 5, 102], length: 4 },
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -412,11 +420,13 @@ Deno.test("prune-reconstruct: a weight stored [in, out] (transpose_b = false) is
   assert.match(logs.join("\n"), /@w \[4x8\] block 1x4: pruned 4\/8 blocks/);
 });
 
-Deno.test("prune-reconstruct: calibration sentences from a TSV, tokenized with tokenizer.json", () => {
-  const dir = Deno.makeTempDirSync();
+const SST2_MINI = new URL("../../../shared/models/sst2-bert-mini", import.meta.url).pathname;
+
+Deno.test("prune-reconstruct: calibration sentences from a TSV, prepared by the driver with the model's tokenizer", async () => {
+  const dir = await Deno.makeTempDir();
   try {
     const tsv = join(dir, "cal.tsv");
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       tsv,
       "sentence\tlabel\nit 's a charming journey . \t1\na dull , lifeless film \t0\nwonderful acting \t1\n",
     );
@@ -424,15 +434,50 @@ Deno.test("prune-reconstruct: calibration sentences from a TSV, tokenized with t
     const m = buildBertModule(c, "w.safetensors");
     const store = seededWeights(m, 4);
     const logs: string[] = [];
-    const tokenizer = new URL("../../../shared/models/sst2-bert-mini", import.meta.url).pathname;
-    const r = run(m, store, { sparsity: 0.5, block: "1x4", "calibration-data": tsv, tokenizer }, logs);
+    const pipeline = parsePipeline(
+      `prune-reconstruct{sparsity=0.5 block=1x4 calibration-data=${JSON.stringify(tsv)}}`,
+      registry(),
+    );
+    // tokenizer="" : the first model folder holding tokenizer.json (here the second).
+    const sentences = await prepareSentences(pipeline, [dir, SST2_MINI]);
+    const r = runPipeline(m, pipeline, { weights: store, sentences, log: (l) => logs.push(l) });
     assert.match(logs[0], /has only 3 sentences; using all of them/);
-    // [CLS] it ' s a charming journey . [SEP] = 9; [CLS] a dull , lifeless film [SEP] = 7 (lifeless is one piece or two).
-    assert.match(logs[1], /^prune-reconstruct: calibration: 3 sentences, \d+ tokens, sequence length 10$/);
+    // [CLS] it ' s a charming journey . [SEP] = 9, [CLS] a dull , lifeless film [SEP] = 7 or 8, [CLS] wonderful acting [SEP] = 4.
+    const tokens = Number(
+      /^prune-reconstruct: calibration: 3 sentences, (\d+) tokens, sequence length 10$/.exec(logs[1])?.[1],
+    );
+    assert.ok(tokens >= 20 && tokens <= 21, logs[1]);
     assert.equal(r.stats.find((s) => s.name === "weights")?.value, 6);
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("prune-reconstruct: without prepared sentences it says how to prepare them", () => {
+  const { m, store } = tinyBert();
+  assert.throws(
+    () => run(m, store, { calibration: 4, "calibration-data": "cal.tsv" }),
+    (e: unknown) => {
+      assert.ok(e instanceof PassError, String(e));
+      assert.match(
+        e.message,
+        /pass 'prune-reconstruct' failed: calibration sentences were not prepared: run the pass through compile\(\) \/ the compile CLI, or pass RunOptions\.sentences$/,
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("prune-reconstruct: declares the sentences it wants from its options, none for random ids", () => {
+  const entries = parsePipeline(
+    "prune-reconstruct{calibration=7 seed=3 tokenizer=tok},prune-reconstruct{calibration-data=random}",
+    registry(),
+  ).entries;
+  const [a, b] = entries.map((e) => e.pass.inputs!(entryOptions(e)));
+  assert.deepEqual(a, {
+    sentences: { data: "../shared/data/sst2/train.tsv", tokenizer: "tok", count: 7, seed: 3 },
+  });
+  assert.deepEqual(b, {});
 });
 
 Deno.test("prune-reconstruct: bad options are errors naming the option", () => {
@@ -443,10 +488,6 @@ Deno.test("prune-reconstruct: bad options are errors naming the option", () => {
     [{ damp: -1 }, /option 'damp' must be a number >= 0, got -1/],
     [{ window: -4 }, /option 'window' must be an integer >= 0, got -4/],
     [{ target: "(" }, /option 'target' is not a valid regex/],
-    [
-      { "calibration-data": "/nonexistent/cal.tsv" },
-      /option 'calibration-data': cannot read '\/nonexistent\/cal.tsv'/,
-    ],
     [{ "calibration-data": "" }, /option 'calibration-data' is empty/],
     [{ bias: "true" }, /options 'correct' and 'bias' cannot be combined/],
   ];
@@ -457,23 +498,6 @@ Deno.test("prune-reconstruct: bad options are errors naming the option", () => {
       assert.match(e.message, re);
       return true;
     });
-  }
-  // A TSV without a tokenizer next to the model.
-  const dir = Deno.makeTempDirSync();
-  try {
-    const tsv = join(dir, "cal.tsv");
-    Deno.writeTextFileSync(tsv, "sentence\tlabel\ngood\t1\n");
-    assert.throws(
-      () => run(m, store, { "calibration-data": tsv, tokenizer: dir }),
-      /option 'tokenizer': cannot read '.*tokenizer\.json'/,
-    );
-    Deno.writeTextFileSync(tsv, "words\tlabel\ngood\t1\n");
-    assert.throws(
-      () => run(m, store, { "calibration-data": tsv }),
-      /option 'calibration-data': .*'sentence'/,
-    );
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
   }
   // Unknown option and a bad block are caught by the pipeline parser, naming the option.
   assert.throws(() => parsePipeline("prune-reconstruct{calibraton=3}", registry()), /calibraton/);
