@@ -56,12 +56,32 @@ export function seededChoice(total: number, n: number, seed: number): number[] {
  */
 export function tokenizerDir(request: SentenceRequest, modelDirs: readonly string[]): string | undefined {
   if (request.tokenizer !== "") return request.tokenizer;
-  for (const dir of modelDirs) {
-    try {
-      if (Deno.statSync(join(dir, "tokenizer.json")).isFile) return dir;
-    } catch { /* not there, or not readable */ }
+  return modelDirs.find(holdsTokenizer) ?? modelDirs[0];
+}
+
+/** Whether `dir` has a `tokenizer.json` this process can see (false when it may not look). */
+function holdsTokenizer(dir: string): boolean {
+  try {
+    return Deno.statSync(join(dir, "tokenizer.json")).isFile;
+  } catch {
+    return false;
   }
-  return modelDirs[0];
+}
+
+/**
+ * The files finding and loading a request's tokenizer reads: the `tokenizer.json` of each model
+ * folder looked in before the one found, then that folder's `tokenizer.json`,
+ * `tokenizer_config.json` and `vocab.txt` (read when there is no `tokenizer.json`). When no
+ * model folder shows a `tokenizer.json` (none has one, or this process may not look), the files
+ * of every model folder, so that the list is never short.
+ */
+function tokenizerReads(request: SentenceRequest, modelDirs: readonly string[]): string[] {
+  const files = (dir: string) =>
+    ["tokenizer.json", "tokenizer_config.json", "vocab.txt"].map((f) => resolve(dir, f));
+  if (request.tokenizer !== "") return files(request.tokenizer);
+  const found = modelDirs.findIndex(holdsTokenizer);
+  if (found < 0) return modelDirs.flatMap(files);
+  return [...modelDirs.slice(0, found).map((d) => resolve(d, "tokenizer.json")), ...files(modelDirs[found])];
 }
 
 /** The entries of a pipeline with what each one's pass declared it reads (entries declaring nothing left out). */
@@ -75,7 +95,9 @@ function declaredInputs(pipeline: Pipeline): { entry: PipelineEntry; inputs: Pas
 /**
  * Every file the passes of `pipeline` read, as absolute paths: the files they declare, and for
  * declared sentences the TSV and the tokenizer folder's `tokenizer.json`, `tokenizer_config.json`
- * and `vocab.txt` (read when there is no `tokenizer.json`). `modelDirs` as for `prepareSentences`.
+ * and `vocab.txt` (read when there is no `tokenizer.json`), with the `tokenizer.json` of each
+ * model folder looked in before it. `modelDirs` as for `prepareSentences`; this looks for
+ * `tokenizer.json` in them, and where it may not, lists the files of every one of them.
  */
 export function declaredReads(pipeline: Pipeline, modelDirs: readonly string[]): string[] {
   const reads = new Set<string>();
@@ -84,9 +106,7 @@ export function declaredReads(pipeline: Pipeline, modelDirs: readonly string[]):
     const s = inputs.sentences;
     if (!s) continue;
     reads.add(resolve(s.data));
-    const dir = tokenizerDir(s, modelDirs);
-    if (dir === undefined) continue;
-    for (const f of ["tokenizer.json", "tokenizer_config.json", "vocab.txt"]) reads.add(resolve(dir, f));
+    for (const f of tokenizerReads(s, modelDirs)) reads.add(f);
   }
   return [...reads];
 }

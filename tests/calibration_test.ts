@@ -164,12 +164,24 @@ Deno.test("calibration: declaredReads lists the TSV and the tokenizer files, not
     const tokenizerFiles = (d: string) =>
       ["tokenizer.json", "tokenizer_config.json", "vocab.txt"].map((f) => resolve(d, f));
     const text = `prune-reconstruct{calibration-data=${JSON.stringify(tsv)}}`;
+    // The model file's folder is looked in first, then the weights file's, which has it.
     assert.deepEqual(declaredReads(pipeline(text), [dir, SST2_MINI]), [
+      resolve(tsv),
+      resolve(dir, "tokenizer.json"),
+      ...tokenizerFiles(SST2_MINI),
+    ]);
+    assert.deepEqual(declaredReads(pipeline(text), [SST2_MINI, dir]), [
       resolve(tsv),
       ...tokenizerFiles(SST2_MINI),
     ]);
-    // No tokenizer.json in any model folder: the model file's folder, where the error will point.
+    // No tokenizer.json in any model folder (or none this process may see): all their files.
     assert.deepEqual(declaredReads(pipeline(text), [dir]), [resolve(tsv), ...tokenizerFiles(dir)]);
+    const weightsDir = join(dir, "weights");
+    assert.deepEqual(declaredReads(pipeline(text), [dir, weightsDir]), [
+      resolve(tsv),
+      ...tokenizerFiles(dir),
+      ...tokenizerFiles(weightsDir),
+    ]);
     assert.deepEqual(
       declaredReads(pipeline(`prune-reconstruct{calibration-data=${JSON.stringify(tsv)} tokenizer=tok}`), [
         dir,
