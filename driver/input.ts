@@ -132,16 +132,24 @@ export async function loadInput(input: CompileInput, options: InputOptions = {})
     path: input,
     text: loaded.text,
     weightsPath: wp,
-    modelDirs: [dirname(resolve(input)), ...(wp ? [dirname(wp)] : [])],
+    modelDirs: sirModelDirs(input, wp),
   };
 }
 
+/** What reading an input path touches, for a sandbox, and where its tokenizer may be. */
+export interface InputFiles {
+  /** Files and folders reading it reads (where links lead included). */
+  readonly reads: readonly string[];
+  /** Folders that may hold the model's tokenizer, in order of preference. */
+  readonly modelDirs: readonly string[];
+}
+
 /**
- * The files and folders reading `path` touches, for a sandbox to grant: an IR file and the weights
- * file its header names (read from its text only), a checkpoint folder (and where its links lead),
- * an ONNX file's folder (external data lies beside it).
+ * The files and folders reading `path` touches, for a sandbox to grant, without reading the model:
+ * an IR file and the weights file its header names, a checkpoint folder (and where its links
+ * lead), an ONNX file's folder (external data lies beside it).
  */
-export async function inputReads(path: string): Promise<string[]> {
+export async function inputFiles(path: string): Promise<InputFiles> {
   const kind = await inputKind(path);
   const real = (p: string) => Deno.realPath(p).then((r) => [r], () => []);
   if (kind === "hf") {
@@ -151,11 +159,19 @@ export async function inputReads(path: string): Promise<string[]> {
         if (e.isSymlink) links.push(...await real(resolve(path, e.name)));
       }
     } catch { /* unreadable: reading the checkpoint will say so */ }
-    return [resolve(path), ...await real(path), ...links];
+    return { reads: [resolve(path), ...await real(path), ...links], modelDirs: [resolve(path)] };
   }
-  if (kind === "onnx") return [dirname(resolve(path)), ...(await real(path)).map((r) => dirname(r))];
+  if (kind === "onnx") {
+    const dirs = [dirname(resolve(path)), ...(await real(path)).map((r) => dirname(r))];
+    return { reads: dirs, modelDirs: [dirname(resolve(path))] };
+  }
   const text = await Deno.readTextFile(path).catch(() => undefined);
   const m = text === undefined ? undefined : parse(text, { file: path }).module;
   const w = m && weightsPath(m, path);
-  return [resolve(path), ...(w ? [w] : [])];
+  return { reads: [resolve(path), ...(w ? [w] : [])], modelDirs: sirModelDirs(path, w) };
+}
+
+/** Where an IR file's tokenizer may be: its folder, else its weights file's (an imported checkpoint's). */
+function sirModelDirs(path: string, weights: string | undefined): string[] {
+  return [dirname(resolve(path)), ...(weights ? [dirname(weights)] : [])];
 }

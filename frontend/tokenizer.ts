@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import { Tokenizer } from "@huggingface/tokenizers";
+import { Tokenizer } from "npm:@huggingface/tokenizers@0.2.0";
 
 /** A folder without a usable tokenizer, or a tokenizer file that cannot be read. */
 export class TokenizerError extends Error {

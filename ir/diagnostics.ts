@@ -3,7 +3,7 @@
  * `file:line:col: error: message`, then the source line and a caret under the column.
  */
 
-import { closest, distance } from "fastest-levenshtein";
+import { closest, distance } from "npm:fastest-levenshtein@1.0.16";
 import type { Loc } from "./module.ts";
 
 /** One problem found in an input, at a place. */

@@ -3,7 +3,7 @@
  * mistake found. Syntax errors are recovered from, so one parse reports several.
  */
 
-import type { IToken } from "chevrotain";
+import type { IToken } from "npm:chevrotain@13.2.0";
 import type { Diagnostic } from "./diagnostics.ts";
 import type { Module } from "./module.ts";
 import { buildModule } from "./syntax/build.ts";

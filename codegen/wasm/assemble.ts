@@ -4,7 +4,7 @@
  * text rather than encoding bytes itself.
  */
 
-import initWabt from "wabt";
+import initWabt from "npm:wabt@1.0.39";
 
 /** The wasm features Sparrow's kernels use. */
 const FEATURES = { simd: true, relaxed_simd: true, threads: true, bulk_memory: true } as const;

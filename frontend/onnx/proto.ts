@@ -14,8 +14,8 @@
  * `irVersion`, opset versions) as `Long` objects, not numbers; read them with `toNumber`.
  */
 
-import onnxPkg from "onnx-proto";
-import type { onnx as OnnxTypes } from "onnx-proto";
+import onnxPkg from "npm:onnx-proto@8.0.1";
+import type { onnx as OnnxTypes } from "npm:onnx-proto@8.0.1";
 import { Tensor, type TensorData } from "../../ir/tensor.ts";
 import { type DType, numel, type TensorType } from "../../ir/types.ts";
 

@@ -5,7 +5,7 @@
  * op rules are left to the verifier.
  */
 
-import type { CstNode, IToken } from "chevrotain";
+import type { CstNode, IToken } from "npm:chevrotain@13.2.0";
 import type { Attr } from "../attrs.ts";
 import { type Diagnostic, didYouMean } from "../diagnostics.ts";
 import { type Comments, Func, type Loc, Module, Op, quoteName, Value, Weight } from "../module.ts";

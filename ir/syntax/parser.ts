@@ -13,7 +13,7 @@
  * ```
  */
 
-import { CstParser, type IParserErrorMessageProvider, type TokenType } from "chevrotain";
+import { CstParser, type IParserErrorMessageProvider, type TokenType } from "npm:chevrotain@13.2.0";
 import * as T from "./tokens.ts";
 
 const label = (t: TokenType) => t.LABEL ?? t.name;

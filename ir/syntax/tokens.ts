@@ -1,6 +1,6 @@
 /** Tokens and the lexer of the IR's text form. */
 
-import { createToken, Lexer, type TokenType } from "chevrotain";
+import { createToken, Lexer, type TokenType } from "npm:chevrotain@13.2.0";
 
 /** Any bare word: identifiers and keywords alike (op names may be keywords, e.g. `dense`). */
 export const Word = createToken({ name: "Word", pattern: Lexer.NA, label: "a name" });
