@@ -1,22 +1,22 @@
 /**
  * Test harness for wasm kernels: assembles kernels into a module over a fresh shared memory,
- * lays out f32 arrays in it, and runs a kernel once per thread id, in turn, so that each
- * thread's share of the work is checked without real threads.
+ * lays out arrays in it, and runs a kernel once per thread id, in turn, so that each thread's
+ * share of the work is checked without real threads.
  */
 
 import { assembleWat } from "../../codegen/wasm/assemble.ts";
-import type { KernelTarget, WasmKernel } from "../../codegen/wasm/kernel.ts";
+import type { WasmKernel } from "../../codegen/wasm/kernel.ts";
 import { kernelModuleWat } from "../../codegen/wasm/module.ts";
 
-/** Both code generation targets, to run every kernel test on each. */
-export const TARGETS: readonly KernelTarget[] = [{ relaxedSimd: true }, { relaxedSimd: false }];
+/** A kernel: byte addresses, then the thread id and the thread count. */
+type Kernel = (...args: number[]) => void;
 
 /** A memory with kernels loaded, and a bump allocator for test arrays. */
 export class KernelHarness {
   private next = 64;
   private constructor(
     readonly memory: WebAssembly.Memory,
-    readonly exports: Record<string, (...args: number[]) => void>,
+    readonly exports: Readonly<Record<string, Kernel>>,
   ) {}
 
   /** Assembles `kernels` with `helpers` over a memory of `bytes` bytes (default 64 MiB). */
@@ -31,7 +31,12 @@ export class KernelHarness {
     const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm as BufferSource), {
       env: { memory },
     });
-    return new KernelHarness(memory, instance.exports as Record<string, (...args: number[]) => void>);
+    return new KernelHarness(memory, instance.exports as Record<string, Kernel>);
+  }
+
+  /** Frees every array put or allocated so far (their memory is reused). */
+  reset(): void {
+    this.next = 64;
   }
 
   /** Copies `data` into fresh 64-byte-aligned memory and returns its byte address. */
@@ -40,6 +45,13 @@ export class KernelHarness {
     new (data.constructor as Float32ArrayConstructor)(this.memory.buffer, addr, data.length).set(
       data as Float32Array,
     );
+    return addr;
+  }
+
+  /** Copies `data` flush against the end of the memory, where reading past it traps; its address. */
+  putAtEnd(data: Float32Array): number {
+    const addr = this.memory.buffer.byteLength - 4 * data.length;
+    new Float32Array(this.memory.buffer, addr, data.length).set(data);
     return addr;
   }
 
