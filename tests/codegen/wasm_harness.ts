@@ -1,9 +1,11 @@
 /**
- * Test harness for wasm kernels: assembles kernels into a module over a fresh shared memory,
- * lays out arrays in it, and runs a kernel once per thread id, in turn, so that each thread's
- * share of the work is checked without real threads.
+ * Test harness for kernels: assembles wasm kernels into a module over a fresh shared memory (and
+ * binds TS kernels to the same memory, as the runtime does), lays out arrays in it, and runs a
+ * kernel once per thread id, in turn, so that each thread's share of the work is checked without
+ * real threads.
  */
 
+import { type TsKernel, tsModuleSource } from "../../codegen/ts_kernels.ts";
 import { assembleWat } from "../../codegen/wasm/assemble.ts";
 import type { WasmKernel } from "../../codegen/wasm/kernel.ts";
 import { kernelModuleWat } from "../../codegen/wasm/module.ts";
@@ -19,11 +21,15 @@ export class KernelHarness {
     readonly exports: Readonly<Record<string, Kernel>>,
   ) {}
 
-  /** Assembles `kernels` with `helpers` over a memory of `bytes` bytes (default 64 MiB). */
+  /**
+   * Assembles `kernels` with `helpers` over a memory of `bytes` bytes (default 64 MiB), and binds
+   * the TS kernels `ts` (codegen/ts_kernels.ts) to that memory.
+   */
   static async create(
     kernels: readonly WasmKernel[],
     helpers: Readonly<Record<string, string>> = {},
     bytes = 64 << 20,
+    ts: readonly TsKernel[] = [],
   ): Promise<KernelHarness> {
     const pages = Math.ceil(bytes / 65536);
     const wasm = await assembleWat("test.wat", kernelModuleWat(kernels, helpers, pages));
@@ -31,7 +37,13 @@ export class KernelHarness {
     const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm as BufferSource), {
       env: { memory },
     });
-    return new KernelHarness(memory, instance.exports as Record<string, Kernel>);
+    const exports = { ...instance.exports as Record<string, Kernel> };
+    if (ts.length > 0) {
+      const url = `data:application/typescript,${encodeURIComponent(tsModuleSource(ts))}`;
+      const module = await import(url);
+      Object.assign(exports, module.kernels(memory.buffer));
+    }
+    return new KernelHarness(memory, exports);
   }
 
   /** Frees every array put or allocated so far (their memory is reused). */
@@ -55,7 +67,7 @@ export class KernelHarness {
     return addr;
   }
 
-  /** Reserves `count` f32 slots, filled with NaN so unwritten outputs show, and returns the address. */
+  /** Reserves `count` 4-byte slots, filled with f32 NaN so unwritten outputs show, and returns the address. */
   alloc(count: number): number {
     const addr = this.next;
     this.next = Math.ceil((addr + count * 4 + 64) / 64) * 64;
@@ -67,6 +79,11 @@ export class KernelHarness {
   /** A copy of `count` f32 values at `addr`. */
   read(addr: number, count: number): Float32Array {
     return new Float32Array(this.memory.buffer, addr, count).slice();
+  }
+
+  /** A copy of `count` i32 words at `addr`. */
+  readI32(addr: number, count: number): Int32Array {
+    return new Int32Array(this.memory.buffer, addr, count).slice();
   }
 
   /** Runs kernel `name` on `args` once for each thread id of `threads`, one after another. */
