@@ -19,12 +19,36 @@
  * shapes; "specialized" ones bake every block's offsets into straight-line code (no index, no
  * block loop), named with the pattern's id (ir/bsr_pattern.ts). Which variants are candidates
  * and which one is the default is the cost model's call (codegen/wasm/bsr_cost.ts). Threads
- * split block rows; every output element is written by exactly one thread.
+ * split block rows; every output element is written by exactly one thread. The code is written
+ * with the WAT builder (wat.ts).
  */
 
 import { bsrPatternHash } from "../../ir/bsr_pattern.ts";
-import { fma, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
-import { helperFor, indent } from "./math.ts";
+import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { helperFor } from "./math.ts";
+import {
+  block,
+  br,
+  br_if,
+  br_table,
+  call,
+  type Code,
+  comment,
+  f32,
+  f32x4,
+  i32,
+  i32x4,
+  i8x16,
+  if_,
+  ifResult,
+  type Local,
+  local,
+  loop,
+  madd,
+  return_,
+  type V128,
+  v128,
+} from "./wat.ts";
 
 /** The cost model (bsr_cost.ts), re-exported for the callers that import it from here. */
 export { bsrVariants, defaultBsrVariant, SPECIALIZE_BUDGET_BYTES } from "./bsr_cost.ts";
@@ -110,6 +134,16 @@ export function checkBsrSpec(s: BsrSpec): void {
 
 const ACTIVATION_HELPERS = { gelu: "gelu_f32x4", gelu_tanh: "gelu_tanh_f32x4", tanh: "tanh_f32x4" } as const;
 
+/** The kernels' parameters: byte addresses of x, the packed blocks, the index, the bias, y and the xᵀ scratch. */
+const P = {
+  x: local.i32("x"),
+  data: local.i32("data"),
+  index: local.i32("index"),
+  bias: local.i32("bias"),
+  y: local.i32("y"),
+  scratch: local.i32("scratch"),
+};
+
 /**
  * The kernels for `spec` under `variant`. `prepare` (params x, scratch; then tid, nt) transposes
  * x into scratch and must run, on all threads, as its own step before `kernel` (with a barrier
@@ -139,25 +173,17 @@ export function bsrKernel(
   if (spec.bias) parts.push("bias");
   if (spec.activation !== "none") parts.push(spec.activation);
   if (target.relaxedSimd) parts.push("fma");
-  const name = parts.join("_");
-  const params = [
-    "x",
-    "data",
-    ...(variant.specialized ? [] : ["index"]),
-    ...(spec.bias ? ["bias"] : []),
-    "y",
-    "scratch",
-  ];
-  const body = new BsrWriter(spec, variant, target, Mp, helper).body();
-  const wat = [
-    `(func $${name} (export "${name}")`,
-    `  ${[...params, "tid", "nt"].map((q) => `(param $${q} i32)`).join(" ")}`,
-    ...indent(body),
-    `)`,
-  ].join("\n");
+  const writer = new BsrWriter(spec, variant, target, Mp, helper);
+  const index = variant.specialized ? [] : [P.index];
   return {
     prepare,
-    kernel: { name, params, wat, uses: helper ? [helper] : [] },
+    kernel: kernel({
+      name: parts.join("_"),
+      params: [P.x, P.data, ...index, ...(spec.bias ? [P.bias] : []), P.y, P.scratch],
+      locals: writer.locals,
+      body: writer.body(),
+      uses: helper ? [helper] : [],
+    }),
     scratchBytes: Kp * Mp * 4,
   };
 }
@@ -167,98 +193,128 @@ function defaultPatternId(s: BsrSpec): string {
   return `p${bsrPatternHash({ shape: [s.N, s.K], block: s.block, indptr: s.indptr, indices: s.indices })}`;
 }
 
+/** `a + b` on i32 expressions, shorter to read in address arithmetic. */
+const add = i32.add;
+/** An i32 constant. */
+const int = i32.const;
+/** A local's value. */
+const get = local.get;
+/** Sets a local. */
+const set = local.set;
+
 /** xᵀ [Kp, Mp] = x [M, K] transposed, zero padded; threads split groups of 4 rows of xᵀ. */
 function prepareKernel(M: number, K: number, Mp: number, Kp: number): WasmKernel {
-  const name = `bsr_prepare_xt_m${M}_k${K}_mp${Mp}_kp${Kp}`;
-  const groups = Kp / 4;
+  const [start, end, kr, kend, kk, m, px, po] = ["start", "end", "k", "kend", "kk", "m", "px", "po"].map(
+    local.i32,
+  );
+  const [a, b, c, d, t0, t1, t2, t3] = ["a", "b", "c", "d", "t0", "t1", "t2", "t3"].map(local.v128);
   const M4 = Math.floor(M / 4) * 4;
-  const lo = "0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23";
-  const hi = "8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31";
-  const lo64 = "0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23";
-  const hi64 = "8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31";
-  const g = (n: string) => `(local.get $${n})`;
-  // Scalar fill of xᵀ rows [$k, $kend) and token columns [mFrom, Mp): x where inside, else 0.
-  const scalar = (mFrom: number) => [
-    `(local.set $kk (local.get $k))`,
-    `(loop $sk`,
-    `  (local.set $m (i32.const ${mFrom}))`,
-    `  (loop $sm`,
-    `    (f32.store (i32.add ${g("scratch")} (i32.shl (i32.add (i32.mul ${g("kk")} (i32.const ${Mp})) ${
-      g("m")
-    }) (i32.const 2)))`,
-    `      (if (result f32) (i32.and (i32.lt_u ${g("kk")} (i32.const ${K})) (i32.lt_u ${
-      g("m")
-    } (i32.const ${M})))`,
-    `        (then (f32.load (i32.add ${g("x")} (i32.shl (i32.add (i32.mul ${g("m")} (i32.const ${K})) ${
-      g("kk")
-    }) (i32.const 2)))))`,
-    `        (else (f32.const 0))))`,
-    `    (local.set $m (i32.add ${g("m")} (i32.const 1)))`,
-    `    (br_if $sm (i32.lt_u ${g("m")} (i32.const ${Mp}))))`,
-    `  (local.set $kk (i32.add ${g("kk")} (i32.const 1)))`,
-    `  (br_if $sk (i32.lt_u ${g("kk")} (local.get $kend))))`,
-  ];
-  const body = [
-    `(local $start i32) (local $end i32) (local $k i32) (local $kend i32) (local $kk i32) (local $m i32) (local $px i32) (local $po i32)`,
-    `(local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)`,
-    threadRange(groups),
-    `(if (i32.ge_u ${g("start")} ${g("end")}) (then (return)))`,
-    `(loop $groups`,
-    ...indent([
-      `(local.set $k (i32.shl ${g("start")} (i32.const 2)))`,
-      `(local.set $kend (i32.add ${g("k")} (i32.const 4)))`,
-      `(if (i32.le_u ${g("kend")} (i32.const ${K}))`,
-      `  (then`,
-      ...indent(
-        [
-          ...(M4 > 0
-            ? [
-              `(local.set $px (i32.add ${g("x")} (i32.shl ${g("k")} (i32.const 2))))`,
-              `(local.set $po (i32.add ${g("scratch")} (i32.mul ${g("k")} (i32.const ${4 * Mp}))))`,
-              `(local.set $m (i32.const 0))`,
-              `(loop $vm`,
-              ...indent([
-                `(local.set $a (v128.load ${g("px")}))`,
-                `(local.set $b (v128.load offset=${4 * K} ${g("px")}))`,
-                `(local.set $c (v128.load offset=${8 * K} ${g("px")}))`,
-                `(local.set $d (v128.load offset=${12 * K} ${g("px")}))`,
-                `(local.set $t0 (i8x16.shuffle ${lo} ${g("a")} ${g("b")}))`,
-                `(local.set $t1 (i8x16.shuffle ${hi} ${g("a")} ${g("b")}))`,
-                `(local.set $t2 (i8x16.shuffle ${lo} ${g("c")} ${g("d")}))`,
-                `(local.set $t3 (i8x16.shuffle ${hi} ${g("c")} ${g("d")}))`,
-                `(v128.store ${g("po")} (i8x16.shuffle ${lo64} ${g("t0")} ${g("t2")}))`,
-                `(v128.store offset=${4 * Mp} ${g("po")} (i8x16.shuffle ${hi64} ${g("t0")} ${g("t2")}))`,
-                `(v128.store offset=${8 * Mp} ${g("po")} (i8x16.shuffle ${lo64} ${g("t1")} ${g("t3")}))`,
-                `(v128.store offset=${12 * Mp} ${g("po")} (i8x16.shuffle ${hi64} ${g("t1")} ${g("t3")}))`,
-                `(local.set $px (i32.add ${g("px")} (i32.const ${16 * K})))`,
-                `(local.set $po (i32.add ${g("po")} (i32.const 16)))`,
-                `(local.set $m (i32.add ${g("m")} (i32.const 4)))`,
-                `(br_if $vm (i32.lt_u ${g("m")} (i32.const ${M4})))`,
-              ]),
-              `)`,
-            ]
-            : []),
-          ...(M4 < Mp ? scalar(M4) : []),
-        ],
-        2,
+  // A 4x4 transpose in two rounds of shuffles: 32-bit lanes of row pairs, then 64-bit halves.
+  const lo = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];
+  const hi = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31];
+  const lo64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+  const hi64 = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+  /** The byte address of element [row, col] of a row-major f32 array at `base` with `cols` columns. */
+  const at = (base: Local<"i32">, row: Local<"i32">, cols: number, col: Local<"i32">) =>
+    add(get(base), i32.shl(add(i32.mul(get(row), int(cols)), get(col)), int(2)));
+  // Scalar fill of xᵀ rows [k, kend) and token columns [mFrom, Mp): x where inside, else 0.
+  const scalar = (mFrom: number): Code => [
+    set(kk, get(kr)),
+    loop(
+      "sk",
+      set(m, int(mFrom)),
+      loop(
+        "sm",
+        f32.store(
+          at(P.scratch, kk, Mp, m),
+          ifResult(
+            "f32",
+            i32.and(i32.lt_u(get(kk), int(K)), i32.lt_u(get(m), int(M))),
+            f32.load(at(P.x, m, K, kk)),
+            f32.const(0),
+          ),
+        ),
+        set(m, add(get(m), int(1))),
+        br_if("sm", i32.lt_u(get(m), int(Mp))),
       ),
-      `  )`,
-      `  (else`,
-      ...indent(scalar(0), 2),
-      `  ))`,
-      `(local.set $start (i32.add ${g("start")} (i32.const 1)))`,
-      `(br_if $groups (i32.lt_u ${g("start")} ${g("end")}))`,
-    ]),
-    `)`,
+      set(kk, add(get(kk), int(1))),
+      br_if("sk", i32.lt_u(get(kk), get(kend))),
+    ),
   ];
-  const wat = [
-    `(func $${name} (export "${name}")`,
-    `  (param $x i32) (param $scratch i32) (param $tid i32) (param $nt i32)`,
-    ...indent(body),
-    `)`,
-  ].join("\n");
-  return { name, params: ["x", "scratch"], wat, uses: [] };
+  // Four rows of x at a time, four tokens per iteration: four loads, a 4x4 transpose, four stores.
+  const vectors = M4 > 0 && [
+    set(px, add(get(P.x), i32.shl(get(kr), int(2)))),
+    set(po, add(get(P.scratch), i32.mul(get(kr), int(4 * Mp)))),
+    set(m, int(0)),
+    loop(
+      "vm",
+      [a, b, c, d].map((v, i) => set(v, v128.load(get(px), { offset: 4 * K * i }))),
+      set(t0, i8x16.shuffle(lo, get(a), get(b))),
+      set(t1, i8x16.shuffle(hi, get(a), get(b))),
+      set(t2, i8x16.shuffle(lo, get(c), get(d))),
+      set(t3, i8x16.shuffle(hi, get(c), get(d))),
+      v128.store(get(po), i8x16.shuffle(lo64, get(t0), get(t2))),
+      v128.store(get(po), i8x16.shuffle(hi64, get(t0), get(t2)), { offset: 4 * Mp }),
+      v128.store(get(po), i8x16.shuffle(lo64, get(t1), get(t3)), { offset: 8 * Mp }),
+      v128.store(get(po), i8x16.shuffle(hi64, get(t1), get(t3)), { offset: 12 * Mp }),
+      set(px, add(get(px), int(16 * K))),
+      set(po, add(get(po), int(16))),
+      set(m, add(get(m), int(4))),
+      br_if("vm", i32.lt_u(get(m), int(M4))),
+    ),
+  ];
+  return kernel({
+    name: `bsr_prepare_xt_m${M}_k${K}_mp${Mp}_kp${Kp}`,
+    params: [P.x, P.scratch],
+    locals: [start, end, kr, kend, kk, m, px, po, a, b, c, d, t0, t1, t2, t3],
+    body: [
+      threadRange(Kp / 4, start, end),
+      if_(i32.ge_u(get(start), get(end)), return_()),
+      loop(
+        "groups",
+        set(kr, i32.shl(get(start), int(2))),
+        set(kend, add(get(kr), int(4))),
+        if_(i32.le_u(get(kend), int(K)), [vectors, M4 < Mp && scalar(M4)], scalar(0)),
+        set(start, add(get(start), int(1))),
+        br_if("groups", i32.lt_u(get(start), get(end))),
+      ),
+    ],
+  });
 }
+
+/** The main kernel's i32 locals: the thread's block rows, the block row, the token tile, and pointers. */
+const L = {
+  start: local.i32("start"),
+  end: local.i32("end"),
+  /** The block row. */
+  br: local.i32("br"),
+  /** The token tile. */
+  t: local.i32("t"),
+  /** The tile's first column of xᵀ. */
+  pxt: local.i32("pxt"),
+  /** The tile's first row of y, at the block row's first column. */
+  py: local.i32("py"),
+  /** Row 0 of y at the block row's first column. */
+  pyrow: local.i32("pyrow"),
+  /** The next weight to read. */
+  pw: local.i32("pw"),
+  /** The block row's first weight. */
+  pw0: local.i32("pw0"),
+  /** The current block's first column of xᵀ in the tile. */
+  px: local.i32("px"),
+  /** The current block's index entry. */
+  pb: local.i32("pb"),
+  /** The block row's first and past-last index entries. */
+  pb0: local.i32("pb0"),
+  pbend: local.i32("pbend"),
+  /** The block row's bias. */
+  pbias: local.i32("pbias"),
+  /** Where a block's unrolled column loop ends ($pw). */
+  jend: local.i32("jend"),
+};
+
+/** The splatted weight (then bias) and an epilogue's vector. */
+const W = local.v128("w"), E = local.v128("e");
 
 /** Emits the main kernel's body. */
 class BsrWriter {
@@ -269,6 +325,10 @@ class BsrWriter {
   private readonly nTiles: number;
   private readonly lastRows: number;
   private readonly lastTokens: number;
+  /** The tile's xᵀ vectors, loaded once per column when several rows use them. */
+  private readonly xv: Local<"v128">[];
+  /** The accumulators: rows x vecs, one output feature for 4 tokens each. */
+  private readonly acc: Local<"v128">[][];
   private label = 0;
 
   constructor(
@@ -284,278 +344,219 @@ class BsrWriter {
     this.nTiles = Mp / this.T;
     this.lastRows = s.N - (this.nbr - 1) * this.R;
     this.lastTokens = s.M - (this.nTiles - 1) * this.T;
+    this.xv = Array.from({ length: v.vecs }, (_, i) => local.v128(`x${i}`));
+    this.acc = Array.from({ length: v.rows }, (_, r) => this.xv.map((_, i) => local.v128(`c${r}_${i}`)));
+  }
+
+  /** Every local the body uses. */
+  get locals(): Local[] {
+    return [...Object.values(L), W, E, ...this.xv, ...this.acc.flat()];
   }
 
   private fresh(base: string): string {
-    return `$${base}${this.label++}`;
+    return `${base}${this.label++}`;
   }
 
-  body(): string[] {
-    const { v, s } = this;
-    const locals = [
-      "start",
-      "end",
-      "br",
-      "t",
-      "pxt",
-      "py",
-      "pyrow",
-      "pw",
-      "pw0",
-      "px",
-      "pb",
-      "pb0",
-      "pbend",
-      "pbias",
-      "jend",
+  body(): Code {
+    const { v, s, R } = this;
+    const rowsLoop = [
+      set(L.br, get(L.start)),
+      loop(
+        "rows",
+        set(L.pyrow, add(get(P.y), i32.mul(get(L.br), int(4 * R)))),
+        s.bias && set(L.pbias, add(get(P.bias), i32.mul(get(L.br), int(4 * R)))),
+        v.specialized ? this.specializedRows() : v.tilesOuter ? this.genericRowOneTile() : this.genericRow(),
+        set(L.br, add(get(L.br), int(1))),
+        br_if("rows", i32.lt_u(get(L.br), get(L.end))),
+      ),
     ];
-    const vecLocals = ["w", "e"];
-    for (let i = 0; i < v.vecs; i++) vecLocals.push(`x${i}`);
-    for (let r = 0; r < v.rows; r++) for (let i = 0; i < v.vecs; i++) vecLocals.push(`c${r}_${i}`);
-    const code = [
-      locals.map((l) => `(local $${l} i32)`).join(" "),
-      vecLocals.map((l) => `(local $${l} v128)`).join(" "),
-      threadRange(this.nbr),
-      `(if (i32.ge_u (local.get $start) (local.get $end)) (then (return)))`,
-      `(local.set $br (local.get $start))`,
-      `(loop $rows`,
-      ...indent([
-        `(local.set $pyrow (i32.add (local.get $y) (i32.mul (local.get $br) (i32.const ${4 * this.R}))))`,
-        ...(s.bias
-          ? [
-            `(local.set $pbias (i32.add (local.get $bias) (i32.mul (local.get $br) (i32.const ${
-              4 * this.R
-            }))))`,
-          ]
-          : []),
-        ...(v.specialized
-          ? this.specializedRows()
-          : v.tilesOuter
-          ? this.genericRowOneTile()
-          : this.genericRow()),
-        `(local.set $br (i32.add (local.get $br) (i32.const 1)))`,
-        `(br_if $rows (i32.lt_u (local.get $br) (local.get $end)))`,
-      ]),
-      `)`,
-    ];
-    if (!v.tilesOuter) return code;
-    // Token tiles outermost: the rows loop (everything after the range check) runs once per tile.
-    const rowsLoop = code.slice(4);
     return [
-      ...code.slice(0, 4),
-      `(local.set $t (i32.const 0))`,
-      `(loop $tilesOuter`,
-      ...indent(rowsLoop),
-      `  (local.set $t (i32.add (local.get $t) (i32.const 1)))`,
-      `  (br_if $tilesOuter (i32.lt_u (local.get $t) (i32.const ${this.nTiles})))`,
-      `)`,
+      threadRange(this.nbr, L.start, L.end),
+      if_(i32.ge_u(get(L.start), get(L.end)), return_()),
+      // Token tiles outermost: the rows loop runs once per tile.
+      v.tilesOuter
+        ? [
+          set(L.t, int(0)),
+          loop(
+            "tilesOuter",
+            rowsLoop,
+            set(L.t, add(get(L.t), int(1))),
+            br_if("tilesOuter", i32.lt_u(get(L.t), int(this.nTiles))),
+          ),
+        ]
+        : rowsLoop,
     ];
   }
 
   /** The addresses of token tile $t: its xᵀ columns ($pxt) and its y rows ($py). */
-  private tileAddresses(): string[] {
+  private tileAddresses(): Code {
     return [
-      `(local.set $pxt (i32.add (local.get $scratch) (i32.mul (local.get $t) (i32.const ${4 * this.T}))))`,
-      `(local.set $py (i32.add (local.get $pyrow) (i32.mul (local.get $t) (i32.const ${
-        4 * this.T * this.s.N
-      }))))`,
+      set(L.pxt, add(get(P.scratch), i32.mul(get(L.t), int(4 * this.T)))),
+      set(L.py, add(get(L.pyrow), i32.mul(get(L.t), int(4 * this.T * this.s.N)))),
     ];
   }
 
   /** The token-tile loop around `tile` (code for one tile at $pxt, $py). */
-  private tileLoop(tile: string[]): string[] {
+  private tileLoop(tile: Code): Code {
     return [
-      `(local.set $t (i32.const 0))`,
-      `(loop $tiles`,
-      ...indent([
-        ...this.tileAddresses(),
-        ...tile,
-        `(local.set $t (i32.add (local.get $t) (i32.const 1)))`,
-        `(br_if $tiles (i32.lt_u (local.get $t) (i32.const ${this.nTiles})))`,
-      ]),
-      `)`,
+      set(L.t, int(0)),
+      loop(
+        "tiles",
+        this.tileAddresses(),
+        tile,
+        set(L.t, add(get(L.t), int(1))),
+        br_if("tiles", i32.lt_u(get(L.t), int(this.nTiles))),
+      ),
     ];
   }
 
   /** Generic: one block row for every token tile, reading the index. */
-  private genericRow(): string[] {
+  private genericRow(): Code {
     const { setup, chunks } = this.genericParts();
-    return [...setup, ...this.tileLoop(chunks)];
+    return [setup, this.tileLoop(chunks)];
   }
 
   /** Generic, token tiles outermost: one block row for the current tile $t. */
-  private genericRowOneTile(): string[] {
+  private genericRowOneTile(): Code {
     const { setup, chunks } = this.genericParts();
-    return [...setup, ...this.tileAddresses(), ...chunks];
+    return [setup, this.tileAddresses(), chunks];
   }
 
   /** The generic block-row code: index setup, and the chunks of rows for one tile at $pxt, $py. */
-  private genericParts(): { setup: string[]; chunks: string[] } {
+  private genericParts(): { setup: Code; chunks: Code } {
     const { R, C, nbr } = this;
     const idxBase = 4 * (nbr + 1);
+    const rowEntry = add(get(P.index), i32.shl(get(L.br), int(2)));
+    const entry = (b: Local<"i32">) => add(get(P.index), add(i32.shl(get(b), int(2)), int(idxBase)));
     const setup = [
-      `(local.set $pb0 (i32.load (i32.add (local.get $index) (i32.shl (local.get $br) (i32.const 2)))))`,
-      `(local.set $pbend (i32.load offset=4 (i32.add (local.get $index) (i32.shl (local.get $br) (i32.const 2)))))`,
-      `(local.set $pw0 (i32.add (local.get $data) (i32.mul (local.get $pb0) (i32.const ${4 * R * C}))))`,
-      `(local.set $pb0 (i32.add (local.get $index) (i32.add (i32.shl (local.get $pb0) (i32.const 2)) (i32.const ${idxBase}))))`,
-      `(local.set $pbend (i32.add (local.get $index) (i32.add (i32.shl (local.get $pbend) (i32.const 2)) (i32.const ${idxBase}))))`,
+      set(L.pb0, i32.load(rowEntry)),
+      set(L.pbend, i32.load(rowEntry, { offset: 4 })),
+      set(L.pw0, add(get(P.data), i32.mul(get(L.pb0), int(4 * R * C)))),
+      set(L.pb0, entry(L.pb0)),
+      set(L.pbend, entry(L.pbend)),
     ];
-    const chunks: string[] = [`(local.set $pw (local.get $pw0))`];
+    const chunks: Code[] = [set(L.pw, get(L.pw0))];
     for (let r0 = 0; r0 < R; r0 += this.v.rows) {
       const rc = Math.min(this.v.rows, R - r0);
-      chunks.push(`;; rows ${r0}..${r0 + rc - 1}`, ...this.zero(rc));
       const blk = this.fresh("blk"), done = this.fresh("done");
-      chunks.push(
-        `(local.set $pb (local.get $pb0))`,
-        `(block ${done}`,
-        `  (br_if ${done} (i32.ge_u (local.get $pb) (local.get $pbend)))`,
-        `  (loop ${blk}`,
-        ...indent([
-          `(local.set $px (i32.add (local.get $pxt) (i32.load (local.get $pb))))`,
-          ...this.genericBlock(rc),
-          `(local.set $pb (i32.add (local.get $pb) (i32.const 4)))`,
-          `(br_if ${blk} (i32.lt_u (local.get $pb) (local.get $pbend)))`,
-        ], 2),
-        `  ))`,
-      );
       const epi = (rows: number) => this.splitTokens((toks) => this.epilogue(r0, rc, rows, toks));
-      if (this.lastRows < R) {
-        chunks.push(...ifElse(`(i32.eq (local.get $br) (i32.const ${nbr - 1}))`, epi(this.lastRows), epi(R)));
-      } else chunks.push(...epi(R));
+      chunks.push(
+        comment(`rows ${r0}..${r0 + rc - 1}`),
+        this.zero(rc),
+        set(L.pb, get(L.pb0)),
+        block(
+          done,
+          br_if(done, i32.ge_u(get(L.pb), get(L.pbend))),
+          loop(
+            blk,
+            set(L.px, add(get(L.pxt), i32.load(get(L.pb)))),
+            this.genericBlock(rc),
+            set(L.pb, add(get(L.pb), int(4))),
+            br_if(blk, i32.lt_u(get(L.pb), get(L.pbend))),
+          ),
+        ),
+        this.lastRows < R ? if_(i32.eq(get(L.br), int(nbr - 1)), epi(this.lastRows), epi(R)) : epi(R),
+      );
     }
     return { setup, chunks };
   }
 
   /** One block's columns at $px (xᵀ) and $pw (weights), advancing $pw past it. */
-  private genericBlock(rc: number): string[] {
+  private genericBlock(rc: number): Code {
     const { C, Mp } = this;
     const U = 8;
-    if (C <= 16) {
-      const code: string[] = [];
-      for (let j = 0; j < C; j++) code.push(...this.step(rc, "$px", 4 * Mp * j, "$pw", 4 * rc * j));
-      code.push(`(local.set $pw (i32.add (local.get $pw) (i32.const ${4 * rc * C})))`);
-      return code;
-    }
+    const steps = (n: number) =>
+      Array.from({ length: n }, (_, j) => this.step(rc, L.px, 4 * Mp * j, L.pw, 4 * rc * j));
+    const advance = (p: Local<"i32">, bytes: number) => set(p, add(get(p), int(bytes)));
+    if (C <= 16) return [steps(C), advance(L.pw, 4 * rc * C)];
     const full = Math.floor(C / U) * U;
-    const loop = this.fresh("cols");
-    const code = [
-      `(local.set $jend (i32.add (local.get $pw) (i32.const ${4 * rc * full})))`,
-      `(loop ${loop}`,
+    const cols = this.fresh("cols");
+    return [
+      set(L.jend, add(get(L.pw), int(4 * rc * full))),
+      loop(
+        cols,
+        steps(U),
+        advance(L.px, 4 * Mp * U),
+        advance(L.pw, 4 * rc * U),
+        br_if(cols, i32.lt_u(get(L.pw), get(L.jend))),
+      ),
+      steps(C - full),
+      C > full && advance(L.pw, 4 * rc * (C - full)),
     ];
-    const inner: string[] = [];
-    for (let j = 0; j < U; j++) inner.push(...this.step(rc, "$px", 4 * Mp * j, "$pw", 4 * rc * j));
-    inner.push(
-      `(local.set $px (i32.add (local.get $px) (i32.const ${4 * Mp * U})))`,
-      `(local.set $pw (i32.add (local.get $pw) (i32.const ${4 * rc * U})))`,
-      `(br_if ${loop} (i32.lt_u (local.get $pw) (local.get $jend)))`,
-    );
-    code.push(...indent(inner), `)`);
-    for (let j = 0; j < C - full; j++) code.push(...this.step(rc, "$px", 4 * Mp * j, "$pw", 4 * rc * j));
-    if (C > full) code.push(`(local.set $pw (i32.add (local.get $pw) (i32.const ${4 * rc * (C - full)})))`);
-    return code;
   }
 
   /** Specialized: a br_table dispatch to each block row's own straight-line code. */
-  private specializedRows(): string[] {
-    const { nbr } = this;
-    const labels = Array.from({ length: nbr }, (_, i) => `$row${i}`);
-    // (block $done (block $row{n-1} ... (block $row0 (br_table $row0 .. $row{n-1} br)) code0 (br $done)) code1 ...)
-    let code: string[] = [`(br_table ${labels.join(" ")} (local.get $br))`];
-    for (let br = 0; br < nbr; br++) {
-      code = [`(block ${labels[br]}`, ...indent(code), `)`, ...this.specializedRow(br), `(br $rowdone)`];
+  private specializedRows(): Code {
+    const labels = Array.from({ length: this.nbr }, (_, i) => `row${i}`);
+    // (block $rowdone (block $row{n-1} ... (block $row0 (br_table $row0 .. $row{n-1} br)) code0 (br $rowdone)) code1 ...)
+    let code: Code = br_table(labels, get(L.br));
+    for (let row = 0; row < this.nbr; row++) {
+      code = [block(labels[row], code), this.specializedRow(row), br("rowdone")];
     }
-    return [`(block $rowdone`, ...indent(code), `)`];
+    return block("rowdone", code);
   }
 
-  private specializedRow(br: number): string[] {
+  private specializedRow(row: number): Code {
     const { s, R, C, Mp } = this;
-    const p0 = s.indptr[br], p1 = s.indptr[br + 1], cnt = p1 - p0;
-    const rows = Math.min(R, s.N - br * R);
-    const chunks: string[] = [];
+    const p0 = s.indptr[row], p1 = s.indptr[row + 1], cnt = p1 - p0;
+    const rows = Math.min(R, s.N - row * R);
+    const chunks: Code[] = [];
     for (let r0 = 0; r0 < rows; r0 += this.v.rows) {
       const rc = Math.min(this.v.rows, R - r0);
-      chunks.push(`;; row ${br}, rows ${r0}..${r0 + rc - 1}`, ...this.zero(rc));
+      chunks.push(comment(`row ${row}, rows ${r0}..${r0 + rc - 1}`), this.zero(rc));
       for (let i = 0; i < cnt; i++) {
         const col0 = s.indices[p0 + i] * C;
         const base = 4 * (p0 * R * C + r0 * cnt * C + i * rc * C);
         for (let j = 0; j < C && col0 + j < s.K; j++) {
-          chunks.push(...this.step(rc, "$pxt", 4 * Mp * (col0 + j), "$data", base + 4 * rc * j));
+          chunks.push(this.step(rc, L.pxt, 4 * Mp * (col0 + j), P.data, base + 4 * rc * j));
         }
       }
-      chunks.push(...this.splitTokens((toks) => this.epilogue(r0, rc, rows, toks)));
+      chunks.push(this.splitTokens((toks) => this.epilogue(r0, rc, rows, toks)));
     }
     return this.tileLoop(chunks);
   }
 
   /** `code(tokens)` for the tile $t: all T tokens but the ragged last tile. */
-  private splitTokens(code: (tokens: number) => string[]): string[] {
+  private splitTokens(code: (tokens: number) => Code): Code {
     if (this.lastTokens === this.T) return code(this.T);
     if (this.nTiles === 1) return code(this.lastTokens);
-    return ifElse(
-      `(i32.eq (local.get $t) (i32.const ${this.nTiles - 1}))`,
-      code(this.lastTokens),
-      code(this.T),
-    );
+    return if_(i32.eq(get(L.t), int(this.nTiles - 1)), code(this.lastTokens), code(this.T));
   }
 
-  private zero(rc: number): string[] {
-    const code: string[] = [];
-    for (let r = 0; r < rc; r++) {
-      for (let i = 0; i < this.v.vecs; i++) code.push(`(local.set $c${r}_${i} (v128.const i32x4 0 0 0 0))`);
-    }
-    return code;
+  private zero(rc: number): Code {
+    return this.acc.slice(0, rc).map((row) => row.map((c) => set(c, i32x4.const(0))));
   }
 
   /** One column: xᵀ vectors at px + xo, rc weights at pw + wo. */
-  private step(rc: number, px: string, xo: number, pw: string, wo: number): string[] {
-    const { vecs } = this.v;
-    const xl = (i: number) => `(v128.load${off(xo + 16 * i)} (local.get ${px}))`;
-    const wl = (r: number) => `(v128.load32_splat${off(wo + 4 * r)} (local.get ${pw}))`;
-    const acc = (r: number, i: number, x: string) =>
-      `(local.set $c${r}_${i} ${fma(this.target, x, "(local.get $w)", `(local.get $c${r}_${i})`)})`;
-    const code: string[] = [];
-    if (rc === 1) {
-      code.push(`(local.set $w ${wl(0)})`);
-      for (let i = 0; i < vecs; i++) code.push(acc(0, i, xl(i)));
-      return code;
-    }
-    for (let i = 0; i < vecs; i++) code.push(`(local.set $x${i} ${xl(i)})`);
-    for (let r = 0; r < rc; r++) {
-      code.push(`(local.set $w ${wl(r)})`);
-      for (let i = 0; i < vecs; i++) code.push(acc(r, i, `(local.get $x${i})`));
-    }
-    return code;
+  private step(rc: number, px: Local<"i32">, xo: number, pw: Local<"i32">, wo: number): Code {
+    const xl = (i: number) => v128.load(get(px), { offset: xo + 16 * i });
+    const wl = (r: number) => set(W, v128.load32_splat(get(pw), { offset: wo + 4 * r }));
+    const acc = (r: number, i: number, x: V128) =>
+      set(this.acc[r][i], madd(this.target, x, get(W), get(this.acc[r][i])));
+    if (rc === 1) return [wl(0), this.xv.map((_, i) => acc(0, i, xl(i)))];
+    return [
+      this.xv.map((x, i) => set(x, xl(i))),
+      Array.from({ length: rc }, (_, r) => [wl(r), this.xv.map((x, i) => acc(r, i, get(x)))]),
+    ];
   }
 
   /** Bias ($pbias), activation and lane stores (at $py) of chunk rows r0.. (only rows < rows, tokens < tokens). */
-  private epilogue(r0: number, rc: number, rows: number, tokens: number): string[] {
+  private epilogue(r0: number, rc: number, rows: number, tokens: number): Code {
     const { s } = this;
-    const code: string[] = [];
+    const code: Code[] = [];
     for (let r = 0; r < rc && r0 + r < rows; r++) {
       const n = r0 + r;
-      if (s.bias) {
-        code.push(`(local.set $w (v128.load32_splat${off(4 * n)} (local.get $pbias)))`);
-      }
+      if (s.bias) code.push(set(W, v128.load32_splat(get(L.pbias), { offset: 4 * n })));
       for (let i = 0; i < this.v.vecs && 4 * i < tokens; i++) {
-        let e = `(local.get $c${r}_${i})`;
-        if (s.bias) e = `(f32x4.add ${e} (local.get $w))`;
-        if (this.helper) e = `(call $${this.helper} ${e})`;
-        code.push(`(local.set $e ${e})`);
+        let e: V128 = get(this.acc[r][i]);
+        if (s.bias) e = f32x4.add(e, get(W));
+        if (this.helper) e = call("v128", this.helper, e);
+        code.push(set(E, e));
         for (let l = 0; l < 4 && 4 * i + l < tokens; l++) {
-          code.push(
-            `(v128.store32_lane${off(4 * ((4 * i + l) * s.N + n))} ${l} (local.get $py) (local.get $e))`,
-          );
+          code.push(v128.store32_lane(l, get(L.py), get(E), { offset: 4 * ((4 * i + l) * s.N + n) }));
         }
       }
     }
     return code;
   }
-}
-
-function off(bytes: number): string {
-  return bytes ? ` offset=${bytes}` : "";
-}
-
-function ifElse(cond: string, then: string[], otherwise: string[]): string[] {
-  return [`(if ${cond}`, `  (then`, ...indent(then, 2), `  )`, `  (else`, ...indent(otherwise, 2), `  ))`];
 }
