@@ -13,8 +13,23 @@
  */
 
 import { PACK_WIDTH } from "../pack.ts";
-import { fma, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
-import { f32Lit, f32x4 } from "./math.ts";
+import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import type { Code, I32, Instr, Local, V128 } from "./wat.ts";
+import {
+  br_if,
+  call,
+  comment,
+  f32Lit,
+  f32x4,
+  i32,
+  i32x4,
+  if_,
+  local,
+  loop,
+  madd,
+  return_,
+  v128,
+} from "./wat.ts";
 
 /** A matrix product `C = act(alpha · A·B + bias)` for each of `batch` items. */
 export interface GemmSpec {
@@ -71,16 +86,24 @@ function chooseTile(M: number, target: KernelTarget): Tile {
 /** The kernel computing C = act(alpha * A·B + bias) for every batch item. Params: a, b, [bias,] c (byte addresses), then tid, nt. */
 export function gemmKernel(spec: GemmSpec, target: KernelTarget): WasmKernel {
   const p = plan(spec);
-  const name = kernelName(p, target);
-  const params = p.bias ? ["a", "b", "bias", "c"] : ["a", "b", "c"];
-  const wat = [
-    `(func $${name} (export "${name}")`,
-    `  ${[...params, "tid", "nt"].map((q) => `(param $${q} i32)`).join(" ")}`,
-    ...indent(new GemmWriter(p, chooseTile(p.M, target), target).body()),
-    `)`,
-  ].join("\n");
-  return { name, params, wat, uses: p.helper ? [p.helper] : [] };
+  const w = new GemmWriter(p, chooseTile(p.M, target), target);
+  return kernel({
+    name: kernelName(p, target),
+    params: p.bias ? [A, B, BIAS, C] : [A, B, C],
+    comment: w.summary(),
+    locals: w.locals(),
+    body: w.body(),
+    uses: p.helper ? [p.helper] : [],
+  });
 }
+
+// The params, and the locals every GEMM kernel has: the thread's tile range, the tile
+// counters (batch item, column panel, row tile; those of one value are not declared), the
+// tile's A, B, C and bias pointers, where its K loop ends, and a v128 temporary (the A splat).
+const [A, B, BIAS, C] = ["a", "b", "bias", "c"].map(local.i32);
+const [start, end, bi, jn, im] = ["start", "end", "bi", "jn", "im"].map(local.i32);
+const [pa, pb, pc, kend, pbias] = ["pa", "pb", "pc", "kend", "pbias"].map(local.i32);
+const x = local.v128("x");
 
 /** The spec with defaults filled in, batch folded into M where the strides allow, B flattened. */
 interface Plan {
@@ -154,11 +177,11 @@ function kernelName(p: Plan, target: KernelTarget): string {
 
 /** A tile counter: which batch item (`bi`), column panel (`jn`) or row tile (`im`), of `size`. */
 interface Dim {
-  name: "bi" | "jn" | "im";
+  local: Local<"i32">;
   size: number;
 }
 
-/** Emits the body of one kernel: locals, the thread's tile loop and the tile variants. */
+/** Emits one kernel: its locals, the thread's tile loop and the tile variants. */
 class GemmWriter {
   private readonly cols: number;
   private readonly nTiles: number;
@@ -168,6 +191,9 @@ class GemmWriter {
   private readonly shortRows: number;
   /** The tile counters in loop order (outermost first), only those with more than one value. */
   private readonly dims: Dim[];
+  /** The tile's B vectors (or bias vectors) and accumulators `acc[row][vector]`. */
+  private readonly bv: Local<"v128">[];
+  private readonly acc: Local<"v128">[][];
 
   constructor(private readonly p: Plan, private readonly tile: Tile, private readonly target: KernelTarget) {
     this.cols = 4 * tile.vecs;
@@ -180,220 +206,215 @@ class GemmWriter {
     this.fullRowTiles = mixed ? (p.M - short * (R - 1)) / R : Math.floor(p.M / R);
     this.shortRows = mixed ? R - 1 : p.M % R;
     this.mTiles = mixed ? this.fullRowTiles + short : Math.ceil(p.M / R);
-    const bi: Dim = { name: "bi", size: p.batch };
-    const jn: Dim = { name: "jn", size: this.nTiles };
-    const im: Dim = { name: "im", size: this.mTiles };
+    const batch = { local: bi, size: p.batch }, panel = { local: jn, size: this.nTiles };
+    const rowTile = { local: im, size: this.mTiles };
     // A packed B is shared by the batch: finish a panel for every batch item before the next.
-    this.dims = (p.packed ? [jn, bi, im] : [bi, jn, im]).filter((d) => d.size > 1);
+    this.dims = (p.packed ? [panel, batch, rowTile] : [batch, panel, rowTile]).filter((d) => d.size > 1);
+    this.bv = Array.from({ length: tile.vecs }, (_, v) => local.v128(`b${v}`));
+    this.acc = Array.from(
+      { length: tile.rows },
+      (_, r) => Array.from({ length: tile.vecs }, (_, v) => local.v128(`c${r}_${v}`)),
+    );
   }
 
-  body(): string[] {
+  private get total(): number {
+    return this.p.batch * this.mTiles * this.nTiles;
+  }
+
+  /** What the kernel's tiles are. */
+  summary(): string {
     const { p, tile, cols } = this;
-    const total = p.batch * this.mTiles * this.nTiles;
-    const locals = ["start", "end", ...this.dims.map((d) => d.name), "pa", "pb", "pc", "kend"];
-    if (p.bias) locals.push("pbias");
-    const vectors = ["x"];
-    if (tile.rows > 1 || p.bias) { for (let v = 0; v < tile.vecs; v++) vectors.push(`b${v}`); }
-    for (let r = 0; r < tile.rows; r++) for (let v = 0; v < tile.vecs; v++) vectors.push(`c${r}_${v}`);
+    return `${this.total} tiles of up to ${tile.rows}x${cols}: ${p.batch} batch x ${this.nTiles} column x ${this.mTiles} row tiles, split between threads`;
+  }
+
+  locals(): Local[] {
+    const { p, tile } = this;
+    const usesB = tile.rows > 1 || p.bias; // one row loads B inside its multiply-adds
+    const pointers = [pa, pb, pc, kend, ...(p.bias ? [pbias] : [])];
     return [
-      locals.map((l) => `(local $${l} i32)`).join(" "),
-      vectors.map((l) => `(local $${l} v128)`).join(" "),
-      `;; ${total} tiles of up to ${tile.rows}x${cols}: ${p.batch} batch x ${this.nTiles} column x ${this.mTiles} row tiles, split between threads`,
-      ...threadRange(total).split("\n").map((l) => l.trim()),
-      `(if (i32.ge_u (local.get $start) (local.get $end)) (then (return)))`,
-      ...this.dims.map((d, i) => {
+      start,
+      end,
+      ...this.dims.map((d) => d.local),
+      ...pointers,
+      x,
+      ...(usesB ? this.bv : []),
+      ...this.acc.flat(),
+    ];
+  }
+
+  body(): Code {
+    const { p, tile, cols } = this;
+    return [
+      threadRange(this.total, start, end),
+      if_(i32.ge_u(local.get(start), local.get(end)), return_()),
+      this.dims.map((d, i) => {
         const inner = this.dims.slice(i + 1).reduce((n, e) => n * e.size, 1);
-        let v = inner > 1 ? `(i32.div_u (local.get $start) (i32.const ${inner}))` : `(local.get $start)`;
-        if (i > 0) v = `(i32.rem_u ${v} (i32.const ${d.size}))`;
-        return `(local.set $${d.name} ${v})`;
+        let v = inner > 1 ? i32.div_u(local.get(start), i32.const(inner)) : local.get(start);
+        if (i > 0) v = i32.rem_u(v, i32.const(d.size));
+        return local.set(d.local, v);
       }),
-      `(loop $tiles`,
-      ...indent([
-        `(local.set $pa ${this.address("a", [["bi", p.sa], ["im", tile.rows * p.lda]])})`,
-        `(local.set $pb ${
-          this.address("b", p.packed ? [["jn", cols * p.K]] : [["bi", p.sb], ["jn", cols]])
-        })`,
-        `(local.set $pc ${this.address("c", [["bi", p.sc], ["im", tile.rows * p.ldc], ["jn", cols]])})`,
-        ...(p.bias ? [`(local.set $pbias ${this.address("bias", [["jn", cols]])})`] : []),
-        ...this.columnTiles((n) => this.rowTiles((m) => this.tileCode(m, n))),
-        ...(this.dims.length ? this.advance(this.dims.length - 1) : []),
-        `(local.set $start (i32.add (local.get $start) (i32.const 1)))`,
-        `(br_if $tiles (i32.lt_u (local.get $start) (local.get $end)))`,
-      ]),
-      `)`,
+      loop(
+        "tiles",
+        local.set(pa, this.address(A, [[bi, p.sa], [im, tile.rows * p.lda]])),
+        local.set(pb, this.address(B, p.packed ? [[jn, cols * p.K]] : [[bi, p.sb], [jn, cols]])),
+        local.set(pc, this.address(C, [[bi, p.sc], [im, tile.rows * p.ldc], [jn, cols]])),
+        p.bias && local.set(pbias, this.address(BIAS, [[jn, cols]])),
+        this.columnTiles((n) => this.rowTiles((m) => this.tileCode(m, n))),
+        this.dims.length > 0 && this.advance(this.dims.length - 1),
+        local.set(start, i32.add(local.get(start), i32.const(1))),
+        br_if("tiles", i32.lt_u(local.get(start), local.get(end))),
+      ),
     ];
   }
 
   /** The byte address `base` plus `counter * elements` f32 for each active counter. */
-  private address(base: string, terms: [Dim["name"], number][]): string {
-    let e = `(local.get $${base})`;
-    for (const [name, elements] of terms) {
-      if (elements === 0 || !this.dims.some((d) => d.name === name)) continue;
-      e = `(i32.add ${e} (i32.mul (local.get $${name}) (i32.const ${4 * elements})))`;
+  private address(base: Local<"i32">, terms: [Local<"i32">, number][]): I32 {
+    let e = local.get(base);
+    for (const [counter, elements] of terms) {
+      if (elements === 0 || !this.dims.some((d) => d.local === counter)) continue;
+      e = i32.add(e, i32.mul(local.get(counter), i32.const(4 * elements)));
     }
     return e;
   }
 
   /** Moves counter `i` to the next tile and, when it wraps, those outside it. */
-  private advance(i: number): string[] {
-    const d = this.dims[i];
-    const inc = `(local.set $${d.name} (i32.add (local.get $${d.name}) (i32.const 1)))`;
+  private advance(i: number): Instr[] {
+    const d = this.dims[i].local;
+    const inc = local.set(d, i32.add(local.get(d), i32.const(1)));
     if (i === 0) return [inc];
     return [
       inc,
-      `(if (i32.eq (local.get $${d.name}) (i32.const ${d.size})) (then`,
-      ...indent([`(local.set $${d.name} (i32.const 0))`, ...this.advance(i - 1)]),
-      `))`,
+      if_(i32.eq(local.get(d), i32.const(this.dims[i].size)), [
+        local.set(d, i32.const(0)),
+        this.advance(i - 1),
+      ]),
     ];
   }
 
   /** `code(cols)` for the column tile $jn: all are `cols` wide but a ragged last one. */
-  private columnTiles(code: (cols: number) => string[]): string[] {
+  private columnTiles(code: (cols: number) => Code): Code {
     const { cols, nTiles } = this;
     const edge = this.p.N % cols;
     if (edge === 0) return code(cols);
     if (nTiles === 1) return code(edge);
-    return ifElse(`(i32.eq (local.get $jn) (i32.const ${nTiles - 1}))`, code(edge), code(cols));
+    return if_(i32.eq(local.get(jn), i32.const(nTiles - 1)), code(edge), code(cols));
   }
 
   /**
    * `code(rows)` for the row tile $im: full tiles, then short ones, whose $pa and $pc (computed
    * for full tiles) move back by the rows the short tiles before them lack.
    */
-  private rowTiles(code: (rows: number) => string[]): string[] {
+  private rowTiles(code: (rows: number) => Code): Code {
     const { p, fullRowTiles: full, shortRows: short, mTiles } = this;
     if (full === mTiles) return code(this.tile.rows);
-    const back = (ptr: string, ld: number) =>
-      `(local.set $${ptr} (i32.sub (local.get $${ptr}) (i32.mul (i32.sub (local.get $im) (i32.const ${full})) (i32.const ${
-        4 * ld * (this.tile.rows - short)
-      }))))`;
-    const shorts = [...(mTiles - full > 1 ? [back("pa", p.lda), back("pc", p.ldc)] : []), ...code(short)];
+    const back = (ptr: Local<"i32">, ld: number) =>
+      local.set(
+        ptr,
+        i32.sub(
+          local.get(ptr),
+          i32.mul(i32.sub(local.get(im), i32.const(full)), i32.const(4 * ld * (this.tile.rows - short))),
+        ),
+      );
+    const shorts = [mTiles - full > 1 && [back(pa, p.lda), back(pc, p.ldc)], code(short)];
     if (full === 0) return shorts;
-    return ifElse(`(i32.ge_u (local.get $im) (i32.const ${full}))`, shorts, code(this.tile.rows));
+    return if_(i32.ge_u(local.get(im), i32.const(full)), shorts, code(this.tile.rows));
   }
 
   /** One tile of `rows` rows and `cols` columns at $pa, $pb, $pc. */
-  private tileCode(rows: number, cols: number): string[] {
+  private tileCode(rows: number, cols: number): Code {
     const { p } = this;
     const vecs = Math.ceil(cols / 4);
     const full = Math.floor(p.K / UNROLL) * UNROLL;
-    const code = [`;; tile ${rows}x${cols}`];
-    for (let r = 0; r < rows; r++) {
-      for (let v = 0; v < vecs; v++) code.push(`(local.set $c${r}_${v} (v128.const i32x4 0 0 0 0))`);
-    }
-    if (full > 0) {
-      code.push(
-        `(local.set $kend (i32.add (local.get $pa) (i32.const ${4 * full})))`,
-        `(loop $k`,
-        ...indent([
-          ...Array.from({ length: UNROLL }, (_, k) => this.kStep(rows, cols, k)).flat(),
-          `(local.set $pa (i32.add (local.get $pa) (i32.const ${4 * UNROLL})))`,
-          `(local.set $pb (i32.add (local.get $pb) (i32.const ${4 * UNROLL * p.ldb})))`,
-          `(br_if $k (i32.ne (local.get $pa) (local.get $kend)))`,
-        ]),
-        `)`,
-      );
-    }
-    for (let k = 0; k < p.K - full; k++) code.push(...this.kStep(rows, cols, k));
-    return [...code, ...this.epilogue(rows, cols)];
+    return [
+      comment(`tile ${rows}x${cols}`),
+      this.acc.slice(0, rows).map((row) => row.slice(0, vecs).map((c) => local.set(c, i32x4.const(0)))),
+      full > 0 && [
+        local.set(kend, i32.add(local.get(pa), i32.const(4 * full))),
+        loop(
+          "k",
+          Array.from({ length: UNROLL }, (_, k) => this.kStep(rows, cols, k)),
+          local.set(pa, i32.add(local.get(pa), i32.const(4 * UNROLL))),
+          local.set(pb, i32.add(local.get(pb), i32.const(4 * UNROLL * p.ldb))),
+          br_if("k", i32.ne(local.get(pa), local.get(kend))),
+        ),
+      ],
+      Array.from({ length: p.K - full }, (_, k) => this.kStep(rows, cols, k)),
+      this.epilogue(rows, cols),
+    ];
   }
 
   /** Step `k` (0 <= k < UNROLL, from $pa and $pb) of the K loop. */
-  private kStep(rows: number, cols: number, k: number): string[] {
+  private kStep(rows: number, cols: number, k: number): Code {
     const { p, target } = this;
     const vecs = Math.ceil(cols / 4);
-    const code = [`;; k + ${k}`];
-    const splat = (r: number) => `(v128.load32_splat${offset(4 * (r * p.lda + k))} (local.get $pa))`;
-    const b = (v: number) => {
-      if (p.packed) {
-        return load(4, 4 * ((v >> 1) * p.K * PACK_WIDTH + k * PACK_WIDTH + 4 * (v & 1)), "(local.get $pb)");
-      }
-      return load(Math.min(4, cols - 4 * v), 4 * (k * p.ldb + 4 * v), "(local.get $pb)");
-    };
-    const acc = (r: number, v: number, bv: string) =>
-      `(local.set $c${r}_${v} ${fma(target, "(local.get $x)", bv, `(local.get $c${r}_${v})`)})`;
-    if (rows === 1) {
-      // Each B vector is used once: load it inside its multiply-add.
-      code.push(`(local.set $x ${splat(0)})`);
-      for (let v = 0; v < vecs; v++) code.push(acc(0, v, b(v)));
-      return code;
-    }
-    for (let v = 0; v < vecs; v++) code.push(`(local.set $b${v} ${b(v)})`);
-    for (let r = 0; r < rows; r++) {
-      code.push(`(local.set $x ${splat(r)})`);
-      for (let v = 0; v < vecs; v++) code.push(acc(r, v, `(local.get $b${v})`));
-    }
-    return code;
+    const [acc, bv] = [this.acc.slice(0, rows), this.bv.slice(0, vecs)];
+    const splat = (r: number) => v128.load32_splat(local.get(pa), { offset: 4 * (r * p.lda + k) });
+    const b = (v: number) =>
+      p.packed
+        ? load(4, 4 * ((v >> 1) * p.K * PACK_WIDTH + k * PACK_WIDTH + 4 * (v & 1)), local.get(pb))
+        : load(Math.min(4, cols - 4 * v), 4 * (k * p.ldb + 4 * v), local.get(pb));
+    const madds = (r: number, bvec: (v: number) => V128) =>
+      acc[r].slice(0, vecs).map((c, v) => local.set(c, madd(target, local.get(x), bvec(v), local.get(c))));
+    // one row: each B vector is used once, so it is loaded inside its multiply-add
+    if (rows === 1) return [comment(`k + ${k}`), local.set(x, splat(0)), madds(0, b)];
+    return [
+      comment(`k + ${k}`),
+      bv.map((bvec, v) => local.set(bvec, b(v))),
+      acc.map((_, r) => [local.set(x, splat(r)), madds(r, (v) => local.get(bv[v]))]),
+    ];
   }
 
   /** Scales, adds the bias, applies the activation and stores the tile's accumulators. */
-  private epilogue(rows: number, cols: number): string[] {
+  private epilogue(rows: number, cols: number): Code {
     const { p } = this;
     const vecs = Math.ceil(cols / 4);
+    const [acc, bv] = [this.acc.slice(0, rows), this.bv.slice(0, vecs)];
     const lanes = (v: number) => Math.min(4, cols - 4 * v);
-    const code: string[] = [];
-    if (p.bias) {
-      for (let v = 0; v < vecs; v++) {
-        code.push(`(local.set $b${v} ${load(lanes(v), 16 * v, "(local.get $pbias)")})`);
-      }
-    }
-    const alpha = f32x4(p.alpha);
-    for (let r = 0; r < rows; r++) {
-      for (let v = 0; v < vecs; v++) {
-        let e = `(local.get $c${r}_${v})`;
-        if (p.alpha !== 1) e = `(f32x4.mul ${e} ${alpha})`;
-        if (p.bias) e = `(f32x4.add ${e} (local.get $b${v}))`;
-        if (p.helper) e = `(call $${p.helper} ${e})`;
-        code.push(...store(lanes(v), 4 * (r * p.ldc + 4 * v), "(local.get $pc)", e));
-      }
-    }
-    return code;
+    const result = (c: Local<"v128">, v: number) => {
+      let e = local.get(c);
+      if (p.alpha !== 1) e = f32x4.mul(e, f32x4.const(p.alpha));
+      if (p.bias) e = f32x4.add(e, local.get(bv[v]));
+      return p.helper ? call("v128", p.helper, e) : e;
+    };
+    return [
+      p.bias && bv.map((b, v) => local.set(b, load(lanes(v), 16 * v, local.get(pbias)))),
+      acc.map((row, r) =>
+        row.slice(0, vecs).map((c, v) =>
+          store(lanes(v), 4 * (r * p.ldc + 4 * v), local.get(pc), result(c, v))
+        )
+      ),
+    ];
   }
 }
 
-/** A memarg offset, omitted when 0. */
-function offset(bytes: number): string {
-  return bytes ? ` offset=${bytes}` : "";
-}
-
-/** A v128 of the `lanes` (1-4) f32 at `addr + off`, zeros above them. */
-function load(lanes: number, off: number, addr: string): string {
+/** A v128 of the `lanes` (1-4) f32 at `addr + offset`, zeros above them. */
+function load(lanes: number, offset: number, addr: I32): V128 {
   switch (lanes) {
     case 1:
-      return `(v128.load32_zero${offset(off)} ${addr})`;
+      return v128.load32_zero(addr, { offset });
     case 2:
-      return `(v128.load64_zero${offset(off)} ${addr})`;
+      return v128.load64_zero(addr, { offset });
     case 3:
-      return `(v128.load32_lane${offset(off + 8)} 2 ${addr} (v128.load64_zero${offset(off)} ${addr}))`;
+      return v128.load32_lane(2, addr, v128.load64_zero(addr, { offset }), { offset: offset + 8 });
     default:
-      return `(v128.load${offset(off)} ${addr})`;
+      return v128.load(addr, { offset });
   }
 }
 
-/** Stores the low `lanes` (1-4) f32 of `value` at `addr + off`. */
-function store(lanes: number, off: number, addr: string, value: string): string[] {
+/** Stores the low `lanes` (1-4) f32 of `value` at `addr + offset` (3 lanes go through $x). */
+function store(lanes: number, offset: number, addr: I32, value: V128): Code {
   switch (lanes) {
     case 1:
-      return [`(v128.store32_lane${offset(off)} 0 ${addr} ${value})`];
+      return v128.store32_lane(0, addr, value, { offset });
     case 2:
-      return [`(v128.store64_lane${offset(off)} 0 ${addr} ${value})`];
+      return v128.store64_lane(0, addr, value, { offset });
     case 3:
       return [
-        `(local.set $x ${value})`,
-        `(v128.store64_lane${offset(off)} 0 ${addr} (local.get $x))`,
-        `(v128.store32_lane${offset(off + 8)} 2 ${addr} (local.get $x))`,
+        local.set(x, value),
+        v128.store64_lane(0, addr, local.get(x), { offset }),
+        v128.store32_lane(2, addr, local.get(x), { offset: offset + 8 }),
       ];
     default:
-      return [`(v128.store${offset(off)} ${addr} ${value})`];
+      return v128.store(addr, value, { offset });
   }
-}
-
-/** `(if cond (then ...) (else ...))` around lines of code. */
-function ifElse(cond: string, then: string[], otherwise: string[]): string[] {
-  return [`(if ${cond}`, `  (then`, ...indent(then, 2), `  )`, `  (else`, ...indent(otherwise, 2), `  ))`];
-}
-
-function indent(lines: string[], depth = 1): string[] {
-  const pad = "  ".repeat(depth);
-  return lines.map((l) => pad + l);
 }
