@@ -22,24 +22,27 @@
  * same-shape inputs (in place).
  */
 
-import type { KernelTarget, WasmKernel } from "./kernel.ts";
-import { kernelFunctionWat, threadRange } from "./kernel.ts";
+import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { erfInline, expInline, geluInline, geluTanhInline, type Inline, tanhInline } from "./math.ts";
+import { broadcastSteps, rowMajorStrides, stridedOffset } from "./rows.ts";
+import type { I32, Instr, V128 } from "./wat.ts";
 import {
-  broadcastSteps,
-  erfInline,
-  expInline,
+  block,
+  br,
+  br_if,
+  call,
+  comment,
+  Expr,
+  f32,
   f32Lit,
   f32x4,
-  geluInline,
-  geluTanhInline,
-  indent,
-  type Inline,
-  type Madd,
-  rowMajorStrides,
-  stridedOffset,
-  tanhInline,
-  targetMadd,
-} from "./math.ts";
+  i32,
+  if_,
+  Local,
+  local,
+  loop,
+  v128,
+} from "./wat.ts";
 
 /** An element-wise expression over the kernel's inputs. */
 export type ElementwiseExpr =
@@ -58,20 +61,20 @@ export interface ElementwiseSpec {
   expr: ElementwiseExpr;
 }
 
-const BINARY: Record<string, string> = {
-  add: "f32x4.add",
-  sub: "f32x4.sub",
-  mul: "f32x4.mul",
-  div: "f32x4.div",
-  max: "f32x4.max",
-  min: "f32x4.min",
+const BINARY: Record<string, (a: V128, b: V128) => V128> = {
+  add: f32x4.add,
+  sub: f32x4.sub,
+  mul: f32x4.mul,
+  div: f32x4.div,
+  max: f32x4.max,
+  min: f32x4.min,
 };
-const UNARY: Record<string, string> = { neg: "f32x4.neg", sqrt: "f32x4.sqrt", abs: "f32x4.abs" };
+const UNARY: Record<string, (a: V128) => V128> = { neg: f32x4.neg, sqrt: f32x4.sqrt, abs: f32x4.abs };
 /** The math ops, inlined from math.ts (with FMA on the relaxed-SIMD target). */
-const INLINE: Record<string, (x: string, prefix: string, madd: Madd) => Inline> = {
-  exp: (x, p, madd) => expInline(`(local.get $${x})`, p, madd),
-  erf: (x, p, madd) => erfInline(`(local.get $${x})`, p, madd),
-  tanh: (x, p, madd) => tanhInline(`(local.get $${x})`, p, madd),
+const INLINE: Record<string, (x: Local<"v128">, prefix: string, target: KernelTarget) => Inline> = {
+  exp: (x, p, target) => expInline(local.get(x), p, target),
+  erf: (x, p, target) => erfInline(local.get(x), p, target),
+  tanh: (x, p, target) => tanhInline(local.get(x), p, target),
   gelu: geluInline,
   gelu_tanh: geluTanhInline,
 };
@@ -79,73 +82,92 @@ const INLINE: Record<string, (x: string, prefix: string, madd: Madd) => Inline> 
 /** Elements per unit of thread work: a 64-byte cache line, so threads do not share lines. */
 const CHUNK = 16;
 
-/** Turns an expression into WAT over v128 values, with temporaries for values used twice. */
+/** A vector value: in a local, or an expression. */
+type Value = Local<"v128"> | V128;
+
+const valueOf = (x: Value): V128 => x instanceof Local ? local.get(x) : x;
+
+/** Turns an expression into code over v128 values, with temporaries for values used twice. */
 class ExprGen {
-  readonly code: string[] = [];
+  readonly code: Instr[] = [];
   readonly uses = new Set<string>();
   /** v128 locals of the inlined math ops. */
-  readonly mathLocals: string[] = [];
+  readonly mathLocals: Local<"v128">[] = [];
   private temps = 0;
   private sites = 0;
 
-  constructor(private readonly input: (i: number) => string, private readonly madd: Madd) {}
+  constructor(private readonly input: (i: number) => Local<"v128">, private readonly target: KernelTarget) {}
 
   /** The number of v128 temporaries the expression needs. */
   get tempCount(): number {
     return this.temps;
   }
 
-  /** `x` as something cheap to repeat: itself if a local (or a constant, unless `local`), else a fresh temporary. */
-  private shared(x: string, local = false): string {
-    if (/^\(local\.get \$\w+\)$/.test(x) || (!local && /^\(v128\.const [^()]*\)$/.test(x))) return x;
-    const t = `$t${this.temps++}`;
-    this.code.push(`(local.set ${t} ${x})`);
-    return `(local.get ${t})`;
+  /** The value of `e`. */
+  gen(e: ElementwiseExpr): V128 {
+    return valueOf(this.value(e));
   }
 
-  gen(e: ElementwiseExpr): string {
+  /** `x` as something cheap to repeat: itself if a local or a constant, else a fresh temporary. */
+  private shared(x: Value): Value {
+    return x instanceof Expr && !x.text.startsWith("(v128.const ") ? this.temp(x) : x;
+  }
+
+  /** `x` in a local: itself if one, else a fresh temporary. */
+  private inLocal(x: Value): Local<"v128"> {
+    return x instanceof Local ? x : this.temp(x);
+  }
+
+  private temp(x: V128): Local<"v128"> {
+    const t = local.v128(`t${this.temps++}`);
+    this.code.push(local.set(t, x));
+    return t;
+  }
+
+  private value(e: ElementwiseExpr): Value {
     if ("input" in e) return this.input(e.input);
-    if ("constant" in e) return f32x4(e.constant);
+    if ("constant" in e) return f32x4.const(e.constant);
     if (e.op === "pow") return this.pow(e.args[0], e.args[1]);
     if (e.op in BINARY) {
       const [a, b] = e.args as [ElementwiseExpr, ElementwiseExpr];
-      return `(${BINARY[e.op]} ${this.gen(a)} ${this.gen(b)})`;
+      return BINARY[e.op](this.gen(a), this.gen(b));
     }
-    const a = this.gen(e.args[0]);
-    if (e.op in UNARY) return `(${UNARY[e.op]} ${a})`;
+    const a = this.value(e.args[0]);
+    if (e.op in UNARY) return UNARY[e.op](valueOf(a));
     const inline = INLINE[e.op];
     if (!inline) throw new Error(`unknown element-wise op '${e.op}'`);
-    const local = this.shared(a, true).slice("(local.get $".length, -1);
-    const m = inline(local, `${e.op}${this.sites++}_`, this.madd);
-    this.code.push(`;; ${e.op}`, ...m.code);
+    const m = inline(this.inLocal(a), `${e.op}${this.sites++}_`, this.target);
+    this.code.push(comment(e.op), ...m.code);
     this.mathLocals.push(...m.locals);
     return m.result;
   }
 
-  private pow(base: ElementwiseExpr, exponent: ElementwiseExpr): string {
+  private pow(base: ElementwiseExpr, exponent: ElementwiseExpr): Value {
     const c = "constant" in exponent ? Math.fround(exponent.constant) : undefined;
-    if (c === 0) return f32x4(1);
-    if (c === 1) return this.gen(base);
+    if (c === 0) return f32x4.const(1);
+    if (c === 1) return this.value(base);
     if (c === 0.5 || c === -0.5) {
-      const x = this.shared(this.gen(base));
+      const x = valueOf(this.shared(this.value(base)));
       // Math.pow(-0, 0.5) = +0 and Math.pow(-inf, 0.5) = inf, unlike sqrt
-      const root = `(v128.bitselect ${f32x4(Infinity)} (f32x4.sqrt (f32x4.add ${x} ${
-        f32x4(0)
-      })) (f32x4.eq ${x} ${f32x4(-Infinity)}))`;
-      return c > 0 ? root : `(f32x4.div ${f32x4(1)} ${root})`;
+      const root = v128.bitselect(
+        f32x4.const(Infinity),
+        f32x4.sqrt(f32x4.add(x, f32x4.const(0))),
+        f32x4.eq(x, f32x4.const(-Infinity)),
+      );
+      return c > 0 ? root : f32x4.div(f32x4.const(1), root);
     }
     if (c !== undefined && Number.isInteger(c) && Math.abs(c) <= 8) {
       // binary powering: x^n by squaring
-      let x = this.shared(this.gen(base));
-      let result: string | undefined;
+      let x = this.shared(this.value(base));
+      let result: Value | undefined;
       for (let n = Math.abs(c); n > 0; n >>= 1) {
-        if (n & 1) result = result === undefined ? x : this.shared(`(f32x4.mul ${result} ${x})`);
-        if (n > 1) x = this.shared(`(f32x4.mul ${x} ${x})`);
+        if (n & 1) result = result === undefined ? x : this.shared(f32x4.mul(valueOf(result), valueOf(x)));
+        if (n > 1) x = this.shared(f32x4.mul(valueOf(x), valueOf(x)));
       }
-      return c > 0 ? result! : `(f32x4.div ${f32x4(1)} ${result})`;
+      return c > 0 ? result! : f32x4.div(f32x4.const(1), valueOf(result!));
     }
     this.uses.add("pow_f32x4");
-    return `(call $pow_f32x4 ${this.gen(base)} ${this.gen(exponent)})`;
+    return call("v128", "pow_f32x4", this.gen(base), this.gen(exponent));
   }
 }
 
@@ -232,123 +254,121 @@ export function elementwiseKernel(spec: ElementwiseSpec, target: KernelTarget): 
   // the inlined math ops use FMA on the relaxed target: different code, so a different name
   const fused = target.relaxedSimd && ops.some((o) => o in INLINE);
   const name = `eltwise_${summary}_${shape.join("x") || "scalar"}_${fnv1a(key)}${fused ? "_fma" : ""}`;
-  const params = [...inputs.map((_, k) => `in${k}`), "out"];
 
-  // Where each used input's row starts (in elements), for the [rows, inner] view.
-  const rowOffset = (k: number) => stridedOffset("(local.get $row)", shape.slice(0, m), steps[k].slice(0, m));
+  const params = [...inputs.map((_, k) => local.i32(`in${k}`)), local.i32("out")];
+  const [inp, out] = [params.slice(0, -1), params[params.length - 1]];
+  const [start, end, i, e, len] = ["start", "end", "i", "e", "len"].map(local.i32);
+  const [vend, o, po, row, j] = ["vend", "o", "po", "row", "j"].map(local.i32);
+  const ptr = inputs.map((_, k) => local.i32(`p${k}`));
+  // each input's operand: its vector (a) or its splatted value (s, for constant inputs)
+  const operand = inputs.map((_, k) => local.v128(`${access[k] === "constant" ? "s" : "a"}${k}`));
+  const streamed = used.filter((k) => access[k] !== "constant");
+
+  // Where each input's row starts (in elements), for the [rows, inner] view.
+  const rowOffset = steps.map((s) => stridedOffset(local.get(row), shape.slice(0, m), s.slice(0, m)));
   // constant inputs whose value is the same in every row are loaded once
-  const hoisted = (k: number) => access[k] === "constant" && rowOffset(k) === "(i32.const 0)";
+  const hoisted = (k: number) => access[k] === "constant" && rowOffset[k] === undefined;
 
-  const madd = targetMadd(target);
-  const operand = (k: number) => `(local.get $${access[k] === "constant" ? "s" : "a"}${k})`;
-  const vecGen = new ExprGen(operand, madd);
+  const at = (p: Local<"i32">) => i32.add(local.get(p), local.get(o));
+  const vecGen = new ExprGen((k) => operand[k], target);
   const vecResult = vecGen.gen(expr);
-  const loads = (load: string) =>
-    used.filter((k) => access[k] !== "constant").map((k) =>
-      `(local.set $a${k} (${load} (i32.add (local.get $p${k}) (local.get $o))))`
-    );
   const vecBody = [
-    ...loads("v128.load"),
-    ...vecGen.code,
-    `(v128.store (i32.add (local.get $po) (local.get $o)) ${vecResult})`,
+    streamed.map((k) => local.set(operand[k], v128.load(at(ptr[k])))),
+    vecGen.code,
+    v128.store(at(po), vecResult),
   ];
-  const scalarGen = new ExprGen(operand, madd);
+  const scalarGen = new ExprGen((k) => operand[k], target);
   const scalarResult = scalarGen.gen(expr);
   const scalarBody = [
-    ...loads("v128.load32_splat"),
-    ...scalarGen.code,
-    `(f32.store (i32.add (local.get $po) (local.get $o)) (f32x4.extract_lane 0 ${scalarResult}))`,
+    streamed.map((k) => local.set(operand[k], v128.load32_splat(at(ptr[k])))),
+    scalarGen.code,
+    f32.store(at(po), f32x4.extract_lane(0, scalarResult)),
   ];
 
-  const body: string[] = [
-    ...threadRange(Math.ceil(total / CHUNK)).split("\n").map((l) => l.trim()),
-    `;; this thread's elements: [i, e)`,
-    `(local.set $i (i32.mul (local.get $start) (i32.const ${CHUNK})))`,
-    `(local.set $e (i32.mul (local.get $end) (i32.const ${CHUNK})))`,
-    `(if (i32.gt_u (local.get $e) (i32.const ${total})) (then (local.set $e (i32.const ${total}))))`,
-    `(br_if $done (i32.ge_u (local.get $i) (local.get $e)))`,
+  const bytes = (index: I32) => i32.shl(index, i32.const(2));
+  const rowCode = [
+    m === 0 ? local.set(len, bytes(i32.sub(local.get(e), local.get(i)))) : [
+      comment(`row $row of ${inner} elements; this pass covers [i, min(e, row end))`),
+      local.set(row, i32.div_u(local.get(i), i32.const(inner))),
+      local.set(j, i32.sub(local.get(i), i32.mul(local.get(row), i32.const(inner)))),
+      local.set(len, i32.sub(i32.const(inner), local.get(j))),
+      if_(
+        i32.gt_u(i32.add(local.get(i), local.get(len)), local.get(e)),
+        local.set(len, i32.sub(local.get(e), local.get(i))),
+      ),
+      local.set(len, bytes(local.get(len))),
+    ],
+    used.map((k) => {
+      const off = rowOffset[k];
+      if (access[k] === "same") return local.set(ptr[k], i32.add(local.get(inp[k]), bytes(local.get(i))));
+      if (access[k] === "contiguous") {
+        const first = off ? i32.add(off, local.get(j)) : local.get(j);
+        return local.set(ptr[k], i32.add(local.get(inp[k]), bytes(first)));
+      }
+      return off && local.set(operand[k], v128.load32_splat(i32.add(local.get(inp[k]), bytes(off))));
+    }),
+    local.set(po, i32.add(local.get(out), bytes(local.get(i)))),
+    comment("full vectors, then single elements"),
+    local.set(o, i32.const(0)),
+    local.set(vend, i32.and(local.get(len), i32.const(-16))),
+    block(
+      "vdone",
+      loop(
+        "vec",
+        br_if("vdone", i32.ge_u(local.get(o), local.get(vend))),
+        vecBody,
+        local.set(o, i32.add(local.get(o), i32.const(16))),
+        br("vec"),
+      ),
+    ),
+    block(
+      "sdone",
+      loop(
+        "scalar",
+        br_if("sdone", i32.ge_u(local.get(o), local.get(len))),
+        scalarBody,
+        local.set(o, i32.add(local.get(o), i32.const(4))),
+        br("scalar"),
+      ),
+    ),
+    local.set(i, i32.add(local.get(i), i32.shr_u(local.get(len), i32.const(2)))),
   ];
-  for (const k of used.filter(hoisted)) {
-    body.push(`(local.set $s${k} (v128.load32_splat (local.get $in${k})))`);
-  }
+  const body = [
+    threadRange(Math.ceil(total / CHUNK), start, end),
+    comment("this thread's elements: [i, e)"),
+    local.set(i, i32.mul(local.get(start), i32.const(CHUNK))),
+    local.set(e, i32.mul(local.get(end), i32.const(CHUNK))),
+    if_(i32.gt_u(local.get(e), i32.const(total)), local.set(e, i32.const(total))),
+    br_if("done", i32.ge_u(local.get(i), local.get(e))),
+    used.filter(hoisted).map((k) => local.set(operand[k], v128.load32_splat(local.get(inp[k])))),
+    m === 0 ? rowCode : loop("rows", rowCode, br_if("rows", i32.lt_u(local.get(i), local.get(e)))),
+  ];
 
-  const row: string[] = [];
-  if (m === 0) {
-    row.push(`(local.set $len (i32.shl (i32.sub (local.get $e) (local.get $i)) (i32.const 2)))`);
-  } else {
-    row.push(
-      `;; row $row of ${inner} elements; this pass covers [i, min(e, row end))`,
-      `(local.set $row (i32.div_u (local.get $i) (i32.const ${inner})))`,
-      `(local.set $j (i32.sub (local.get $i) (i32.mul (local.get $row) (i32.const ${inner}))))`,
-      `(local.set $len (i32.sub (i32.const ${inner}) (local.get $j)))`,
-      `(if (i32.gt_u (i32.add (local.get $i) (local.get $len)) (local.get $e)) (then (local.set $len (i32.sub (local.get $e) (local.get $i)))))`,
-      `(local.set $len (i32.shl (local.get $len) (i32.const 2)))`,
-    );
-  }
-  for (const k of used) {
-    if (access[k] === "same") {
-      row.push(`(local.set $p${k} (i32.add (local.get $in${k}) (i32.shl (local.get $i) (i32.const 2))))`);
-    } else if (access[k] === "contiguous") {
-      const off = rowOffset(k);
-      const at = off === "(i32.const 0)" ? "(local.get $j)" : `(i32.add ${off} (local.get $j))`;
-      row.push(`(local.set $p${k} (i32.add (local.get $in${k}) (i32.shl ${at} (i32.const 2))))`);
-    } else if (!hoisted(k)) {
-      row.push(
-        `(local.set $s${k} (v128.load32_splat (i32.add (local.get $in${k}) (i32.shl ${
-          rowOffset(k)
-        } (i32.const 2)))))`,
-      );
-    }
-  }
-  row.push(
-    `(local.set $po (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))))`,
-    `;; full vectors, then single elements`,
-    `(local.set $o (i32.const 0))`,
-    `(local.set $vend (i32.and (local.get $len) (i32.const -16)))`,
-    `(block $vdone`,
-    `  (loop $vec`,
-    `    (br_if $vdone (i32.ge_u (local.get $o) (local.get $vend)))`,
-    ...indent(vecBody, 2),
-    `    (local.set $o (i32.add (local.get $o) (i32.const 16)))`,
-    `    (br $vec)))`,
-    `(block $sdone`,
-    `  (loop $scalar`,
-    `    (br_if $sdone (i32.ge_u (local.get $o) (local.get $len)))`,
-    ...indent(scalarBody, 2),
-    `    (local.set $o (i32.add (local.get $o) (i32.const 4)))`,
-    `    (br $scalar)))`,
-    `(local.set $i (i32.add (local.get $i) (i32.shr_u (local.get $len) (i32.const 2))))`,
+  const temps = Array.from(
+    { length: Math.max(vecGen.tempCount, scalarGen.tempCount) },
+    (_, t) => local.v128(`t${t}`),
   );
-  if (m === 0) body.push(...row);
-  else body.push(`(loop $rows`, ...indent(row), `  (br_if $rows (i32.lt_u (local.get $i) (local.get $e))))`);
-
-  const temps = Math.max(vecGen.tempCount, scalarGen.tempCount);
+  const mathLocals = new Map([...vecGen.mathLocals, ...scalarGen.mathLocals].map((l) => [l.name, l]));
   const i32Locals = [
-    "start",
-    "end",
-    "i",
-    "e",
-    "len",
-    "vend",
-    "o",
-    "po",
-    ...(m > 0 ? ["row", "j"] : []),
-    ...used.filter((k) => access[k] !== "constant").map((k) => `p${k}`),
-  ];
-  const v128Locals = [
-    ...used.map((k) => access[k] === "constant" ? `s${k}` : `a${k}`),
-    ...Array.from({ length: temps }, (_, t) => `t${t}`),
-    ...new Set([...vecGen.mathLocals, ...scalarGen.mathLocals]),
+    start,
+    end,
+    i,
+    e,
+    len,
+    vend,
+    o,
+    po,
+    ...(m > 0 ? [row, j] : []),
+    ...streamed.map((k) => ptr[k]),
   ];
   const inputText = inputs.map((inp, k) => `in${k}[${inp.shape.join(",")}]`).join(" ");
-  const wat = kernelFunctionWat({
+  return kernel({
     name,
     params,
     comment: `out[${shape.join(",")}] = ${describe(expr)}; ${inputText}; rows of ${inner}; ` +
       `threads split chunks of ${CHUNK}`,
-    i32Locals,
-    v128Locals,
-    body: total === 0 ? [] : [`(block $done`, ...indent(body), `)`],
+    locals: [...i32Locals, ...used.map((k) => operand[k]), ...temps, ...mathLocals.values()],
+    body: total === 0 ? [] : block("done", body),
+    uses: [...new Set([...vecGen.uses, ...scalarGen.uses])].sort(),
   });
-  return { name, params, wat, uses: [...new Set([...vecGen.uses, ...scalarGen.uses])].sort() };
 }

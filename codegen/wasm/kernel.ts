@@ -84,28 +84,3 @@ export function kernel(f: KernelFunction): WasmKernel {
 export function nameNumber(v: number): string {
   return f32Lit(v).replace(/\./g, "p").replace(/-/g, "m").replace(/\+/g, "");
 }
-
-/** What `kernelFunctionWat` assembles into one exported kernel function. */
-export interface KernelFunctionText {
-  name: string;
-  params: readonly string[];
-  comment: string;
-  i32Locals: readonly string[];
-  v128Locals: readonly string[];
-  body: readonly string[];
-}
-
-/** The WAT text of an exported kernel function: signature, comment, locals, then the body. */
-export function kernelFunctionWat(f: KernelFunctionText): string {
-  const params = [...f.params, "tid", "nt"].map((p) => `(param $${p} i32)`).join(" ");
-  const locals = (type: string, names: readonly string[]) =>
-    names.length ? [`    ${names.map((l) => `(local $${l} ${type})`).join(" ")}`] : [];
-  return [
-    `  (func $${f.name} (export "${f.name}") ${params}`,
-    `    ;; ${f.comment}`,
-    ...locals("i32", f.i32Locals),
-    ...locals("v128", f.v128Locals),
-    ...f.body.map((l) => `    ${l}`),
-    `  )`,
-  ].join("\n");
-}

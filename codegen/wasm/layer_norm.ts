@@ -7,9 +7,10 @@
  * so x and residual are read once. y may be x (or residual) itself.
  */
 
-import { kernelFunctionWat, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
-import { combineSlots, f32Lit, f32x4, horizontal, indent, memarg, nameNumber, vectorPass } from "./math.ts";
-import { fma } from "./kernel.ts";
+import { kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
+import { combineSlots, horizontal, vectorPass } from "./rows.ts";
+import type { Local, V128 } from "./wat.ts";
+import { block, br, br_if, comment, f32, f32Lit, f32x4, i32, i32x4, local, loop, madd, v128 } from "./wat.ts";
 
 /** What a layer_norm kernel is specialized to. */
 export interface LayerNormSpec {
@@ -39,131 +40,117 @@ export function layerNormKernel(spec: LayerNormSpec, target: KernelTarget): Wasm
     ...(hasBeta ? [] : ["nobeta"]),
     ...(target.relaxedSimd ? ["fma"] : []),
   ].join("_");
-  const params = ["x", ...(residual ? ["residual"] : []), "gamma", ...(hasBeta ? ["beta"] : []), "y"];
-
+  const [x, res, gamma, beta, y] = ["x", "residual", "gamma", "beta", "y"].map(local.i32);
+  const [start, end, row, px, py, o, pr] = ["start", "end", "row", "px", "py", "o", "pr"].map(local.i32);
   const nv = Math.floor(cols / 4);
   const tail = cols % 4;
   const tailBase = nv * 16;
+  const tailOffsets = Array.from({ length: tail }, (_, j) => tailBase + 4 * j);
   const slots = Math.max(1, Math.min(UNROLL, nv));
-  const acc = (k: number) => `$acc${k}`;
-  const src = residual ? "$py" : "$px"; // where passes 2 and 3 read s
-  const tailMask = `(v128.const i32x4 ${[0, 1, 2, 3].map((j) => j < tail ? -1 : 0).join(" ")})`;
+  const acc = Array.from({ length: slots }, (_, k) => local.v128(`acc${k}`));
+  const [v, t, mean, rstd] = ["v", "t", "mean", "rstd"].map(local.v128);
+  const src = residual ? py : px; // where passes 2 and 3 read s
+  const tailMask = i32x4.const(tail > 0 ? -1 : 0, tail > 1 ? -1 : 0, tail > 2 ? -1 : 0, 0); // lanes below `tail`
+  const rowStart = (base: Local<"i32">) =>
+    i32.add(local.get(base), i32.mul(local.get(row), i32.const(cols * 4)));
+  const zeroAcc = acc.map((a) => local.set(a, f32x4.const(0)));
+  const add = (a: Local<"v128">, value: V128) => local.set(a, f32x4.add(local.get(a), value));
+  const sumSquares = (a: Local<"v128">) =>
+    local.set(a, madd(target, local.get(v), local.get(v), local.get(a)));
+  const norm = (s: V128) => f32x4.mul(f32x4.sub(s, local.get(mean)), local.get(rstd));
 
-  const row: string[] = [
-    `(local.set $px (i32.add (local.get $x) (i32.mul (local.get $row) (i32.const ${cols * 4}))))`,
-    `(local.set $py (i32.add (local.get $y) (i32.mul (local.get $row) (i32.const ${cols * 4}))))`,
-  ];
-  if (residual) {
-    row.push(
-      `(local.set $pr (i32.add (local.get $residual) (i32.mul (local.get $row) (i32.const ${cols * 4}))))`,
-    );
-  }
-  const zeroAcc = () => Array.from({ length: slots }, (_, k) => `(local.set ${acc(k)} ${f32x4(0)})`);
+  const rowCode = [
+    local.set(px, rowStart(x)),
+    local.set(py, rowStart(y)),
+    residual && local.set(pr, rowStart(res)),
 
-  row.push(
-    residual
-      ? ";; pass 1: s = x + residual, stored to y; mean = sum(s) / cols"
-      : ";; pass 1: mean = sum(x) / cols",
-  );
-  row.push(...zeroAcc());
-  row.push(...vectorPass("sum", nv, UNROLL, (at, k) => {
-    if (!residual) {
-      return [`(local.set ${acc(k)} (f32x4.add (local.get ${acc(k)}) (v128.load ${at("$px")})))`];
-    }
-    return [
-      `(local.set $v (f32x4.add (v128.load ${at("$px")}) (v128.load ${at("$pr")})))`,
-      `(v128.store ${at("$py")} (local.get $v))`,
-      `(local.set ${acc(k)} (f32x4.add (local.get ${acc(k)}) (local.get $v)))`,
-    ];
-  }));
-  if (tail > 0) {
+    comment(
+      residual
+        ? "pass 1: s = x + residual, stored to y; mean = sum(s) / cols"
+        : "pass 1: mean = sum(x) / cols",
+    ),
+    zeroAcc,
+    vectorPass("sum", nv, UNROLL, o, (at, k) =>
+      residual
+        ? [
+          local.set(v, f32x4.add(v128.load(at(px)), v128.load(at(pr)))),
+          v128.store(at(py), local.get(v)),
+          add(acc[k], local.get(v)),
+        ]
+        : add(acc[k], v128.load(at(px)))),
     // the ragged end as one vector $t, zero past the end
-    row.push(`(local.set $t ${f32x4(0)})`);
-    for (let j = 0; j < tail; j++) {
-      const load = (p: string) => `(f32.load ${memarg(tailBase + 4 * j, `(local.get ${p})`)})`;
-      const s = residual ? `(f32.add ${load("$px")} ${load("$pr")})` : load("$px");
-      row.push(`(local.set $t (f32x4.replace_lane ${j} (local.get $t) ${s}))`);
-      if (residual) {
-        row.push(
-          `(f32.store ${
-            memarg(tailBase + 4 * j, "(local.get $py)")
-          } (f32x4.extract_lane ${j} (local.get $t)))`,
-        );
-      }
-    }
-    row.push(`(local.set $acc0 (f32x4.add (local.get $acc0) (local.get $t)))`);
-  }
-  row.push(
-    ...combineSlots("f32x4.add", acc, slots),
-    ...horizontal("f32x4.add", "(local.get $acc0)", "$mean"),
-    `(local.set $mean (f32x4.mul (local.get $mean) ${f32x4(1 / cols)}))`,
-  );
+    tail > 0 && [
+      local.set(t, f32x4.const(0)),
+      tailOffsets.map((offset, j) => {
+        const s = residual
+          ? f32.add(f32.load(local.get(px), { offset }), f32.load(local.get(pr), { offset }))
+          : f32.load(local.get(px), { offset });
+        return [
+          local.set(t, f32x4.replace_lane(j, local.get(t), s)),
+          residual && f32.store(local.get(py), f32x4.extract_lane(j, local.get(t)), { offset }),
+        ];
+      }),
+      add(acc[0], local.get(t)),
+    ],
+    combineSlots(f32x4.add, acc),
+    horizontal(f32x4.add, local.get(acc[0]), mean),
+    local.set(mean, f32x4.mul(local.get(mean), f32x4.const(1 / cols))),
 
-  row.push(";; pass 2: var = sum((s - mean)²) / cols; rstd = 1 / sqrt(var + epsilon)");
-  row.push(...zeroAcc());
-  row.push(...vectorPass("var", nv, UNROLL, (at, k) => [
-    `(local.set $v (f32x4.sub (v128.load ${at(src)}) (local.get $mean)))`,
-    `(local.set ${acc(k)} ${fma(target, "(local.get $v)", "(local.get $v)", `(local.get ${acc(k)})`)})`,
-  ]));
-  if (tail > 0) {
-    row.push(
-      `(local.set $v (v128.and (f32x4.sub (local.get $t) (local.get $mean)) ${tailMask}))`,
-      `(local.set $acc0 ${fma(target, "(local.get $v)", "(local.get $v)", "(local.get $acc0)")})`,
-    );
-  }
-  row.push(
-    ...combineSlots("f32x4.add", acc, slots),
-    ...horizontal("f32x4.add", "(local.get $acc0)", "$rstd"),
-    `(local.set $rstd (f32x4.div ${f32x4(1)} (f32x4.sqrt ${
-      fma(target, "(local.get $rstd)", f32x4(1 / cols), f32x4(epsilon))
-    })))`,
-  );
+    comment("pass 2: var = sum((s - mean)²) / cols; rstd = 1 / sqrt(var + epsilon)"),
+    zeroAcc,
+    vectorPass("var", nv, UNROLL, o, (at, k) => [
+      local.set(v, f32x4.sub(v128.load(at(src)), local.get(mean))),
+      sumSquares(acc[k]),
+    ]),
+    tail > 0 && [
+      local.set(v, v128.and(f32x4.sub(local.get(t), local.get(mean)), tailMask)),
+      sumSquares(acc[0]),
+    ],
+    combineSlots(f32x4.add, acc),
+    horizontal(f32x4.add, local.get(acc[0]), rstd),
+    local.set(
+      rstd,
+      f32x4.div(
+        f32x4.const(1),
+        f32x4.sqrt(madd(target, local.get(rstd), f32x4.const(1 / cols), f32x4.const(epsilon))),
+      ),
+    ),
 
-  row.push(`;; pass 3: y = (s - mean)·rstd·gamma${hasBeta ? " + beta" : ""}`);
-  const norm = (s: string) => `(f32x4.mul (f32x4.sub ${s} (local.get $mean)) (local.get $rstd))`;
-  row.push(...vectorPass("norm", nv, UNROLL, (at) => {
-    const scaled = hasBeta
-      ? fma(
-        target,
-        norm(`(v128.load ${at(src)})`),
-        `(v128.load ${at("$gamma")})`,
-        `(v128.load ${at("$beta")})`,
-      )
-      : `(f32x4.mul ${norm(`(v128.load ${at(src)})`)} (v128.load ${at("$gamma")}))`;
-    return [`(v128.store ${at("$py")} ${scaled})`];
-  }));
-  if (tail > 0) {
-    row.push(`(local.set $t ${norm("(local.get $t)")})`);
-    for (let j = 0; j < tail; j++) {
-      const at = (p: string) => memarg(tailBase + 4 * j, `(local.get ${p})`);
-      let y = `(f32.mul (f32x4.extract_lane ${j} (local.get $t)) (f32.load ${at("$gamma")}))`;
-      if (hasBeta) y = `(f32.add ${y} (f32.load ${at("$beta")}))`;
-      row.push(`(f32.store ${at("$py")} ${y})`);
-    }
-  }
-  row.push(`(local.set $row (i32.add (local.get $row) (i32.const 1)))`, `(br $rows)`);
-
-  const body = [
-    ...threadRange(rows).split("\n").map((l) => l.trim()),
-    `(local.set $row (local.get $start))`,
-    `(block $done`,
-    `  (loop $rows`,
-    `    (br_if $done (i32.ge_u (local.get $row) (local.get $end)))`,
-    ...indent(row, 2),
-    `  ))`,
+    comment(`pass 3: y = (s - mean)·rstd·gamma${hasBeta ? " + beta" : ""}`),
+    vectorPass("norm", nv, UNROLL, o, (at) => {
+      const scaled = norm(v128.load(at(src)));
+      return v128.store(
+        at(py),
+        hasBeta
+          ? madd(target, scaled, v128.load(at(gamma)), v128.load(at(beta)))
+          : f32x4.mul(scaled, v128.load(at(gamma))),
+      );
+    }),
+    tail > 0 && [
+      local.set(t, norm(local.get(t))),
+      tailOffsets.map((offset, j) => {
+        const scaled = f32.mul(f32x4.extract_lane(j, local.get(t)), f32.load(local.get(gamma), { offset }));
+        const yj = hasBeta ? f32.add(scaled, f32.load(local.get(beta), { offset })) : scaled;
+        return f32.store(local.get(py), yj, { offset });
+      }),
+    ],
+    local.set(row, i32.add(local.get(row), i32.const(1))),
+    br("rows"),
   ];
-  const i32Locals = ["start", "end", "row", "px", "py", "o", ...(residual ? ["pr"] : [])];
-  const v128Locals = [...Array.from({ length: slots }, (_, k) => `acc${k}`), "v", "t", "mean", "rstd"];
+  const body = [
+    threadRange(rows, start, end),
+    local.set(row, local.get(start)),
+    block("done", loop("rows", br_if("done", i32.ge_u(local.get(row), local.get(end))), rowCode)),
+  ];
+
   const what = `y = layer_norm(${
     residual ? "x + residual" : "x"
   }) over rows of ${cols}, ${rows} rows, epsilon ${f32Lit(epsilon)}; rows split across threads`;
-  const wat = kernelFunctionWat({
+  return kernel({
     name,
-    params,
+    params: [x, ...(residual ? [res] : []), gamma, ...(hasBeta ? [beta] : []), y],
     comment: what,
-    i32Locals,
-    v128Locals,
+    locals: [start, end, row, px, py, o, ...(residual ? [pr] : []), ...acc, v, t, mean, rstd],
     body: rows * cols === 0 ? [] : body,
   });
-  return { name, params, wat, uses: [] };
 }

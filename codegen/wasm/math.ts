@@ -22,95 +22,67 @@
  *   (1 + |y·ln x|)·2.5e-7; overflow gives inf, underflow 0 (no subnormals).
  */
 
-import { fma as fmaTarget, type KernelTarget } from "./kernel.ts";
+import type { KernelTarget } from "./kernel.ts";
+import type { Instr, Local, V128 } from "./wat.ts";
+import { comment as commentLine, f32x4, func, i32, i32x4, local, madd, v128 } from "./wat.ts";
 
-/** The shortest WAT literal that rounds to the same f32 as `v` (`inf`, `-inf`, `nan` too). */
-export function f32Lit(v: number): string {
-  if (Number.isNaN(v)) return "nan";
-  if (v === Infinity) return "inf";
-  if (v === -Infinity) return "-inf";
-  if (Object.is(v, -0)) return "-0.0";
-  const f = Math.fround(v);
-  for (let digits = 1; digits < 17; digits++) {
-    const s = String(Number(f.toPrecision(digits)));
-    if (Math.fround(Number(s)) === f) return s;
-  }
-  return String(f);
-}
-
-/** A v128 constant with `v` in all four f32 lanes. */
-export function f32x4(v: number): string {
-  const l = f32Lit(v);
-  return `(v128.const f32x4 ${l} ${l} ${l} ${l})`;
-}
-
-/** A v128 constant with `v` in all four i32 lanes. */
-export function i32x4(v: number): string {
-  return `(v128.const i32x4 ${v} ${v} ${v} ${v})`;
-}
-
-/** Multiply-add builder: `a * b + c` on f32x4 expressions. */
-export type Madd = (a: string, b: string, c: string) => string;
-
-/** Separate multiply and add: what the shared helpers use. */
-export const plainMadd: Madd = (a, b, c) => `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
-
-/** The multiply-add of a target: fused with relaxed SIMD. */
-export function targetMadd(target: KernelTarget): Madd {
-  return (a, b, c) => fmaTarget(target, a, b, c);
-}
-
-/** A snippet of straight-line WAT computing one v128 value. */
+/** A snippet of straight-line code computing one v128 value. */
 export interface Inline {
-  /** The v128 locals it sets (names without `$`); whoever places the code declares them. */
-  locals: string[];
-  /** The statements (and `;;` comment lines), one per line. */
-  code: string[];
-  /** An expression for the result, valid after `code`. */
-  result: string;
+  /** The v128 locals it sets; whoever places the code declares them. */
+  locals: Local<"v128">[];
+  /** The statements (and comment lines). */
+  code: Instr[];
+  /** The result, valid after `code`. */
+  result: V128;
 }
 
 /** Collects the locals and statements of an inline snippet; local names get a prefix. */
 class Emitter {
   constructor(
     readonly prefix: string,
-    readonly madd: Madd,
-    readonly locals: string[] = [],
-    readonly code: string[] = [],
+    readonly target: KernelTarget,
+    readonly locals: Local<"v128">[] = [],
+    readonly code: Instr[] = [],
   ) {}
 
-  /** Declares local `name` (prefixed) and returns its `$name`. */
-  local(name: string): string {
+  /** Declares local `name` (prefixed), once. */
+  local(name: string): Local<"v128"> {
     const full = `${this.prefix}${name}`;
-    if (!this.locals.includes(full)) this.locals.push(full);
-    return `$${full}`;
+    let l = this.locals.find((d) => d.name === full);
+    if (!l) this.locals.push(l = local.v128(full));
+    return l;
   }
 
   /** An emitter writing into the same snippet, with a longer prefix. */
   child(prefix: string): Emitter {
-    return new Emitter(`${this.prefix}${prefix}`, this.madd, this.locals, this.code);
+    return new Emitter(`${this.prefix}${prefix}`, this.target, this.locals, this.code);
   }
 
-  set(local: string, expr: string): void {
-    this.code.push(`(local.set ${local} ${expr})`);
+  set(l: Local<"v128">, value: V128): void {
+    this.code.push(local.set(l, value));
   }
 
   comment(text: string): void {
-    this.code.push(`;; ${text}`);
+    this.code.push(commentLine(text));
+  }
+
+  /** `a · b + c`, fused on the relaxed-SIMD target. */
+  madd(a: V128, b: V128, c: V128): V128 {
+    return madd(this.target, a, b, c);
   }
 
   /** Sets `acc` to `coeffs[0]·zⁿ + ... + coeffs[n]` (highest power first), one Horner step a line. */
-  horner(acc: string, z: string, coeffs: readonly number[]): void {
-    this.set(acc, this.madd(f32x4(coeffs[0]), z, f32x4(coeffs[1])));
-    for (let i = 2; i < coeffs.length; i++) this.set(acc, this.madd(get(acc), z, f32x4(coeffs[i])));
+  horner(acc: Local<"v128">, z: V128, coeffs: readonly number[]): void {
+    this.set(acc, this.madd(f32x4.const(coeffs[0]), z, f32x4.const(coeffs[1])));
+    for (let i = 2; i < coeffs.length; i++) {
+      this.set(acc, this.madd(local.get(acc), z, f32x4.const(coeffs[i])));
+    }
   }
 
-  done(result: string): Inline {
+  done(result: V128): Inline {
     return { locals: this.locals, code: this.code, result };
   }
 }
-
-const get = (local: string) => `(local.get ${local})`;
 
 // e^x: Cephes expf. x = n·ln2 + r with n = round(x·log2 e) and r computed in two steps
 // (ln2 = C1 + C2, C1 exact in few bits); e^r = 1 + r + r²·P(r) on |r| <= ln2/2; 2^n from bits.
@@ -129,29 +101,30 @@ const EXP_P = [
 ];
 
 /**
- * Emits e^x of the expression `x` (evaluated once); returns the result expression. `range` says
- * which clamps x may need: `low` (x may go below -87.34: those lanes give 0) and `high` (x may go
- * above 88.37: clamped there). Callers that know x is in range skip them.
+ * Emits e^x of `x` (evaluated once); returns the result. `range` says which clamps x may need:
+ * `low` (x may go below -87.34: those lanes give 0) and `high` (x may go above 88.37: clamped
+ * there). Callers that know x is in range skip them.
  */
-function emitExp(e: Emitter, x: string, range = { low: true, high: true }): string {
+function emitExp(e: Emitter, x: V128, range = { low: true, high: true }): V128 {
   const [r, n, nf, q] = [e.local("r"), e.local("n"), e.local("nf"), e.local("q")];
-  const lo = range.low ? e.local("lo") : "";
+  const lo = range.low ? e.local("lo") : undefined;
   e.set(r, x);
-  if (range.low) e.set(lo, `(f32x4.lt ${get(r)} ${f32x4(EXP_LO)})`);
+  if (lo) e.set(lo, f32x4.lt(local.get(r), f32x4.const(EXP_LO)));
   // pmin/pmax with r first keep a NaN r
-  if (range.high) e.set(r, `(f32x4.pmin ${get(r)} ${f32x4(EXP_HI)})`);
-  if (range.low) e.set(r, `(f32x4.pmax ${get(r)} ${f32x4(EXP_LO)})`);
+  if (range.high) e.set(r, f32x4.pmin(local.get(r), f32x4.const(EXP_HI)));
+  if (lo) e.set(r, f32x4.pmax(local.get(r), f32x4.const(EXP_LO)));
   e.comment("n = round(x·log2 e): adding 1.5·2^23 rounds, and leaves n in the low bits");
-  e.set(n, e.madd(get(r), f32x4(Math.LOG2E), f32x4(ROUND_MAGIC)));
-  e.set(nf, `(f32x4.sub ${get(n)} ${f32x4(ROUND_MAGIC)})`);
-  e.set(r, e.madd(get(nf), f32x4(-LN2_C1), get(r)));
-  e.set(r, e.madd(get(nf), f32x4(-LN2_C2), get(r)));
-  e.horner(q, get(r), EXP_P);
-  e.set(q, e.madd(get(q), `(f32x4.mul ${get(r)} ${get(r)})`, `(f32x4.add ${get(r)} ${f32x4(1)})`));
-  e.comment(`2^n: (n + 127) << 23 as f32 bits${range.low ? "; lanes below the range are 0" : ""}`);
-  const pow2 = `(i32x4.shl (i32x4.add ${get(n)} ${i32x4(127)}) (i32.const 23))`;
-  const result = `(f32x4.mul ${get(q)} ${pow2})`;
-  return range.low ? `(v128.andnot ${result} ${get(lo)})` : result;
+  e.set(n, e.madd(local.get(r), f32x4.const(Math.LOG2E), f32x4.const(ROUND_MAGIC)));
+  e.set(nf, f32x4.sub(local.get(n), f32x4.const(ROUND_MAGIC)));
+  e.set(r, e.madd(local.get(nf), f32x4.const(-LN2_C1), local.get(r)));
+  e.set(r, e.madd(local.get(nf), f32x4.const(-LN2_C2), local.get(r)));
+  e.horner(q, local.get(r), EXP_P);
+  const r2 = f32x4.mul(local.get(r), local.get(r));
+  e.set(q, e.madd(local.get(q), r2, f32x4.add(local.get(r), f32x4.const(1))));
+  e.comment(`2^n: (n + 127) << 23 as f32 bits${lo ? "; lanes below the range are 0" : ""}`);
+  const pow2 = i32x4.shl(i32x4.add(local.get(n), i32x4.const(127)), i32.const(23));
+  const result = f32x4.mul(local.get(q), pow2);
+  return lo ? v128.andnot(result, local.get(lo)) : result;
 }
 
 // erf and erfc, fitted by weighted least squares (then checked in f32 by math_test.ts): for
@@ -179,36 +152,36 @@ const ERFC_G = [
 
 /** The pieces of erf(x): x, erf(x) valid where |x| <= 1, erfc(|x|), the mask of |x| <= 1. */
 interface ErfParts {
-  x: string;
-  small: string;
-  erfc: string;
-  isSmall: string;
+  x: V128;
+  small: V128;
+  erfc: V128;
+  isSmall: V128;
 }
 
-/** Emits the pieces of erf of the expression `x` (evaluated once), all in locals. */
-function emitErfParts(e: Emitter, x: string): ErfParts {
+/** Emits the pieces of erf of `x` (evaluated once), all in locals. */
+function emitErfParts(e: Emitter, x: V128): ErfParts {
   const [v, a, t, m, s, small, erfc] = ["v", "a", "t", "m", "s", "small", "erfc"].map((n) => e.local(n));
   e.set(v, x);
-  e.set(a, `(f32x4.abs ${get(v)})`);
-  e.set(m, `(f32x4.le ${get(a)} ${f32x4(1)})`);
+  e.set(a, f32x4.abs(local.get(v)));
+  e.set(m, f32x4.le(local.get(a), f32x4.const(1)));
   e.comment("|x| <= 1: erf(x) = x·P(x²)");
-  e.set(s, `(f32x4.mul ${get(v)} ${get(v)})`);
-  e.horner(small, get(s), ERF_SMALL);
-  e.set(small, `(f32x4.mul ${get(v)} ${get(small)})`);
+  e.set(s, f32x4.mul(local.get(v), local.get(v)));
+  e.horner(small, local.get(s), ERF_SMALL);
+  e.set(small, f32x4.mul(local.get(v), local.get(small)));
   e.comment("|x| > 1: erfc(t) = e^(G(t) - t²), t = min(|x|, 4) (the exponent is in [-17.5, 0]); 0 beyond 4");
-  e.set(t, `(f32x4.pmin ${get(a)} ${f32x4(4)})`);
-  e.horner(erfc, get(t), ERFC_G);
-  e.set(erfc, `(f32x4.sub ${get(erfc)} (f32x4.mul ${get(t)} ${get(t)}))`);
-  const ex = emitExp(e.child("exp_"), get(erfc), { low: false, high: false });
-  e.set(erfc, `(v128.andnot ${ex} (f32x4.gt ${get(a)} ${f32x4(4)}))`);
-  return { x: get(v), small: get(small), erfc: get(erfc), isSmall: get(m) };
+  e.set(t, f32x4.pmin(local.get(a), f32x4.const(4)));
+  e.horner(erfc, local.get(t), ERFC_G);
+  e.set(erfc, f32x4.sub(local.get(erfc), f32x4.mul(local.get(t), local.get(t))));
+  const ex = emitExp(e.child("exp_"), local.get(erfc), { low: false, high: false });
+  e.set(erfc, v128.andnot(ex, f32x4.gt(local.get(a), f32x4.const(4))));
+  return { x: local.get(v), small: local.get(small), erfc: local.get(erfc), isSmall: local.get(m) };
 }
 
-/** Emits erf of `x`; returns the result expression. */
-function emitErf(e: Emitter, x: string): string {
+/** Emits erf of `x`; returns the result. */
+function emitErf(e: Emitter, x: V128): V128 {
   const p = emitErfParts(e, x);
-  const big = `(v128.or (f32x4.sub ${f32x4(1)} ${p.erfc}) (v128.and ${p.x} ${f32x4(-0)}))`;
-  return `(v128.bitselect ${p.small} ${big} ${p.isSmall})`;
+  const big = v128.or(f32x4.sub(f32x4.const(1), p.erfc), v128.and(p.x, f32x4.const(-0)));
+  return v128.bitselect(p.small, big, p.isSmall);
 }
 
 // tanh: for |x| <= 0.8, x·P(x²) (fitted, relative error 3e-9); else ±(1 - 2/(e^(2|x|) + 1)).
@@ -222,55 +195,47 @@ const TANH_SMALL = [
   0.999999996953891,
 ];
 
-/** Emits tanh of `x`; returns the result expression. */
-function emitTanh(e: Emitter, x: string): string {
+/** Emits tanh of `x`; returns the result. */
+function emitTanh(e: Emitter, x: V128): V128 {
   const [v, big, small] = [e.local("v"), e.local("big"), e.local("small")];
   e.set(v, x);
   e.comment("|x| > 0.8: ±(1 - 2/(e^(2|x|) + 1))");
-  const ex = emitExp(e.child("exp_"), `(f32x4.add (f32x4.abs ${get(v)}) (f32x4.abs ${get(v)}))`, {
-    low: false,
-    high: true,
-  });
-  e.set(big, `(f32x4.sub ${f32x4(1)} (f32x4.div ${f32x4(2)} (f32x4.add ${ex} ${f32x4(1)})))`);
-  e.set(big, `(v128.or ${get(big)} (v128.and ${get(v)} ${f32x4(-0)}))`);
+  const twice = f32x4.add(f32x4.abs(local.get(v)), f32x4.abs(local.get(v)));
+  const ex = emitExp(e.child("exp_"), twice, { low: false, high: true });
+  e.set(big, f32x4.sub(f32x4.const(1), f32x4.div(f32x4.const(2), f32x4.add(ex, f32x4.const(1)))));
+  e.set(big, v128.or(local.get(big), v128.and(local.get(v), f32x4.const(-0))));
   e.comment("|x| <= 0.8: x·P(x²)");
-  e.horner(small, `(f32x4.mul ${get(v)} ${get(v)})`, TANH_SMALL);
-  return `(v128.bitselect (f32x4.mul ${get(v)} ${get(small)}) ${get(big)} (f32x4.le (f32x4.abs ${get(v)}) ${
-    f32x4(0.8)
-  }))`;
+  e.horner(small, f32x4.mul(local.get(v), local.get(v)), TANH_SMALL);
+  const isSmall = f32x4.le(f32x4.abs(local.get(v)), f32x4.const(0.8));
+  return v128.bitselect(f32x4.mul(local.get(v), local.get(small)), local.get(big), isSmall);
 }
 
 /**
  * Emits gelu (erf form), 0.5·x·(1 + erf(x/√2)), of the local `x`. Below x/√2 = -1 it takes
  * 1 + erf(z) as erfc(|z|) directly, so negative inputs keep their relative precision.
  */
-function emitGelu(e: Emitter, x: string): string {
-  const p = emitErfParts(e, `(f32x4.mul ${get(x)} ${f32x4(Math.SQRT1_2)})`);
+function emitGelu(e: Emitter, x: Local<"v128">): V128 {
+  const p = emitErfParts(e, f32x4.mul(local.get(x), f32x4.const(Math.SQRT1_2)));
   e.comment("1 + erf(z): 1 + small for |z| <= 1, 2 - erfc(z) above, erfc(-z) below");
-  const big = `(v128.bitselect (f32x4.sub ${f32x4(2)} ${p.erfc}) ${p.erfc} (f32x4.gt ${p.x} ${f32x4(0)}))`;
-  const h = `(v128.bitselect (f32x4.add ${f32x4(1)} ${p.small}) ${big} ${p.isSmall})`;
-  return `(f32x4.mul (f32x4.mul ${get(x)} ${f32x4(0.5)}) ${h})`;
+  const big = v128.bitselect(f32x4.sub(f32x4.const(2), p.erfc), p.erfc, f32x4.gt(p.x, f32x4.const(0)));
+  const h = v128.bitselect(f32x4.add(f32x4.const(1), p.small), big, p.isSmall);
+  return f32x4.mul(f32x4.mul(local.get(x), f32x4.const(0.5)), h);
 }
 
 /**
  * Emits gelu (tanh form) of the local `x`: 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³),
  * as the equal x / (1 + e^(-2u)), which has no cancellation for negative x.
  */
-function emitGeluTanh(e: Emitter, x: string): string {
+function emitGeluTanh(e: Emitter, x: Local<"v128">): V128 {
   const k = Math.sqrt(2 / Math.PI);
   const m2u = e.local("m2u");
   e.comment("-2u = x·(-2k - 2k·0.044715·x²), k = √(2/π)");
-  e.set(
-    m2u,
-    `(f32x4.mul ${get(x)} ${
-      e.madd(`(f32x4.mul ${get(x)} ${get(x)})`, f32x4(-2 * k * 0.044715), f32x4(-2 * k))
-    })`,
-  );
-  const ex = emitExp(e.child("exp_"), get(m2u));
+  const x2 = f32x4.mul(local.get(x), local.get(x));
+  e.set(m2u, f32x4.mul(local.get(x), e.madd(x2, f32x4.const(-2 * k * 0.044715), f32x4.const(-2 * k))));
+  const ex = emitExp(e.child("exp_"), local.get(m2u));
   e.comment("-2u > 80 (x below about -9.6, or x³ overflowing): the true value is below 1e-33");
-  return `(v128.andnot (f32x4.div ${get(x)} (f32x4.add ${f32x4(1)} ${ex})) (f32x4.gt ${get(m2u)} ${
-    f32x4(80)
-  }))`;
+  const quotient = f32x4.div(local.get(x), f32x4.add(f32x4.const(1), ex));
+  return v128.andnot(quotient, f32x4.gt(local.get(m2u), f32x4.const(80)));
 }
 
 // ln x: Cephes logf. x = m·2^e with m in [√½, √2); ln m = f - f²/2 + f³·P(f), f = m - 1.
@@ -287,152 +252,140 @@ const LOG_P = [
 ];
 const F32_MIN_NORMAL = 1.1754943508222875e-38;
 
-/** Emits ln of `x`; returns the result expression. */
-function emitLog(e: Emitter, x: string): string {
+/** Emits ln of `x`; returns the result. */
+function emitLog(e: Emitter, x: V128): V128 {
   const [v, ex, f, z, big, y] = ["v", "e", "f", "z", "big", "y"].map((n) => e.local(n));
+  const [gv, gf, gz, gy] = [v, f, z, y].map((l) => local.get(l));
   e.set(v, x);
   e.comment("x = f·2^e with f in [0.5, 1); then f in [√½, √2) and f - 1");
-  e.set(ex, `(i32x4.sub (i32x4.shr_u ${get(v)} (i32.const 23)) ${i32x4(126)})`);
-  e.set(f, `(v128.or (v128.and ${get(v)} ${i32x4(0x807fffff)}) ${i32x4(0x3f000000)})`);
-  e.set(big, `(f32x4.ge ${get(f)} ${f32x4(Math.SQRT1_2)})`);
-  e.set(ex, `(f32x4.convert_i32x4_s (i32x4.add ${get(ex)} (v128.andnot ${i32x4(-1)} ${get(big)})))`);
-  e.set(f, `(f32x4.sub (v128.bitselect ${get(f)} (f32x4.add ${get(f)} ${get(f)}) ${get(big)}) ${f32x4(1)})`);
+  e.set(ex, i32x4.sub(i32x4.shr_u(gv, i32.const(23)), i32x4.const(126)));
+  e.set(f, v128.or(v128.and(gv, i32x4.const(0x807fffff)), i32x4.const(0x3f000000)));
+  e.set(big, f32x4.ge(gf, f32x4.const(Math.SQRT1_2)));
+  e.set(ex, f32x4.convert_i32x4_s(i32x4.add(local.get(ex), v128.andnot(i32x4.const(-1), local.get(big)))));
+  e.set(f, f32x4.sub(v128.bitselect(gf, f32x4.add(gf, gf), local.get(big)), f32x4.const(1)));
   e.comment("ln x = f - f²/2 + f³·P(f) + e·ln2");
-  e.set(z, `(f32x4.mul ${get(f)} ${get(f)})`);
-  e.horner(y, get(f), LOG_P);
-  e.set(y, e.madd(`(f32x4.mul ${get(f)} ${get(z)})`, get(y), `(f32x4.mul ${get(z)} ${f32x4(-0.5)})`));
-  e.set(y, e.madd(get(ex), f32x4(LN2_C2), get(y)));
-  e.set(y, e.madd(get(ex), f32x4(LN2_C1), `(f32x4.add ${get(f)} ${get(y)})`));
+  e.set(z, f32x4.mul(gf, gf));
+  e.horner(y, gf, LOG_P);
+  e.set(y, e.madd(f32x4.mul(gf, gz), gy, f32x4.mul(gz, f32x4.const(-0.5))));
+  e.set(y, e.madd(local.get(ex), f32x4.const(LN2_C2), gy));
+  e.set(y, e.madd(local.get(ex), f32x4.const(LN2_C1), f32x4.add(gf, gy)));
   e.comment("special lanes: 0 and subnormal -> -inf, < 0 -> NaN, inf and NaN -> themselves");
-  e.set(y, `(v128.bitselect ${f32x4(-Infinity)} ${get(y)} (f32x4.lt ${get(v)} ${f32x4(F32_MIN_NORMAL)}))`);
-  e.set(y, `(v128.bitselect ${f32x4(NaN)} ${get(y)} (f32x4.lt ${get(v)} ${f32x4(0)}))`);
-  const keep = `(v128.or (f32x4.ne ${get(v)} ${get(v)}) (f32x4.eq ${get(v)} ${f32x4(Infinity)}))`;
-  return `(v128.bitselect ${get(v)} ${get(y)} ${keep})`;
+  e.set(y, v128.bitselect(f32x4.const(-Infinity), gy, f32x4.lt(gv, f32x4.const(F32_MIN_NORMAL))));
+  e.set(y, v128.bitselect(f32x4.const(NaN), gy, f32x4.lt(gv, f32x4.const(0))));
+  const keep = v128.or(f32x4.ne(gv, gv), f32x4.eq(gv, f32x4.const(Infinity)));
+  return v128.bitselect(gv, gy, keep);
 }
 
 /** Emits pow(x, y) of the locals `x`, `y` for finite x, with `Math.pow`'s signs and special cases. */
-function emitPow(e: Emitter, x: string, y: string): string {
+function emitPow(e: Emitter, x: Local<"v128">, y: Local<"v128">): V128 {
   const [t, r, yint, odd, sign] = ["t", "r", "yint", "odd", "sign"].map((n) => e.local(n));
-  const ln = emitLog(e.child("log_"), `(f32x4.abs ${get(x)})`);
-  e.set(t, `(f32x4.mul ${get(y)} ${ln})`);
-  e.set(r, emitExp(e.child("exp_"), get(t)));
+  const [gx, gy, gr, gsign] = [x, y, r, sign].map((l) => local.get(l));
+  const ln = emitLog(e.child("log_"), f32x4.abs(gx));
+  e.set(t, f32x4.mul(gy, ln));
+  e.set(r, emitExp(e.child("exp_"), local.get(t)));
   e.comment("y·ln|x| above the exp range: inf");
-  e.set(r, `(v128.bitselect ${f32x4(Infinity)} ${get(r)} (f32x4.gt ${get(t)} ${f32x4(88.72)}))`);
+  e.set(r, v128.bitselect(f32x4.const(Infinity), gr, f32x4.gt(local.get(t), f32x4.const(88.72))));
   e.comment("x < 0: an odd integer y negates, a non-integer y gives NaN (|y| >= 2^24 is even)");
-  e.set(yint, `(f32x4.eq (f32x4.nearest ${get(y)}) ${get(y)})`);
-  const lowBit = `(i32x4.eq (v128.and (i32x4.trunc_sat_f32x4_s ${get(y)}) ${i32x4(1)}) ${i32x4(1)})`;
-  e.set(
-    odd,
-    `(v128.and (v128.and ${lowBit} (f32x4.lt (f32x4.abs ${get(y)}) ${f32x4(16777216)})) ${get(yint)})`,
-  );
-  e.set(sign, `(v128.and (v128.and ${get(x)} ${get(odd)}) ${f32x4(-0)})`);
-  e.set(r, `(v128.xor ${get(r)} ${get(sign)})`);
-  e.set(
-    r,
-    `(v128.bitselect ${f32x4(NaN)} ${get(r)} (v128.andnot (f32x4.lt ${get(x)} ${f32x4(0)}) ${get(yint)}))`,
-  );
+  e.set(yint, f32x4.eq(f32x4.nearest(gy), gy));
+  const lowBit = i32x4.eq(v128.and(i32x4.trunc_sat_f32x4_s(gy), i32x4.const(1)), i32x4.const(1));
+  const exact = f32x4.lt(f32x4.abs(gy), f32x4.const(16777216));
+  e.set(odd, v128.and(v128.and(lowBit, exact), local.get(yint)));
+  e.set(sign, v128.and(v128.and(gx, local.get(odd)), f32x4.const(-0)));
+  e.set(r, v128.xor(gr, gsign));
+  e.set(r, v128.bitselect(f32x4.const(NaN), gr, v128.andnot(f32x4.lt(gx, f32x4.const(0)), local.get(yint))));
   e.comment("x = ±0: ±0 for y > 0, ±inf for y < 0 (the sign only for odd y)");
-  const zero = `(v128.bitselect ${get(sign)} (v128.or ${get(sign)} ${f32x4(Infinity)}) (f32x4.gt ${get(y)} ${
-    f32x4(0)
-  }))`;
-  e.set(r, `(v128.bitselect ${zero} ${get(r)} (f32x4.eq ${get(x)} ${f32x4(0)}))`);
+  const zero = v128.bitselect(gsign, v128.or(gsign, f32x4.const(Infinity)), f32x4.gt(gy, f32x4.const(0)));
+  e.set(r, v128.bitselect(zero, gr, f32x4.eq(gx, f32x4.const(0))));
   e.comment("y = 0: 1 (even for NaN x); NaN y: NaN");
-  e.set(r, `(v128.bitselect ${f32x4(1)} ${get(r)} (f32x4.eq ${get(y)} ${f32x4(0)}))`);
-  return `(v128.bitselect ${get(y)} ${get(r)} (f32x4.ne ${get(y)} ${get(y)}))`;
+  e.set(r, v128.bitselect(f32x4.const(1), gr, f32x4.eq(gy, f32x4.const(0))));
+  return v128.bitselect(gy, gr, f32x4.ne(gy, gy));
 }
 
-/** e^x of the f32x4 expression `x` (evaluated once), in locals named `${prefix}…`. */
-export function expInline(x: string, prefix: string, madd: Madd = plainMadd): Inline {
-  const e = new Emitter(prefix, madd);
+/** e^x of `x` (evaluated once), in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
+export function expInline(x: V128, prefix: string, target: KernelTarget): Inline {
+  const e = new Emitter(prefix, target);
   return e.done(emitExp(e, x));
 }
 
-/** erf of the f32x4 expression `x` (evaluated once), in locals named `${prefix}…`. */
-export function erfInline(x: string, prefix: string, madd: Madd = plainMadd): Inline {
-  const e = new Emitter(prefix, madd);
+/** erf of `x` (evaluated once), in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
+export function erfInline(x: V128, prefix: string, target: KernelTarget): Inline {
+  const e = new Emitter(prefix, target);
   return e.done(emitErf(e, x));
 }
 
-/** tanh of the f32x4 expression `x` (evaluated once), in locals named `${prefix}…`. */
-export function tanhInline(x: string, prefix: string, madd: Madd = plainMadd): Inline {
-  const e = new Emitter(prefix, madd);
+/** tanh of `x` (evaluated once), in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
+export function tanhInline(x: V128, prefix: string, target: KernelTarget): Inline {
+  const e = new Emitter(prefix, target);
   return e.done(emitTanh(e, x));
 }
 
-/** gelu (erf form) of the v128 local `$x` (name without `$`), in locals named `${prefix}…`. */
-export function geluInline(x: string, prefix: string, madd: Madd = plainMadd): Inline {
-  const e = new Emitter(prefix, madd);
-  return e.done(emitGelu(e, `$${x}`));
+/** gelu (erf form) of the local `x`, in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
+export function geluInline(x: Local<"v128">, prefix: string, target: KernelTarget): Inline {
+  const e = new Emitter(prefix, target);
+  return e.done(emitGelu(e, x));
 }
 
-/** gelu (tanh form) of the v128 local `$x` (name without `$`), in locals named `${prefix}…`. */
-export function geluTanhInline(x: string, prefix: string, madd: Madd = plainMadd): Inline {
-  const e = new Emitter(prefix, madd);
-  return e.done(emitGeluTanh(e, `$${x}`));
+/** gelu (tanh form) of the local `x`, in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
+export function geluTanhInline(x: Local<"v128">, prefix: string, target: KernelTarget): Inline {
+  const e = new Emitter(prefix, target);
+  return e.done(emitGeluTanh(e, x));
 }
 
-/** A helper function `$name` over params `params` (v128 each) with `body` emitting its result. */
-function helper(
-  name: string,
-  params: string[],
-  comment: string,
-  madd: Madd,
-  body: (e: Emitter) => string,
-): string {
-  const e = new Emitter("", madd);
-  const result = body(e);
-  const paramList = params.map((p) => `(param $${p} v128)`).join(" ");
-  return [
-    `  (func $${name} ${paramList} (result v128)`,
-    `    ;; ${comment}`,
-    `    ${e.locals.map((l) => `(local $${l} v128)`).join(" ")}`,
-    ...e.code.map((c) => `    ${c}`),
-    `    ${result})`,
-  ].join("\n");
-}
+const [X, Y] = [local.v128("x"), local.v128("y")];
 
 /** The helpers: name, params, comment, body. Each is also built with FMA as `${name}_fma`. */
-const HELPER_DEFS: [string, string[], string, (e: Emitter) => string][] = [
+const HELPER_DEFS: [string, Local<"v128">[], string, (e: Emitter) => V128][] = [
   [
     "exp_f32x4",
-    ["x"],
+    [X],
     "e^x per lane: x = n·ln2 + r, e^r by polynomial, 2^n from exponent bits; 0 below -87.34",
-    (e) => emitExp(e, "(local.get $x)"),
+    (e) => emitExp(e, local.get(X)),
   ],
   [
     "erf_f32x4",
-    ["x"],
+    [X],
     "erf(x) per lane: x·P(x²) for |x| <= 1, else ±(1 - e^(G(|x|) - x²)); ±1 beyond 4",
-    (e) => emitErf(e, "(local.get $x)"),
+    (e) => emitErf(e, local.get(X)),
   ],
   [
     "tanh_f32x4",
-    ["x"],
+    [X],
     "tanh(x) per lane: x·P(x²) for |x| <= 0.8, else ±(1 - 2/(e^(2|x|) + 1))",
-    (e) => emitTanh(e, "(local.get $x)"),
+    (e) => emitTanh(e, local.get(X)),
   ],
-  ["gelu_f32x4", ["x"], "gelu(x) = 0.5·x·(1 + erf(x/√2)) per lane", (e) => emitGelu(e, "$x")],
+  ["gelu_f32x4", [X], "gelu(x) = 0.5·x·(1 + erf(x/√2)) per lane", (e) => emitGelu(e, X)],
   [
     "gelu_tanh_f32x4",
-    ["x"],
+    [X],
     "gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) per lane, as x / (1 + e^(-2u))",
-    (e) => emitGeluTanh(e, "$x"),
+    (e) => emitGeluTanh(e, X),
   ],
   [
     "log_f32x4",
-    ["x"],
+    [X],
     "ln(x) per lane: x = f·2^e, ln f by polynomial; -inf at 0, NaN below 0",
-    (e) => emitLog(e, "(local.get $x)"),
+    (e) => emitLog(e, local.get(X)),
   ],
   [
     "pow_f32x4",
-    ["x", "y"],
+    [X, Y],
     "x^y per lane as e^(y·ln|x|), with Math.pow's signs for x < 0, zeros, y = 0 and NaN",
-    (e) => emitPow(e, "$x", "$y"),
+    (e) => emitPow(e, X, Y),
   ],
 ];
 
-const relaxedMadd: Madd = (a, b, c) => `(f32x4.relaxed_madd ${a} ${b} ${c})`;
+/** Helper function `name` (v128 params, v128 result) whose body `body` emits on `target`. */
+function helper(
+  name: string,
+  params: Local<"v128">[],
+  comment: string,
+  target: KernelTarget,
+  body: (e: Emitter) => V128,
+): string {
+  const e = new Emitter("", target);
+  const result = body(e);
+  return func(name, params, e.locals, e.code, { comment, result });
+}
 
 /**
  * The shared helper functions, keyed by name without `$`. Each is
@@ -444,8 +397,8 @@ const relaxedMadd: Madd = (a, b, c) => `(f32x4.relaxed_madd ${a} ${b} ${c})`;
  */
 export const WASM_HELPERS: Readonly<Record<string, string>> = Object.fromEntries(
   HELPER_DEFS.flatMap(([name, params, comment, body]) => [
-    [name, helper(name, params, comment, plainMadd, body)],
-    [`${name}_fma`, helper(`${name}_fma`, params, `${comment} (with FMA)`, relaxedMadd, body)],
+    [name, helper(name, params, comment, { relaxedSimd: false }, body)],
+    [`${name}_fma`, helper(`${name}_fma`, params, `${comment} (with FMA)`, { relaxedSimd: true }, body)],
   ]),
 );
 
@@ -454,151 +407,11 @@ export function helperFor(name: string, target: KernelTarget): string {
   return target.relaxedSimd ? `${name}_fma` : name;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Emission utilities shared by the kernel generators (softmax, layer_norm, elementwise, transpose).
-
-/** A number as it appears in a kernel name: `0.125` -> `0p125`, `-2` -> `m2`, `1e-12` -> `1em12`. */
-export function nameNumber(v: number): string {
-  return f32Lit(v).replace(/\./g, "p").replace(/-/g, "m").replace(/\+/g, "");
-}
-
-/** Indents every line of `lines` by `depth` two-space steps. */
+/**
+ * Indents every line of `lines` by `depth` two-space steps.
+ * @deprecated for codegen/wasm/bsr.ts until it writes its kernels with wat.ts.
+ */
 export function indent(lines: readonly string[], depth = 1): string[] {
   const pad = "  ".repeat(depth);
   return lines.map((l) => pad + l);
-}
-
-/**
- * Memory operand of a vector access: `at("$px")` gives `offset=K (address)` to write after a
- * load or store opcode, e.g. `(v128.load ${at("$px")})`. `extra` adds bytes to the offset.
- */
-export type At = (ptr: string, extra?: number) => string;
-
-/** `offset=K addr`, leaving out a zero offset. */
-export function memarg(offset: number, addr: string): string {
-  return offset ? `offset=${offset} ${addr}` : addr;
-}
-
-/**
- * Visits `count` consecutive 16-byte vectors: a loop of `unroll` vectors per iteration (over an
- * i32 byte offset in local `$o`, which the caller declares), then the left-over vectors
- * straight-line with constant offsets. `body(at, slot)` emits one vector's code; `slot` is its
- * position in the unrolled group (for per-slot accumulators). A single iteration is emitted
- * without a loop.
- */
-export function vectorPass(
-  label: string,
-  count: number,
-  unroll: number,
-  body: (at: At, slot: number) => string[],
-): string[] {
-  const loops = Math.floor(count / unroll);
-  const out: string[] = [];
-  if (loops === 1) {
-    for (let k = 0; k < unroll; k++) {
-      out.push(...body((p, extra = 0) => memarg(16 * k + extra, `(local.get ${p})`), k));
-    }
-  } else if (loops > 1) {
-    const group: string[] = [];
-    for (let k = 0; k < unroll; k++) {
-      group.push(
-        ...body((p, extra = 0) => memarg(16 * k + extra, `(i32.add (local.get ${p}) (local.get $o))`), k),
-      );
-    }
-    out.push(
-      `(local.set $o (i32.const 0))`,
-      `(loop $${label}`,
-      ...indent(group),
-      `  (local.set $o (i32.add (local.get $o) (i32.const ${16 * unroll})))`,
-      `  (br_if $${label} (i32.lt_u (local.get $o) (i32.const ${16 * unroll * loops}))))`,
-    );
-  }
-  const base = 16 * unroll * loops;
-  for (let k = 0; k < count % unroll; k++) {
-    out.push(...body((p, extra = 0) => memarg(base + 16 * k + extra, `(local.get ${p})`), k));
-  }
-  return out;
-}
-
-/** Reduces all four lanes of the v128 expression `v` with `op` (e.g. `f32x4.add`); every lane gets the result. */
-export function horizontal(op: string, v: string, tmp: string): string[] {
-  return [
-    `(local.set ${tmp} ${v})`,
-    `(local.set ${tmp} (${op} (local.get ${tmp}) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get ${tmp}) (local.get ${tmp}))))`,
-    `(local.set ${tmp} (${op} (local.get ${tmp}) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get ${tmp}) (local.get ${tmp}))))`,
-  ];
-}
-
-/** Combines per-slot accumulators `acc0..acc{n-1}` into `acc0` with `op`, pairwise. */
-export function combineSlots(op: string, acc: (slot: number) => string, n: number): string[] {
-  const out: string[] = [];
-  for (let step = 1; step < n; step *= 2) {
-    for (let k = 0; k + step < n; k += 2 * step) {
-      out.push(`(local.set ${acc(k)} (${op} (local.get ${acc(k)}) (local.get ${acc(k + step)})))`);
-    }
-  }
-  return out;
-}
-
-/**
- * An i32 expression for `Σ_d idx_d · steps[d]`, where `idx` are the row-major indices of the
- * flat index in i32 expression `flat` over `dims` (`flat` < the product of dims). Size-1 dims and
- * zero steps cost nothing; dims that are contiguous in both are merged first.
- */
-export function stridedOffset(flat: string, dims: readonly number[], steps: readonly number[]): string {
-  // Merge: drop size-1 dims; join d with the next when steps[d] = steps[d+1]·dims[d+1].
-  const ds: number[] = [];
-  const ss: number[] = [];
-  for (let d = 0; d < dims.length; d++) {
-    if (dims[d] === 1) continue;
-    const last = ds.length - 1;
-    if (last >= 0 && ss[last] === steps[d] * dims[d]) {
-      ds[last] *= dims[d];
-      ss[last] = steps[d];
-    } else {
-      ds.push(dims[d]);
-      ss.push(steps[d]);
-    }
-  }
-  const terms: string[] = [];
-  for (let d = 0; d < ds.length; d++) {
-    if (ss[d] === 0) continue;
-    const inner = ds.slice(d + 1).reduce((a, b) => a * b, 1);
-    let idx = inner === 1 ? flat : `(i32.div_u ${flat} (i32.const ${inner}))`;
-    if (d > 0) idx = `(i32.rem_u ${idx} (i32.const ${ds[d]}))`;
-    terms.push(ss[d] === 1 ? idx : `(i32.mul ${idx} (i32.const ${ss[d]}))`);
-  }
-  if (terms.length === 0) return "(i32.const 0)";
-  return terms.reduce((a, b) => `(i32.add ${a} ${b})`);
-}
-
-/** Row-major element strides of `shape`. */
-export function rowMajorStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
-
-/**
- * The element steps with which an array of `shape` is read when broadcast (numpy rules) to
- * `out`: its stride, or 0 along broadcast dims. Throws when `shape` does not broadcast to `out`.
- */
-export function broadcastSteps(shape: readonly number[], out: readonly number[]): number[] {
-  const lead = out.length - shape.length;
-  for (let d = 0; d < -lead; d++) {
-    if (shape[d] !== 1) throw new Error(`shape [${shape}] does not broadcast to [${out}]`);
-  }
-  const trimmed = lead < 0 ? shape.slice(-lead) : shape;
-  const strides = rowMajorStrides(trimmed);
-  return out.map((n, d) => {
-    const k = d - Math.max(lead, 0);
-    if (k < 0) return 0;
-    if (trimmed[k] === n) return n === 1 ? 0 : strides[k];
-    if (trimmed[k] === 1) return 0;
-    throw new Error(`shape [${shape}] does not broadcast to [${out}]`);
-  });
 }

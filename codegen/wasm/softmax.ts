@@ -8,21 +8,11 @@
  * (only its NaN/inf-ness is), which keeps f32 precision. y may be x itself.
  */
 
-import { kernelFunctionWat, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
-import {
-  broadcastSteps,
-  combineSlots,
-  expInline,
-  f32Lit,
-  f32x4,
-  horizontal,
-  indent,
-  memarg,
-  nameNumber,
-  stridedOffset,
-  targetMadd,
-  vectorPass,
-} from "./math.ts";
+import { kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
+import { expInline } from "./math.ts";
+import { type At, broadcastSteps, combineSlots, horizontal, stridedOffset, vectorPass } from "./rows.ts";
+import type { F32, Local, V128 } from "./wat.ts";
+import { block, br, br_if, comment, f32, f32Lit, f32x4, i32, local, loop, madd, v128 } from "./wat.ts";
 
 /** What a softmax kernel is specialized to. */
 export interface SoftmaxSpec {
@@ -53,147 +43,121 @@ export function softmaxKernel(spec: SoftmaxSpec, target: KernelTarget): WasmKern
     ...(hasMask ? [`mask${spec.maskShape!.join("x") || "scalar"}`] : []),
     ...(target.relaxedSimd ? ["fma"] : []),
   ].join("_");
-  const params = hasMask ? ["x", "mask", "y"] : ["x", "y"];
-  const madd = targetMadd(target);
-
+  const [x, mask, y] = ["x", "mask", "y"].map(local.i32);
+  const [start, end, row, px, py, o, pm] = ["start", "end", "row", "px", "py", "o", "pm"].map(local.i32);
   const nv = Math.floor(n / 4); // full vectors per row
   const tail = n % 4;
   const maskRowWise = hasMask && maskSteps[shape.length - 1] === 0; // one mask value per row
-
-  // z = scale·x + mask for one vector, and for one scalar of the tail
-  const zVec = (x: string, m: string) => {
-    if (!hasMask) return scale === 1 ? x : `(f32x4.mul ${x} ${f32x4(scale)})`;
-    return scale === 1 ? `(f32x4.add ${x} ${m})` : madd(x, f32x4(scale), m);
-  };
-  const zScalar = (x: string, m: string) => {
-    const sx = scale === 1 ? x : `(f32.mul ${x} (f32.const ${f32Lit(scale)}))`;
-    return hasMask ? `(f32.add ${sx} ${m})` : sx;
-  };
-  const maskVec = (at: (p: string) => string) => maskRowWise ? "(local.get $mv)" : `(v128.load ${at("$pm")})`;
-  const maskScalar = (offset: number) =>
-    maskRowWise
-      ? "(f32x4.extract_lane 0 (local.get $mv))"
-      : `(f32.load ${memarg(offset, "(local.get $pm)")})`;
-
-  const body: string[] = [];
   const slots = Math.max(1, Math.min(UNROLL, nv));
   const expSlots = Math.max(1, Math.min(UNROLL_EXP, nv));
-  const max = (k: number) => `$max${k}`;
-  const sum = (k: number) => `$sum${k}`;
-  const exp = expInline("(f32x4.sub (local.get $z) (local.get $max))", "e_", madd);
+  const maxSlot = Array.from({ length: slots }, (_, k) => local.v128(`max${k}`));
+  const sumSlot = Array.from({ length: expSlots }, (_, k) => local.v128(`sum${k}`));
+  const [max, inv, z, t, mv] = ["max", "inv", "z", "t", "mv"].map(local.v128);
+  const exp = expInline(f32x4.sub(local.get(z), local.get(max)), "e_", target);
 
-  body.push(
-    ...threadRange(rows).split("\n").map((l) => l.trim()),
-    `(local.set $row (local.get $start))`,
-    `(block $done`,
-    `  (loop $rows`,
-    `    (br_if $done (i32.ge_u (local.get $row) (local.get $end)))`,
-  );
-  const row: string[] = [
-    `(local.set $px (i32.add (local.get $x) (i32.mul (local.get $row) (i32.const ${n * 4}))))`,
-    `(local.set $py (i32.add (local.get $y) (i32.mul (local.get $row) (i32.const ${n * 4}))))`,
-  ];
-  if (hasMask) {
-    const off = stridedOffset(
-      "(local.get $row)",
-      shape.slice(0, -1),
-      maskSteps.slice(0, -1).map((s) => s * 4),
-    );
-    const pm = off === "(i32.const 0)" ? "(local.get $mask)" : `(i32.add (local.get $mask) ${off})`;
-    row.push(`(local.set $pm ${pm})`);
-    if (maskRowWise) {
-      // softmax(z + c) = softmax(z) for a finite c: adding only c - c (0, or NaN for ±inf and
-      // NaN as the reference gives) keeps z's precision, which z - 10000 in f32 would lose
-      row.push(`(local.set $mv (v128.load32_splat (local.get $pm)))`);
-      row.push(`(local.set $mv (f32x4.sub (local.get $mv) (local.get $mv)))`);
-    }
-  }
+  // z = scale·x + mask for the vector at `at`, and for the tail's scalar at byte `offset`
+  const zVec = (at: At): V128 => {
+    const xv = v128.load(at(px));
+    if (!hasMask) return scale === 1 ? xv : f32x4.mul(xv, f32x4.const(scale));
+    const m = maskRowWise ? local.get(mv) : v128.load(at(pm));
+    return scale === 1 ? f32x4.add(xv, m) : madd(target, xv, f32x4.const(scale), m);
+  };
+  const zScalar = (offset: number): F32 => {
+    const xs = f32.load(local.get(px), { offset });
+    const sx = scale === 1 ? xs : f32.mul(xs, f32.const(scale));
+    if (!hasMask) return sx;
+    const m = maskRowWise ? f32x4.extract_lane(0, local.get(mv)) : f32.load(local.get(pm), { offset });
+    return f32.add(sx, m);
+  };
 
-  // the ragged end as one vector: lanes past the end are -inf, so they add nothing
+  const rowStart = (base: Local<"i32">) =>
+    i32.add(local.get(base), i32.mul(local.get(row), i32.const(n * 4)));
+  const maskOffset = hasMask &&
+    stridedOffset(local.get(row), shape.slice(0, -1), maskSteps.slice(0, -1).map((s) => s * 4));
+  // the ragged end as one vector $t: lanes past the end are -inf, so they add nothing
   const tailBase = nv * 16;
-  const tailZ: string[] = [];
-  if (tail > 0) {
-    tailZ.push(`(local.set $t ${f32x4(-Infinity)})`);
-    for (let j = 0; j < tail; j++) {
-      const x = `(f32.load ${memarg(tailBase + 4 * j, "(local.get $px)")})`;
-      tailZ.push(
-        `(local.set $t (f32x4.replace_lane ${j} (local.get $t) ${zScalar(x, maskScalar(tailBase + 4 * j))}))`,
-      );
-    }
-  }
+  const tailOffsets = Array.from({ length: tail }, (_, j) => tailBase + 4 * j);
+  const rowCode = [
+    local.set(px, rowStart(x)),
+    local.set(py, rowStart(y)),
+    hasMask && local.set(pm, maskOffset ? i32.add(local.get(mask), maskOffset) : local.get(mask)),
+    // softmax(z + c) = softmax(z) for a finite c: adding only c - c (0, or NaN for ±inf and
+    // NaN as the reference gives) keeps z's precision, which z - 10000 in f32 would lose
+    maskRowWise && [
+      local.set(mv, v128.load32_splat(local.get(pm))),
+      local.set(mv, f32x4.sub(local.get(mv), local.get(mv))),
+    ],
 
-  row.push(`;; pass 1: m = max(scale·x + mask)`);
-  for (let k = 0; k < slots; k++) row.push(`(local.set ${max(k)} ${f32x4(-Infinity)})`);
-  row.push(...vectorPass("max", nv, UNROLL, (at, k) => [
-    `(local.set ${max(k)} (f32x4.pmax (local.get ${max(k)}) ${
-      zVec(`(v128.load ${at("$px")})`, maskVec(at))
-    }))`,
-  ]));
-  if (tail > 0) row.push(...tailZ, `(local.set $max0 (f32x4.pmax (local.get $max0) (local.get $t)))`);
-  row.push(
-    ...combineSlots("f32x4.pmax", max, slots),
-    ...horizontal("f32x4.pmax", "(local.get $max0)", "$max"),
-  );
+    comment("pass 1: m = max(scale·x + mask)"),
+    maxSlot.map((m) => local.set(m, f32x4.const(-Infinity))),
+    vectorPass(
+      "max",
+      nv,
+      UNROLL,
+      o,
+      (at, k) => local.set(maxSlot[k], f32x4.pmax(local.get(maxSlot[k]), zVec(at))),
+    ),
+    tail > 0 && [
+      local.set(t, f32x4.const(-Infinity)),
+      tailOffsets.map((off, j) => local.set(t, f32x4.replace_lane(j, local.get(t), zScalar(off)))),
+      local.set(maxSlot[0], f32x4.pmax(local.get(maxSlot[0]), local.get(t))),
+    ],
+    combineSlots(f32x4.pmax, maxSlot),
+    horizontal(f32x4.pmax, local.get(maxSlot[0]), max),
 
-  row.push(`;; pass 2: y = e^(z - m), s = sum(y)`);
-  for (let k = 0; k < expSlots; k++) row.push(`(local.set ${sum(k)} ${f32x4(0)})`);
-  row.push(...vectorPass("exp", nv, UNROLL_EXP, (at, k) => [
-    `(local.set $z ${zVec(`(v128.load ${at("$px")})`, maskVec(at))})`,
-    ...exp.code,
-    `(local.set $z ${exp.result})`,
-    `(v128.store ${at("$py")} (local.get $z))`,
-    `(local.set ${sum(k)} (f32x4.add (local.get ${sum(k)}) (local.get $z)))`,
-  ]));
-  if (tail > 0) {
-    row.push(
-      `(local.set $z (local.get $t))`,
-      ...exp.code,
-      `(local.set $t ${exp.result})`,
-      `(local.set $sum0 (f32x4.add (local.get $sum0) (local.get $t)))`,
-    );
-  }
-  row.push(
-    ...combineSlots("f32x4.add", sum, expSlots),
-    ...horizontal("f32x4.add", "(local.get $sum0)", "$inv"),
-  );
-  row.push(`(local.set $inv (f32x4.div ${f32x4(1)} (local.get $inv)))`);
+    comment("pass 2: y = e^(z - m), s = sum(y)"),
+    sumSlot.map((s) => local.set(s, f32x4.const(0))),
+    vectorPass("exp", nv, UNROLL_EXP, o, (at, k) => [
+      local.set(z, zVec(at)),
+      exp.code,
+      local.set(z, exp.result),
+      v128.store(at(py), local.get(z)),
+      local.set(sumSlot[k], f32x4.add(local.get(sumSlot[k]), local.get(z))),
+    ]),
+    tail > 0 && [
+      local.set(z, local.get(t)),
+      exp.code,
+      local.set(t, exp.result),
+      local.set(sumSlot[0], f32x4.add(local.get(sumSlot[0]), local.get(t))),
+    ],
+    combineSlots(f32x4.add, sumSlot),
+    horizontal(f32x4.add, local.get(sumSlot[0]), inv),
+    local.set(inv, f32x4.div(f32x4.const(1), local.get(inv))),
 
-  row.push(`;; pass 3: y *= 1/s`);
-  row.push(...vectorPass("scale", nv, UNROLL, (at) => [
-    `(v128.store ${at("$py")} (f32x4.mul (v128.load ${at("$py")}) (local.get $inv)))`,
-  ]));
-  if (tail > 0) {
-    row.push(`(local.set $t (f32x4.mul (local.get $t) (local.get $inv)))`);
-    for (let j = 0; j < tail; j++) {
-      row.push(
-        `(f32.store ${memarg(tailBase + 4 * j, "(local.get $py)")} (f32x4.extract_lane ${j} (local.get $t)))`,
-      );
-    }
-  }
-  row.push(`(local.set $row (i32.add (local.get $row) (i32.const 1)))`, `(br $rows)`);
-  body.push(...indent(row, 2), `  ))`);
-
-  const i32Locals = ["start", "end", "row", "px", "py", "o", ...(hasMask ? ["pm"] : [])];
-  const v128Locals = [
-    ...Array.from({ length: slots }, (_, k) => `max${k}`),
-    ...Array.from({ length: expSlots }, (_, k) => `sum${k}`),
-    "max",
-    "inv",
-    "z",
-    "t",
-    ...(maskRowWise ? ["mv"] : []),
-    ...exp.locals,
+    comment("pass 3: y *= 1/s"),
+    vectorPass(
+      "scale",
+      nv,
+      UNROLL,
+      o,
+      (at) => v128.store(at(py), f32x4.mul(v128.load(at(py)), local.get(inv))),
+    ),
+    tail > 0 && [
+      local.set(t, f32x4.mul(local.get(t), local.get(inv))),
+      tailOffsets.map((offset, j) =>
+        f32.store(local.get(py), f32x4.extract_lane(j, local.get(t)), { offset })
+      ),
+    ],
+    local.set(row, i32.add(local.get(row), i32.const(1))),
+    br("rows"),
   ];
+  const body = [
+    threadRange(rows, start, end),
+    local.set(row, local.get(start)),
+    block("done", loop("rows", br_if("done", i32.ge_u(local.get(row), local.get(end))), rowCode)),
+  ];
+
   const what = `y = softmax(${scale === 1 ? "" : `${f32Lit(scale)}·`}x${
     hasMask ? ` + mask[${spec.maskShape!.join(",")}]` : ""
   }) over the last axis of [${shape.join(",")}]; rows split across threads`;
-  const wat = kernelFunctionWat({
+  return kernel({
     name,
-    params,
+    params: hasMask ? [x, mask, y] : [x, y],
     comment: what,
-    i32Locals,
-    v128Locals,
+    locals: [
+      ...[start, end, row, px, py, o, ...(hasMask ? [pm] : [])],
+      ...[...maxSlot, ...sumSlot, max, inv, z, t, ...(maskRowWise ? [mv] : []), ...exp.locals],
+    ],
     body: rows * n === 0 ? [] : body,
   });
-  return { name, params, wat, uses: [] };
 }
