@@ -32,7 +32,6 @@ import {
   br_if,
   call,
   comment,
-  Expr,
   f32,
   f32Lit,
   f32x4,
@@ -93,6 +92,8 @@ class ExprGen {
   readonly uses = new Set<string>();
   /** v128 locals of the inlined math ops. */
   readonly mathLocals: Local<"v128">[] = [];
+  /** The vector constants it made: cheap to repeat, like locals. */
+  private readonly constants = new Set<V128>();
   private temps = 0;
   private sites = 0;
 
@@ -110,12 +111,18 @@ class ExprGen {
 
   /** `x` as something cheap to repeat: itself if a local or a constant, else a fresh temporary. */
   private shared(x: Value): Value {
-    return x instanceof Expr && !x.text.startsWith("(v128.const ") ? this.temp(x) : x;
+    return x instanceof Local || this.constants.has(x) ? x : this.temp(x);
   }
 
   /** `x` in a local: itself if one, else a fresh temporary. */
   private inLocal(x: Value): Local<"v128"> {
     return x instanceof Local ? x : this.temp(x);
+  }
+
+  private constant(v: number): V128 {
+    const c = f32x4.const(v);
+    this.constants.add(c);
+    return c;
   }
 
   private temp(x: V128): Local<"v128"> {
@@ -126,7 +133,7 @@ class ExprGen {
 
   private value(e: ElementwiseExpr): Value {
     if ("input" in e) return this.input(e.input);
-    if ("constant" in e) return f32x4.const(e.constant);
+    if ("constant" in e) return this.constant(e.constant);
     if (e.op === "pow") return this.pow(e.args[0], e.args[1]);
     if (e.op in BINARY) {
       const [a, b] = e.args as [ElementwiseExpr, ElementwiseExpr];
@@ -144,7 +151,7 @@ class ExprGen {
 
   private pow(base: ElementwiseExpr, exponent: ElementwiseExpr): Value {
     const c = "constant" in exponent ? Math.fround(exponent.constant) : undefined;
-    if (c === 0) return f32x4.const(1);
+    if (c === 0) return this.constant(1);
     if (c === 1) return this.value(base);
     if (c === 0.5 || c === -0.5) {
       const x = valueOf(this.shared(this.value(base)));

@@ -8,7 +8,7 @@
  * Kernels with equal names are identical, so a module holds each name once.
  */
 
-import { type Code, Expr, f32Lit, func, i32, type Instr, type Local, local, madd } from "./wat.ts";
+import { type Code, f32Lit, func, type I32, i32, type Instr, type Local, local } from "./wat.ts";
 
 /** Code generation options every generator receives. */
 export interface KernelTarget {
@@ -37,27 +37,12 @@ const nt = local.i32("nt");
  * the i32 locals `start` and `end` (declared by the caller). Items are split into `nt`
  * contiguous, nearly equal parts.
  */
-export function threadRange(count: number, start: Local<"i32">, end: Local<"i32">): Instr[];
-/**
- * The same as WAT text setting locals `$start` and `$end`.
- * @deprecated for codegen/wasm/bsr.ts until it writes its kernels with wat.ts; use the other form.
- */
-export function threadRange(count: number): string;
-export function threadRange(count: number, start?: Local<"i32">, end?: Local<"i32">): Instr[] | string {
-  const share = (t: Expr<"i32">) => i32.div_u(i32.mul(t, i32.const(count)), local.get(nt));
-  const code = [
-    local.set(start ?? local.i32("start"), share(local.get(tid))),
-    local.set(end ?? local.i32("end"), share(i32.add(local.get(tid), i32.const(1)))),
+export function threadRange(count: number, start: Local<"i32">, end: Local<"i32">): Instr[] {
+  const share = (t: I32) => i32.div_u(i32.mul(t, i32.const(count)), local.get(nt));
+  return [
+    local.set(start, share(local.get(tid))),
+    local.set(end, share(i32.add(local.get(tid), i32.const(1)))),
   ];
-  return start ? code : code.map((s) => s.lines.join("\n")).join("\n    ");
-}
-
-/**
- * `a * b + c` on f32x4 WAT expressions (text), fused when the target has relaxed SIMD.
- * @deprecated for codegen/wasm/bsr.ts until it writes its kernels with wat.ts; use `madd` there.
- */
-export function fma(target: KernelTarget, a: string, b: string, c: string): string {
-  return madd(target, new Expr("v128", a), new Expr("v128", b), new Expr("v128", c)).text;
 }
 
 /** What `kernel` assembles into one exported kernel function. */

@@ -406,12 +406,3 @@ export const WASM_HELPERS: Readonly<Record<string, string>> = Object.fromEntries
 export function helperFor(name: string, target: KernelTarget): string {
   return target.relaxedSimd ? `${name}_fma` : name;
 }
-
-/**
- * Indents every line of `lines` by `depth` two-space steps.
- * @deprecated for codegen/wasm/bsr.ts until it writes its kernels with wat.ts.
- */
-export function indent(lines: readonly string[], depth = 1): string[] {
-  const pad = "  ".repeat(depth);
-  return lines.map((l) => pad + l);
-}
