@@ -31,16 +31,18 @@ export {
 } from "./driver/compile.ts";
 export {
   type CompileInput,
-  inputKind,
   InputError as ModelInputError,
-  type InputKind,
-  inputFiles,
   type InputFiles,
+  inputFiles,
+  type InputKind,
+  type InputOptions,
+  inputKind,
   type LoadedInput,
   loadInput,
   type ModuleInput,
 } from "./driver/input.ts";
 export { writeArtifact, type WriteArtifactOptions, writeModule } from "./driver/output.ts";
+export { CalibrationError, declaredReads, prepareSentences } from "./driver/calibration.ts";
 
 // The textual IR: parse, print, verify.
 export { parse, type ParseOptions, type ParseResult } from "./ir/parse.ts";
@@ -111,7 +113,13 @@ export { broadcastShapes, check, normalizeAxis } from "./ir/shape.ts";
 // The reference interpreter and its tensors and weights.
 export { interpret, InterpretError, type InterpretOptions } from "./ir/interpreter.ts";
 export { BsrTensor, Tensor, type TensorData } from "./ir/tensor.ts";
-export { memoryStore, safetensorsStore, weightTensors, type WeightStore, writeWeights } from "./ir/weights.ts";
+export {
+  memoryStore,
+  safetensorsStore,
+  type WeightStore,
+  weightTensors,
+  writeWeights,
+} from "./ir/weights.ts";
 export {
   encodeSafetensors,
   parseSafetensors,
@@ -136,12 +144,15 @@ export {
   type PassDef,
   PassFailure,
   type PassFilter,
+  type PassInputs,
   type PassOptions,
   type PassOptionSpec,
   type PassOptionType,
   type PassOptionValue,
   type PassResult,
   type PassWeights,
+  type SentenceRequest,
+  type Sentences,
 } from "./passes/pass.ts";
 export { type Pattern, rewrite, type RewriteOptions, Rewriter } from "./passes/rewrite.ts";
 export { passProblem, PassRegistry } from "./passes/registry.ts";

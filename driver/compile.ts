@@ -12,6 +12,7 @@ import type { Diagnostic } from "../ir/diagnostics.ts";
 import type { Module } from "../ir/module.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import type { WeightStore } from "../ir/weights.ts";
+import { CalibrationError, prepareSentences } from "./calibration.ts";
 import { createPassRegistry } from "../passes/index.ts";
 import {
   dumpDirInstrument,
@@ -191,6 +192,13 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
     }
     throw e;
   }
+  let sentences;
+  try {
+    sentences = await prepareSentences(pipeline, loaded.modelDirs);
+  } catch (e) {
+    if (e instanceof CalibrationError) throw new CompileError("input", e.message);
+    throw e;
+  }
 
   const timing = new TimingInstrument();
   const instruments: Instrument[] = [
@@ -209,6 +217,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
       instruments,
       weights: loaded.weights,
       log: options.log,
+      sentences,
     });
   } catch (e) {
     if (!(e instanceof PassError)) throw e;

@@ -7,7 +7,7 @@
  * Sentences shorter than the model's sequence length are padded with `[PAD]` and attention_mask 0;
  * longer ones are truncated to `[CLS]`, the first `seq - 2` word pieces and `[SEP]` (as Hugging Face's
  * `truncation=True` does), and counted. `parseSentencesTsv` reads the same files without labels, for
- * calibration (`frontend/calibration.ts`).
+ * calibration (`driver/calibration.ts`).
  *
  * ```ts
  * const model = await loadEvalModel("../shared/models/sst2-bert-mini", { seq: 64 });

@@ -9,7 +9,7 @@
  * `text` column, one row a line) and tokenized with the tokenizer in `tokenizer` (by default the
  * model file's folder, else the folder of the weights file it names, which for an imported
  * Hugging Face checkpoint is the checkpoint's). The pass reads no files: it declares these
- * sentences in `inputs`, the driver (`prepareSentences` in `frontend/calibration.ts`) reads,
+ * sentences in `inputs`, the driver (`prepareSentences` in `driver/calibration.ts`) reads,
  * draws and tokenizes them as `deno task eval` does, and the pass takes them from
  * `ctx.sentences` and pads or truncates them to `@main`'s static length (keeping `[SEP]` last).
  * `calibration-data=random` uses seeded random token ids of random lengths instead (no

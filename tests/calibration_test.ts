@@ -1,5 +1,5 @@
 /**
- * The driver's side of calibration (`frontend/calibration.ts`): `prepareSentences` reads the TSV a
+ * The driver's side of calibration (`driver/calibration.ts`): `prepareSentences` reads the TSV a
  * pass declared with eval's reader, draws with the seeded choice and tokenizes with eval's
  * tokenizer (ids equal eval's), finds the model's tokenizer, and reports a missing file, a header
  * without a sentence column, a missing tokenizer and an empty file as one line naming the option;
@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
-import { CalibrationError, declaredReads, prepareSentences, seededChoice } from "../frontend/calibration.ts";
+import { CalibrationError, declaredReads, prepareSentences, seededChoice } from "../driver/calibration.ts";
 import { EvalError, parseSentencesTsv, parseSst2Tsv } from "../frontend/sst2.ts";
 import { loadTokenizer } from "../frontend/tokenizer.ts";
 import { createPassRegistry } from "../passes/index.ts";

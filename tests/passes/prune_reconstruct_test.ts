@@ -21,7 +21,7 @@ import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts
 import { createPassRegistry } from "../../passes/index.ts";
 import { PassError, type PipelineResult, runPipeline } from "../../passes/manager.ts";
 import { entryOptions, parsePipeline } from "../../passes/pipeline.ts";
-import { prepareSentences } from "../../frontend/calibration.ts";
+import { prepareSentences } from "../../driver/calibration.ts";
 import { fitSentences } from "../../passes/reconstruct/calibration.ts";
 import {
   accumulateCross,

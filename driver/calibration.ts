@@ -22,8 +22,8 @@ import { join, resolve } from "node:path";
 import { Random } from "../ir/random.ts";
 import type { PassInputs, SentenceRequest, Sentences } from "../passes/pass.ts";
 import { entryOptions, type Pipeline, type PipelineEntry } from "../passes/pipeline.ts";
-import { EvalError, parseSentencesTsv } from "./sst2.ts";
-import { type BertTokenizer, loadTokenizer, TokenizerError } from "./tokenizer.ts";
+import { EvalError, parseSentencesTsv } from "../frontend/sst2.ts";
+import { type BertTokenizer, loadTokenizer, TokenizerError } from "../frontend/tokenizer.ts";
 
 /** Calibration data a pass asked for cannot be prepared; the message is one line naming the option and file. */
 export class CalibrationError extends Error {
