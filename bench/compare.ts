@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { loadCompiled } from "../mod.ts";
 import { summarize } from "./stats.ts";
-import { positiveInt } from "./table1.ts";
+import { positiveInt } from "./table1/args.ts";
 
 /** Runs the comparison with command-line `args`. */
 export async function compareBench(args: string[]): Promise<void> {

@@ -14,26 +14,11 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { linePlot, PEER_COLORS, type Series, THREAD_COLORS, THREAD_DASHES } from "../cli/plot.ts";
 import { summarize, type Summary } from "./stats.ts";
-import {
-  BenchError,
-  buildFamily,
-  type Built,
-  cliMain,
-  denseReference,
-  fmtMs,
-  machineInfo,
-  memoryBudget,
-  parseBlock,
-  parseThreads,
-  positiveInt,
-  progressBar,
-  type Slot,
-  sparrowSlot,
-  timeSlots,
-  TOLERANCE,
-  tuningOption,
-  workload,
-} from "./table1.ts";
+import { BenchError, cliMain, parseBlock, parseThreads, positiveInt, tuningOption } from "./table1/args.ts";
+import { buildFamily, type Built, denseReference, workload } from "./table1/build.ts";
+import { machineInfo, memoryBudget } from "./table1/machine.ts";
+import { fmtMs } from "./table1/report.ts";
+import { progressBar, type Slot, sparrowSlot, timeSlots, TOLERANCE } from "./table1/timing.ts";
 
 /** The sparsities of the sweep. */
 export const SWEEP_SPARSITIES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95];

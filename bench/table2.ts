@@ -52,7 +52,8 @@ import type { WeightStore } from "../ir/weights.ts";
 import { compile, loadCompiled, writeArtifact } from "../mod.ts";
 import { summarize, type Summary } from "./stats.ts";
 import { sparrow } from "./peers.ts";
-import { memoryBudget, progressBar, type Slot, timeSlots } from "./table1.ts";
+import { memoryBudget } from "./table1/machine.ts";
+import { progressBar, type Slot, timeSlots } from "./table1/timing.ts";
 import { writeSection } from "./readme_section.ts";
 import { label, paretoView } from "./table2_pareto.ts";
 
