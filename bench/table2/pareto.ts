@@ -5,9 +5,9 @@
  */
 
 import { basename } from "node:path";
-import { PALETTE } from "../cli/plot.ts";
-import { type LegendEntry, type Marker, paretoFront, scatterPlot, type ScatterPoint } from "./scatter.ts";
-import type { Job, JobResult } from "./table2.ts";
+import { PALETTE } from "../../cli/plot.ts";
+import { type LegendEntry, type Marker, paretoFront, scatterPlot, type ScatterPoint } from "../scatter.ts";
+import type { Job, JobResult } from "./job.ts";
 
 const MARKERS: Record<JobResult["method"], Marker> = {
   dense: "diamond",

@@ -1,0 +1,274 @@
+/**
+ * One configuration of `deno task bench table2`, as a worker runs it (bench/table2/worker.ts):
+ * prune the model as the job says (on the model at the calibration length), compile it with the
+ * pruned weights at the artifact length into its own folder, measure the artifact's SST-2 dev
+ * accuracy, and check it against the reference interpreter on the same pruned weights.
+ */
+
+import { join } from "node:path";
+import {
+  type EvalRunner,
+  evaluateSst2,
+  fitToLength,
+  loadEvalModel,
+  readSst2Tsv,
+  type Sst2Row,
+} from "../../frontend/sst2.ts";
+import { type BertTokenizer, loadTokenizer } from "../../frontend/tokenizer.ts";
+import { interpret } from "../../ir/interpreter.ts";
+import type { Module } from "../../ir/module.ts";
+import { Tensor } from "../../ir/tensor.ts";
+import type { WeightStore } from "../../ir/weights.ts";
+import { compile, loadCompiled, writeArtifact } from "../../mod.ts";
+import type { Summary } from "../stats.ts";
+
+/** One configuration to evaluate. */
+export interface Job {
+  readonly method: "dense" | "magnitude" | "reconstruct";
+  readonly block?: string;
+  readonly sparsity?: number;
+}
+
+/** What the workers need to know. */
+export interface Setting {
+  readonly model: string;
+  readonly data: string;
+  readonly train: string;
+  readonly limit?: number;
+  readonly calibration: number;
+  readonly calSeq: number;
+  /** The length the artifacts are compiled for. */
+  readonly seq: number;
+  readonly seed: number;
+  /** More `prune-reconstruct` options, e.g. `window=0 damp=0.1`. */
+  readonly reconstructOptions: string;
+  /** Where the artifacts go, one folder per configuration. */
+  readonly artifacts: string;
+  /** Also evaluate with the reference interpreter. */
+  readonly interpreter: boolean;
+}
+
+/** One reconstructed weight's report. */
+interface LayerError {
+  readonly weight: string;
+  readonly magnitude: number;
+  readonly reconstructed: number;
+}
+
+/** What the reference interpreter measured, with `--interpreter`. */
+interface InterpreterAccuracy {
+  readonly accuracy: number;
+  readonly correct: number;
+  /** Rows whose prediction differs from the artifact's. */
+  readonly disagree: number;
+  readonly seconds: number;
+}
+
+/** What one configuration measured. */
+export interface JobResult extends Job {
+  /** Accuracy of the compiled artifact. */
+  readonly accuracy: number;
+  readonly correct: number;
+  readonly rows: number;
+  /** Fraction of zeros over all pruned weights (0 for dense). */
+  readonly sparsityAchieved: number;
+  readonly pruneSeconds: number;
+  readonly compileSeconds: number;
+  readonly evalSeconds: number;
+  /** The artifact folder, its pipeline, and its wasm memory in bytes. */
+  readonly artifact: string;
+  readonly pipeline: string;
+  readonly memoryBytes: number;
+  /** The interpreter's logits on the first dev row (the timing input), and the artifact's distance from them. */
+  readonly referenceLogits: number[];
+  readonly checkMaxAbs: number;
+  readonly interpreter?: InterpreterAccuracy;
+  readonly layers?: LayerError[];
+  /** Latency in ms by thread count, filled in after every configuration is built. */
+  latency?: Record<string, Summary>;
+}
+
+const LAYER_LINE = /^prune-reconstruct: @(\S+) .*rel\. error magnitude ([\d.]+) -> reconstructed ([\d.]+)/;
+
+/** The state of a worker: the model at the calibration and artifact lengths, its weights, the tokenizer, the dev rows. */
+export interface Loaded {
+  readonly cal: Module;
+  readonly weights: WeightStore;
+  /** The model at `seq`, compiled into the artifacts. */
+  readonly compiled: Module;
+  readonly tokenizer: BertTokenizer;
+  readonly rows: Sst2Row[];
+  /** The model at each token count, imported on first use (`--interpreter`). */
+  readonly byLength: Map<number, Module>;
+}
+
+/** Loads what a worker keeps: the model at both lengths, its weights, the tokenizer and the dev rows. */
+export async function load(s: Setting): Promise<Loaded> {
+  const cal = await loadEvalModel(s.model, { seq: s.calSeq });
+  const compiled = await loadEvalModel(s.model, { seq: s.seq });
+  const tokenizer = await loadTokenizer(s.model);
+  const all = await readSst2Tsv(s.data);
+  return {
+    cal: cal.module,
+    weights: cal.weights,
+    compiled: compiled.module,
+    tokenizer,
+    rows: s.limit === undefined ? all : all.slice(0, s.limit),
+    byLength: new Map(),
+  };
+}
+
+/** What pruning gave: the weights after it, the ones it changed, and the passes' log lines. */
+interface Pruned {
+  readonly weights: WeightStore;
+  readonly changed: ReadonlyMap<string, Tensor>;
+  readonly logs: string[];
+}
+
+/** Prunes as `job` says, on the model at the calibration length. */
+async function prune(s: Setting, l: Loaded, job: Job): Promise<Pruned> {
+  const logs: string[] = [];
+  if (job.method === "dense") return { weights: l.weights, changed: new Map(), logs };
+  const text = job.method === "magnitude"
+    ? `prune{sparsity=${job.sparsity} block=${job.block} score=l2}`
+    : `prune-reconstruct{sparsity=${job.sparsity} block=${job.block} calibration=${s.calibration} seed=${s.seed} ` +
+      `calibration-data=${JSON.stringify(s.train)} tokenizer=${
+        JSON.stringify(s.model)
+      } ${s.reconstructOptions}}`;
+  const r = await compile({ module: l.cal, weights: l.weights, path: s.model }, {
+    pipeline: text,
+    codegen: false,
+    log: (line) => logs.push(line),
+  });
+  return { weights: r.weights, changed: r.changedWeights, logs };
+}
+
+/** The folder name of a configuration. */
+export function jobId(j: Job): string {
+  return j.method === "dense" ? "dense" : `${j.method}-${j.block}-${Math.round(j.sparsity! * 100)}`;
+}
+
+/**
+ * Compiles the model at the artifact length with the pruned weights, `bsr-lower` in the job's
+ * block shape for a pruned model, into `s.artifacts/<id>`; fails unless every pruned weight was lowered.
+ */
+async function build(s: Setting, l: Loaded, job: Job, pruned: Pruned) {
+  const pipeline = job.method === "dense"
+    ? "canonicalize,cse,fuse,dce"
+    : `canonicalize,cse,fuse,bsr-lower{block=${job.block} sparsity-threshold=0.3},dce`; // not the dense pooler
+  const r = await compile({ module: l.compiled, weights: pruned.weights }, {
+    pipeline,
+    log: () => {}, // the counts are checked below
+  });
+  const lowered = r.stats.filter((x) => x.pass === "bsr-lower" && x.name === "weights")
+    .reduce((n, x) => n + x.value, 0);
+  if (lowered !== pruned.changed.size) {
+    throw new Error(
+      `${jobId(job)}: bsr-lower lowered ${lowered} of the ${pruned.changed.size} pruned weights`,
+    );
+  }
+  const dir = join(s.artifacts, jobId(job));
+  await writeArtifact(r, dir);
+  return { dir, pipeline, memoryBytes: r.artifact!.plan.memory.pages * 65536 };
+}
+
+/** The model inputs of one dev row fitted to `seq`. */
+export function rowInputs(tokenizer: BertTokenizer, row: Sst2Row, seq: number): Record<string, number[]> {
+  const fit = fitToLength(tokenizer.encode(row.sentence), seq, tokenizer.sepId, tokenizer.padId);
+  return { input_ids: fit.ids, token_type_ids: fit.ids.map(() => 0), attention_mask: fit.mask };
+}
+
+/** The reference interpreter's logits of `m` on `values`. */
+function interpreterLogits(m: Module, store: WeightStore, values: Record<string, number[]>): Float32Array {
+  const f = m.func("main")!;
+  const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
+  return Float32Array.from(interpret(m, inputs, store)[0].data);
+}
+
+/** Interpreter predictions with the pruned weights; each row at its own length. */
+async function interpreterPredictions(s: Setting, l: Loaded, store: WeightStore) {
+  const preds: number[] = [];
+  for (const row of l.rows) {
+    const ids = l.tokenizer.encode(row.sentence);
+    let m = l.byLength.get(ids.length);
+    if (!m) {
+      m = (await loadEvalModel(s.model, { seq: ids.length })).module;
+      l.byLength.set(ids.length, m);
+    }
+    const logits = interpreterLogits(m, store, {
+      input_ids: ids,
+      token_type_ids: ids.map(() => 0),
+      attention_mask: ids.map(() => 1),
+    });
+    let pred = 0;
+    for (let k = 1; k < logits.length; k++) if (logits[k] > logits[pred]) pred = k;
+    preds.push(pred);
+  }
+  return preds;
+}
+
+/** Prunes, compiles and evaluates the configuration `job`: what it measured, but its latency. */
+export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
+  const t0 = performance.now();
+  const pruned = await prune(s, l, job);
+  const { changed, logs } = pruned;
+  const t1 = performance.now();
+  const built = await build(s, l, job, pruned);
+  const t2 = performance.now();
+  const model = await loadCompiled(built.dir, { threads: 1 });
+  let acc, checkMaxAbs, referenceLogits;
+  try {
+    const out = model.plan.outputs[0].name;
+    const runner: EvalRunner = {
+      seq: s.seq,
+      labels: model.plan.outputs[0].shape[1],
+      run: (values) => model.run(values)[out],
+    };
+    acc = evaluateSst2(runner, l.tokenizer, l.rows);
+    const first = rowInputs(l.tokenizer, l.rows[0], s.seq);
+    referenceLogits = interpreterLogits(l.compiled, pruned.weights, first);
+    const y = runner.run(first);
+    checkMaxAbs = Math.max(...referenceLogits.map((v, k) => Math.abs(v - y[k])));
+  } finally {
+    model.close();
+  }
+  const t3 = performance.now();
+  let interpreter: InterpreterAccuracy | undefined;
+  if (s.interpreter) {
+    const preds = await interpreterPredictions(s, l, pruned.weights);
+    const correct = preds.filter((p, k) => p === l.rows[k].label).length;
+    interpreter = {
+      accuracy: correct / l.rows.length,
+      correct,
+      disagree: preds.filter((p, k) => p !== acc.preds[k]).length,
+      seconds: (performance.now() - t3) / 1000,
+    };
+  }
+  let zeros = 0, total = 0;
+  for (const t of changed.values()) {
+    total += t.data.length;
+    for (let k = 0; k < t.data.length; k++) if (t.data[k] === 0) zeros++;
+  }
+  const layers = logs.map((line) => LAYER_LINE.exec(line)).filter((m) => m !== null).map((m) => ({
+    weight: m[1],
+    magnitude: Number(m[2]),
+    reconstructed: Number(m[3]),
+  }));
+  return {
+    ...job,
+    accuracy: acc.accuracy,
+    correct: acc.correct,
+    rows: acc.rows,
+    sparsityAchieved: total ? zeros / total : 0,
+    pruneSeconds: (t1 - t0) / 1000,
+    compileSeconds: (t2 - t1) / 1000,
+    evalSeconds: acc.seconds,
+    artifact: built.dir,
+    pipeline: built.pipeline,
+    memoryBytes: built.memoryBytes,
+    referenceLogits: [...referenceLogits],
+    checkMaxAbs,
+    ...(interpreter ? { interpreter } : {}),
+    ...(job.method === "reconstruct" ? { layers } : {}),
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The measuring of `deno task bench table2`: the configurations run in workers (prune, compile,
+ * evaluate; bench/table2/worker.ts), then every artifact is timed, interleaved.
+ */
+
+import { readSst2Tsv } from "../../frontend/sst2.ts";
+import { loadTokenizer } from "../../frontend/tokenizer.ts";
+import { sparrow } from "../peers.ts";
+import { summarize } from "../stats.ts";
+import { memoryBudget } from "../table1/machine.ts";
+import { progressBar, type Slot, timeSlots } from "../table1/timing.ts";
+import { type Job, type JobResult, rowInputs, type Setting } from "./job.ts";
+import { label } from "./pareto.ts";
+import { pct } from "./report.ts";
+
+/** Runs `jobs` in `nWorkers` workers (prune, compile, evaluate); results in the jobs' order. */
+export async function measure(setting: Setting, jobs: Job[], nWorkers: number): Promise<JobResult[]> {
+  const results: JobResult[] = [];
+  const workers = Array.from({ length: nWorkers }, () => {
+    const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+    w.postMessage({ setting });
+    return w;
+  });
+  let next = 0;
+  await Promise.all(workers.map((w) =>
+    new Promise<void>((done, fail) => {
+      const send = () => {
+        if (next >= jobs.length) return done();
+        w.postMessage({ job: jobs[next++] });
+      };
+      w.onmessage = (e: MessageEvent<{ result?: JobResult; error?: string }>) => {
+        if (e.data.error) return fail(new Error(e.data.error));
+        const r = e.data.result!;
+        results.push(r);
+        console.error(
+          `${label(r).padEnd(24)} ${pct(r.accuracy)}% (${r.correct}/${r.rows})  prune ${
+            r.pruneSeconds.toFixed(1)
+          } s, compile ${r.compileSeconds.toFixed(1)} s, eval ${r.evalSeconds.toFixed(1)} s${
+            r.interpreter
+              ? `; interpreter ${pct(r.interpreter.accuracy)}%, ${r.interpreter.disagree} rows differ`
+              : ""
+          }`,
+        );
+        send();
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        fail(new Error(`table2 worker: ${e.message}`));
+      };
+      send();
+    })
+  )).finally(() => workers.forEach((w) => w.terminate()));
+
+  const order = (r: Job) =>
+    jobs.findIndex((j) => j.method === r.method && j.block === r.block && j.sparsity === r.sparsity);
+  return results.sort((a, b) => order(a) - order(b));
+}
+
+/** Times every configuration's artifact at `threads`, interleaved; fills in `latency`. */
+export async function timeArtifacts(
+  results: JobResult[],
+  s: Setting,
+  threadCounts: number[],
+  repeat: number,
+): Promise<void> {
+  const l = { tokenizer: await loadTokenizer(s.model), rows: await readSst2Tsv(s.data) };
+  const values = rowInputs(l.tokenizer, l.rows[0], s.seq);
+  const feeds = Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k, BigInt64Array.from(v.map(BigInt))]),
+  );
+  const budgetBytes = await memoryBudget();
+  const progress = progressBar();
+  for (const threads of threadCounts) {
+    const slots: Slot[] = results.map((r) => ({
+      id: label(r),
+      threads,
+      open: () => sparrow(label(r), r.artifact, threads, feeds),
+      reference: Float32Array.from(r.referenceLogits),
+      referenceName: "the reference interpreter on the same pruned weights",
+      bytes: r.memoryBytes,
+      reloadable: true,
+      source: `artifact ${r.artifact}`,
+    }));
+    progress.start(slots.length * (repeat + 1), `latency at ${threads} thread${threads > 1 ? "s" : ""}`);
+    try {
+      const { times } = await timeSlots(slots, { repeat, warmup: 3, progress, budgetBytes });
+      for (const r of results) (r.latency ??= {})[threads] = summarize(times.get(label(r))!);
+    } finally {
+      progress.stop();
+    }
+  }
+}
