@@ -13,7 +13,6 @@ import {
   type CompileResult,
   DEFAULT_PIPELINE,
   didYouMean,
-  formatOptionValue,
   passRegistry,
   pipelineOf,
   print,
@@ -22,8 +21,7 @@ import {
   writeModule,
 } from "../mod.ts";
 import { parseCli, reportDiagnostics, UsageError, writeTextAtomic } from "./common.ts";
-import type { PassRegistry } from "../passes/registry.ts";
-import type { PassOptionSpec } from "../passes/pass.ts";
+import { listPasses } from "./list_passes.ts";
 import { formatPatternReportJson, patternReport } from "../passes/pattern_report.ts";
 import { formatReport } from "../codegen/report.ts";
 
@@ -50,18 +48,6 @@ export const USAGE = `usage: deno task compile <model> [options]
   --timing                    print each pass's wall time and op count
   --stats                     print the statistics passes counted
   --report FILE.json          with dedup-patterns in --passes: write the sparsity-pattern report as JSON`;
-
-function listPasses(registry: PassRegistry): string {
-  return registry.names().map((name) => {
-    const p = registry.get(name)!;
-    const opts = (Object.entries(p.options ?? {}) as [string, PassOptionSpec][]).map(([k, s]) =>
-      `\n    ${k}=${s.type === "enum" ? s.values!.join("|") : s.type} (default ${
-        formatOptionValue(s.default)
-      }): ${s.doc}`
-    );
-    return `  ${name}: ${p.description}${opts.join("")}`;
-  }).join("\n");
-}
 
 /** The options of `deno task compile`. */
 export const COMPILE_OPTIONS = {
@@ -158,7 +144,7 @@ export async function compileJob(
       console.error(`error: pass '${e.pass}' left IR that does not verify:`);
       reportDiagnostics(e.diagnostics, e.source);
     } else {
-      console.error(e.message);
+      console.error(/\berror: /.test(e.message) ? e.message : `error: ${e.message}`);
     }
     console.error(
       e.stage === "pass" ? `nothing was written; pipeline: ${values.passes}` : "nothing was written",

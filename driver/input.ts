@@ -10,8 +10,9 @@ import { loadModule, loadWeights, weightsPath } from "../ir/load.ts";
 import type { Module } from "../ir/module.ts";
 import { parse } from "../ir/parse.ts";
 import { memoryStore, type WeightStore } from "../ir/weights.ts";
-import { readHfBert } from "../frontend/hf.ts";
-import { onnxToModule } from "../frontend/onnx/import.ts";
+import { HfImportError, readHfBert } from "../frontend/hf.ts";
+import { OnnxImportError, onnxToModule } from "../frontend/onnx/import.ts";
+import { SafetensorsError } from "../ir/safetensors.ts";
 import { createPassRegistry } from "../passes/index.ts";
 import { runPipeline } from "../passes/manager.ts";
 import { parsePipeline } from "../passes/pipeline.ts";
@@ -75,8 +76,22 @@ export async function inputKind(path: string): Promise<Exclude<InputKind, "memor
   return isDir ? "hf" : extname(path).toLowerCase() === ".onnx" ? "onnx" : "sir";
 }
 
-/** Reads an input into a verified module and its weights. Throws InputError and the frontends' errors. */
+/**
+ * Reads an input into a verified module and its weights. Throws InputError (a malformed IR file,
+ * checkpoint, ONNX model or weights file, with a one-line message naming it) and Deno's file errors.
+ */
 export async function loadInput(input: CompileInput, options: InputOptions = {}): Promise<LoadedInput> {
+  try {
+    return await readInput(input, options);
+  } catch (e) {
+    const malformed = e instanceof HfImportError || e instanceof OnnxImportError ||
+      e instanceof SafetensorsError;
+    if (malformed) throw new InputError((e as Error).message);
+    throw e;
+  }
+}
+
+async function readInput(input: CompileInput, options: InputOptions): Promise<LoadedInput> {
   if (typeof input !== "string") {
     const weights = input.weights ?? memoryStore(new Map());
     return {
