@@ -8,6 +8,7 @@
  *   table2   the paper's Table 2: SST-2 accuracy of sst2-bert-mini per block shape, sparsity and
  *            pruning method, each pruned model compiled and timed; accuracy against latency with the
  *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
+ *            [--results FILE | --no-results] (a full run rewrites docs/results.md's table2 section)
  *   compare  compiled artifacts side by side, interleaved medians: DIR... [--threads] [--repeat]
  *   ir       parse, verify and print speed of the IR (deno bench)
  */

@@ -1,11 +1,12 @@
 /**
- * Writes a benchmark's results into a generated section of a Markdown file (README.md), between
- * `<!-- NAME:begin ... -->` and `<!-- NAME:end -->`, so the figures there are the ones the code
- * computed. The file is then formatted with `deno fmt`, as the repository's check expects.
+ * Writes a benchmark's results into a generated section of a Markdown file (docs/results.md),
+ * between `<!-- NAME:begin ... -->` and `<!-- NAME:end -->`, so the figures there are the ones the
+ * code computed. The file is then formatted with `deno fmt`, as the repository's check expects,
+ * unless the formatter's configuration excludes it (as it excludes docs/): then it stays as written.
  */
 
 /** Replaces the body of section `name` in `text`; throws when the markers are missing or out of order. */
-export function replaceSection(text: string, name: string, body: string, file = "README.md"): string {
+export function replaceSection(text: string, name: string, body: string, file = "docs/results.md"): string {
   const begin = new RegExp(`<!-- ${name}:begin[^>]*-->\\n`).exec(text);
   const endMarker = `<!-- ${name}:end -->`;
   const end = begin ? text.indexOf(endMarker, begin.index + begin[0].length) : -1;
@@ -17,12 +18,15 @@ export function replaceSection(text: string, name: string, body: string, file = 
   return text.slice(0, begin.index + begin[0].length) + body.trimEnd() + "\n" + text.slice(end);
 }
 
-/** Rewrites section `name` of the Markdown file `path` with `body` and formats the file. */
+/**
+ * Rewrites section `name` of the Markdown file `path` with `body` and formats the file, unless
+ * `deno fmt` excludes it (`--permit-no-files`: an excluded path is no error, and is left as written).
+ */
 export async function writeSection(path: string, name: string, body: string): Promise<void> {
   const text = replaceSection(await Deno.readTextFile(path), name, body, path);
   await Deno.writeTextFile(path, text);
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--quiet", path],
+    args: ["fmt", "--quiet", "--permit-no-files", path],
     stderr: "piped",
   })
     .output();

@@ -1,6 +1,6 @@
 /**
  * `deno task bench table2 [--quick] [--limit N] [--calibration N] [--workers N] [--seq N]
- * [--threads 1,2] [--repeat N] [--interpreter] [--out DIR] [--readme FILE | --no-readme] [--from-json FILE]`: the paper's Table 2, accuracy beside
+ * [--threads 1,2] [--repeat N] [--interpreter] [--out DIR] [--results FILE | --no-results] [--from-json FILE]`: the paper's Table 2, accuracy beside
  * sparsity, and the co-design view, accuracy against latency. SST-2 dev accuracy of sst2-bert-mini
  * dense and with every encoder dense weight pruned to 50% / 80% in blocks 1x1, 1x4, 1x32, 32x1, 4x4
  * and 16x16, by two one-shot methods without retraining:
@@ -29,13 +29,13 @@
  * `--methods` pick a subset.
  *
  * A full run (no `--quick`, `--limit` or subset) also rewrites the generated `table2` section of
- * README.md (`--readme FILE` elsewhere or for any run, `--no-readme` not at all) and writes
- * `docs/table2.svg` beside it. `--from-json out/bench/table2.json` renders all of that again from an
+ * docs/results.md (`--results FILE` elsewhere or for any run, `--no-results` not at all) and writes
+ * `table2.svg` beside it. `--from-json out/bench/table2.json` renders all of that again from an
  * earlier run's JSON without measuring anything.
  *
  * The parts live in bench/table2/: a configuration's pruning, build and evaluation (job.ts), the
  * worker that runs them (worker.ts), the workers and the timing (measure.ts), the Markdown and the
- * README section (report.ts) and the accuracy-against-latency view (pareto.ts).
+ * results section (report.ts) and the accuracy-against-latency view (pareto.ts).
  */
 
 import { dirname, join } from "node:path";
@@ -44,7 +44,7 @@ import { writeSection } from "./readme_section.ts";
 import type { Job, JobResult, Setting } from "./table2/job.ts";
 import { measure, timeArtifacts } from "./table2/measure.ts";
 import { label, paretoView } from "./table2/pareto.ts";
-import { readmeSection, REFERENCE, table2Markdown } from "./table2/report.ts";
+import { REFERENCE, resultsSection, table2Markdown } from "./table2/report.ts";
 
 const BLOCKS = ["1x1", "1x4", "1x32", "32x1", "4x4", "16x16"];
 const SPARSITIES = [0.5, 0.8];
@@ -67,8 +67,8 @@ export async function table2Bench(args: string[]): Promise<void> {
       threads: { type: "string", default: "1" },
       repeat: { type: "string", default: "50" },
       interpreter: { type: "boolean" },
-      readme: { type: "string" },
-      "no-readme": { type: "boolean" },
+      results: { type: "string" },
+      "no-results": { type: "boolean" },
       "from-json": { type: "string" },
       blocks: { type: "string" },
       sparsities: { type: "string" },
@@ -151,20 +151,20 @@ export async function table2Bench(args: string[]): Promise<void> {
   await Deno.writeTextFile(join(values.out, "table2.md"), md);
   await Deno.writeTextFile(join(values.out, "table2.svg"), view.svg);
   console.log(md);
-  // A full run (every configuration, every row) rewrites README's generated section unless told not to.
+  // A full run (every configuration, every row) rewrites the results page's generated section unless told not to.
   const full = !quick && setting.limit === undefined && !values.blocks && !values.sparsities &&
     values.methods === "dense,magnitude,reconstruct";
-  const readme = values["no-readme"] ? undefined : values.readme ?? (full ? "README.md" : undefined);
-  if (readme) {
-    const svgPath = join(dirname(readme), "docs", "table2.svg");
+  const page = values["no-results"] ? undefined : values.results ?? (full ? "docs/results.md" : undefined);
+  if (page) {
+    const svgPath = join(dirname(page), "table2.svg");
     await Deno.mkdir(dirname(svgPath), { recursive: true });
     await Deno.writeTextFile(svgPath, view.svg);
     await writeSection(
-      readme,
+      page,
       "table2",
-      readmeSection(results, setting, blocks, sparsities, view.frontTable, date),
+      resultsSection(results, setting, blocks, sparsities, view.frontTable, date),
     );
-    console.log(`(wrote the table2 section of ${readme} and ${svgPath})`);
+    console.log(`(wrote the table2 section of ${page} and ${svgPath})`);
   }
   console.log(`(${seconds.toFixed(0)} s; wrote ${join(values.out, "table2.{json,md,svg}")})`);
 }

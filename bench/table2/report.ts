@@ -1,6 +1,6 @@
 /**
  * The report of `deno task bench table2`: the accuracy tables of `table2.md`, and the generated
- * `table2` section of README.md.
+ * `table2` section of the results page (docs/results.md).
  */
 
 import type { JobResult, Setting } from "./job.ts";
@@ -59,8 +59,11 @@ function recoverySentence(results: JobResult[]): string | undefined {
     }%).`;
 }
 
-/** README's generated section: the accuracy table, the recovery at 1x32 80%, the plot and the Pareto front. */
-export function readmeSection(
+/**
+ * The generated `table2` section of the results page: the accuracy table, the recovery at 1x32 80%,
+ * the plot (`table2.svg` beside the page) and the Pareto front.
+ */
+export function resultsSection(
   results: JobResult[],
   s: Setting,
   blocks: string[],
@@ -88,7 +91,7 @@ export function readmeSection(
       } of ${checked.length} x ${results[0].rows} predictions differ from the artifacts'.`
       : ""),
     "",
-    "![accuracy against latency](docs/table2.svg)",
+    "![accuracy against latency](table2.svg)",
     "",
     "The Pareto front, fastest first (every configuration: `out/bench/table2.md`):",
     "",
