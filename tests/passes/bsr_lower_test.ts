@@ -18,7 +18,7 @@ import { parse } from "../../ir/parse.ts";
 import { print } from "../../ir/printer.ts";
 import { BsrTensor, Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
-import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts";
+import { memoryStore, type WeightStore } from "../../ir/weights.ts";
 import { detectBlock, toBsr } from "../../passes/bsr_lower.ts";
 import { createPassRegistry } from "../../passes/index.ts";
 import { type PipelineResult, runPipeline } from "../../passes/manager.ts";
@@ -28,13 +28,6 @@ const registry = createPassRegistry;
 
 function pipeline(m: Module, store: WeightStore, text: string, logs: string[] = []): PipelineResult {
   return runPipeline(m, parsePipeline(text, registry()), { weights: store, log: (l) => logs.push(l) });
-}
-
-/** The store after a pipeline: `store` with the replaced weights. */
-function after(store: WeightStore, r: PipelineResult): OverlayStore {
-  const overlay = new OverlayStore(store);
-  for (const [name, t] of r.changedWeights) overlay.set(name, t);
-  return overlay;
 }
 
 function stat(r: PipelineResult, name: string): number | undefined {
@@ -67,7 +60,7 @@ function maxDiff(a: Module, as: WeightStore, b: Module, bs: WeightStore, seed = 
 /** Runs bsr-lower on `m` and checks print/parse/verify and the interpreter before and after. */
 function lower(m: Module, store: WeightStore, opts = "", logs: string[] = []) {
   const r = pipeline(m, store, `bsr-lower${opts ? `{${opts}}` : ""}`, logs);
-  const store2 = after(store, r);
+  const store2 = r.weights;
   const m2 = reparse(r.module, store2);
   assert.ok(maxDiff(m, store, m2, store2) <= 1e-5);
   return { r, store: store2, m: m2 };
@@ -338,7 +331,7 @@ for (const block of ["1x32", "4x4"]) {
   Deno.test(`bsr-lower: a bert-tiny pruned with ${block} blocks: auto finds ${block}, outputs agree`, () => {
     const { m, store } = tinyBert();
     const pruned = pipeline(m, store, `prune{block=${block} sparsity=0.8}`);
-    const prunedStore = after(store, pruned);
+    const prunedStore = pruned.weights;
     const logs: string[] = [];
     const { r, store: lowered, m: m2 } = lower(pruned.module, prunedStore, "", logs);
     const encoder = [...r.changedWeights.keys()].filter((n) => ENCODER.test(n));

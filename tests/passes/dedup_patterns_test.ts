@@ -18,7 +18,7 @@ import { parse } from "../../ir/parse.ts";
 import { print } from "../../ir/printer.ts";
 import { BsrTensor, type Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
-import { memoryStore, OverlayStore, type WeightStore } from "../../ir/weights.ts";
+import { memoryStore, type WeightStore } from "../../ir/weights.ts";
 import { canonicalBsr, isCanonical } from "../../ir/bsr_pattern.ts";
 import { formatPatternTable, type PatternReport, patternReport } from "../../passes/pattern_report.ts";
 import { createPassRegistry } from "../../passes/index.ts";
@@ -31,13 +31,6 @@ function pipeline(m: Module, store: WeightStore, text: string, logs: string[] = 
     weights: store,
     log: (l) => logs.push(l),
   });
-}
-
-/** The store after a pipeline: `store` with the replaced weights. */
-function after(store: WeightStore, r: PipelineResult): OverlayStore {
-  const overlay = new OverlayStore(store);
-  for (const [name, t] of r.changedWeights) overlay.set(name, t);
-  return overlay;
 }
 
 function stat(r: PipelineResult, name: string): number | undefined {
@@ -367,7 +360,7 @@ Deno.test("dedup-patterns: unsorted blocks are sorted (data moved), duplicates s
   const ids = patterns(r.module);
   assert.equal(ids[0], ids[1]);
   // The result prints, parses, verifies against the new weights and computes the same.
-  const store2 = after(store, r);
+  const store2 = r.weights;
   const m2 = reparse(r.module, store2);
   assert.ok(maxDiff(m, store, m2, store2) <= 1e-4);
   assert.ok(isCanonical(u.indices, u.indptr));
@@ -381,7 +374,7 @@ Deno.test("dedup-patterns: a pruned bert-tiny after bsr-lower: every bsr_dense m
   const m = buildBertModule(bertConfig("bert-tiny", { seq: 8 }), "w.safetensors");
   const store = seededWeights(m, 3);
   const lowered = pipeline(m, store, "prune{block=1x32 sparsity=0.8},bsr-lower");
-  const loweredStore = after(store, lowered);
+  const loweredStore = lowered.weights;
   const logs: string[] = [];
   const r = pipeline(lowered.module, loweredStore, "dedup-patterns", logs);
   assert.equal(r.changedWeights.size, 0, "bsr-lower writes canonical weights");
