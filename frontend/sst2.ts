@@ -18,7 +18,7 @@
  * ```
  */
 
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { formatDiagnostics } from "../ir/diagnostics.ts";
 import { interpret } from "../ir/interpreter.ts";
 import { loadModule, loadWeights } from "../ir/load.ts";
@@ -26,7 +26,7 @@ import type { Func, Module } from "../ir/module.ts";
 import { Tensor } from "../ir/tensor.ts";
 import { formatType } from "../ir/types.ts";
 import type { WeightStore } from "../ir/weights.ts";
-import { importHfBert } from "./hf.ts";
+import { readHfBert } from "./hf.ts";
 import type { BertTokenizer } from "./tokenizer.ts";
 
 /** Data or a model that cannot be evaluated; the message is one line naming the file. */
@@ -171,26 +171,18 @@ function classifierShape(m: Module, path: string): { f: Func; seq: number; label
 }
 
 /**
- * Loads a classifier: a Hugging Face checkpoint folder (imported at `seq` into a temporary folder
- * that is removed again; the weights are read from the checkpoint's own file) or an IR file with
- * its weights file.
+ * Loads a classifier: a Hugging Face checkpoint folder (read into memory at `seq`; the weights are
+ * read from the checkpoint's own file) or an IR file with its weights file.
  */
 export async function loadEvalModel(path: string, options: LoadEvalOptions = {}): Promise<EvalModel> {
   const info = await stat(path);
   if (info.isDirectory) {
-    const tmp = await Deno.makeTempDir({ prefix: "sparrow-eval-" });
-    try {
-      const irPath = join(tmp, "model.sir");
-      const r = await importHfBert(path, irPath, { seq: options.seq });
-      if (r.head !== "classifier") {
-        throw new EvalError(`${path}: ${r.architecture} is not a sequence classifier`);
-      }
-      const weights = await loadWeights(r.module, irPath);
-      const { seq, labels } = classifierShape(r.module, path);
-      return { module: r.module, weights, seq, labels, tokenizerDir: path };
-    } finally {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    const r = await readHfBert(path, { seq: options.seq });
+    if (r.head !== "classifier") {
+      throw new EvalError(`${path}: ${r.architecture} is not a sequence classifier`);
     }
+    const { seq, labels } = classifierShape(r.module, path);
+    return { module: r.module, weights: r.weights, seq, labels, tokenizerDir: path };
   }
   const loaded = await loadModule(path);
   if (!loaded.module) {
