@@ -343,6 +343,7 @@ export const prune = definePass({
   statistics,
   filter: { ops: ["dense"] },
   preserves: ["flops"],
+  inputs: (o) => o.rules === "" ? {} : { files: [o.rules] },
   runOnModule(m, ctx) {
     const o = ctx.options;
     if (!(o.sparsity >= 0 && o.sparsity < 1)) {

@@ -480,3 +480,48 @@ test(
     await assert.rejects(Deno.stat(escaped), Deno.errors.NotFound);
   }),
 );
+
+test(
+  "the job may read exactly the files the pipeline's passes declare (a rules file, a plugin's input)",
+  withModel(async (model) => {
+    const elsewhere = await Deno.makeTempDir({ prefix: "sparrow-declared-" });
+    try {
+      const secret = join(elsewhere, "secret.txt");
+      await Deno.writeTextFile(secret, "declared line\n");
+      const plugin = `${FIXTURES}/reads_file.ts`;
+      const declared = await compile(
+        model.path,
+        "--plugin",
+        plugin,
+        "--passes",
+        `reads-file{file=${JSON.stringify(secret)}}`,
+      );
+      assert.equal(declared.code, 0, declared.stderr);
+      assert.match(declared.stderr, /reads-file: first line: declared line/);
+      const undeclared = await compile(
+        model.path,
+        "--plugin",
+        plugin,
+        "--passes",
+        `reads-file{file=${JSON.stringify(secret)} declare=false}`,
+        "-o",
+        join(model.dir, "out", "x.sir"),
+      );
+      await assertCleanFailure(undeclared, 1, model.dir);
+      assert.match(undeclared.stderr, /pass 'reads-file' threw: Requires read access to ".*secret\.txt"/);
+      // prune's rules file, outside every folder the compile names otherwise.
+      const rules = join(elsewhere, "rules.json");
+      await Deno.writeTextFile(rules, JSON.stringify([{ match: "query", sparsity: 0.9 }]));
+      const pruned = await compile(
+        model.path,
+        "--passes",
+        `prune{rules=${JSON.stringify(rules)}}`,
+        "--stats",
+      );
+      assert.equal(pruned.code, 0, pruned.stderr);
+      assert.match(pruned.stderr, /query\.weight.*90\.0/);
+    } finally {
+      await Deno.remove(elsewhere, { recursive: true });
+    }
+  }),
+);
