@@ -8,7 +8,20 @@
  * Kernels with equal names are identical, so a module holds each name once.
  */
 
-import { type Code, f32Lit, func, type I32, i32, type Instr, type Local, local } from "./wat.ts";
+import {
+  block,
+  br,
+  br_if,
+  type Code,
+  f32Lit,
+  func,
+  type I32,
+  i32,
+  type Instr,
+  type Local,
+  local,
+  loop,
+} from "./wat.ts";
 
 /** Code generation options every generator receives. */
 export interface KernelTarget {
@@ -42,6 +55,29 @@ export function threadRange(count: number, start: Local<"i32">, end: Local<"i32"
   return [
     local.set(start, share(local.get(tid))),
     local.set(end, share(i32.add(local.get(tid), i32.const(1)))),
+  ];
+}
+
+/** A loop, labelled `label`, running `body` for `i` = `start` … `end - 1` (i32 locals). */
+export function forRange(
+  i: Local<"i32">,
+  start: Local<"i32">,
+  end: Local<"i32">,
+  label: string,
+  body: Code,
+): Instr[] {
+  return [
+    local.set(i, local.get(start)),
+    block(
+      "done",
+      loop(
+        label,
+        br_if("done", i32.ge_u(local.get(i), local.get(end))),
+        body,
+        local.set(i, i32.add(local.get(i), i32.const(1))),
+        br(label),
+      ),
+    ),
   ];
 }
 

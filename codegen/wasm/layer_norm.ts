@@ -7,10 +7,10 @@
  * so x and residual are read once. y may be x (or residual) itself.
  */
 
-import { kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
+import { forRange, kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
 import { combineSlots, horizontal, vectorPass } from "./rows.ts";
 import type { Local, V128 } from "./wat.ts";
-import { block, br, br_if, comment, f32, f32Lit, f32x4, i32, i32x4, local, loop, madd, v128 } from "./wat.ts";
+import { comment, f32, f32Lit, f32x4, i32, i32x4, local, madd, v128 } from "./wat.ts";
 
 /** What a layer_norm kernel is specialized to. */
 export interface LayerNormSpec {
@@ -134,14 +134,8 @@ export function layerNormKernel(spec: LayerNormSpec, target: KernelTarget): Wasm
         return f32.store(local.get(py), yj, { offset });
       }),
     ],
-    local.set(row, i32.add(local.get(row), i32.const(1))),
-    br("rows"),
   ];
-  const body = [
-    threadRange(rows, start, end),
-    local.set(row, local.get(start)),
-    block("done", loop("rows", br_if("done", i32.ge_u(local.get(row), local.get(end))), rowCode)),
-  ];
+  const body = [threadRange(rows, start, end), forRange(row, start, end, "rows", rowCode)];
 
   const what = `y = layer_norm(${
     residual ? "x + residual" : "x"

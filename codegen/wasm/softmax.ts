@@ -8,11 +8,11 @@
  * (only its NaN/inf-ness is), which keeps f32 precision. y may be x itself.
  */
 
-import { kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
+import { forRange, kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
 import { expInline } from "./math.ts";
 import { type At, broadcastSteps, combineSlots, horizontal, stridedOffset, vectorPass } from "./rows.ts";
 import type { F32, Local, V128 } from "./wat.ts";
-import { block, br, br_if, comment, f32, f32Lit, f32x4, i32, local, loop, madd, v128 } from "./wat.ts";
+import { comment, f32, f32Lit, f32x4, i32, local, madd, v128 } from "./wat.ts";
 
 /** What a softmax kernel is specialized to. */
 export interface SoftmaxSpec {
@@ -138,14 +138,8 @@ export function softmaxKernel(spec: SoftmaxSpec, target: KernelTarget): WasmKern
         f32.store(local.get(py), f32x4.extract_lane(j, local.get(t)), { offset })
       ),
     ],
-    local.set(row, i32.add(local.get(row), i32.const(1))),
-    br("rows"),
   ];
-  const body = [
-    threadRange(rows, start, end),
-    local.set(row, local.get(start)),
-    block("done", loop("rows", br_if("done", i32.ge_u(local.get(row), local.get(end))), rowCode)),
-  ];
+  const body = [threadRange(rows, start, end), forRange(row, start, end, "rows", rowCode)];
 
   const what = `y = softmax(${scale === 1 ? "" : `${f32Lit(scale)}·`}x${
     hasMask ? ` + mask[${spec.maskShape!.join(",")}]` : ""

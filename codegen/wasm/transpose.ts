@@ -15,10 +15,10 @@
  *   threads splitting the rows.
  */
 
-import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import { rowMajorStrides, stridedOffset, vectorPass } from "./rows.ts";
 import type { Code, I32, Instr, Local } from "./wat.ts";
-import { block, br, br_if, comment, f32, i32, i8x16, if_, local, loop, memory, v128 } from "./wat.ts";
+import { br_if, comment, f32, i32, i8x16, if_, local, loop, memory, v128 } from "./wat.ts";
 
 /** What a transpose kernel is specialized to. */
 export interface TransposeSpec {
@@ -66,15 +66,7 @@ function unitPointers(src: I32, dst: I32): Instr[] {
 const increment = (l: Local<"i32">, by: number) => local.set(l, i32.add(local.get(l), i32.const(by)));
 
 /** A loop over `$r` in [start, end) around `body`. */
-function overRange(label: string, body: Code): Instr[] {
-  return [
-    local.set(r, local.get(start)),
-    block(
-      "done",
-      loop(label, br_if("done", i32.ge_u(local.get(r), local.get(end))), body, increment(r, 1), br(label)),
-    ),
-  ];
-}
+const overRange = (label: string, body: Code) => forRange(r, start, end, label, body);
 
 /** Copies the f32 at `$ps` + `from` bytes to `$pd` + `to` bytes. */
 function copyF32(to: number, from: number): Instr {
