@@ -9,7 +9,8 @@
 import { packBsrData, packBsrIndex } from "../codegen/bsr_pack.ts";
 import { packB } from "../codegen/pack.ts";
 import { assembleWat } from "../codegen/wasm/assemble.ts";
-import { bsrKernel, type BsrSpec, bsrVariants, defaultBsrVariant, variantKey } from "../codegen/wasm/bsr.ts";
+import { bsrKernel, type BsrSpec, variantKey } from "../codegen/wasm/bsr.ts";
+import { bsrVariants, defaultBsrVariant } from "../codegen/wasm/bsr_cost.ts";
 import { gemmKernel } from "../codegen/wasm/gemm.ts";
 import type { WasmKernel } from "../codegen/wasm/kernel.ts";
 import { WASM_HELPERS } from "../codegen/wasm/math.ts";

@@ -11,7 +11,8 @@ import type { DType } from "../../ir/types.ts";
 import { numel } from "../../ir/types.ts";
 import type { KernelTarget, WasmKernel } from "../wasm/kernel.ts";
 import type { TsKernel } from "../ts_kernels.ts";
-import { type BsrSpec, type BsrVariant, defaultBsrVariant } from "../wasm/bsr.ts";
+import type { BsrSpec, BsrVariant } from "../wasm/bsr.ts";
+import { defaultBsrVariant } from "../wasm/bsr_cost.ts";
 
 /** A buffer that exists only at run time: an IR value, or a temporary the lowering needed. */
 export type RuntimeBuffer = Value | { temp: string; bytes: number };

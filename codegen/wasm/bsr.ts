@@ -50,9 +50,6 @@ import {
   v128,
 } from "./wat.ts";
 
-/** The cost model (bsr_cost.ts), re-exported for the callers that import it from here. */
-export { bsrVariants, defaultBsrVariant, SPECIALIZE_BUDGET_BYTES } from "./bsr_cost.ts";
-
 /** A block-sparse dense layer as one kernel sees it. */
 export interface BsrSpec {
   /** Rows of x (tokens); x is row-major [M, K]. */
