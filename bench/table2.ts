@@ -40,7 +40,7 @@
 
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { writeSection } from "./readme_section.ts";
+import { writeSection } from "../cli/generated_section.ts";
 import type { Job, JobResult, Setting } from "./table2/job.ts";
 import { measure, timeArtifacts } from "./table2/measure.ts";
 import { label, paretoView } from "./table2/pareto.ts";

@@ -8,6 +8,7 @@
 import { fileURLToPath } from "node:url";
 import { passRegistry } from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
+import { replaceSection } from "./generated_section.ts";
 import { passesMarkdown } from "./list_passes.ts";
 
 /** The page holding the pass reference. */
@@ -16,22 +17,14 @@ export const PASSES_DOC: string = fileURLToPath(new URL("../docs/passes.md", imp
 /** The name of the generated section in docs/passes.md. */
 export const PASSES_SECTION = "passes";
 
-/** Replaces the body of section `name` in `text`; throws when its markers are missing or out of order. */
-export function replaceSection(text: string, name: string, body: string, file: string): string {
-  const begin = new RegExp(`<!-- ${name}:begin[^>]*-->\\n`).exec(text);
-  const endMarker = `<!-- ${name}:end -->`;
-  const end = begin ? text.indexOf(endMarker, begin.index + begin[0].length) : -1;
-  if (!begin || end < 0) {
-    throw new UsageError(
-      `${file}: no generated section '${name}' (a line '<!-- ${name}:begin -->', later '${endMarker}')`,
-    );
-  }
-  return text.slice(0, begin.index + begin[0].length) + "\n" + body.trim() + "\n\n" + text.slice(end);
-}
-
 /** docs/passes.md as it should be: `text` with the built-in pass reference regenerated. */
 export async function regeneratePassesDoc(text: string, file = PASSES_DOC): Promise<string> {
-  return replaceSection(text, PASSES_SECTION, passesMarkdown(await passRegistry()), file);
+  const body = `\n${passesMarkdown(await passRegistry()).trim()}\n`;
+  try {
+    return replaceSection(text, PASSES_SECTION, body, file);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 if (import.meta.main) {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { passRegistry } from "../mod.ts";
-import { PASSES_DOC, regeneratePassesDoc, replaceSection } from "../cli/docs.ts";
+import { PASSES_DOC, regeneratePassesDoc } from "../cli/docs.ts";
 import { listPasses, passesMarkdown, passReference } from "../cli/list_passes.ts";
 
 Deno.test("docs/passes.md: the built-in pass reference is fresh (else run deno task docs)", async () => {
@@ -50,13 +50,14 @@ Deno.test("passesMarkdown escapes pipes and backticks inside table cells", async
   assert.match(md, /^\| `pattern` \| `string` \| `` `q`\\\|r `` \| ticks \|$/m);
 });
 
-Deno.test("replaceSection keeps the rest of the page and needs both markers", () => {
+Deno.test("regeneratePassesDoc keeps the rest of the page, is idempotent and needs both markers", async () => {
   const page = "a\n<!-- passes:begin (generated) -->\nold\n<!-- passes:end -->\nb\n";
-  const once = replaceSection(page, "passes", "new", "p.md");
-  assert.equal(once, "a\n<!-- passes:begin (generated) -->\n\nnew\n\n<!-- passes:end -->\nb\n");
-  assert.equal(replaceSection(once, "passes", "new", "p.md"), once, "idempotent");
-  assert.throws(
-    () => replaceSection("no markers\n", "passes", "x", "p.md"),
+  const once = await regeneratePassesDoc(page, "p.md");
+  assert.match(once, /^a\n<!-- passes:begin \(generated\) -->\n\n\| pass \|[^]*\n<!-- passes:end -->\nb\n$/);
+  assert.doesNotMatch(once, /\nold\n/);
+  assert.equal(await regeneratePassesDoc(once, "p.md"), once, "idempotent");
+  await assert.rejects(
+    () => regeneratePassesDoc("no markers\n", "p.md"),
     /p\.md: no generated section 'passes'/,
   );
 });

@@ -1,8 +1,8 @@
-/** Generated sections of the results page (bench/readme_section.ts). */
+/** Generated sections of the results page (cli/generated_section.ts). */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { replaceSection, writeSection } from "../bench/readme_section.ts";
+import { replaceSection, writeSection } from "../cli/generated_section.ts";
 
 Deno.test("replaceSection rewrites the body between the markers and keeps the rest", () => {
   const text = "a\n<!-- t:begin (generated) -->\nold\nlines\n<!-- t:end -->\nb\n";

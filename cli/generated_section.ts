@@ -1,7 +1,7 @@
 /**
- * Writes a benchmark's results into a generated section of a Markdown file (docs/results.md),
- * between `<!-- NAME:begin ... -->` and `<!-- NAME:end -->`, so the figures there are the ones the
- * code computed. The file is then formatted with `deno fmt`, as the repository's check expects,
+ * Generated sections of Markdown files, between `<!-- NAME:begin ... -->` and `<!-- NAME:end -->`:
+ * a benchmark's results in docs/results.md, the pass reference in docs/passes.md, so what they say
+ * is what the code computed. The file is then formatted with `deno fmt`, as the repository's check expects,
  * unless the formatter's configuration excludes it (as it excludes docs/): then it stays as written.
  */
 
