@@ -188,6 +188,18 @@ export { builtinPasses, createPassRegistry } from "./passes/index.ts";
 export { cloneModule } from "./ir/clone.ts";
 export { createOp, NameScope } from "./ir/builder.ts";
 export { OverlayStore } from "./ir/weights.ts";
+export {
+  formatPatternReportJson,
+  formatPatternTable,
+  type PatternGroup,
+  type PatternReport,
+  patternReport,
+  type WeightPatterns,
+  type WeightSource,
+} from "./passes/pattern_report.ts";
+export { seededInputs, seededWeights } from "./ir/inputs.ts";
+export { Random } from "./ir/random.ts";
+export { writeFileAtomic } from "./ir/atomic_write.ts";
 
 // Frontends: synthetic BERTs, Hugging Face checkpoints, ONNX export.
 export {
@@ -197,8 +209,13 @@ export {
   type BertConfig,
   bertConfig,
   type BertHead,
+  bertModelName,
   type BertPresetName,
   buildBertModule,
+  checkBertConfig,
+  isBertPreset,
+  parseSyntheticSpec,
+  SYNTHETIC_PREFIX,
   syntheticBertWeights,
   writeSyntheticBert,
   type WrittenModel,
@@ -212,6 +229,30 @@ export {
   importHfBert,
 } from "./frontend/hf.ts";
 export { exportOnnx, type ExportOptions, type OnnxExport, OnnxExportError } from "./frontend/onnx/export.ts";
+export {
+  importOnnx,
+  type OnnxConversion,
+  OnnxImportError,
+  type OnnxImportOptions,
+  type OnnxImportResult,
+} from "./frontend/onnx/import.ts";
+
+// Evaluation: the BERT tokenizer and SST-2.
+export { type BertTokenizer, loadTokenizer, TokenizerError } from "./frontend/tokenizer.ts";
+export {
+  EvalError,
+  type EvalModel,
+  type EvalResult,
+  type EvalRunner,
+  evaluateSst2,
+  type FittedIds,
+  fitToLength,
+  loadEvalModel,
+  type LoadEvalOptions,
+  parseSst2Tsv,
+  readSst2Tsv,
+  type Sst2Row,
+} from "./frontend/sst2.ts";
 
 // Codegen and the runtime.
 export { CodegenError, type SparseSchedule } from "./codegen/lower/context.ts";

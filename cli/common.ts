@@ -1,8 +1,7 @@
 /** What the command-line tools share: argument parsing, error reporting, atomic writes. */
 
-import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { parseArgs, type ParseArgsConfig, styleText } from "node:util";
-import { type Diagnostic, didYouMean, formatDiagnostics } from "../mod.ts";
+import { type Diagnostic, didYouMean, formatDiagnostics, writeFileAtomic } from "../mod.ts";
 
 /** A failure the user caused; printed as one line, without a stack trace. */
 export class UsageError extends Error {}

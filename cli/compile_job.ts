@@ -13,7 +13,10 @@ import {
   type CompileResult,
   DEFAULT_PIPELINE,
   didYouMean,
+  formatPatternReportJson,
+  formatReport,
   passRegistry,
+  patternReport,
   pipelineOf,
   print,
   printPipeline,
@@ -22,8 +25,6 @@ import {
 } from "../mod.ts";
 import { parseCli, reportDiagnostics, UsageError, writeTextAtomic } from "./common.ts";
 import { listPasses } from "./list_passes.ts";
-import { formatPatternReportJson, patternReport } from "../passes/pattern_report.ts";
-import { formatReport } from "../codegen/report.ts";
 
 /** The usage text of `deno task compile`. */
 export const USAGE = `usage: deno task compile <model> [options]

@@ -10,21 +10,20 @@ import { styleText } from "node:util";
 import {
   BERT_PRESET_NAMES,
   bertConfig,
-  isBertPreset,
-  writeSyntheticBert,
-} from "../frontend/synthetic_bert.ts";
-import { seededInputs } from "../ir/inputs.ts";
-import { formatPatternTable, patternReport } from "../passes/pattern_report.ts";
-import {
   compile,
   type CompileResult,
   formatDiagnostics,
+  formatPatternTable,
+  isBertPreset,
   loadCompiled,
   loadInput,
   parse,
+  patternReport,
   print,
+  seededInputs,
   verify,
   writeArtifact,
+  writeSyntheticBert,
 } from "../mod.ts";
 import { main, parseCli, UsageError } from "./common.ts";
 import { linePlot, PALETTE } from "./plot.ts";

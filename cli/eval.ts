@@ -8,16 +8,18 @@
 
 import { join } from "node:path";
 import {
+  ArtifactError,
   EvalError,
   type EvalModel,
   type EvalRunner,
   evaluateSst2,
+  HfImportError,
+  loadCompiled,
   loadEvalModel,
+  loadTokenizer,
   readSst2Tsv,
-} from "../frontend/sst2.ts";
-import { ArtifactError, loadCompiled } from "../mod.ts";
-import { loadTokenizer, TokenizerError } from "../frontend/tokenizer.ts";
-import { HfImportError } from "../frontend/hf.ts";
+  TokenizerError,
+} from "../mod.ts";
 import { main, parseCli, UsageError, writeTextAtomic } from "./common.ts";
 
 const USAGE =

@@ -9,9 +9,7 @@
  * weight written densified) is printed as `note: ...` lines.
  */
 
-import { writeFileAtomic } from "../ir/atomic_write.ts";
-import { exportOnnx, OnnxExportError } from "../frontend/onnx/export.ts";
-import { loadModule, loadWeights } from "../mod.ts";
+import { exportOnnx, loadModule, loadWeights, OnnxExportError, writeFileAtomic } from "../mod.ts";
 import { main, parseCli, reportDiagnostics, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task export <model.sir> -o <model.onnx> [options]

@@ -21,13 +21,22 @@ import {
   type BertConfig,
   bertModelName,
   checkBertConfig,
+  createPassRegistry,
+  HF_ARCHITECTURES,
+  HfImportError,
+  importHfBert,
+  importOnnx,
+  memoryStore,
+  OnnxImportError,
+  type OnnxImportOptions,
+  parsePipeline,
   parseSyntheticSpec,
+  PassError,
+  print,
+  runPipeline,
   SYNTHETIC_PREFIX,
   writeSyntheticBert,
-} from "../frontend/synthetic_bert.ts";
-import { HF_ARCHITECTURES, HfImportError, importHfBert } from "../frontend/hf.ts";
-import { importOnnx, OnnxImportError, type OnnxImportOptions } from "../frontend/onnx/import.ts";
-import { createPassRegistry, memoryStore, parsePipeline, PassError, print, runPipeline } from "../mod.ts";
+} from "../mod.ts";
 import { parseCli, UsageError, writeTextAtomic } from "./common.ts";
 
 const USAGE = `usage: deno task import <model> -o <file.sir> [options]

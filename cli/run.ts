@@ -3,8 +3,15 @@
  * reference interpreter on seeded inputs and prints a summary of each output.
  */
 
-import { seededInputs } from "../ir/inputs.ts";
-import { formatType, interpret, loadModule, loadWeights, type Tensor, writeSafetensors } from "../mod.ts";
+import {
+  formatType,
+  interpret,
+  loadModule,
+  loadWeights,
+  seededInputs,
+  type Tensor,
+  writeSafetensors,
+} from "../mod.ts";
 import { main, parseCli, reportDiagnostics, UsageError } from "./common.ts";
 import { runCompiled } from "./run_compiled.ts";
 

@@ -3,9 +3,15 @@
  * a summary of the outputs and latency statistics (median, min, max), or a per-op profile.
  */
 
-import { Random } from "../ir/random.ts";
-import { writeSafetensors } from "../ir/safetensors.ts";
-import { ArtifactError, CompiledModel, type InputData, InputError, type Plan } from "../mod.ts";
+import {
+  ArtifactError,
+  CompiledModel,
+  type InputData,
+  InputError,
+  type Plan,
+  Random,
+  writeSafetensors,
+} from "../mod.ts";
 import { parseCli, UsageError } from "./common.ts";
 
 /** The usage text of `deno task run` on an artifact. */

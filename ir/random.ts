@@ -5,6 +5,7 @@ export class Random {
   private state: number;
   private spare: number | undefined;
 
+  /** A source seeded with `seed` (its low 32 bits). */
   constructor(seed: number) {
     this.state = seed >>> 0;
   }
