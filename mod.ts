@@ -28,6 +28,7 @@ export {
   DEFAULT_PIPELINE,
   passRegistry,
   pipelineOf,
+  tuningLogTemp,
 } from "./driver/compile.ts";
 export {
   type CompileInput,

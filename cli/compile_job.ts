@@ -20,6 +20,7 @@ import {
   pipelineOf,
   print,
   printPipeline,
+  tuningLogTemp,
   writeArtifact,
   writeModule,
 } from "../mod.ts";
@@ -183,6 +184,20 @@ export async function compileJob(
   await writeReport();
 }
 
+/** The tuning log, its temporary file and, when missing, its folder (so it can be created). */
+function tuningLogWrites(log: string): string[] {
+  const dir = dirname(log);
+  const missing = (() => {
+    try {
+      Deno.statSync(dir);
+      return false;
+    } catch {
+      return true;
+    }
+  })();
+  return [log, tuningLogTemp(log), ...(missing ? [dir] : [])];
+}
+
 /** What `deno task compile` with these arguments writes, for the launcher's sandbox. */
 export function compileWrites(
   values: ReturnType<typeof parseCli<typeof COMPILE_OPTIONS>>["values"],
@@ -198,6 +213,7 @@ export function compileWrites(
     ...(values["dump-dir"] ? [resolve(values["dump-dir"])] : []),
     ...(values["emit-kernels"] ? [resolve(values["emit-kernels"])] : []),
     ...(values.report ? [dirname(resolve(values.report))] : []),
-    ...(artifact ? [resolve(values["tuning-log"])] : []),
+    // The tuning log, the temporary file it is written through, and its folder if it does not exist yet.
+    ...(artifact ? tuningLogWrites(resolve(values["tuning-log"])) : []),
   ];
 }

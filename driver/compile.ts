@@ -7,7 +7,7 @@
  * benches, tests) calls this.
  */
 
-import { relative, resolve } from "node:path";
+import { dirname, relative, resolve } from "node:path";
 import type { Diagnostic } from "../ir/diagnostics.ts";
 import type { Module } from "../ir/module.ts";
 import type { Tensor } from "../ir/tensor.ts";
@@ -35,11 +35,35 @@ import type { PassRegistry } from "../passes/registry.ts";
 import { type Compiled, compileModule, type CompileOptions as CodegenOptions } from "../codegen/compile.ts";
 import { CodegenError } from "../codegen/lower/context.ts";
 import { emptyLog, readTuningLog, type TuningLog } from "../codegen/tuning_log.ts";
-import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { type CompileInput, InputError, type InputKind, loadInput } from "./input.ts";
 
 /** The passes run when a compile names none: clean-up and fusion. */
 export const DEFAULT_PIPELINE = "canonicalize,cse,fuse,dce";
+
+/**
+ * The temporary file a tuning log is written to before it is renamed over `log`: a fixed name
+ * (per process) beside it, so a sandbox can grant exactly the log and this file.
+ */
+export function tuningLogTemp(log: string): string {
+  return `${log}.partial-${Deno.pid}`;
+}
+
+/** Writes the tuning log atomically through {@link tuningLogTemp}, creating its folder if missing. */
+async function writeTuningLog(path: string, text: string): Promise<void> {
+  const tmp = tuningLogTemp(path);
+  try {
+    await Deno.writeTextFile(tmp, text).catch(async (e) => {
+      // Only a missing folder is created: a sandbox may grant the log and not its folder.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      await Deno.mkdir(dirname(resolve(path)), { recursive: true });
+      await Deno.writeTextFile(tmp, text);
+    });
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
 
 /** Options of {@link compile}. */
 export interface CompileOptions {
@@ -250,7 +274,9 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
       throw new CompileError("codegen", e.message);
     }
     if (logPath && artifact.report.tuned > 0) {
-      await writeFileAtomic(logPath, JSON.stringify(tuningLog, null, 1) + "\n");
+      await writeTuningLog(logPath, JSON.stringify(tuningLog, null, 1) + "\n").catch((e) => {
+        throw new CompileError("codegen", `cannot write the tuning log ${logPath}: ${(e as Error).message}`);
+      });
     }
   }
   return {

@@ -1,0 +1,69 @@
+/**
+ * `deno task compile`, `run`, `eval` and `bench` as a debugging loop (issue 16): dumps that load
+ * with the weights of their moment, the tuning log written under the sandbox, the report naming
+ * the pipeline, option ranges refused at parse time, missing files said in words, `--help` and
+ * `--quiet`, and crash reproducers that replay. Each spawns the task exactly as deno.json runs it,
+ * on a synthetic bert-tiny in a temp folder.
+ *
+ * Spawning needs `--allow-run`; without it these tests are ignored.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
+import { CAN_RUN, compile, runTask } from "./compile_cli.ts";
+
+const PRUNE_BSR = "prune{sparsity=0.8 block=4x4},bsr-lower{block=4x4}";
+
+/** Runs `fn` with a synthetic bert-tiny (seq 16) at `<dir>/bert-tiny.sir` in a temp folder, removed afterwards. */
+function withModel(fn: (dir: string, model: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sparrow-debug-" });
+    try {
+      const model = join(dir, "bert-tiny.sir");
+      await writeSyntheticBert(bertConfig("bert-tiny", { seq: 16 }), model);
+      await fn(dir, model);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+}
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name: `debugging loop: ${name}`, ignore: !CAN_RUN, fn });
+
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+
+test(
+  "--tune writes its tuning log in another folder, created when missing, and nothing beside it",
+  withModel(async (dir, model) => {
+    const log = join(dir, "logs", "new", "tuning.json");
+    const r = await compile(
+      model,
+      "--passes",
+      PRUNE_BSR,
+      "--tune",
+      "--tuning-log",
+      log,
+      "-o",
+      join(dir, "art"),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const written = JSON.parse(await Deno.readTextFile(log));
+    assert.ok(Object.keys(written.entries).length > 0, "the log holds the measurements");
+    assert.deepEqual([...Deno.readDirSync(join(dir, "logs", "new"))].map((e) => e.name), ["tuning.json"]);
+    // A second run reads it and tunes nothing new.
+    const again = await compile(
+      model,
+      "--passes",
+      PRUNE_BSR,
+      "--tune",
+      "--tuning-log",
+      log,
+      "-o",
+      join(dir, "art"),
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /sparse schedules \(12 products\):/);
+  }),
+);
