@@ -32,6 +32,21 @@ export function reportDiagnostics(ds: readonly Diagnostic[], source: string): vo
   console.error(`${ds.length} error${ds.length === 1 ? "" : "s"}`);
 }
 
+/**
+ * Throws a one-line `NotFound` (exit 1) when `path` does not exist: `nope.sir: no such file or
+ * folder (expected <what>)`, said in words rather than as a diagnostic at an empty line.
+ */
+export async function requireInput(path: string, what: string): Promise<void> {
+  try {
+    await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`${path}: no such file or folder (expected ${what})`);
+    }
+    throw e;
+  }
+}
+
 /** Writes a text file atomically (see `writeFileAtomic`). */
 export const writeTextAtomic: (path: string, text: string) => Promise<void> = writeFileAtomic;
 

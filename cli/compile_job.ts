@@ -81,6 +81,17 @@ export async function compileJob(
   const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
   const artifact = values.output !== undefined && !values.output.endsWith(".sir");
   if (values["emit-kernels"] && !artifact) throw new UsageError("--emit-kernels needs -o DIR (an artifact)");
+  const fileOut = values.output && /\.(onnx|safetensors|json|wasm|bin)$/i.exec(values.output);
+  if (fileOut) {
+    const hint = fileOut[1].toLowerCase() === "onnx"
+      ? "; for ONNX, compile to out.sir and run deno task export out.sir -o " + values.output
+      : "";
+    throw new UsageError(
+      `-o ${values.output}: compile writes IR (-o FILE.sir) or an artifact folder (-o DIR), not a ${
+        fileOut[1]
+      } file${hint}`,
+    );
+  }
   if (artifact && !values.passes) values.passes = DEFAULT_PIPELINE;
   if (values.help) return void console.log(USAGE);
 
@@ -148,9 +159,12 @@ export async function compileJob(
     } else {
       console.error(/\berror: /.test(e.message) ? e.message : `error: ${e.message}`);
     }
-    console.error(
-      e.stage === "pass" ? `nothing was written; pipeline: ${values.passes}` : "nothing was written",
-    );
+    // An input that cannot be read stops the compile before it started: one line says it all.
+    if (e.stage !== "input") {
+      console.error(
+        e.stage === "pass" ? `nothing was written; pipeline: ${values.passes}` : "nothing was written",
+      );
+    }
     return 1;
   }
 

@@ -12,7 +12,7 @@ import {
   type Tensor,
   writeSafetensors,
 } from "../mod.ts";
-import { main, parseCli, reportDiagnostics, UsageError } from "./common.ts";
+import { main, parseCli, reportDiagnostics, requireInput, UsageError } from "./common.ts";
 import { runCompiled } from "./run_compiled.ts";
 
 const USAGE = `usage: deno task run <model.sir> [--seed N] [--func NAME] [--json] [--save OUT.safetensors]
@@ -32,6 +32,12 @@ function summarize(t: Tensor) {
 const fmt = (v: number) => v.toPrecision(6);
 
 main(async () => {
+  for (const a of Deno.args) {
+    if (!a.startsWith("-")) {
+      await requireInput(a, "an IR file (.sir) or an artifact folder");
+      break;
+    }
+  }
   for (const [i, a] of Deno.args.entries()) {
     if (!a.startsWith("-") && (await Deno.stat(a).catch(() => undefined))?.isDirectory) {
       return await runCompiled(a, Deno.args.toSpliced(i, 1));

@@ -207,6 +207,15 @@ export function pipelineOf(
 export async function compile(input: CompileInput, options: CompileOptions = {}): Promise<CompileResult> {
   const registry = options.registry ?? await passRegistry(options.plugins);
   const pipeline = pipelineOf(options.pipeline ?? DEFAULT_PIPELINE, registry);
+  if (
+    typeof input === "string" &&
+    !await Deno.stat(input).then(() => true, (e) => !(e instanceof Deno.errors.NotFound))
+  ) {
+    throw new CompileError(
+      "input",
+      `${input}: no such file or folder (expected an IR file, a checkpoint folder or an ONNX file)`,
+    );
+  }
   let loaded;
   try {
     loaded = await loadInput(input, { seq: options.seq });

@@ -67,3 +67,32 @@ test(
     assert.match(again.stderr, /sparse schedules \(12 products\):/);
   }),
 );
+
+test(
+  "a missing model or artifact folder, and -o model.onnx, are said in words",
+  withModel(async (dir, model) => {
+    const nope = join(dir, "nope.sir");
+    const compiled = await compile(nope);
+    assert.equal(compiled.code, 1, compiled.stderr);
+    assert.equal(
+      compiled.stderr,
+      `error: ${nope}: no such file or folder (expected an IR file, a checkpoint folder or an ONNX file)\n`,
+    );
+    const folder = join(dir, "nope") + "/";
+    const ran = await runTask("run", folder, "--repeat", "2");
+    assert.equal(ran.code, 1, ran.stderr);
+    assert.equal(
+      ran.stderr,
+      `error: ${folder}: no such file or folder (expected an IR file (.sir) or an artifact folder)\n`,
+    );
+    const onnx = join(dir, "m.onnx");
+    const refused = await compile(model, "-o", onnx);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^error: -o .*m\.onnx: compile writes IR \(-o FILE\.sir\) or an artifact folder/,
+    );
+    assert.match(refused.stderr, /deno task export out\.sir -o .*m\.onnx\n$/);
+    assert.equal(await exists(onnx), false, "no m.onnx folder");
+  }),
+);
