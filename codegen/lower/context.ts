@@ -167,7 +167,12 @@ export class LowerContext {
 
 /** Bytes a runtime value occupies. */
 export function valueBytes(v: Value): number {
-  return numel(v.type.shape) * (RUNTIME_BYTES[v.type.dtype] ?? 4);
+  return numel(v.type.shape) * elementBytes(v.type.dtype);
+}
+
+/** Bytes per element of a dtype at run time (f32, i32: 4, i64: 8). */
+export function elementBytes(dtype: DType): number {
+  return RUNTIME_BYTES[dtype] ?? 4;
 }
 
 /** Lowers one op (not known at compile time) into steps. */

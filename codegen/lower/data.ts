@@ -1,16 +1,17 @@
 /**
- * Lowering of data movement: `reshape` and contiguous `slice` are views (no code), `transpose`
- * is a wasm copy, other slices a TS strided copy; `gather` and `cast` are TS kernels.
+ * Lowering of data movement: `reshape`, and `slice` and `gather` by compile-time indices that
+ * pick a contiguous run, are views (no code); `transpose` is a wasm copy, other such selections a
+ * TS strided copy; embedding `gather` and `cast` are TS kernels.
  */
 
-import type { Op } from "../../ir/module.ts";
+import type { Op, Value } from "../../ir/module.ts";
 import { builtinRegistry } from "../../ir/ops/index.ts";
 import { Tensor } from "../../ir/tensor.ts";
 import { numel } from "../../ir/types.ts";
 import { normalizeAxis } from "../../ir/shape.ts";
 import { castKernel, gatherKernel, stridedCopyKernel } from "../ts_kernels.ts";
 import { transposeKernel } from "../wasm/transpose.ts";
-import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
+import { attrsOf, CodegenError, elementBytes, type LowerContext } from "./context.ts";
 
 /** `reshape(x)`: the result is x's buffer. */
 export function lowerReshape(op: Op, ctx: LowerContext): void {
@@ -41,6 +42,57 @@ function stridesOf(shape: readonly number[]): number[] {
   return s;
 }
 
+/** The source element each result element of a data-movement op is, as flat indices of x. */
+function pickedElements(op: Op, ctx: LowerContext, x: Value): ArrayLike<number> {
+  const index = Tensor.zeros({ shape: [...x.type.shape], dtype: "i32" });
+  index.data.forEach((_, i) => (index.data[i] = i));
+  const operands = op.operands.map((v) => v === x ? index : ctx.knownValue(v)!);
+  const def = builtinRegistry.get(op.name)!;
+  try {
+    return def.interpret(operands, attrsOf(op), { ...op.result.type, dtype: "i32" }).data;
+  } catch (e) {
+    throw new CodegenError(op.loc, `${op.name} (${op.result.ref}): ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Lowers an op whose result elements are a fixed selection of x's elements (`picked`, flat
+ * indices of x): a run of consecutive indices is a view at an offset (any dtype), an affine
+ * selection an f32 strided copy; anything else has no kernel.
+ */
+function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<number>): void {
+  const base = picked.length > 0 ? picked[0] : 0;
+  let contiguous = true;
+  for (let i = 0; i < picked.length && contiguous; i++) contiguous = picked[i] === base + i;
+  const source = ctx.bufferOf(op, x);
+  if (contiguous) return ctx.alias(op.result, x, base * elementBytes(x.type.dtype));
+  if (x.type.dtype !== "f32") {
+    throw new CodegenError(op.loc, `${op.name} of ${x.type.dtype} copies data; it has a kernel for f32 only`);
+  }
+  const shape = op.result.type.shape;
+  const outStrides = stridesOf(shape);
+  const srcStrides = shape.map((d, i) => (d > 1 ? picked[outStrides[i]] - base : 0));
+  for (let i = 0; i < picked.length; i++) {
+    let at = base;
+    for (let d = 0, r = i; d < shape.length; d++) {
+      at += Math.floor(r / outStrides[d]) * srcStrides[d];
+      r %= outStrides[d];
+    }
+    if (picked[i] !== at) {
+      throw new CodegenError(op.loc, `${op.name} picks elements in no strided pattern; it has no kernel`);
+    }
+  }
+  const kernel = stridedCopyKernel(shape, srcStrides, outStrides);
+  ctx.emit({
+    op,
+    ops: [op.name],
+    kind: "ts",
+    ts: kernel,
+    args: [{ buffer: source, byteOffset: base * 4 }, { buffer: ctx.bufferOf(op, op.result) }],
+    flops: 0,
+  });
+}
+
 /**
  * `slice(x)`: the slice op itself, run on x's element indices, says which source element each
  * output element is; a run of consecutive indices is a view at an offset, anything else an
@@ -48,39 +100,28 @@ function stridesOf(shape: readonly number[]): number[] {
  */
 export function lowerSlice(op: Op, ctx: LowerContext): void {
   const [x] = op.operands;
-  if (x.type.dtype !== "f32") {
-    throw new CodegenError(op.loc, `slice of ${x.type.dtype} has no kernel (f32 only)`);
-  }
-  const index = Tensor.zeros({ shape: [...x.type.shape], dtype: "i32" });
-  index.data.forEach((_, i) => (index.data[i] = i));
-  const def = builtinRegistry.get("slice")!;
-  const picked = def.interpret([index], attrsOf(op), { ...op.result.type, dtype: "i32" }).data;
-  const base = picked.length > 0 ? picked[0] : 0;
-  if (picked.every((v, i) => v === base + i)) return ctx.alias(op.result, x, base * 4);
-  const shape = op.result.type.shape;
-  const outStrides = stridesOf(shape);
-  const srcStrides = shape.map((d, i) => (d > 1 ? picked[outStrides[i]] - base : 0));
-  const kernel = stridedCopyKernel(shape, srcStrides, outStrides);
-  ctx.emit({
-    op,
-    ops: ["slice"],
-    kind: "ts",
-    ts: kernel,
-    args: [{ buffer: x, byteOffset: base * 4 }, { buffer: ctx.bufferOf(op, op.result) }],
-    flops: 0,
-  });
+  lowerSelection(op, ctx, x, pickedElements(op, ctx, x));
 }
 
-/** `gather(table, indices) {axis = 0}` of a compile-time f32 table by run-time indices (embedding lookup). */
+/**
+ * `gather(table, indices) {axis}`. With compile-time indices into a run-time table (the
+ * pooler's `hidden[:, 0]`, a Gather on axis 1 with a constant index) it is a selection like
+ * `slice`: a view when the picked elements are consecutive, else a strided copy. With run-time
+ * indices into a compile-time f32 table on axis 0 (embedding lookup) it is a TS kernel.
+ */
 export function lowerGather(op: Op, ctx: LowerContext): void {
   const [table, indices] = op.operands;
+  if (ctx.knownValue(indices) && !ctx.knownValue(table)) {
+    return lowerSelection(op, ctx, table, pickedElements(op, ctx, table));
+  }
   const axis = normalizeAxis(attrsOf(op).int("axis"), table.type.shape.length);
   const known = ctx.knownValue(table);
   const dtype = indices.type.dtype;
   if (axis !== 0 || !known || known.dtype !== "f32" || (dtype !== "i64" && dtype !== "i32")) {
     throw new CodegenError(
       op.loc,
-      "gather has a kernel only for axis 0 of a compile-time f32 table with i32 or i64 indices",
+      "gather has kernels for compile-time indices (a view or a copy) and for run-time i32 or i64 " +
+        "indices into axis 0 of a compile-time f32 table",
     );
   }
   if (indices.kind !== "arg") {
