@@ -169,6 +169,7 @@ export {
 } from "./passes/pipeline.ts";
 export {
   type Instrument,
+  type InstrumentWeights,
   PassError,
   type PassRun,
   type PassStatistic,

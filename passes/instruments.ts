@@ -6,7 +6,9 @@
 import { join } from "node:path";
 import type { Module } from "../ir/module.ts";
 import { print } from "../ir/printer.ts";
-import type { Instrument, PassRun } from "./manager.ts";
+import { encodeSafetensors } from "../ir/safetensors.ts";
+import { type WeightStore, weightTensors } from "../ir/weights.ts";
+import type { Instrument, InstrumentWeights, PassRun } from "./manager.ts";
 import type { AnyPass } from "./pass.ts";
 
 /** Which IR to print around passes. */
@@ -48,34 +50,51 @@ export function opCount(m: Module): number {
   return m.funcs.reduce((n, f) => n + f.body.length, 0);
 }
 
+/** Writes `m`'s weights from `store` as a safetensors file at `path`, synchronously (instruments are). */
+function writeWeightsSync(path: string, m: Module, store: WeightStore): void {
+  Deno.writeFileSync(path, encodeSafetensors(weightTensors(m, store), undefined, path));
+}
+
 /**
  * Writes the input as `00-input.sir` and the module after each pass as `NN-<pass>.sir` into
  * `dir` (`NN-<pass>.failed.sir` after a failing pass), first removing the dumps of an earlier
- * run; `weightsFile` is what the dumps name as their weights (relative to `dir`).
+ * run. Each dump loads and runs with the weights as they were at that point: a pass that
+ * replaced weights gets `NN-<pass>.safetensors` (all the module's weights) beside its dump, which
+ * the dumps after it name until another pass replaces weights; before any replacement the dumps
+ * name `inputWeights` (the input's weights file, relative to `dir`). An input without a weights
+ * file of its own (a checkpoint or ONNX model read in memory) gets `00-input.safetensors`.
  */
-export function dumpDirInstrument(dir: string, weightsFile: string | undefined): Instrument {
+export function dumpDirInstrument(dir: string, inputWeights: string | undefined): Instrument {
   Deno.mkdirSync(dir, { recursive: true });
   for (const e of Deno.readDirSync(dir)) {
-    if (e.isFile && /^\d\d-.*\.sir$/.test(e.name)) Deno.removeSync(join(dir, e.name));
+    if (e.isFile && /^\d\d-.*\.(sir|safetensors)$/.test(e.name)) Deno.removeSync(join(dir, e.name));
   }
-  const dump = (name: string, m: Module) => {
+  let weightsFile = inputWeights;
+  let version = 0;
+  const dump = (name: string, m: Module, weights: InstrumentWeights) => {
+    const needsFile = weights.version !== version || (weightsFile === undefined && m.weights.size > 0);
+    if (needsFile) {
+      weightsFile = `${name}.safetensors`;
+      writeWeightsSync(join(dir, weightsFile), m, weights);
+      version = weights.version;
+    }
     const own = m.weightsFile;
     m.weightsFile = weightsFile;
     try {
-      Deno.writeTextFileSync(join(dir, name), print(m));
+      Deno.writeTextFileSync(join(dir, `${name}.sir`), print(m));
     } finally {
       m.weightsFile = own;
     }
   };
   return {
-    beforePass(_pass, index, m) {
-      if (index === 1) dump("00-input.sir", m);
+    beforePass(_pass, index, m, weights) {
+      if (index === 1) dump("00-input", m, weights);
     },
-    afterPass(run, m) {
-      dump(`${String(run.index).padStart(2, "0")}-${run.pass.name}.sir`, m);
+    afterPass(run, m, weights) {
+      dump(`${String(run.index).padStart(2, "0")}-${run.pass.name}`, m, weights);
     },
-    afterFailure(pass, index, m) {
-      dump(`${String(index).padStart(2, "0")}-${pass.name}.failed.sir`, m);
+    afterFailure(pass, index, m, weights) {
+      dump(`${String(index).padStart(2, "0")}-${pass.name}.failed`, m, weights);
     },
   };
 }

@@ -33,14 +33,22 @@ export interface PassRun {
   readonly ms: number;
 }
 
-/** Hooks around each pass, for printing, dumping and timing. */
+/** The weights as instruments see them: the pipeline's current data, and whether passes replaced any. */
+export interface InstrumentWeights extends WeightStore {
+  /** Counts replacements so far: it differs after a pass that replaced weights. */
+  readonly version: number;
+  /** The weights as they are now, frozen: later replacements do not show in it. */
+  snapshot(): WeightStore;
+}
+
+/** Hooks around each pass, for printing, dumping and timing; each sees the module and its weights. */
 export interface Instrument {
   /** Before a pass runs, with the module as it is. */
-  beforePass?(pass: AnyPass, index: number, m: Module): void;
+  beforePass?(pass: AnyPass, index: number, m: Module, weights: InstrumentWeights): void;
   /** After a pass ran (and was verified), with the module as it is now. */
-  afterPass?(run: PassRun, m: Module): void;
+  afterPass?(run: PassRun, m: Module, weights: InstrumentWeights): void;
   /** After a pass failed, with the module as the pass left it (for print-ir-after-failure). */
-  afterFailure?(pass: AnyPass, index: number, m: Module): void;
+  afterFailure?(pass: AnyPass, index: number, m: Module, weights: InstrumentWeights): void;
 }
 
 /** Options of `runPipeline`. */
@@ -115,7 +123,20 @@ function hasOp(m: Module, names: readonly string[]): boolean {
 export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptions = {}): PipelineResult {
   const m = cloneModule(input);
   const registry = options.registry ?? builtinRegistry;
-  const weights = new OverlayStore(options.weights ?? EMPTY_STORE);
+  const base = options.weights ?? EMPTY_STORE;
+  const weights = new OverlayStore(base);
+  const seen: InstrumentWeights = {
+    entries: () => weights.entries(),
+    get: (w) => weights.get(w),
+    get version() {
+      return weights.version;
+    },
+    snapshot() {
+      const frozen = new OverlayStore(base);
+      for (const [name, data] of weights.changes) frozen.set(name, data);
+      return frozen;
+    },
+  };
   const verifyEach = options.verifyEach ?? true;
   const cache = new Map<string, unknown>();
   const stats: PassStatistic[] = [];
@@ -130,12 +151,12 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
   pipeline.entries.forEach((entry, i) => {
     const pass = entry.pass;
     const index = i + 1;
-    for (const ins of options.instruments ?? []) ins.beforePass?.(pass, index, m);
+    for (const ins of options.instruments ?? []) ins.beforePass?.(pass, index, m, seen);
     const t0 = performance.now();
     if (pass.filter?.ops && !hasOp(m, pass.filter.ops)) {
       const run = { pass, index, changed: false, skipped: true, ms: performance.now() - t0 };
       runs.push(run);
-      for (const ins of options.instruments ?? []) ins.afterPass?.(run, m);
+      for (const ins of options.instruments ?? []) ins.afterPass?.(run, m, seen);
       return;
     }
     const counters = new Map<string, number>();
@@ -172,7 +193,7 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
         if (changed) verifyOrThrow(pass.name, "left IR that does not verify");
       }
     } catch (e) {
-      for (const ins of options.instruments ?? []) ins.afterFailure?.(pass, index, m);
+      for (const ins of options.instruments ?? []) ins.afterFailure?.(pass, index, m, seen);
       throw e;
     }
     const ms = performance.now() - t0;
@@ -185,7 +206,7 @@ export function runPipeline(input: Module, pipeline: Pipeline, options: RunOptio
     }
     const run = { pass, index, changed, skipped: false, ms };
     runs.push(run);
-    for (const ins of options.instruments ?? []) ins.afterPass?.(run, m);
+    for (const ins of options.instruments ?? []) ins.afterPass?.(run, m, seen);
   });
   // Without verify-each, the end result is still verified before anyone can write it.
   if (!verifyEach && anyChange) {

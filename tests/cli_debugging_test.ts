@@ -96,3 +96,43 @@ test(
     assert.equal(await exists(onnx), false, "no m.onnx folder");
   }),
 );
+
+test(
+  "--dump-dir: each dump runs with the weights as they were after its pass",
+  withModel(async (dir, model) => {
+    const dumps = join(dir, "dumps");
+    const out = join(dir, "out.sir");
+    const r = await compile(
+      model,
+      "--passes",
+      `${PRUNE_BSR.replace("},", "},dce,")}`,
+      "--dump-dir",
+      dumps,
+      "-o",
+      out,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    // Weights files only for the passes that replaced weights; dce's dump names prune's.
+    assert.deepEqual([...Deno.readDirSync(dumps)].map((e) => e.name).sort(), [
+      "00-input.sir",
+      "01-prune.safetensors",
+      "01-prune.sir",
+      "02-dce.sir",
+      "03-bsr-lower.safetensors",
+      "03-bsr-lower.sir",
+    ]);
+    assert.match(await Deno.readTextFile(join(dumps, "02-dce.sir")), /weights "01-prune\.safetensors"/);
+    const outputs = async (path: string) => {
+      const run = await runTask("run", path, "--json");
+      assert.equal(run.code, 0, `${path}: ${run.stderr}`);
+      return JSON.stringify(JSON.parse(run.stdout).outputs);
+    };
+    const input = await outputs(model);
+    const pruned = await outputs(out);
+    assert.notEqual(pruned, input, "pruning changes the output");
+    assert.equal(await outputs(join(dumps, "00-input.sir")), input);
+    for (const dump of ["01-prune.sir", "02-dce.sir", "03-bsr-lower.sir"]) {
+      assert.equal(await outputs(join(dumps, dump)), pruned, dump);
+    }
+  }),
+);
