@@ -17,6 +17,7 @@ import {
   formatReport,
   passRegistry,
   patternReport,
+  type Pipeline,
   pipelineOf,
   print,
   printPipeline,
@@ -72,6 +73,23 @@ export const COMPILE_OPTIONS = {
   report: { type: "string" },
   help: { type: "boolean", short: "h" },
 } satisfies ParseArgsOptionsConfig;
+
+/**
+ * The first lines of an artifact's report: the pipeline that ran and, when it left out passes of
+ * the default clean-up ({@link DEFAULT_PIPELINE}), a note naming them.
+ */
+export function pipelineLines(pipeline: Pipeline): string[] {
+  const ran = new Set(pipeline.entries.map((e) => e.pass.name));
+  const missing = DEFAULT_PIPELINE.split(",").filter((name) => !ran.has(name));
+  const lines = [`pipeline: ${printPipeline(pipeline) || "(empty)"}`];
+  if (missing.length > 0) {
+    lines.push(
+      `note: ${missing.join(", ")} of the default clean-up (${DEFAULT_PIPELINE}) did not run: ` +
+        `--passes replaces the default pipeline; append ',${DEFAULT_PIPELINE}' to run it`,
+    );
+  }
+  return lines;
+}
 
 /** Runs `deno task compile` with these arguments; returns the exit code. `onPhase` hears codegen's phases. */
 export async function compileJob(
@@ -186,6 +204,7 @@ export async function compileJob(
   const out = values.output;
   if (artifact) {
     await writeArtifact(result, out, { emitKernels: values["emit-kernels"] });
+    console.error(pipelineLines(result.pipeline).join("\n"));
     console.error(formatReport(result.artifact!.report));
     const kernels = values["emit-kernels"]
       ? ` and ${result.artifact!.kernels.length} kernels to ${values["emit-kernels"]}`

@@ -136,3 +136,22 @@ test(
     }
   }),
 );
+
+test(
+  "-o DIR: the report starts with the pipeline that ran, with a note when the default clean-up did not",
+  withModel(async (dir, model) => {
+    const own = await compile(model, "--passes", "dce", "-o", join(dir, "own"));
+    assert.equal(own.code, 0, own.stderr);
+    const lines = own.stderr.split("\n");
+    assert.equal(lines[0], "pipeline: dce");
+    assert.equal(
+      lines[1],
+      "note: canonicalize, cse, fuse of the default clean-up (canonicalize,cse,fuse,dce) did not run: " +
+        "--passes replaces the default pipeline; append ',canonicalize,cse,fuse,dce' to run it",
+    );
+    assert.match(lines[2], /^compiled @main of bert-tiny: /);
+    const byDefault = await compile(model, "-o", join(dir, "default"));
+    assert.equal(byDefault.code, 0, byDefault.stderr);
+    assert.match(byDefault.stderr, /^pipeline: canonicalize,cse,fuse,dce\ncompiled @main of bert-tiny: /);
+  }),
+);
