@@ -58,6 +58,28 @@ function isWeightLike(k: Const): boolean {
   return src.initializer !== undefined && isFloat(src.tensor.dtype) && numel(src.tensor.shape) > 1;
 }
 
+/**
+ * The value names node `n` reads: its inputs, and the outer values its subgraphs (If's branches)
+ * read, so that it is ordered after their producers.
+ */
+export function nodeReads(n: NodeProto): string[] {
+  const reads = (n.input ?? []).filter((i) => i);
+  for (const a of n.attribute ?? []) {
+    for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) reads.push(...graphReads(g));
+  }
+  return reads;
+}
+
+/** The names a (sub)graph reads that it does not define itself. */
+function graphReads(g: OnnxTypes.IGraphProto): string[] {
+  const defined = new Set<string>();
+  for (const t of g.initializer ?? []) defined.add(t.name ?? "");
+  for (const i of g.input ?? []) defined.add(i.name ?? "");
+  for (const n of g.node ?? []) for (const o of n.output ?? []) defined.add(o);
+  const reads = [...(g.node ?? []).flatMap(nodeReads), ...(g.output ?? []).map((o) => o.name ?? "")];
+  return reads.filter((r) => r && !defined.has(r));
+}
+
 /** Symbolic dim names taken as the batch size. */
 const BATCH_DIM = /^(n|b|bs|batch|batch_?size|batch_?dim|batches|num_batches)$/i;
 /** Symbolic dim names taken as the sequence length. */
@@ -126,7 +148,7 @@ export class Importer {
     this.f = this.builder.func("main", params);
     paramNames.forEach((name, i) => this.env.set(name, { kind: "value", value: this.f.params[i] }));
     const nodes = this.sorted(g.node ?? []);
-    for (const node of nodes) for (const i of node.input ?? []) if (i) this.used.add(i);
+    this.markUsed(nodes);
     for (const o of g.output ?? []) this.used.add(o.name ?? "");
     nodes.forEach((node, i) => this.importNode(new NodeCtx(this, node, i)));
     const outs = (g.output ?? []).map((o) => {
@@ -161,6 +183,7 @@ export class Importer {
   private sorted(nodes: readonly NodeProto[]): NodeProto[] {
     const producer = new Map<string, number>();
     nodes.forEach((n, i) => (n.output ?? []).forEach((o) => o && producer.set(o, i)));
+    const reads = nodes.map(nodeReads);
     const state = new Uint8Array(nodes.length); // 0 new, 1 visiting, 2 done
     const order: NodeProto[] = [];
     const visit = (root: number) => {
@@ -175,7 +198,7 @@ export class Importer {
           }
           state[i] = 1;
         }
-        const inputs = nodes[i].input ?? [];
+        const inputs = reads[i];
         if (next < inputs.length) {
           top[1]++;
           const p = producer.get(inputs[next]);
@@ -357,6 +380,38 @@ export class Importer {
     const t = typeOf(x);
     if (sameShape(t.shape, shape)) return x;
     return this.emit(n, "reshape", [x], {}, { type: { shape: [...shape], dtype: t.dtype }, suffix });
+  }
+
+  /** Records every name the nodes (and their subgraphs, recursively) read. */
+  private markUsed(nodes: readonly NodeProto[]): void {
+    for (const node of nodes) {
+      for (const i of node.input ?? []) if (i) this.used.add(i);
+      for (const a of node.attribute ?? []) {
+        for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
+          this.markUsed(g.node ?? []);
+          for (const o of g.output ?? []) this.used.add(o.name ?? "");
+        }
+      }
+    }
+  }
+
+  /**
+   * Imports the nodes of subgraph `g` (a branch of node `n`) into the current function, where
+   * they read outer values by name; returns the values of its outputs.
+   */
+  inline(n: NodeCtx, g: OnnxTypes.IGraphProto): Known[] {
+    if ((g.input ?? []).length > 0) throw n.fail(`subgraph '${g.name}' has inputs, which is not supported`);
+    for (const t of g.initializer ?? []) {
+      const name = t.name ?? "";
+      const tensor = this.readTensor(t, `initializer '${name}' of subgraph '${g.name}'`);
+      this.env.set(name, { kind: "const", tensor, name });
+    }
+    this.sorted(g.node ?? []).forEach((node) => this.importNode(new NodeCtx(this, node, n.index)));
+    return (g.output ?? []).map((o) => {
+      const k = this.env.get(o.name ?? "");
+      if (!k) throw n.fail(`output '${o.name}' of subgraph '${g.name}' is not computed by any node`);
+      return k;
+    });
   }
 
   private importNode(n: NodeCtx): void {

@@ -5,6 +5,7 @@
 
 import type { Handler } from "../node.ts";
 import { CONSTANT_HANDLERS } from "./constant.ts";
+import { CONTROL_HANDLERS } from "./control.ts";
 import { MATH_HANDLERS } from "./math.ts";
 import { MATMUL_HANDLERS } from "./matmul.ts";
 import { NORM_HANDLERS } from "./norm.ts";
@@ -17,4 +18,5 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   ...NORM_HANDLERS,
   ...SHAPE_HANDLERS,
   ...CONSTANT_HANDLERS,
+  ...CONTROL_HANDLERS,
 };
