@@ -1,13 +1,17 @@
 /**
  * Writes a compiled model as a self-contained directory: `plan.json`, the kernel modules,
  * `weights.bin` (the weights region byte for byte), `kernels.ts` when TS kernels are used, the
- * final IR (`model.sir`), and `report.json` / `report.txt`. The directory is written beside
- * its final place and renamed into it, so a failure leaves no half-written artifact.
+ * final IR (`model.sir`), `report.json` / `report.txt`, and last `manifest.json`, the size and
+ * SHA-256 of every other file, which the runtime checks before using any. The directory is
+ * written beside its final place and renamed into it, so a failure leaves no half-written artifact.
  */
 
 import { basename, dirname, join, resolve } from "node:path";
 import type { Compiled, KernelInfo } from "./compile.ts";
 import { formatReport } from "./report.ts";
+import { createHash } from "node:crypto";
+import { type Manifest, MANIFEST_FILE } from "../runtime/manifest.ts";
+import { isPlainFileName } from "../runtime/plan.ts";
 
 /** Whether `dir` may be replaced: it does not exist, is empty, or holds an earlier artifact. */
 async function replaceable(dir: string): Promise<boolean> {
@@ -52,12 +56,37 @@ export async function writeArtifact(
     await Deno.writeTextFile(join(staging, "report.json"), JSON.stringify(compiled.report, null, 2) + "\n");
     await Deno.writeTextFile(join(staging, "report.txt"), formatReport(compiled.report) + "\n");
     await Deno.writeTextFile(join(staging, "plan.json"), JSON.stringify(plan, null, 1) + "\n");
+    await writeManifest(staging);
     await Deno.remove(target, { recursive: true }).catch(() => {});
     await Deno.rename(staging, target);
   } catch (e) {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
     throw e;
   }
+}
+
+/** Writes `manifest.json` into `dir`: the size and SHA-256 of every file in it. */
+async function writeManifest(dir: string): Promise<void> {
+  const files: Manifest["files"] = {};
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !isPlainFileName(e.name)) {
+      throw new Error(`${join(dir, e.name)}: not a plain file of the artifact`);
+    }
+    names.push(e.name);
+  }
+  for (const name of names.sort()) {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    const f = await Deno.open(join(dir, name));
+    for await (const chunk of f.readable) {
+      hash.update(chunk);
+      bytes += chunk.length;
+    }
+    files[name] = { bytes, sha256: hash.digest("hex") };
+  }
+  const manifest: Manifest = { format: "sparrow-artifact", version: 1, files };
+  await Deno.writeTextFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 1) + "\n");
 }
 
 /** Writes each kernel as readable text to `dir`: `<name>.wat` or `<name>.ts`, headed by the IR values it computes. */

@@ -4,7 +4,9 @@
  * and `threads - 1` workers run every step together.
  */
 
-import { join, resolve, toFileUrl } from "./paths.ts";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { checkBytes, listed, MANIFEST_FILE, type ManifestEntry, parseManifest } from "./manifest.ts";
 import { bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
 import {
   ArtifactError,
@@ -65,23 +67,36 @@ export class CompiledModel {
     this.profileTimes = new Float64Array(plan.steps.length);
   }
 
-  /** Loads the artifact in `dir`; throws an Error naming the file when it is missing or corrupt. */
+  /**
+   * Loads the artifact in `dir`. Only files its manifest lists are read, each a regular file inside
+   * the folder whose size and SHA-256 match the manifest; throws an ArtifactError naming the file
+   * when one is missing, truncated, altered or malformed.
+   */
   static async load(dir: string, options: LoadOptions = {}): Promise<CompiledModel> {
+    const manifestFile = join(dir, MANIFEST_FILE);
+    const manifestText = new TextDecoder().decode(await readRegularFile(manifestFile, MAX_MANIFEST_BYTES));
+    const manifest = parseManifest(manifestFile, manifestText);
+    const read = async (name: string) => {
+      const entry = listed(manifestFile, manifest, name);
+      const file = join(dir, name);
+      const bytes = await readRegularFile(file, entry.bytes);
+      await checkBytes(file, entry, bytes);
+      return bytes;
+    };
     const planFile = join(dir, "plan.json");
-    const text = await Deno.readTextFile(planFile).catch((e) => {
-      throw new ArtifactError(planFile, `cannot read the plan: ${(e as Error).message}`);
-    });
-    const plan = parsePlan(planFile, text);
+    const plan = parsePlan(planFile, new TextDecoder().decode(await read("plan.json")));
     checkThreads(options);
     // Relaxed SIMD is used where the engine validates the relaxed module; else plain SIMD.
-    const relaxed = await readArtifactFile(join(dir, plan.wasm.relaxed));
+    const relaxed = await read(plan.wasm.relaxed);
     const useRelaxed = !options.noRelaxedSimd && WebAssembly.validate(relaxed);
-    const simd = useRelaxed ? relaxed : await readArtifactFile(join(dir, plan.wasm.simd));
-    const weightsFile = join(dir, plan.memory.weights.file);
+    const simd = useRelaxed ? relaxed : await read(plan.wasm.simd);
+    const weights = plan.memory.weights;
+    const weightsEntry = listed(manifestFile, manifest, weights.file);
+    const ts = plan.ts === undefined ? undefined : tsKernelsUrl(await read(plan.ts));
     return await CompiledModel.start(plan, {
       wasm: { relaxed, simd },
-      weights: (memory) => readWeights(weightsFile, memory, plan.memory.weights),
-      ts: plan.ts ? toFileUrl(resolve(join(dir, plan.ts))).href : undefined,
+      weights: (memory) => readWeights(join(dir, weights.file), weightsEntry, memory, weights),
+      ts,
       where: (file) => join(dir, file),
       dir,
     }, options);
@@ -101,9 +116,7 @@ export class CompiledModel {
         `the weights have ${artifact.weights.length} bytes, the plan expects ${region.size}`,
       );
     }
-    const ts = artifact.ts === undefined
-      ? undefined
-      : `data:application/typescript;base64,${base64(new TextEncoder().encode(artifact.ts))}`;
+    const ts = artifact.ts === undefined ? undefined : tsKernelsUrl(new TextEncoder().encode(artifact.ts));
     return await CompiledModel.start(plan, {
       wasm: artifact.wasm,
       weights: (memory) => new Uint8Array(memory.buffer, region.offset, region.size).set(artifact.weights),
@@ -254,15 +267,32 @@ function checkThreads(options: LoadOptions): void {
   }
 }
 
-/** Base64 of bytes, for a data URL. */
-function base64(bytes: Uint8Array): string {
+/** A data URL of the TS kernels' verified source: imported from memory, never re-read from disk. */
+function tsKernelsUrl(source: Uint8Array): string {
   let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
+  for (let i = 0; i < source.length; i += 0x8000) s += String.fromCharCode(...source.subarray(i, i + 0x8000));
+  return `data:application/typescript;base64,${btoa(s)}`;
 }
 
-/** Reads a file of the artifact; the error names it. */
-async function readArtifactFile(file: string): Promise<Uint8Array<ArrayBuffer>> {
+/** The largest manifest read (a manifest lists a handful of files). */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
+/**
+ * Reads a regular file of the artifact (never a link, folder, FIFO or device) of at most, for the
+ * manifest, or exactly, for a listed file, `bytes` bytes; the error names it.
+ */
+async function readRegularFile(file: string, bytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const info = await Deno.lstat(file).catch((e) => {
+    throw new ArtifactError(file, `cannot read: ${(e as Error).message}`);
+  });
+  if (!info.isFile) throw new ArtifactError(file, "not a regular file inside the artifact");
+  const limit = file.endsWith(MANIFEST_FILE) ? info.size <= bytes : info.size === bytes;
+  if (!limit) {
+    throw new ArtifactError(
+      file,
+      `has ${info.size} bytes, the manifest says ${bytes} (truncated or altered)`,
+    );
+  }
   return await Deno.readFile(file).catch((e) => {
     throw new ArtifactError(file, `cannot read: ${(e as Error).message}`);
   });
@@ -281,24 +311,48 @@ function startWorker(init: WorkerInit): Promise<Worker> {
   });
 }
 
-/** Reads the weights file into its region, checking its size. */
-async function readWeights(file: string, memory: WebAssembly.Memory, region: Plan["memory"]["weights"]) {
+/**
+ * Reads the weights file into its region, checking its size against the plan and the manifest and
+ * its SHA-256 as it streams (the shared memory cannot be hashed in place).
+ */
+async function readWeights(
+  file: string,
+  entry: ManifestEntry,
+  memory: WebAssembly.Memory,
+  region: Plan["memory"]["weights"],
+) {
+  const info = await Deno.lstat(file).catch((e) => {
+    throw new ArtifactError(file, `cannot open the weights: ${(e as Error).message}`);
+  });
+  if (!info.isFile) throw new ArtifactError(file, "not a regular file inside the artifact");
+  if (info.size !== region.size) {
+    throw new ArtifactError(file, `the weights file has ${info.size} bytes, the plan expects ${region.size}`);
+  }
+  if (info.size !== entry.bytes) {
+    throw new ArtifactError(
+      file,
+      `has ${info.size} bytes, the manifest says ${entry.bytes} (truncated or altered)`,
+    );
+  }
   const f = await Deno.open(file).catch((e) => {
     throw new ArtifactError(file, `cannot open the weights: ${(e as Error).message}`);
   });
+  const hash = createHash("sha256");
   try {
-    const size = (await f.stat()).size;
-    if (size !== region.size) {
-      throw new ArtifactError(file, `the weights file has ${size} bytes, the plan expects ${region.size}`);
-    }
     const view = new Uint8Array(memory.buffer, region.offset, region.size);
+    const chunk = new Uint8Array(1 << 22);
     for (let n = 0; n < view.length;) {
-      const r = await f.read(view.subarray(n));
+      const r = await f.read(chunk.subarray(0, Math.min(chunk.length, view.length - n)));
       if (r === null) throw new ArtifactError(file, "the weights file ended early");
+      hash.update(chunk.subarray(0, r));
+      view.set(chunk.subarray(0, r), n);
       n += r;
     }
   } finally {
     f.close();
+  }
+  if (hash.digest("hex") !== entry.sha256) {
+    throw new ArtifactError(file, "checksum mismatch (the file was altered)");
   }
 }
 

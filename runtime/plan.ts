@@ -86,6 +86,11 @@ export class InputError extends Error {
   override name = "InputError";
 }
 
+/** Whether `name` is a plain file name: no folder part, not `.` or `..`, no odd characters. */
+export function isPlainFileName(name: unknown): name is string {
+  return typeof name === "string" && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(name);
+}
+
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** Parses and checks plan.json's text; throws ArtifactError naming `file` and the bad field. */
@@ -106,7 +111,18 @@ export function parsePlan(file: string, text: string): Plan {
   const inMemory = (offset: unknown, size: number) => isInt(offset) && offset + size <= limit;
   if (!inMemory(mem.arena?.offset, mem.arena?.size ?? 0)) throw bad("memory.arena is outside memory");
   if (!inMemory(mem.weights?.offset, mem.weights?.size ?? 0)) throw bad("memory.weights is outside memory");
-  if (typeof mem.weights.file !== "string") throw bad("memory.weights.file");
+  // Every file the plan names is a plain file name: it stays inside the artifact folder.
+  const files: [string, unknown][] = [
+    ["memory.weights.file", mem.weights.file],
+    ["wasm.relaxed", p.wasm?.relaxed],
+    ["wasm.simd", p.wasm?.simd],
+    ...(p.ts === undefined ? [] : [["ts", p.ts] as [string, unknown]]),
+  ];
+  for (const [field, name] of files) {
+    if (!isPlainFileName(name)) {
+      throw bad(`${field} must name a file inside the artifact, got ${JSON.stringify(name)}`);
+    }
+  }
   for (const [where, list] of [["inputs", p.inputs], ["outputs", p.outputs]] as const) {
     if (!Array.isArray(list)) throw bad(`'${where}' must be a list`);
     list.forEach((t, i) => {

@@ -1,6 +1,6 @@
 /**
  * README's layout table, enforced: dependencies point one way. ir/ imports nothing else in the
- * project; frontend/ and passes/ build on ir/ alone; codegen/ on ir/ and the runtime's plan format;
+ * project; frontend/ and passes/ build on ir/ alone; codegen/ on ir/ and the artifact format;
  * runtime/ knows only the compiled artifact (nothing from the compiler); driver/ ties the compiler
  * together; examples and cli/ import only mod.ts (cli/ never bench/); mod.ts exports the library,
  * not its callers.
@@ -59,11 +59,11 @@ Deno.test("frontend/ and passes/ build on ir/ alone", async () => {
   await assertImports("passes", under("passes", "ir"), "passes/ may import only ir/");
 });
 
-Deno.test("codegen/ builds on ir/ and the runtime's plan format", async () => {
+Deno.test("codegen/ builds on ir/ and the artifact format (the runtime's plan and manifest)", async () => {
   await assertImports(
     "codegen",
-    (t) => under("codegen", "ir")(t) || t === "runtime/plan.ts",
-    "codegen/ may import ir/ and runtime/plan.ts",
+    (t) => under("codegen", "ir")(t) || t === "runtime/plan.ts" || t === "runtime/manifest.ts",
+    "codegen/ may import ir/, runtime/plan.ts and runtime/manifest.ts",
   );
 });
 

@@ -129,9 +129,9 @@ Deno.test("an op without a kernel is a compile error naming its place", async ()
 Deno.test("loadCompiled names the file of a missing or corrupt artifact", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
   try {
-    await assert.rejects(() => loadCompiled(dir), /plan\.json: cannot read the plan/);
-    await Deno.writeTextFile(join(dir, "plan.json"), "{not json");
-    await assert.rejects(() => loadCompiled(dir), /plan\.json: not JSON/);
+    await assert.rejects(() => loadCompiled(dir), /manifest\.json: cannot read/);
+    await Deno.writeTextFile(join(dir, "manifest.json"), "{not json");
+    await assert.rejects(() => loadCompiled(dir), /manifest\.json: not JSON/);
     const { m, weights } = bert({ seq: 8, layers: 1 });
     await writeArtifact(await compile({ module: m, weights }, { pipeline: "" }), join(dir, "a"));
     const weightsFile = join(dir, "a", "weights.bin");
@@ -142,10 +142,9 @@ Deno.test("loadCompiled names the file of a missing or corrupt artifact", async 
       /weights\.bin: the weights file has \d+ bytes, the plan expects/,
     );
     await Deno.writeFile(join(dir, "a", "kernels.relaxed.wasm"), new Uint8Array([0, 97, 115, 109, 9]));
-    await Deno.writeFile(join(dir, "a", "kernels.simd.wasm"), new Uint8Array([0, 97, 115, 109, 9]));
     await assert.rejects(
       () => loadCompiled(join(dir, "a")),
-      /kernels\.simd\.wasm: not a valid kernel module/,
+      /kernels\.relaxed\.wasm: has 5 bytes, the manifest says/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -195,17 +194,33 @@ Deno.test("--tune times each sparse product's schedules once; the next compile r
 });
 
 Deno.test("a tampered plan is an error naming plan.json, never a hang or a stray write", async () => {
+  // Checksums catch an altered file; a plan altered with its manifest entry to match (a hostile
+  // artifact) must still be refused by the plan's own checks, on disk and in memory.
   const dir = await Deno.makeTempDir({ prefix: "sparrow-artifact-" });
   try {
     const { m, weights } = bert({ seq: 8, layers: 1 });
-    await writeArtifact(await compile({ module: m, weights }, { pipeline: "" }), join(dir, "a"));
+    const result = await compile({ module: m, weights }, { pipeline: "" });
+    await writeArtifact(result, join(dir, "a"));
     const planFile = join(dir, "a", "plan.json");
     const plan = JSON.parse(await Deno.readTextFile(planFile));
+    const manifestFile = join(dir, "a", "manifest.json");
+    const manifest = JSON.parse(await Deno.readTextFile(manifestFile));
+    await Deno.writeTextFile(planFile, JSON.stringify({ ...plan, model: "altered" }));
+    await assert.rejects(
+      () => loadCompiled(join(dir, "a")),
+      /plan\.json: has \d+ bytes, the manifest says|checksum/,
+    );
     const tamper = async (edit: (p: typeof plan) => void, pattern: RegExp) => {
       const p = structuredClone(plan);
       edit(p);
-      await Deno.writeTextFile(planFile, JSON.stringify(p));
+      const bytes = new TextEncoder().encode(JSON.stringify(p));
+      await Deno.writeFile(planFile, bytes);
+      const sha256 = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
+        .map((b) => b.toString(16).padStart(2, "0")).join("");
+      const files = { ...manifest.files, "plan.json": { bytes: bytes.length, sha256 } };
+      await Deno.writeTextFile(manifestFile, JSON.stringify({ ...manifest, files }));
       await assert.rejects(() => loadCompiled(join(dir, "a"), { threads: 2 }), pattern);
+      await assert.rejects(() => loadCompiled({ ...result.artifact!, plan: p }, { threads: 2 }), pattern);
     };
     await tamper((p) => (p.steps[3].args[0] = 8), /plan\.json: bad plan: steps\[3\] .*address 8 is outside/);
     await tamper(
@@ -214,6 +229,10 @@ Deno.test("a tampered plan is an error naming plan.json, never a hang or a stray
     );
     await tamper((p) => (p.memory.pages = 0), /plan\.json: bad plan: memory\.pages/);
     await tamper((p) => (p.inputs[0].offset = 2 ** 40), /plan\.json: bad plan: inputs\[0\]/);
+    await tamper(
+      (p) => (p.wasm.simd = "../../etc/passwd"),
+      /plan\.json: bad plan: wasm\.simd must name a file inside the artifact/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
