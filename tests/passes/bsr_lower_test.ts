@@ -226,7 +226,7 @@ Deno.test("bsr-lower: dense becomes bsr_dense with the BSR weight; prints, parse
   assert.equal(store.get(m.weights.get("a")!).data.length, 24);
 });
 
-Deno.test("bsr-lower: auto picks the largest block the zeros align to", () => {
+Deno.test("bsr-lower: auto picks, among the blocks the zeros align to, the one the cost model prefers", () => {
   const auto = (values: number[], rows: number, cols: number) => {
     const mask = Uint8Array.from(values, (v) => v !== 0 ? 1 : 0);
     return detectBlock(mask, rows, cols, mask.reduce((a, b) => a + b, 0)).join("x");
@@ -237,9 +237,10 @@ Deno.test("bsr-lower: auto picks the largest block the zeros align to", () => {
   assert.equal(auto([1, 1, 1, 1, 0, 0, 0, 0], 2, 4), "1x4");
   assert.equal(auto(C, 6, 4), "1x1"); // [[2, 0], [0, 2]] is no aligned block
   assert.equal(auto(A, 4, 6), "1x1");
-  // Dense: the largest block that fits the matrix without padding.
+  // Dense: the largest of the equally fast blocks that fit the matrix without padding.
   assert.equal(auto(new Array(64).fill(1), 8, 8), "8x8");
-  assert.equal(auto(new Array(6).fill(1), 2, 3), "2x1"); // 1x2 and 2x2 would pad; 2x1 beats 1x1
+  assert.equal(auto(new Array(6).fill(1), 2, 3), "2x3"); // any side dividing the matrix's, not only 2^k
+  assert.equal(auto(new Array(10).fill(1), 1, 10), "1x10");
   // A slack lets stored blocks hold some zeros.
   const mask = Uint8Array.from(C, (v) => v !== 0 ? 1 : 0);
   assert.equal(detectBlock(mask, 6, 4, 6, 0.34).join("x"), "2x2");
@@ -253,7 +254,7 @@ Deno.test("bsr-lower: auto picks the largest block the zeros align to", () => {
   ]);
 });
 
-Deno.test("bsr-lower: threshold, transpose_b = false, transpose_a and shared weights are skipped", () => {
+Deno.test("bsr-lower: threshold, transpose_a and shared weights are skipped, counted by reason", () => {
   const { m, store } = model([
     { name: "a", rows: 4, cols: 6, values: A }, // 70.8% zero
     { name: "b", rows: 3, cols: 5, values: B }, // 73.3% zero
@@ -262,17 +263,25 @@ Deno.test("bsr-lower: threshold, transpose_b = false, transpose_a and shared wei
   ]);
   const logs: string[] = [];
   const r = pipeline(m, store, "bsr-lower{sparsity-threshold=0.72}", logs);
-  assert.deepEqual([...r.changedWeights.keys()], ["b"]);
+  assert.deepEqual([...r.changedWeights.keys()], ["b", "t"]);
   assert.deepEqual(logs.filter((l) => l.includes("skipped")), [
     "bsr-lower: @a is skipped: 70.8% zero, below the threshold 72.0%",
-    "bsr-lower: @t is skipped: '%y2' uses it with transpose_b = false ([in, out] layout)",
     "bsr-lower: @ta is skipped: '%y3' uses it with transpose_a = true",
   ]);
+  assert.equal(stat(r, "skipped-use"), 1);
+  assert.equal(stat(r, "skipped-too-dense"), 1);
+  assert.equal(stat(r, "skipped-dtype"), undefined);
   const text = print(r.module);
   assert.match(text, /%y0 = dense /);
   assert.match(text, /%y1 = bsr_dense /);
-  assert.match(text, /%y2 = dense /);
+  assert.match(text, /%y2 = bsr_dense /); // [in, out]: lowered, transposed
   assert.match(text, /%y3 = dense /);
+  // @t is stored [in = 6, out = 4]: its BSR weight is Cᵀ [out, in], and the outputs agree.
+  assert.match(text, /@t : tensor<4x6xf32, bsr<1x1, nnz = 6>>/);
+  assert.ok(
+    logs.some((l) => l.startsWith("bsr-lower: @t: zeros align to 1x1 blocks") && l.endsWith("[in, out]")),
+  );
+  assert.ok(maxDiff(m, store, reparse(r.module, r.weights), r.weights) <= 1e-5);
   // Nothing sparse enough: unchanged.
   const none = pipeline(m, store, "bsr-lower{sparsity-threshold=0.9}");
   assert.equal(none.runs[0].changed, false);
@@ -303,7 +312,12 @@ Deno.test("bsr-lower: threshold, transpose_b = false, transpose_a and shared wei
     sLogs,
   );
   assert.equal(sr.changedWeights.size, 0);
-  assert.deepEqual(sLogs, ["bsr-lower: @w is skipped: it is used by '%z' (dense) other than as dense's w"]);
+  assert.deepEqual(sLogs, [
+    "bsr-lower: %x is skipped: '%z' takes its w from '%x' (a parameter), not from a weight",
+    "bsr-lower: @w is skipped: it is used by '%z' (dense) other than as dense's w",
+  ]);
+  assert.equal(stat(sr, "skipped-use"), 1);
+  assert.equal(stat(sr, "skipped-not-weight"), 1);
 });
 
 Deno.test("bsr-lower: bad options are errors", () => {
