@@ -58,6 +58,7 @@
 
 import { AttrReader } from "../ir/attrs.ts";
 import type { Module, Op, Value, Weight } from "../ir/module.ts";
+import { builtinRegistry } from "../ir/ops/index.ts";
 import type { OpRegistry } from "../ir/registry.ts";
 import { BsrTensor } from "../ir/tensor.ts";
 import { bsrGrid, formatType, type TensorType } from "../ir/types.ts";
@@ -240,7 +241,7 @@ export function bsrLowerSkips(
   m: Module,
   weights: { get(w: Weight): { readonly data: ArrayLike<number> } },
   pipeline: Pipeline,
-  registry: OpRegistry,
+  registry: OpRegistry = builtinRegistry,
 ): BsrSkip[] | undefined {
   const entry = pipeline.entries.findLast((e) => e.pass.name === "bsr-lower");
   if (!entry) return undefined;
