@@ -72,7 +72,7 @@ main(async () => {
   const write = compileWrites(values);
   const read = [...input?.reads ?? [], ...plugins, ...declared, ...write];
 
-  const bar = Deno.stderr.isTerminal()
+  const bar = Deno.stderr.isTerminal() && !values.quiet
     ? new cliProgress.SingleBar({
       format: "compiling [{bar}] {phase}",
       stream: process.stderr,

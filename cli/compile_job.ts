@@ -48,9 +48,11 @@ export const USAGE = `usage: deno task compile <model> [options]
   --print-ir-after-change     print the IR after every pass that changed it
   --dump-dir DIR              write 00-input.sir and NN-<pass>.sir after each pass
   --no-verify-each            do not verify after each pass (on by default)
+  --quiet                     print no report, pass log lines or progress on stderr (errors still show)
   --timing                    print each pass's wall time and op count
   --stats                     print the statistics passes counted
-  --report FILE.json          with dedup-patterns in --passes: write the sparsity-pattern report as JSON`;
+  --report FILE.json          with dedup-patterns in --passes: write the sparsity-pattern report as JSON
+  -h, --help                  print this help`;
 
 /** The options of `deno task compile`. */
 export const COMPILE_OPTIONS = {
@@ -68,6 +70,7 @@ export const COMPILE_OPTIONS = {
   tune: { type: "boolean" },
   "tuning-log": { type: "string", default: "tuning-log.json" },
   "no-verify-each": { type: "boolean" },
+  quiet: { type: "boolean" },
   timing: { type: "boolean" },
   stats: { type: "boolean" },
   report: { type: "string" },
@@ -159,6 +162,7 @@ export async function compileJob(
         write: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
       },
       dumpDir: values["dump-dir"],
+      log: values.quiet ? () => {} : undefined,
       verifyEach: !values["no-verify-each"],
       codegen: artifact,
       tuning: { log: values["tuning-log"], tune: values.tune ?? false },
@@ -186,6 +190,8 @@ export async function compileJob(
     return 1;
   }
 
+  /** A line of the report on stderr, unless --quiet. */
+  const say = (text: string) => values.quiet || console.error(text);
   if (values.timing) console.error(result.timingTable);
   if (values.stats) {
     for (const s of result.stats) console.error(`${s.pass}: ${s.doc}: ${s.value}`);
@@ -195,7 +201,7 @@ export async function compileJob(
   const writeReport = async () => {
     if (!values.report || !report) return;
     await writeTextAtomic(values.report, report);
-    console.error(`wrote ${values.report}`);
+    say(`wrote ${values.report}`);
   };
   if (!values.output) {
     Deno.stdout.writeSync(new TextEncoder().encode(print(result.module)));
@@ -204,15 +210,15 @@ export async function compileJob(
   const out = values.output;
   if (artifact) {
     await writeArtifact(result, out, { emitKernels: values["emit-kernels"] });
-    console.error(pipelineLines(result.pipeline).join("\n"));
-    console.error(formatReport(result.artifact!.report));
     const kernels = values["emit-kernels"]
       ? ` and ${result.artifact!.kernels.length} kernels to ${values["emit-kernels"]}`
       : "";
-    console.error(`wrote ${out}${kernels}`);
+    say(pipelineLines(result.pipeline).join("\n"));
+    say(formatReport(result.artifact!.report));
+    say(`wrote ${out}${kernels}`);
   } else {
     await writeModule(result, out);
-    console.error(`wrote ${out}`);
+    say(`wrote ${out}`);
   }
   await writeReport();
 }

@@ -22,10 +22,19 @@ import {
 } from "../mod.ts";
 import { main, parseCli, UsageError, writeTextAtomic } from "./common.ts";
 
-const USAGE =
-  "usage: deno task eval <model-dir|model.sir|artifact-dir> --task sst2 --data DEV.tsv [--limit N] [--seq N] " +
-  "[--tokenizer DIR] [--threads N] [--json OUT.json]\n" +
-  "  an artifact (deno task compile ... -o DIR) needs --tokenizer (a folder with tokenizer.json)";
+const USAGE = `usage: deno task eval <model> --task sst2 --data DEV.tsv [options]
+
+  <model>            a Hugging Face checkpoint folder, an IR file (.sir), or a compiled artifact folder
+                     (deno task compile ... -o DIR), which needs --tokenizer
+
+  --task sst2        the task (only sst2)
+  --data FILE        the SST-2 TSV file (a sentence and a label column)
+  --limit N          evaluate only the first N rows
+  --seq N            the static sequence length (default: the model's; an artifact's must match)
+  --tokenizer DIR    a folder with tokenizer.json (default: the model's folder)
+  --threads N        threads of a compiled artifact (default: the number of cores)
+  --json FILE        also write the results as JSON
+  -h, --help         print this help`;
 
 /** A compiled artifact as an eval runner. */
 async function compiledRunner(

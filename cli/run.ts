@@ -13,10 +13,10 @@ import {
   writeSafetensors,
 } from "../mod.ts";
 import { main, parseCli, reportDiagnostics, requireInput, UsageError } from "./common.ts";
-import { runCompiled } from "./run_compiled.ts";
+import { RUN_USAGE, runCompiled } from "./run_compiled.ts";
 
-const USAGE = `usage: deno task run <model.sir> [--seed N] [--func NAME] [--json] [--save OUT.safetensors]
-       deno task run <artifact-dir> [--seq N] [--threads N] [--repeat N] [--inputs FILE] [--profile] [--json] [--save FILE]`;
+/** The options of either form that take a value (the word after them is no model path). */
+const TAKES_VALUE = new Set(["--seed", "--func", "--save", "--seq", "--inputs", "--threads", "--repeat"]);
 
 /** Min, max, mean and the first values of a tensor. */
 function summarize(t: Tensor) {
@@ -32,12 +32,8 @@ function summarize(t: Tensor) {
 const fmt = (v: number) => v.toPrecision(6);
 
 main(async () => {
-  for (const a of Deno.args) {
-    if (!a.startsWith("-")) {
-      await requireInput(a, "an IR file (.sir) or an artifact folder");
-      break;
-    }
-  }
+  const model = Deno.args.find((a, i) => !a.startsWith("-") && !TAKES_VALUE.has(Deno.args[i - 1]));
+  if (model !== undefined) await requireInput(model, "an IR file (.sir) or an artifact folder");
   for (const [i, a] of Deno.args.entries()) {
     if (!a.startsWith("-") && (await Deno.stat(a).catch(() => undefined))?.isDirectory) {
       return await runCompiled(a, Deno.args.toSpliced(i, 1));
@@ -50,8 +46,8 @@ main(async () => {
     save: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
-  if (values.help) return void console.log(USAGE);
-  if (positionals.length !== 1) throw new UsageError(`expected one model file\n${USAGE}`);
+  if (values.help) return void console.log(RUN_USAGE);
+  if (positionals.length !== 1) throw new UsageError(`expected one model file\n${RUN_USAGE}`);
   const seed = Number(values.seed);
   if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
   const path = positionals[0];

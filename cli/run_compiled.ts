@@ -14,9 +14,18 @@ import {
 } from "../mod.ts";
 import { parseCli, UsageError } from "./common.ts";
 
-/** The usage text of `deno task run` on an artifact. */
-export const COMPILED_USAGE = `usage: deno task run <artifact-dir> [options]
+/** The usage text of `deno task run`, both forms (an IR file, an artifact folder). */
+export const RUN_USAGE =
+  `usage: deno task run <model.sir> [options]      the reference interpreter, on seeded inputs
+       deno task run <artifact-dir> [options]   a compiled artifact (deno task compile ... -o DIR)
 
+  with an IR file (.sir):
+  --seed N         seed of the random inputs (default 0)
+  --func NAME      the function to run (default main)
+  --json           print a summary of each output as JSON
+  --save FILE      save the outputs as safetensors
+
+  with an artifact folder:
   --seq N          use N real tokens (mask 1), padding the rest (mask 0); default: the compiled length
   --seed N         seed of the random inputs (default 0)
   --inputs FILE    inputs as JSON: {"input_ids": [...], ...} (missing ones are seeded)
@@ -24,7 +33,9 @@ export const COMPILED_USAGE = `usage: deno task run <artifact-dir> [options]
   --repeat N       timed runs after one warm-up run (default 10)
   --profile        print the time per op class and the slowest kernel calls
   --json           print the results as JSON
-  --save FILE      save the outputs as safetensors`;
+  --save FILE      save the outputs as safetensors
+
+  -h, --help       print this help`;
 
 /** A corrupt or missing artifact file: reported as a file-system problem (exit 1). */
 class ArtifactProblem extends Deno.errors.NotFound {}
@@ -81,7 +92,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
     save: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
-  if (values.help) return void console.log(COMPILED_USAGE);
+  if (values.help) return void console.log(RUN_USAGE);
   const seed = integer("seed", values.seed, 0)!;
   const repeat = integer("repeat", values.repeat, 1)!;
   const threads = integer("threads", values.threads, 1);

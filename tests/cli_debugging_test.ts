@@ -155,3 +155,41 @@ test(
     assert.match(byDefault.stderr, /^pipeline: canonicalize,cse,fuse,dce\ncompiled @main of bert-tiny: /);
   }),
 );
+
+test("--help of run and eval lists every option; compile's lists --quiet", async () => {
+  const options = {
+    run: ["--seed", "--func", "--json", "--save", "--seq", "--inputs", "--threads", "--repeat", "--profile"],
+    eval: ["--task", "--data", "--limit", "--seq", "--tokenizer", "--threads", "--json"],
+    compile: ["--quiet", "--dump-dir", "--tune", "--tuning-log", "--passes"],
+  };
+  for (const [task, names] of Object.entries(options)) {
+    const r = await runTask(task, "--help");
+    assert.equal(r.code, 0, r.stderr);
+    for (const name of [...names, "--help"]) {
+      assert.match(r.stdout, new RegExp(`^ +(-\\w, )?${name}\\b`, "m"), `${task} ${name}`);
+    }
+  }
+});
+
+test(
+  "compile --quiet prints nothing on success and still the error on failure",
+  withModel(async (dir, model) => {
+    const ok = await compile(model, "--passes", PRUNE_BSR, "-o", join(dir, "art"), "--quiet");
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr, "");
+    assert.ok(await exists(join(dir, "art", "plan.json")));
+    const failed = await compile(
+      model,
+      "--plugin",
+      "tests/fixtures/plugins/run_throws.ts",
+      "--passes",
+      "prune,run-throws",
+      "-o",
+      join(dir, "x.sir"),
+      "--quiet",
+    );
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /error: pass 'run-throws' failed: /);
+    assert.doesNotMatch(failed.stderr, /^prune: /m);
+  }),
+);
