@@ -4,8 +4,21 @@ import type { CompileReport } from "./compile.ts";
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-/** Formats a compile report for the terminal. */
-export function formatReport(r: CompileReport): string {
+/** A dense product the passes left dense and why (`bsrLowerSkips` in passes/bsr_lower.ts gives them). */
+export interface ReportedSkip {
+  /** The weight, `@name` (or the computed w, `%name`). */
+  readonly weight: string;
+  /** The reason's key, as the pass's statistic names it (`too-dense`, `use`, ...). */
+  readonly reason: string;
+  /** The reason in words, with its figures. */
+  readonly detail: string;
+}
+
+/**
+ * Formats a compile report for the terminal. `bsrSkips`, when the report carries it, is listed
+ * last: the weights `bsr-lower` left dense, one line each with the reason.
+ */
+export function formatReport(r: CompileReport & { readonly bsrSkips?: readonly ReportedSkip[] }): string {
   const ops = Object.entries(r.irOps).map(([k, v]) => `${k} ${v}`).join(", ");
   const lines = [
     `compiled @${r.func} of ${r.model}: ${r.steps} kernel calls, ${r.kernels.length} distinct kernels, ` +
@@ -37,6 +50,10 @@ export function formatReport(r: CompileReport): string {
         (k.flops / 1e9).toFixed(3).padStart(7)
       } GFLOP  ${(k.textBytes / 1024).toFixed(1).padStart(7)} KiB  ${k.ops}`,
     );
+  }
+  if (r.bsrSkips && r.bsrSkips.length > 0) {
+    lines.push(`  left dense by bsr-lower (${r.bsrSkips.length}):`);
+    for (const s of r.bsrSkips) lines.push(`    ${s.weight} (${s.reason}): ${s.detail}`);
   }
   return lines.join("\n");
 }

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { compile, loadCompiled } from "../../mod.ts";
+import { formatReport } from "../../codegen/report.ts";
 import { bsrLowerSkips } from "../../passes/bsr_lower.ts";
 
 const DIR = new URL("../fixtures/onnx/", import.meta.url).pathname;
@@ -58,6 +59,13 @@ for (const fx of fixtures.filter((f) => f.pruned)) {
     const skips = bsrLowerSkips(r.module, r.weights, r.pipeline)!;
     assert.deepEqual(skips.map((s) => s.reason), ["too-dense", "too-dense"]);
     assert.deepEqual(skips.map((s) => s.weight), ["@bert.pooler.dense.weight", "@classifier.weight"]);
+    const report = formatReport({ ...r.artifact!.report, bsrSkips: skips }).split("\n");
+    assert.deepEqual(report.slice(-3), [
+      "  left dense by bsr-lower (2):",
+      "    @bert.pooler.dense.weight (too-dense): 0.0% zero, below the threshold 50.0%",
+      "    @classifier.weight (too-dense): 0.0% zero, below the threshold 50.0%",
+    ]);
+    assert.ok(!formatReport(r.artifact!.report).includes("left dense"));
     const ops = r.artifact!.report.irOps;
     assert.equal(ops.bsr_dense, 12);
     assert.equal(ops.dense ?? 0, 2);
