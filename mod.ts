@@ -159,6 +159,7 @@ export { type Pattern, rewrite, type RewriteOptions, Rewriter } from "./passes/r
 export { passProblem, PassRegistry } from "./passes/registry.ts";
 export {
   entryOptions,
+  formatOptionRange,
   formatOptionValue,
   type OptionValue,
   parsePipeline,

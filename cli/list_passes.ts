@@ -5,7 +5,7 @@
  * two cannot disagree.
  */
 
-import { formatOptionValue, type PassOptionSpec, type PassRegistry } from "../mod.ts";
+import { formatOptionRange, formatOptionValue, type PassOptionSpec, type PassRegistry } from "../mod.ts";
 
 /** One option of a pass, as the reference shows it. */
 export interface OptionReference {
@@ -15,6 +15,8 @@ export interface OptionReference {
   readonly type: string;
   /** Its default, as pipeline text writes it. */
   readonly default: string;
+  /** The values it allows (`in [0, 1)`, `at least 1`; for a block, each side), if its spec sets a range. */
+  readonly range?: string;
   /** Its doc line. */
   readonly doc: string;
 }
@@ -37,6 +39,8 @@ export function passReference(registry: PassRegistry): PassReference[] {
       name: k,
       type: s.type === "enum" ? s.values!.join("|") : s.type,
       default: formatOptionValue(s.default),
+      range: formatOptionRange(s) &&
+        (s.type === "block" ? `each side ${formatOptionRange(s)}` : formatOptionRange(s)),
       doc: s.doc,
     }));
     return { name, description: p.description, options };
@@ -46,7 +50,9 @@ export function passReference(registry: PassRegistry): PassReference[] {
 /** The text `deno task compile --list-passes` prints. */
 export function listPasses(registry: PassRegistry): string {
   return passReference(registry).map((p) => {
-    const opts = p.options.map((o) => `\n    ${o.name}=${o.type} (default ${o.default}): ${o.doc}`);
+    const opts = p.options.map((o) =>
+      `\n    ${o.name}=${o.type} (default ${o.default}${o.range ? `, ${o.range}` : ""}): ${o.doc}`
+    );
     return `  ${p.name}: ${p.description}${opts.join("")}`;
   }).join("\n");
 }
@@ -63,7 +69,7 @@ const cell = (text: string) => text.replaceAll("|", "\\|");
 
 /**
  * The reference as Markdown: a summary table of the passes, then per pass its description and a
- * table of its options (name, type, default, doc).
+ * table of its options (name, type, default, range, doc).
  */
 export function passesMarkdown(registry: PassRegistry): string {
   const passes = passReference(registry);
@@ -80,11 +86,12 @@ export function passesMarkdown(registry: PassRegistry): string {
     }
     lines.push(
       "",
-      "| option | type | default | what it sets |",
-      "| ------ | ---- | ------- | ------------ |",
+      "| option | type | default | range | what it sets |",
+      "| ------ | ---- | ------- | ----- | ------------ |",
     );
     for (const o of p.options) {
-      lines.push(`| ${code(o.name)} | ${code(o.type)} | ${code(o.default)} | ${cell(o.doc)} |`);
+      const range = o.range ? cell(o.range) : "";
+      lines.push(`| ${code(o.name)} | ${code(o.type)} | ${code(o.default)} | ${range} | ${cell(o.doc)} |`);
     }
   }
   return lines.join("\n") + "\n";

@@ -77,11 +77,14 @@ const options = {
   "sparsity-threshold": {
     type: "number",
     default: 0.5,
-    doc: "lower only weights whose fraction of zero elements is at least this, in [0, 1]",
+    min: 0,
+    max: 1,
+    doc: "lower only weights whose fraction of zero elements is at least this",
   },
   "auto-slack": {
     type: "number",
     default: 0,
+    min: 0,
     doc: "auto: allowed stored zeros as a fraction of the non-zeros (0 = zeros exactly block-aligned)",
   },
 } as const;

@@ -38,6 +38,7 @@ const options = {
   "max-fold-elements": {
     type: "int",
     default: 4096,
+    min: 0,
     doc: "fold only ops whose result has at most this many elements",
   },
 } as const;

@@ -40,6 +40,17 @@ export interface PassOptionSpec {
   readonly doc: string;
   /** Allowed values of an enum option. */
   readonly values?: readonly string[];
+  /**
+   * The smallest value of an `int` or `number` option (of each side, for a `block`), checked when
+   * the pipeline is parsed; see {@link PassOptionSpec.minExclusive}.
+   */
+  readonly min?: number;
+  /** The value must be greater than `min`, not equal to it. */
+  readonly minExclusive?: boolean;
+  /** The largest value of an `int` or `number` option (of each side, for a `block`); see `maxExclusive`. */
+  readonly max?: number;
+  /** The value must be less than `max`, not equal to it. */
+  readonly maxExclusive?: boolean;
 }
 
 /** The JS type of values of an option kind. */

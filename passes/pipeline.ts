@@ -101,6 +101,38 @@ function convert(spec: PassOptionSpec, raw: string): OptionValue {
   }
 }
 
+/**
+ * The range a numeric option's spec allows, in words (`in [0, 1)`, `at least 1`, `greater than 0`,
+ * `at most 8`), or undefined when it sets none.
+ */
+export function formatOptionRange(spec: PassOptionSpec): string | undefined {
+  const { min, max } = spec;
+  if (min !== undefined && max !== undefined) {
+    return `in ${spec.minExclusive ? "(" : "["}${min}, ${max}${spec.maxExclusive ? ")" : "]"}`;
+  }
+  if (min !== undefined) return `${spec.minExclusive ? "greater than" : "at least"} ${min}`;
+  if (max !== undefined) return `${spec.maxExclusive ? "less than" : "at most"} ${max}`;
+  return undefined;
+}
+
+/** Whether `n` lies in the range `spec` allows. */
+function inRange(spec: PassOptionSpec, n: number): boolean {
+  const { min, max } = spec;
+  if (min !== undefined && (spec.minExclusive ? n <= min : n < min)) return false;
+  if (max !== undefined && (spec.maxExclusive ? n >= max : n > max)) return false;
+  return true;
+}
+
+/** Checks a converted value against its spec's range; throws a message when it is outside. */
+function checkRange(spec: PassOptionSpec, v: OptionValue, raw: string): void {
+  const range = formatOptionRange(spec);
+  if (range === undefined) return;
+  if (typeof v === "number" && !inRange(spec, v)) throw new Error(`must be ${range}, got '${raw}'`);
+  if (Array.isArray(v) && !v.every((side) => inRange(spec, side))) {
+    throw new Error(`must have each side ${range}, got '${raw}'`);
+  }
+}
+
 /** A pass name, an option key or an unquoted value: what `formatOptionValue` leaves bare. */
 const WORD = /[^\s{},="]+/y;
 
@@ -199,7 +231,9 @@ export function parsePipeline(text: string, registry: PassRegistry): Pipeline {
       const raw = text[pos] === '"' ? quoted(what) : word();
       if (written.has(key)) fail(col, `${what} is given twice`);
       try {
-        written.set(key, convert(specs[key], raw));
+        const value = convert(specs[key], raw);
+        checkRange(specs[key], value, raw);
+        written.set(key, value);
       } catch (why) {
         fail(col, `${what} ${(why as Error).message}`);
       }

@@ -64,8 +64,21 @@ type Score = typeof SCORES[number];
 type Block = readonly [number, number];
 
 const options = {
-  sparsity: { type: "number", default: 0.8, doc: "fraction of blocks to zero, in [0, 1)" },
-  block: { type: "block", default: [1, 1], doc: "block shape RxC over W[out, in]; 1x1 is unstructured" },
+  sparsity: {
+    type: "number",
+    default: 0.8,
+    min: 0,
+    max: 1,
+    maxExclusive: true,
+    doc: "fraction of blocks to zero",
+  },
+  block: {
+    type: "block",
+    default: [1, 1],
+    min: 1,
+    max: 16384,
+    doc: "block shape RxC over W[out, in]; 1x1 is unstructured",
+  },
   score: {
     type: "enum",
     values: SCORES,

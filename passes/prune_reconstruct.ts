@@ -71,11 +71,24 @@ import { Stepper } from "./reconstruct/stepper.ts";
 export const DEFAULT_CALIBRATION_DATA = "../shared/data/sst2/train.tsv";
 
 const options = {
-  sparsity: { type: "number", default: 0.8, doc: "fraction of blocks to zero in each weight, in [0, 1)" },
-  block: { type: "block", default: [1, 1], doc: "block shape RxC over W[out, in]; 1x1 is unstructured" },
+  sparsity: {
+    type: "number",
+    default: 0.8,
+    min: 0,
+    max: 1,
+    maxExclusive: true,
+    doc: "fraction of blocks to zero in each weight",
+  },
+  block: {
+    type: "block",
+    default: [1, 1],
+    min: 1,
+    max: 16384,
+    doc: "block shape RxC over W[out, in]; 1x1 is unstructured",
+  },
   target: { type: "string", default: DEFAULT_PRUNE_TARGET, doc: "regex over the names of weights to prune" },
-  calibration: { type: "int", default: 256, doc: "number of calibration sentences" },
-  seed: { type: "int", default: 0, doc: "seed of the choice of calibration sentences" },
+  calibration: { type: "int", default: 256, min: 1, doc: "number of calibration sentences" },
+  seed: { type: "int", default: 0, min: 0, doc: "seed of the choice of calibration sentences" },
   "calibration-data": {
     type: "string",
     default: DEFAULT_CALIBRATION_DATA,
@@ -86,7 +99,12 @@ const options = {
     default: "",
     doc: "folder with tokenizer.json; default the model file's folder, else its weights file's",
   },
-  damp: { type: "number", default: 0.01, doc: "diagonal damping of H, as a fraction of its mean diagonal" },
+  damp: {
+    type: "number",
+    default: 0.01,
+    min: 0,
+    doc: "diagonal damping of H, as a fraction of its mean diagonal",
+  },
   correct: {
     type: "bool",
     default: true,
@@ -100,6 +118,7 @@ const options = {
   window: {
     type: "int",
     default: 128,
+    min: 0,
     doc: "columns per mask-selection window (rounded up to a multiple of C); 0 = the whole matrix",
   },
 } as const;

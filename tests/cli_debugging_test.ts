@@ -193,3 +193,32 @@ test(
     assert.doesNotMatch(failed.stderr, /^prune: /m);
   }),
 );
+
+test("out-of-range pass options are refused at parse time, with a caret at the option, before the model is read", async () => {
+  const cases: [string, number, string][] = [
+    [
+      "prune{block=4x4 sparsity=1.5},bsr-lower",
+      17,
+      "option 'sparsity' of 'prune' must be in [0, 1), got '1.5'",
+    ],
+    ["prune{block=1x99999}", 7, "option 'block' of 'prune' must have each side in [1, 16384], got '1x99999'"],
+    [
+      "prune-reconstruct{calibration=-3}",
+      19,
+      "option 'calibration' of 'prune-reconstruct' must be at least 1, got '-3'",
+    ],
+    [
+      "bsr-lower{sparsity-threshold=2}",
+      11,
+      "option 'sparsity-threshold' of 'bsr-lower' must be in [0, 1], got '2'",
+    ],
+  ];
+  for (const [passes, col, message] of cases) {
+    // The model does not exist: the pipeline is refused first.
+    const r = await compile("no/such/model.sir", "--passes", passes);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: --passes:${col}: ${message}\n  ${passes}\n  ${" ".repeat(col - 1)}^\n`);
+  }
+  const list = await compile("--list-passes");
+  assert.match(list.stdout, /^ {4}sparsity=number \(default 0\.8, in \[0, 1\)\): /m);
+});

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   definePass,
   entryOptions,
+  formatOptionRange,
   formatOptionValue,
   parsePipeline,
   PassRegistry,
@@ -244,4 +245,55 @@ Deno.test("pipeline: a PipelineError is an Error with its column", () => {
   assert.ok(e instanceof Error);
   assert.equal(e.name, "PipelineError");
   assert.equal(e.col, 1);
+});
+
+/** A pass whose numeric options declare ranges. */
+const ranged = definePass({
+  name: "ranged",
+  description: "Takes options with ranges.",
+  options: {
+    fraction: { type: "number", default: 0.5, min: 0, max: 1, maxExclusive: true, doc: "in [0, 1)" },
+    count: { type: "int", default: 1, min: 1, doc: "at least 1" },
+    step: { type: "number", default: 1, min: 0, minExclusive: true, doc: "greater than 0" },
+    cap: { type: "int", default: 8, max: 8, doc: "at most 8" },
+    block: { type: "block", default: [1, 1], min: 1, max: 64, doc: "each side in [1, 64]" },
+  },
+  runOnModule: () => "unchanged",
+});
+
+Deno.test("pipeline: values outside an option's range are refused at the option's column", () => {
+  const ranges = new PassRegistry([ranged]);
+  const error = (text: string) => {
+    try {
+      parsePipeline(text, ranges);
+    } catch (e) {
+      assert.ok(e instanceof PipelineError, `expected a PipelineError, got ${e}`);
+      return `${e.col}: ${e.message}`;
+    }
+    assert.fail(`'${text}' parsed`);
+  };
+  assert.equal(error("ranged{fraction=1}"), "8: option 'fraction' of 'ranged' must be in [0, 1), got '1'");
+  assert.equal(
+    error("ranged{fraction=-0.1}"),
+    "8: option 'fraction' of 'ranged' must be in [0, 1), got '-0.1'",
+  );
+  assert.equal(error("ranged{step=1 count=0}"), "15: option 'count' of 'ranged' must be at least 1, got '0'");
+  assert.equal(error("ranged{step=0}"), "8: option 'step' of 'ranged' must be greater than 0, got '0'");
+  assert.equal(error("ranged{cap=9}"), "8: option 'cap' of 'ranged' must be at most 8, got '9'");
+  assert.equal(
+    error("ranged{block=4x128}"),
+    "8: option 'block' of 'ranged' must have each side in [1, 64], got '4x128'",
+  );
+  // The edges that are in range parse.
+  const ok = parsePipeline("ranged{fraction=0 count=1 step=0.001 cap=8 block=64x1}", ranges);
+  assert.equal(printPipeline(ok), "ranged{fraction=0 count=1 step=0.001 cap=8 block=64x1}");
+});
+
+Deno.test("pipeline: formatOptionRange says a range in words, and nothing without one", () => {
+  const specs = ranged.options!;
+  assert.equal(formatOptionRange(specs.fraction), "in [0, 1)");
+  assert.equal(formatOptionRange(specs.count), "at least 1");
+  assert.equal(formatOptionRange(specs.step), "greater than 0");
+  assert.equal(formatOptionRange(specs.cap), "at most 8");
+  assert.equal(formatOptionRange(tune.options!.ratio), undefined);
 });
