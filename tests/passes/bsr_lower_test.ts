@@ -19,7 +19,8 @@ import { print } from "../../ir/printer.ts";
 import { BsrTensor, Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
 import { memoryStore, type WeightStore } from "../../ir/weights.ts";
-import { detectBlock, toBsr } from "../../passes/bsr_lower.ts";
+import { defaultBsrVariant } from "../../codegen/wasm/bsr_cost.ts";
+import { bsrBlockCost, bsrRegisterTile, detectBlock, toBsr } from "../../passes/bsr_lower.ts";
 import { createPassRegistry } from "../../passes/index.ts";
 import { type PipelineResult, runPipeline } from "../../passes/manager.ts";
 import { parsePipeline } from "../../passes/pipeline.ts";
@@ -252,6 +253,100 @@ Deno.test("bsr-lower: auto picks, among the blocks the zeros align to, the one t
   assert.deepEqual(logs, [
     "bsr-lower: @a: zeros align to 1x2 blocks (50.0% zero), 2/4 blocks stored, tensor<2x4xf32, bsr<1x2, nnz = 2>>",
   ]);
+});
+
+/** Seeded uniform floats in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A `[rows, cols]` 0/1 mask whose R×C blocks are each kept with probability `keep` (seeded). */
+function blockMask(rows: number, cols: number, [R, C]: readonly [number, number], keep: number, seed = 1) {
+  const next = rng(seed);
+  const mask = new Uint8Array(rows * cols);
+  for (let br = 0; br < rows / R; br++) {
+    for (let bc = 0; bc < cols / C; bc++) {
+      if (next() >= keep) continue;
+      for (let r = br * R; r < Math.min(br * R + R, rows); r++) {
+        for (let c = bc * C; c < Math.min(bc * C + C, cols); c++) mask[r * cols + c] = 1;
+      }
+    }
+  }
+  return { mask, count: mask.reduce((a, b) => a + b, 0) };
+}
+
+Deno.test("bsr-lower: auto finds blocks that are not powers of two (3x3 on 768 wide, 1x48, 6x2, 1x96)", () => {
+  for (
+    const [rows, cols, block] of [
+      [96, 768, [3, 3]],
+      [64, 768, [1, 48]],
+      [48, 64, [6, 2]],
+      [30, 768, [5, 1]],
+      [32, 768, [1, 96]],
+      [64, 256, [1, 32]],
+      [64, 64, [4, 4]],
+    ] as const
+  ) {
+    const { mask, count } = blockMask(rows, cols, block, 0.2);
+    assert.equal(detectBlock(mask, rows, cols, count).join("x"), block.join("x"), `${rows}x${cols}`);
+  }
+  // A ragged 10x10 in 3x3 blocks (the last block row and column one wide), its edge blocks empty.
+  const { mask } = blockMask(10, 10, [3, 3], 0.6, 4);
+  for (let i = 0; i < 10; i++) mask[9 * 10 + i] = mask[i * 10 + 9] = 0;
+  assert.equal(detectBlock(mask, 10, 10, mask.reduce((a, b) => a + b, 0)).join("x"), "3x3");
+  // Whole zero rows: any C dividing the width qualifies, and the cost model takes the widest (to 384).
+  const rowsOnly = blockMask(16, 768, [1, 768], 0.5).mask;
+  assert.equal(detectBlock(rowsOnly, 16, 768, rowsOnly.reduce((a, b) => a + b, 0)).join("x"), "1x384");
+});
+
+Deno.test("bsr-lower: through prune, an [in, out] weight pruned 3x3 and 1x48 over [out, in] lowers so", () => {
+  const next = rng(9);
+  const values = Array.from({ length: 48 * 96 }, () => next() - 0.5);
+  for (const block of ["3x3", "1x48"]) {
+    // Stored [in = 96, out = 48] (transpose_b = false), as ONNX MatMul initializers are.
+    const { m, store } = model([{ name: "w", rows: 96, cols: 48, values, attrs: "transpose_b = false" }]);
+    const pruned = pipeline(m, store, `prune{block=${block} sparsity=0.8 target=w}`);
+    const logs: string[] = [];
+    const { r } = lower(pruned.module, pruned.weights, "", logs);
+    assert.equal(
+      print(r.module).match(/@w : (.*)\n/)?.[1],
+      `tensor<48x96xf32, bsr<${block}, nnz = ${block === "3x3" ? 102 : 19}>>`,
+    );
+    assert.ok(logs[0].includes(`zeros align to ${block} blocks`), logs[0]);
+  }
+});
+
+Deno.test("bsr-lower: the block cost model follows the kernels' register tiles and measured ranking", () => {
+  // The tile auto assumes is the one codegen's cost model gives R-row blocks over 128 tokens.
+  for (let R = 1; R <= 64; R++) {
+    const N = 768;
+    const spec = {
+      M: 128,
+      N,
+      K: 768,
+      block: [R, 4] as [number, number],
+      indptr: new Int32Array(Math.ceil(N / R) + 1),
+      indices: new Int32Array(0),
+      bias: false,
+      activation: "none" as const,
+    };
+    const { variant } = defaultBsrVariant(spec);
+    assert.deepEqual(bsrRegisterTile(R), { rows: variant.rows, vecs: variant.vecs }, `R = ${R}`);
+  }
+  // Single kernels at 80% (docs/codegen-runtime.md, bench/bsr_bench.ts): 4x4 < 32x1 < 1x32 < 1x1.
+  const costs = ([[4, 4], [32, 1], [1, 32], [1, 1]] as const).map((b) => bsrBlockCost(b));
+  assert.deepEqual(costs, costs.toSorted((a, b) => a - b));
+  assert.ok(costs[0] < costs[1] && costs[1] < costs[2] && costs[2] < costs[3]);
+  // With slack, stored zeros cost time: a 1x4-structured weight stays 1x4 even when 64x64 would
+  // fit the slack (the largest block within the slack would be 64x64).
+  const { mask, count } = blockMask(64, 64, [1, 4], 0.2, 3);
+  assert.equal(detectBlock(mask, 64, 64, count, 100).join("x"), "1x4");
 });
 
 Deno.test("bsr-lower: threshold, transpose_a and shared weights are skipped, counted by reason", () => {
