@@ -19,7 +19,7 @@
 import type { KernelTarget } from "./kernel.ts";
 
 /** The wasm value types the kernels use. */
-export type ValType = "i32" | "f32" | "v128";
+export type ValType = "i32" | "i64" | "f32" | "v128";
 
 /** An expression leaving one value of type T, printed as a folded S-expression. */
 export class Expr<T extends ValType> {
@@ -33,6 +33,8 @@ export class Expr<T extends ValType> {
 
 /** An i32 expression. */
 export type I32 = Expr<"i32">;
+/** An i64 expression. */
+export type I64 = Expr<"i64">;
 /** An f32 expression. */
 export type F32 = Expr<"f32">;
 /** A v128 expression (f32x4, i32x4 or i8x16 lanes alike). */
@@ -174,8 +176,23 @@ export const i32 = {
   gt_u: i32Binary("gt_u"),
   ge_u: i32Binary("ge_u"),
   eqz: (a: I32): I32 => op("i32", "i32.eqz", a),
+  /** The low 32 bits of an i64. */
+  wrap_i64: (a: I64): I32 => op("i32", "i32.wrap_i64", a),
+  /** An f32 truncated toward zero, saturating at the i32 range (NaN gives 0). */
+  trunc_sat_f32_s: (a: F32): I32 => op("i32", "i32.trunc_sat_f32_s", a),
   load: load("i32", "i32.load"),
   store: store<"i32">("i32.store"),
+};
+
+/** i64 instructions (the kernels only move and convert i64 values). */
+export const i64 = {
+  const: (v: bigint): I64 => op("i64", "i64.const", v.toString()),
+  /** A signed i32 widened. */
+  extend_i32_s: (a: I32): I64 => op("i64", "i64.extend_i32_s", a),
+  /** An f32 truncated toward zero, saturating at the i64 range (NaN gives 0). */
+  trunc_sat_f32_s: (a: F32): I64 => op("i64", "i64.trunc_sat_f32_s", a),
+  load: load("i64", "i64.load"),
+  store: store<"i64">("i64.store"),
 };
 
 /** f32 instructions. */
@@ -190,6 +207,12 @@ export const f32 = {
   abs: f32Unary("abs"),
   neg: f32Unary("neg"),
   sqrt: f32Unary("sqrt"),
+  /** 1 when a ≥ b (0 when either is NaN). */
+  ge: (a: F32, b: F32): I32 => op("i32", "f32.ge", a, b),
+  /** A signed i32 as the nearest f32. */
+  convert_i32_s: (a: I32): F32 => op("f32", "f32.convert_i32_s", a),
+  /** A signed i64 as the nearest f32. */
+  convert_i64_s: (a: I64): F32 => op("f32", "f32.convert_i64_s", a),
   load: load("f32", "f32.load"),
   store: store<"f32">("f32.store"),
 };

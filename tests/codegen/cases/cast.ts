@@ -8,8 +8,16 @@
  */
 
 import { castKernel } from "../../../codegen/ts_kernels.ts";
+import { castKernel as wasmCast } from "../../../codegen/wasm/data_movement.ts";
 import { t } from "../../ops/helpers.ts";
-import { type CaseBase, type Family, oracle, type Problem, rng } from "../kernel_runner.ts";
+import {
+  type CaseBase,
+  type Family,
+  type Implementation,
+  oracle,
+  type Problem,
+  rng,
+} from "../kernel_runner.ts";
 
 type Dtype = "f32" | "i32" | "i64";
 
@@ -104,16 +112,19 @@ export const CAST: Family<CastCase, CastProblem> = {
     want.set(out);
     return { want, tolerance: tol, src: words(values, c.from) };
   },
-  ts(c) {
-    const kernel = castKernel(c.values.length + c.random, c.from, c.to);
-    return [{
-      variant: "",
-      kernels: [kernel],
-      run(h, p, nt) {
-        const out = h.alloc(p.want.length);
-        h.run(kernel.name, [h.put(p.src), out], nt);
-        return h.readI32(out, p.want.length);
-      },
-    }];
-  },
+  wasm: (c) => convert(wasmCast(c.values.length + c.random, c.from, c.to)),
+  ts: (c) => convert(castKernel(c.values.length + c.random, c.from, c.to)),
 };
+
+/** Runs a cast kernel (wasm or TS) on a problem. */
+function convert<K extends { name: string }>(kernel: K): Implementation<CastProblem, K>[] {
+  return [{
+    variant: "",
+    kernels: [kernel],
+    run(h, p, nt) {
+      const out = h.alloc(p.want.length);
+      h.run(kernel.name, [h.put(p.src), out], nt);
+      return h.readI32(out, p.want.length);
+    },
+  }];
+}

@@ -7,8 +7,16 @@
  */
 
 import { gatherKernel } from "../../../codegen/ts_kernels.ts";
+import { gatherKernel as wasmGather } from "../../../codegen/wasm/data_movement.ts";
 import { t } from "../../ops/helpers.ts";
-import { type CaseBase, type Family, oracle, type Problem, rng } from "../kernel_runner.ts";
+import {
+  type CaseBase,
+  type Family,
+  type Implementation,
+  oracle,
+  type Problem,
+  rng,
+} from "../kernel_runner.ts";
 
 /** A lookup of `count` random indices into a random [rows, rowLen] table. */
 export interface GatherCase extends CaseBase {
@@ -62,16 +70,19 @@ export const GATHER: Family<GatherCase, GatherProblem> = {
     want.set(y);
     return { want, tolerance: tol, table, words };
   },
-  ts(c) {
-    const kernel = gatherKernel(c.count, c.rowLen, c.dtype);
-    return [{
-      variant: "",
-      kernels: [kernel],
-      run(h, p, nt) {
-        const out = h.alloc(p.want.length);
-        h.run(kernel.name, [h.put(p.table), h.put(p.words), out], nt);
-        return h.read(out, p.want.length);
-      },
-    }];
-  },
+  wasm: (c) => lookup(wasmGather(c.count, c.rowLen, c.dtype)),
+  ts: (c) => lookup(gatherKernel(c.count, c.rowLen, c.dtype)),
 };
+
+/** Runs a gather kernel (wasm or TS) on a problem. */
+function lookup<K extends { name: string }>(kernel: K): Implementation<GatherProblem, K>[] {
+  return [{
+    variant: "",
+    kernels: [kernel],
+    run(h, p, nt) {
+      const out = h.alloc(p.want.length);
+      h.run(kernel.name, [h.put(p.table), h.put(p.words), out], nt);
+      return h.read(out, p.want.length);
+    },
+  }];
+}

@@ -8,10 +8,19 @@
  */
 
 import { stridedCopyKernel } from "../../../codegen/ts_kernels.ts";
+import { stridedCopyKernel as wasmCopy } from "../../../codegen/wasm/data_movement.ts";
 import type { Attr } from "../../../ir/attrs.ts";
 import { strides } from "../../../ir/tensor.ts";
 import { ints, t } from "../../ops/helpers.ts";
-import { type CaseBase, type Family, numel, oracle, type Problem, rng } from "../kernel_runner.ts";
+import {
+  type CaseBase,
+  type Family,
+  type Implementation,
+  numel,
+  oracle,
+  type Problem,
+  rng,
+} from "../kernel_runner.ts";
 
 /** One slice of a random f32 tensor. */
 export interface SliceCase extends CaseBase {
@@ -75,19 +84,26 @@ export const SLICE: Family<SliceCase, SliceProblem> = {
     want.set(y.data);
     return { want, tolerance: tol, x, shape: [...y.shape], picked };
   },
-  ts(_c, p) {
-    const outStrides = strides(p.shape);
-    const base = p.picked.length > 0 ? p.picked[0] : 0;
-    const srcStrides = p.shape.map((d, i) => (d > 1 ? p.picked[outStrides[i]] - base : 0));
-    const kernel = stridedCopyKernel(p.shape, srcStrides, outStrides);
-    return [{
-      variant: "",
-      kernels: [kernel],
-      run(h, p, nt) {
-        const out = h.alloc(p.want.length);
-        h.run(kernel.name, [h.put(p.x) + 4 * base, out], nt);
-        return h.read(out, p.want.length);
-      },
-    }];
-  },
+  wasm: (_c, p) => copy(p, wasmCopy),
+  ts: (_c, p) => copy(p, stridedCopyKernel),
 };
+
+/** Runs the strided-copy kernel (wasm or TS) `make` builds for a problem. */
+function copy<K extends { name: string }>(
+  p: SliceProblem,
+  make: (shape: number[], srcStrides: number[], outStrides: number[]) => K,
+): Implementation<SliceProblem, K>[] {
+  const outStrides = strides(p.shape);
+  const base = p.picked.length > 0 ? p.picked[0] : 0;
+  const srcStrides = p.shape.map((d, i) => (d > 1 ? p.picked[outStrides[i]] - base : 0));
+  const kernel = make(p.shape, srcStrides, outStrides);
+  return [{
+    variant: "",
+    kernels: [kernel],
+    run(h, p, nt) {
+      const out = h.alloc(p.want.length);
+      h.run(kernel.name, [h.put(p.x) + 4 * base, out], nt);
+      return h.read(out, p.want.length);
+    },
+  }];
+}
