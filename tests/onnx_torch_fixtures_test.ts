@@ -5,8 +5,9 @@
  * run with `loadCompiled`. Their logits must match torch's (manifest.json) within 1e-4, and so
  * must the reference interpreter's and onnxruntime's on the same inputs. The pooler's
  * `hidden[:, 0]` (a Gather on axis 1, or Slice and Squeeze, inside an If under dynamic axes)
- * must be a view: no kernel runs for it. Pruned fixtures also compile through `bsr-lower` to
- * sparse kernels, and dynamic ones at a second sequence length against onnxruntime.
+ * must be a view (no kernel runs for it), and the attention's division by sqrt(d) the softmax
+ * kernel's scale. Pruned fixtures also compile through `bsr-lower` to sparse kernels, and
+ * dynamic ones at a second sequence length against onnxruntime.
  *
  * onnxruntime-node needs `--allow-ffi` (`deno task test` grants it); without it only the
  * onnxruntime comparisons are left out.
@@ -161,6 +162,9 @@ for (const [i, fx] of manifest.fixtures.entries()) {
 
     const result = await compile(path, { seq: fx.seq, log: () => {} });
     assertFirstTokenIsAView(result, label);
+    // torch writes `scores / sqrt(d)`: the division is the softmax kernel's scale, not a kernel of its own.
+    const softmaxSteps = result.artifact!.plan.steps.filter((s) => s.op.includes("softmax"));
+    assert.deepEqual(softmaxSteps.map((s) => s.op), ["div+softmax", "div+softmax"], label);
     const compiled = await compiledLogits(result, inputs, 1 + (i % 2));
     lines.push(`compiled ${assertClose(label, "compiled vs torch", compiled, torch).toExponential(2)}`);
 

@@ -4,7 +4,8 @@
  *
  * - An element-wise op whose result has one use, by an element-wise op of the same result
  *   shape, joins that op's fused chain.
- * - A `mul` by a compile-time scalar whose one use is a `softmax` becomes the softmax's scale.
+ * - A `mul` by a compile-time scalar (or a `div` by one) whose one use is a `softmax` becomes the
+ *   softmax's scale.
  */
 
 import type { Op, Value } from "../../ir/module.ts";
@@ -19,16 +20,20 @@ function onlyUser(ctx: LowerContext, v: Value): Op | undefined {
   return ctx.uses.get(v) === 1 ? ctx.users.get(v)?.[0] : undefined;
 }
 
-/** The compile-time scalar operand of a `mul`, and the other operand, if it has one. */
+/**
+ * The compile-time scalar factor of a `mul` by a scalar, or of a `div` by a non-zero scalar
+ * (torch exports `scores / sqrt(d)`), and the other operand, if it has one.
+ */
 export function scalarFactor(ctx: LowerContext, op: Op): { scale: number; x: Value } | undefined {
-  if (op.name !== "mul") return undefined;
+  if (op.name !== "mul" && op.name !== "div") return undefined;
   for (const [i, v] of op.operands.entries()) {
     const t = ctx.knownValue(v);
     const other = op.operands[1 - i];
     if (
       t && numel(t.shape) === 1 && !ctx.knownValue(other) && sameShape(other.type.shape, op.result.type.shape)
     ) {
-      return { scale: t.data[0], x: other };
+      if (op.name === "mul") return { scale: t.data[0], x: other };
+      if (i === 1 && t.data[0] !== 0) return { scale: 1 / t.data[0], x: other };
     }
   }
   return undefined;

@@ -8,7 +8,7 @@ import { softmaxKernel } from "../wasm/softmax.ts";
 import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
 import { scalarFactor } from "./fusion.ts";
 
-/** `softmax(x, mask?)` over the last axis; a fused `mul` by a scalar becomes the kernel's scale. */
+/** `softmax(x, mask?)` over the last axis; a fused `mul` (or `div`) by a scalar becomes the kernel's scale. */
 export function lowerSoftmax(op: Op, ctx: LowerContext): void {
   let [x] = op.operands;
   const mask = op.operands[1];
@@ -23,13 +23,12 @@ export function lowerSoftmax(op: Op, ctx: LowerContext): void {
     const factor = scalarFactor(ctx, producer)!;
     scale = factor.scale;
     x = factor.x;
-    ops.unshift("mul");
+    ops.unshift(producer.name);
   }
   const spec = { shape: [...shape], scale, maskShape: mask ? [...mask.type.shape] : undefined };
   ctx.emit({
     op,
     ops,
-    kind: "wasm",
     wasm: (t) => softmaxKernel(spec, t),
     args: [ctx.operand(op, x), ...(mask ? [ctx.operand(op, mask)] : []), {
       buffer: ctx.bufferOf(op, op.result),
@@ -54,7 +53,6 @@ export function lowerLayerNorm(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: [op.name],
-    kind: "wasm",
     wasm: (t) => layerNormKernel(spec, t),
     args: [
       ctx.operand(op, x),
