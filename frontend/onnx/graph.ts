@@ -62,7 +62,7 @@ function isWeightLike(k: Const): boolean {
  * The value names node `n` reads: its inputs, and the outer values its subgraphs (If's branches)
  * read, so that it is ordered after their producers.
  */
-export function nodeReads(n: NodeProto): string[] {
+function nodeReads(n: NodeProto): string[] {
   const reads = (n.input ?? []).filter((i) => i);
   for (const a of n.attribute ?? []) {
     for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) reads.push(...graphReads(g));
