@@ -7,7 +7,8 @@
  * `hidden[:, 0]` (a Gather on axis 1, or Slice and Squeeze, inside an If under dynamic axes)
  * must be a view (no kernel runs for it), and the attention's division by sqrt(d) the softmax
  * kernel's scale. Pruned fixtures also compile through `bsr-lower` to sparse kernels, and
- * dynamic ones at a second sequence length against onnxruntime.
+ * dynamic ones at batch 2 (where the pooler's selection is a strided copy) against torch and at
+ * a second sequence length against onnxruntime.
  *
  * onnxruntime-node needs `--allow-ffi` (`deno task test` grants it); without it only the
  * onnxruntime comparisons are left out.
@@ -195,6 +196,24 @@ for (const [i, fx] of manifest.fixtures.entries()) {
       assertFirstTokenIsAView(sparse, `${label} (BSR)`);
       const got = await compiledLogits(sparse, inputs, 2);
       lines.push(`BSR ${assertClose(label, "compiled BSR vs torch", got, torch).toExponential(2)}`);
+    }
+
+    if (fx.dynamicAxes) {
+      // At batch 2 the first tokens are not contiguous: the pooler's selection is a strided copy.
+      const conv = onnxToModule(await Deno.readFile(path), { seq: fx.seq, batch: 2, source: path });
+      const batch2 = await compile({ module: conv.module, weights: memoryStore(conv.weights) }, {
+        pipeline: "recognize,canonicalize,cse,fuse,dce",
+        log: () => {},
+      });
+      const steps = batch2.artifact!.plan.steps.filter((s) => /^%bert\.pooler\.(Gather|Slice)/.test(s.value));
+      assert.deepEqual(steps.map((s) => s.op), [fx.pooler === "select" ? "gather" : "slice"], label);
+      const rows = [0, 1].map((r) => inputs[r]);
+      const both = Object.fromEntries(NAMES.map((n) => [n, rows.flatMap((f) => f[n])]));
+      const [got] = await compiledLogits(batch2, [both], 2);
+      const want = [0, 1].flatMap((r) => torch[r]);
+      lines.push(
+        `batch 2 ${assertClose(label, "compiled at batch 2 vs torch", [got], [want]).toExponential(2)}`,
+      );
     }
 
     if (fx.dynamicAxes && CAN_ORT) {
