@@ -325,8 +325,15 @@ Deno.test("prune: bad options and rules files are clear errors naming the pass",
     assert.match(e.message, pattern);
   };
   fails({ score: "magnitude", block: "1x4" }, /magnitude' needs 1x1 blocks, got 1x4 for '@a'/);
-  fails({ sparsity: 1.2 }, /option 'sparsity' must be in \[0, 1\), got 1.2/);
-  fails({ sparsity: 1 }, /option 'sparsity' must be in \[0, 1\)/);
+  // Out-of-range values are refused by the pipeline parser (the option's declared range).
+  assert.throws(
+    () => parsePipeline("prune{sparsity=1.2}", registry()),
+    /option 'sparsity' of 'prune' must be in \[0, 1\), got '1.2'/,
+  );
+  assert.throws(
+    () => parsePipeline("prune{sparsity=1}", registry()),
+    /option 'sparsity' of 'prune' must be in \[0, 1\)/,
+  );
   fails({ target: "(" }, /option 'target' is not a valid regex/);
   const dir = Deno.makeTempDirSync();
   try {
