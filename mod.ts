@@ -183,6 +183,10 @@ export {
   opCount,
   printIrInstrument,
   type PrintIrOptions,
+  REPRODUCER_PIPELINE,
+  REPRODUCER_PLUGIN,
+  ReproducerInstrument,
+  type ReproducerOptions,
   TimingInstrument,
   type TimingRow,
 } from "./passes/instruments.ts";

@@ -18,7 +18,7 @@ import cliProgress from "cli-progress";
 import process from "node:process";
 import { inputFiles } from "../mod.ts";
 import { main, parseCli } from "./common.ts";
-import { COMPILE_OPTIONS, compileWrites, USAGE } from "./compile_job.ts";
+import { COMPILE_OPTIONS, compileWrites, reproducerArgs, USAGE } from "./compile_job.ts";
 import type { WorkerReply, WorkerRequest } from "./compile_worker.ts";
 
 /** Starts the compile worker with these grants and sends it `request`; resolves with its final reply. */
@@ -56,7 +56,8 @@ function runWorker(
 }
 
 main(async () => {
-  const args = Deno.args;
+  // A replay (--run-reproducer F) is the compile F's header describes.
+  const args = await reproducerArgs(Deno.args);
   const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
   if (values.help) return void console.log(USAGE);
   const model = positionals[0];

@@ -21,11 +21,13 @@ import {
   pipelineOf,
   print,
   printPipeline,
+  REPRODUCER_PIPELINE,
+  REPRODUCER_PLUGIN,
   tuningLogTemp,
   writeArtifact,
   writeModule,
 } from "../mod.ts";
-import { parseCli, reportDiagnostics, UsageError, writeTextAtomic } from "./common.ts";
+import { parseCli, reportDiagnostics, requireInput, UsageError, writeTextAtomic } from "./common.ts";
 import { listPasses } from "./list_passes.ts";
 
 /** The usage text of `deno task compile`. */
@@ -46,6 +48,9 @@ export const USAGE = `usage: deno task compile <model> [options]
   --print-ir-after NAME       print the IR after each run of pass NAME (repeatable)
   --print-ir-after-all        print the IR after every pass
   --print-ir-after-change     print the IR after every pass that changed it
+  --reproducer FILE.sir       when a pass fails, write the module given to it and the rest of the pipeline
+                              there (default with -o: <out>.reproducer.sir beside the output)
+  --run-reproducer FILE.sir   replay a crash reproducer: compile it with the pipeline its header names
   --dump-dir DIR              write 00-input.sir and NN-<pass>.sir after each pass
   --no-verify-each            do not verify after each pass (on by default)
   --quiet                     print no report, pass log lines or progress on stderr (errors still show)
@@ -66,6 +71,8 @@ export const COMPILE_OPTIONS = {
   "print-ir-after-all": { type: "boolean" },
   "print-ir-after-change": { type: "boolean" },
   "dump-dir": { type: "string" },
+  reproducer: { type: "string" },
+  "run-reproducer": { type: "string" },
   "emit-kernels": { type: "string" },
   tune: { type: "boolean" },
   "tuning-log": { type: "string", default: "tuning-log.json" },
@@ -162,6 +169,8 @@ export async function compileJob(
         write: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
       },
       dumpDir: values["dump-dir"],
+      reproducer: reproducerPath(values),
+      plugins: values.plugin,
       log: values.quiet ? () => {} : undefined,
       verifyEach: !values["no-verify-each"],
       codegen: artifact,
@@ -182,11 +191,17 @@ export async function compileJob(
       console.error(/\berror: /.test(e.message) ? e.message : `error: ${e.message}`);
     }
     // An input that cannot be read stops the compile before it started: one line says it all.
-    if (e.stage !== "input") {
+    if (e.stage === "pass" && e.reproducer) {
+      console.error(`the output was not written; pipeline: ${values.passes}`);
+      console.error(
+        `wrote the crash reproducer ${e.reproducer} (replay: deno task compile --run-reproducer ${e.reproducer})`,
+      );
+    } else if (e.stage !== "input") {
       console.error(
         e.stage === "pass" ? `nothing was written; pipeline: ${values.passes}` : "nothing was written",
       );
     }
+    if (e.reproducerProblem) console.error(`could not write the crash reproducer: ${e.reproducerProblem}`);
     return 1;
   }
 
@@ -223,9 +238,9 @@ export async function compileJob(
   await writeReport();
 }
 
-/** The tuning log, its temporary file and, when missing, its folder (so it can be created). */
-function tuningLogWrites(log: string): string[] {
-  const dir = dirname(log);
+/** `files` (in one folder) and, when that folder is missing, the folder too (so it can be created). */
+function fileWrites(...files: string[]): string[] {
+  const dir = dirname(files[0]);
   const missing = (() => {
     try {
       Deno.statSync(dir);
@@ -234,7 +249,62 @@ function tuningLogWrites(log: string): string[] {
       return true;
     }
   })();
-  return [log, tuningLogTemp(log), ...(missing ? [dir] : [])];
+  return [...files, ...(missing ? [dir] : [])];
+}
+
+/**
+ * Where a failing pass's crash reproducer goes: `--reproducer`, or beside `-o` as
+ * `<out>.reproducer.sir` (`x.sir` gives `x.reproducer.sir`, a folder `art` gives `art.reproducer.sir`).
+ */
+export function reproducerPath(
+  values: ReturnType<typeof parseCli<typeof COMPILE_OPTIONS>>["values"],
+): string | undefined {
+  if (values.reproducer !== undefined) return values.reproducer;
+  if (values.output === undefined) return undefined;
+  return values.output.replace(/[\\/]+$/, "").replace(/\.sir$/, "") + ".reproducer.sir";
+}
+
+/**
+ * The arguments of a compile that replays `--run-reproducer FILE`: FILE as the model, the pipeline
+ * and plugins its header names, and the other flags as given. Other arguments come back as they are.
+ */
+export async function reproducerArgs(args: string[]): Promise<string[]> {
+  const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
+  const file = values["run-reproducer"];
+  if (file === undefined) return args;
+  if (positionals.length > 0) {
+    throw new UsageError(
+      `--run-reproducer ${file} replays that file: give no model (got '${positionals[0]}')`,
+    );
+  }
+  if (values.passes || values.plugin.length > 0) {
+    throw new UsageError(
+      `--run-reproducer ${file}: the pipeline and plugins come from its header; drop --passes and --plugin`,
+    );
+  }
+  await requireInput(file, "a crash reproducer written by a failing compile");
+  const header = (await Deno.readTextFile(file)).split("\n").filter((l) => l.startsWith("//"));
+  const pipeline = header.find((l) => l.startsWith(REPRODUCER_PIPELINE));
+  if (pipeline === undefined) {
+    throw new UsageError(`${file}: not a crash reproducer (no '${REPRODUCER_PIPELINE.trim()}' line)`);
+  }
+  const plugins = header.filter((l) => l.startsWith(REPRODUCER_PLUGIN)).map((l) => {
+    try {
+      return String(JSON.parse(l.slice(REPRODUCER_PLUGIN.length)));
+    } catch {
+      throw new UsageError(`${file}: a malformed plugin line: ${l}`);
+    }
+  });
+  const rest = args.filter((a, i) =>
+    a !== "--run-reproducer" && args[i - 1] !== "--run-reproducer" && !a.startsWith("--run-reproducer=")
+  );
+  return [
+    file,
+    "--passes",
+    pipeline.slice(REPRODUCER_PIPELINE.length),
+    ...plugins.flatMap((p) => ["--plugin", p]),
+    ...rest,
+  ];
 }
 
 /** What `deno task compile` with these arguments writes, for the launcher's sandbox. */
@@ -243,6 +313,7 @@ export function compileWrites(
 ): string[] {
   const out = values.output;
   const artifact = out !== undefined && !out.endsWith(".sir");
+  const reproducer = reproducerPath(values);
   return [
     ...(out && !artifact ? [dirname(resolve(out))] : []),
     // An artifact is written to a staging folder beside it, then renamed into place.
@@ -253,6 +324,12 @@ export function compileWrites(
     ...(values["emit-kernels"] ? [resolve(values["emit-kernels"])] : []),
     ...(values.report ? [dirname(resolve(values.report))] : []),
     // The tuning log, the temporary file it is written through, and its folder if it does not exist yet.
-    ...(artifact ? tuningLogWrites(resolve(values["tuning-log"])) : []),
+    ...(artifact
+      ? fileWrites(resolve(values["tuning-log"]), tuningLogTemp(resolve(values["tuning-log"])))
+      : []),
+    // The crash reproducer and the weights file beside it.
+    ...(reproducer
+      ? fileWrites(resolve(reproducer), resolve(reproducer.replace(/\.sir$/, "") + ".safetensors"))
+      : []),
   ];
 }

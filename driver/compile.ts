@@ -18,6 +18,7 @@ import {
   dumpDirInstrument,
   printIrInstrument,
   type PrintIrOptions,
+  ReproducerInstrument,
   TimingInstrument,
   type TimingRow,
 } from "../passes/instruments.ts";
@@ -74,12 +75,20 @@ export interface CompileOptions {
   readonly pipeline?: string | readonly AnyPass[] | Pipeline;
   /** Plugins: paths of `.ts`/`.js` modules exporting passes, or pass objects; their passes join the registry. */
   readonly plugins?: readonly (string | AnyPass)[];
-  /** The passes pipeline text may name; by default the built-in passes and the plugins' (see {@link passRegistry}). */
+  /**
+   * The passes pipeline text may name; by default the built-in passes and the plugins' (see
+   * {@link passRegistry}). Given a registry, the plugin paths only name the plugins a crash reproducer lists.
+   */
   readonly registry?: PassRegistry;
   /** Print the IR around passes (`before`, `after`, `afterAll`, `afterChange`, `write`). */
   readonly print?: PrintIrOptions;
   /** Write `00-input.sir` and `NN-<pass>.sir` after each pass into this folder. */
   readonly dumpDir?: string;
+  /**
+   * When a pass fails, write a crash reproducer here: the module given to the failing pass, with the
+   * pipeline from that pass on in a header (see `ReproducerInstrument`).
+   */
+  readonly reproducer?: string;
   /** More instruments to run around every pass. */
   readonly instruments?: readonly Instrument[];
   /** Verify after every pass that changed the module; on by default. */
@@ -137,13 +146,21 @@ export class CompileError extends Error {
   constructor(
     readonly stage: "usage" | "input" | "plugin" | "pipeline" | "pass" | "codegen",
     message: string,
-    detail: { diagnostics?: readonly Diagnostic[]; source?: string; pass?: string } = {},
+    detail: {
+      diagnostics?: readonly Diagnostic[];
+      source?: string;
+      pass?: string;
+      reproducer?: string;
+      reproducerProblem?: string;
+    } = {},
   ) {
     super(message);
     this.name = "CompileError";
     this.diagnostics = detail.diagnostics ?? [];
     this.source = detail.source ?? "";
     this.pass = detail.pass;
+    this.reproducer = detail.reproducer;
+    this.reproducerProblem = detail.reproducerProblem;
   }
 
   /** The verifier's diagnostics, when IR did not verify. */
@@ -152,6 +169,10 @@ export class CompileError extends Error {
   readonly source: string;
   /** The pass that failed, for stage `pass`. */
   readonly pass?: string;
+  /** The crash reproducer written for the failing pass (see `CompileOptions.reproducer`). */
+  readonly reproducer?: string;
+  /** Why the crash reproducer asked for could not be written. */
+  readonly reproducerProblem?: string;
 }
 
 /** A registry of the built-in passes and the plugins' passes. */
@@ -243,6 +264,15 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
     const dumpWeights = loaded.weightsPath && relative(resolve(options.dumpDir), loaded.weightsPath);
     instruments.push(dumpDirInstrument(options.dumpDir, dumpWeights));
   }
+  const reproducer = options.reproducer === undefined ? undefined : new ReproducerInstrument(
+    options.reproducer,
+    pipeline,
+    {
+      inputWeights: loaded.weightsPath,
+      plugins: (options.plugins ?? []).filter((p) => typeof p === "string").map((p) => resolve(p)),
+    },
+  );
+  if (reproducer) instruments.push(reproducer);
   let result;
   try {
     result = runPipeline(loaded.module, pipeline, {
@@ -258,6 +288,8 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
       diagnostics: e.diagnostics,
       source: loaded.text,
       pass: e.pass,
+      reproducer: reproducer?.written,
+      reproducerProblem: reproducer?.problem,
     });
   }
 

@@ -3,13 +3,15 @@
  * `--mlir-print-ir-*`), numbered dumps to a folder, and a timing table.
  */
 
-import { join } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { cloneModule } from "../ir/clone.ts";
 import type { Module } from "../ir/module.ts";
 import { print } from "../ir/printer.ts";
 import { encodeSafetensors } from "../ir/safetensors.ts";
 import { type WeightStore, weightTensors } from "../ir/weights.ts";
 import type { Instrument, InstrumentWeights, PassRun } from "./manager.ts";
 import type { AnyPass } from "./pass.ts";
+import { type Pipeline, printPipeline } from "./pipeline.ts";
 
 /** Which IR to print around passes. */
 export interface PrintIrOptions {
@@ -97,6 +99,77 @@ export function dumpDirInstrument(dir: string, inputWeights: string | undefined)
       dump(`${String(index).padStart(2, "0")}-${pass.name}.failed`, m, weights);
     },
   };
+}
+
+/** The header line of a crash reproducer that holds the pipeline to replay (the failing pass and the rest). */
+export const REPRODUCER_PIPELINE = "// sparrow-reproducer pipeline: ";
+/** The header line of a crash reproducer naming a plugin to load (JSON string of its absolute path). */
+export const REPRODUCER_PLUGIN = "// sparrow-reproducer plugin: ";
+
+/** What a crash reproducer needs besides the module: where its weights are and which plugins to load. */
+export interface ReproducerOptions {
+  /** The input's weights file (absolute), named by the reproducer while no pass has replaced weights. */
+  readonly inputWeights?: string;
+  /** Plugin modules (absolute paths) the pipeline's passes come from. */
+  readonly plugins?: readonly string[];
+}
+
+/**
+ * Writes a crash reproducer, as MLIR's `--mlir-pass-pipeline-crash-reproducer`: when a pass fails,
+ * `path` gets the module as it was given to that pass, with a header naming the pipeline from the
+ * failing pass on (and the plugins to load), so that `deno task compile --run-reproducer path`
+ * replays it. Its weights are the input's file while no earlier pass replaced weights, and
+ * otherwise `<path without .sir>.safetensors`, written beside it with the weights as they were.
+ * Nothing is written while the passes succeed; `written` names the file after a failure, and
+ * `problem` says why it could not be written.
+ */
+export class ReproducerInstrument implements Instrument {
+  /** The reproducer's path, once written. */
+  written?: string;
+  /** Why the reproducer could not be written, if it could not. */
+  problem?: string;
+  #before?: { module: Module; weights: WeightStore; version: number };
+
+  /** A reproducer at `path` for `pipeline`. */
+  constructor(
+    readonly path: string,
+    readonly pipeline: Pipeline,
+    readonly options: ReproducerOptions = {},
+  ) {}
+
+  /** Keeps the module and weights the pass is given. */
+  beforePass(_pass: AnyPass, _index: number, m: Module, weights: InstrumentWeights): void {
+    this.#before = { module: cloneModule(m), weights: weights.snapshot(), version: weights.version };
+  }
+
+  /** Writes the reproducer of the failing pass. */
+  afterFailure(_pass: AnyPass, index: number, _m: Module, _weights: InstrumentWeights): void {
+    const before = this.#before!;
+    const dir = dirname(resolve(this.path));
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+      const m = before.module;
+      const own = before.version === 0 && this.options.inputWeights !== undefined;
+      if (own) {
+        m.weightsFile = relative(dir, this.options.inputWeights!).split("\\").join("/");
+      } else if (m.weights.size > 0) {
+        const weightsPath = this.path.replace(/\.sir$/, "") + ".safetensors";
+        writeWeightsSync(weightsPath, m, before.weights);
+        m.weightsFile = basename(weightsPath);
+      } else m.weightsFile = undefined;
+      const rest: Pipeline = { entries: this.pipeline.entries.slice(index - 1) };
+      const header = [
+        `// Crash reproducer: pass '${this.pipeline.entries[index - 1].pass.name}' (${index} of ` +
+        `${this.pipeline.entries.length}) failed on this module. Replay: deno task compile --run-reproducer ${this.path}`,
+        `${REPRODUCER_PIPELINE}${printPipeline(rest)}`,
+        ...(this.options.plugins ?? []).map((p) => `${REPRODUCER_PLUGIN}${JSON.stringify(p)}`),
+      ];
+      Deno.writeTextFileSync(this.path, `${header.join("\n")}\n${print(m)}`);
+      this.written = this.path;
+    } catch (e) {
+      this.problem = (e as Error).message;
+    }
+  }
 }
 
 /** One row of the timing table. */

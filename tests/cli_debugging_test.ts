@@ -222,3 +222,54 @@ test("out-of-range pass options are refused at parse time, with a caret at the o
   const list = await compile("--list-passes");
   assert.match(list.stdout, /^ {4}sparsity=number \(default 0\.8, in \[0, 1\)\): /m);
 });
+
+test(
+  "a failing pass leaves a crash reproducer beside -o (or at --reproducer) that replays the failure",
+  withModel(async (dir, model) => {
+    const plugin = "tests/fixtures/plugins/run_throws.ts";
+    const passes = "prune{sparsity=0.8 block=4x4},run-throws{how=plain},dce";
+    const out = join(dir, "out", "x.sir");
+    const r = await compile(model, "--plugin", plugin, "--passes", passes, "-o", out);
+    assert.equal(r.code, 1, r.stderr);
+    const reproducer = join(dir, "out", "x.reproducer.sir");
+    const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("prune: "));
+    assert.match(lines[0], /^.*bert-tiny\.sir:\d+:\d+: error: pass 'run-throws' threw: plain failure$/);
+    assert.deepEqual(lines.slice(1), [
+      `the output was not written; pipeline: ${passes}`,
+      `wrote the crash reproducer ${reproducer} (replay: deno task compile --run-reproducer ${reproducer})`,
+    ]);
+    assert.equal(await exists(out), false);
+    // The module given to the failing pass, with prune's weights beside it and the rest of the pipeline.
+    const text = await Deno.readTextFile(reproducer);
+    assert.match(text, /^\/\/ sparrow-reproducer pipeline: run-throws\{how=plain\},dce$/m);
+    assert.match(text, /weights "x\.reproducer\.safetensors"/);
+    assert.doesNotMatch(text, /bsr/);
+    const pruned = await runTask("run", reproducer, "--json");
+    assert.equal(pruned.code, 0, pruned.stderr);
+    // The replay fails the same way, at the same op of the reproducer.
+    const replay = await compile("--run-reproducer", reproducer);
+    assert.equal(replay.code, 1, replay.stderr);
+    assert.match(
+      replay.stderr,
+      /^.*x\.reproducer\.sir:\d+:\d+: error: pass 'run-throws' threw: plain failure\n/,
+    );
+    assert.match(replay.stderr, /\nnothing was written; pipeline: run-throws\{how=plain\},dce\n$/);
+    // --reproducer chooses the place; before any weight change it names the input's weights.
+    const chosen = join(dir, "elsewhere", "crash.sir");
+    const first = await compile(
+      model,
+      "--plugin",
+      plugin,
+      "--passes",
+      "run-throws{how=plain}",
+      "--reproducer",
+      chosen,
+    );
+    assert.equal(first.code, 1, first.stderr);
+    assert.match(await Deno.readTextFile(chosen), /weights "\.\.\/bert-tiny\.safetensors"/);
+    assert.deepEqual([...Deno.readDirSync(join(dir, "elsewhere"))].map((e) => e.name), ["crash.sir"]);
+    const notOne = await compile("--run-reproducer", model);
+    assert.equal(notOne.code, 2, notOne.stderr);
+    assert.match(notOne.stderr, /^error: .*bert-tiny\.sir: not a crash reproducer/);
+  }),
+);
