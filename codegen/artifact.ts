@@ -1,7 +1,6 @@
 /**
  * Writes a compiled model as a self-contained directory: `plan.json`, the kernel modules,
- * `weights.bin` (the weights region byte for byte), `kernels.ts` when TS kernels are used, the
- * final IR (`model.sir`), `report.json` / `report.txt`, and last `manifest.json`, the size and
+ * `weights.bin` (the weights region byte for byte), the final IR (`model.sir`), `report.json` / `report.txt`, and last `manifest.json`, the size and
  * SHA-256 of every other file, which the runtime checks before using any. The directory is
  * written beside its final place and renamed into it, so a failure leaves no half-written artifact.
  */
@@ -50,7 +49,6 @@ export async function writeArtifact(
     await Deno.writeFile(join(staging, plan.wasm.relaxed), compiled.wasm.relaxed);
     await Deno.writeFile(join(staging, plan.wasm.simd), compiled.wasm.simd);
     await Deno.writeFile(join(staging, plan.memory.weights.file), compiled.weights);
-    if (plan.ts && compiled.ts) await Deno.writeTextFile(join(staging, plan.ts), compiled.ts);
     await Deno.writeTextFile(join(staging, "model.sir"), irText);
     await extra?.(staging);
     await Deno.writeTextFile(join(staging, "report.json"), JSON.stringify(compiled.report, null, 2) + "\n");
@@ -89,18 +87,14 @@ async function writeManifest(dir: string): Promise<void> {
   await Deno.writeTextFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 1) + "\n");
 }
 
-/** Writes each kernel as readable text to `dir`: `<name>.wat` or `<name>.ts`, headed by the IR values it computes. */
+/** Writes each kernel as readable text to `dir`: `<name>.wat`, headed by the IR values it computes. */
 export async function emitKernels(dir: string, kernels: readonly KernelInfo[]): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   for (const k of kernels) {
-    const comment = k.kind === "wasm" ? ";;" : "//";
     const header = [
-      `${comment} ${k.name}: ${k.ops.join(" + ")}`,
-      `${comment} computes ${k.values.length} value(s): ${k.values.join(", ")}`,
+      `;; ${k.name}: ${k.ops.join(" + ")}`,
+      `;; computes ${k.values.length} value(s): ${k.values.join(", ")}`,
     ].join("\n");
-    await Deno.writeTextFile(
-      join(dir, `${k.name}.${k.kind === "wasm" ? "wat" : "ts"}`),
-      `${header}\n${k.text}\n`,
-    );
+    await Deno.writeTextFile(join(dir, `${k.name}.wat`), `${header}\n${k.text}\n`);
   }
 }

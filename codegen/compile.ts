@@ -1,7 +1,7 @@
 /**
  * Compiles a verified module's function into an executable artifact in memory: kernel calls
  * with fixed addresses, a static memory plan, the weights region's bytes, two wasm modules
- * (with and without relaxed SIMD), the TS kernels, and a report.
+ * (with and without relaxed SIMD), and a report.
  */
 
 import type { Func, Module, Op, Value } from "../ir/module.ts";
@@ -23,7 +23,6 @@ import { cpuModel, tuningKey, type TuningLog } from "./tuning_log.ts";
 import { type BsrSpec, variantKey } from "./wasm/bsr.ts";
 import { bsrVariants, defaultBsrVariant } from "./wasm/bsr_cost.ts";
 import { alignUp, planArena } from "./memory_plan.ts";
-import { type TsKernel, tsModuleSource } from "./ts_kernels.ts";
 import { assembleWat } from "./wasm/assemble.ts";
 import type { KernelTarget, WasmKernel } from "./wasm/kernel.ts";
 import { WASM_HELPERS } from "./wasm/math.ts";
@@ -39,9 +38,7 @@ const TARGETS: readonly KernelTarget[] = [{ relaxedSimd: true }, { relaxedSimd: 
 export interface KernelInfo {
   /** The kernel's export name. */
   name: string;
-  /** A wasm export or a TS function. */
-  kind: "wasm" | "ts";
-  /** Its text: WAT (relaxed-SIMD variant) or TypeScript. */
+  /** Its WAT text (the relaxed-SIMD variant). */
   text: string;
   /** The IR values it computes, e.g. `%l0.q`. */
   values: string[];
@@ -64,7 +61,7 @@ export interface CompileReport {
   /** Kernel calls per run. */
   steps: number;
   /** Each distinct kernel: calls per run, the ops it covers, its text size and FLOPs per run. */
-  kernels: { name: string; kind: string; calls: number; ops: string; textBytes: number; flops: number }[];
+  kernels: { name: string; calls: number; ops: string; textBytes: number; flops: number }[];
   /** The schedule of each sparse product, why it was chosen, and its register reuse. */
   schedules: SparseSchedule[];
   /** Sparse products timed by `tune` during this compile. */
@@ -89,8 +86,6 @@ export interface Compiled {
   plan: Plan;
   /** The kernel modules, with and without relaxed SIMD. */
   wasm: { relaxed: Uint8Array; simd: Uint8Array };
-  /** Source of kernels.ts, if any step uses a TS kernel. */
-  ts?: string;
   /** The weights region, byte for byte. */
   weights: Uint8Array;
   /** Every distinct kernel, for the report and --emit-kernels. */
@@ -270,26 +265,15 @@ export async function compileModule(
         : a.int
     );
   const wasmByTarget = TARGETS.map(() => new Map<string, WasmKernel>());
-  const tsKernels = new Map<string, TsKernel>();
   const infos = new Map<string, KernelInfo>();
   const steps: PlanStep[] = ctx.steps.map((s) => {
-    let names: [string, string];
-    let text: string;
-    if (s.kind === "wasm") {
-      const ks = TARGETS.map((target, i) => {
-        const k = s.wasm!(target);
-        wasmByTarget[i].set(k.name, k);
-        return k;
-      });
-      names = [ks[0].name, ks[1].name];
-      text = ks[0].wat;
-    } else {
-      tsKernels.set(s.ts!.name, s.ts!);
-      names = [s.ts!.name, s.ts!.name];
-      text = s.ts!.source;
-    }
-    const info = infos.get(names[0]) ??
-      { name: names[0], kind: s.kind, text, values: [], ops: s.ops, flops: 0 };
+    const ks = TARGETS.map((target, i) => {
+      const k = s.wasm(target);
+      wasmByTarget[i].set(k.name, k);
+      return k;
+    });
+    const names: [string, string] = [ks[0].name, ks[1].name];
+    const info = infos.get(names[0]) ?? { name: names[0], text: ks[0].wat, values: [], ops: s.ops, flops: 0 };
     info.values.push(s.op.result.ref);
     info.flops += s.flops;
     infos.set(names[0], info);
@@ -298,7 +282,6 @@ export async function compileModule(
       value: s.op.result.ref,
       op: s.ops.join("+"),
       loc,
-      kind: s.kind,
       kernel: names,
       args: resolve(s),
       flops: s.flops,
@@ -332,7 +315,7 @@ export async function compileModule(
   }
   const plan: Plan = {
     format: "sparrow-plan",
-    version: 1,
+    version: 2,
     model: m.name,
     memory: {
       pages,
@@ -341,7 +324,6 @@ export async function compileModule(
       weights: { offset: weightsOffset, size: layout.bytes.length, file: "weights.bin" },
     },
     wasm: { relaxed: "kernels.relaxed.wasm", simd: "kernels.simd.wasm" },
-    ...(tsKernels.size > 0 ? { ts: "kernels.ts" } : {}),
     inputs: f.params.map((p) => tensor(p, ctx.limits.get(p))),
     outputs: f.returns.map((r) => {
       if (r.type.dtype !== "f32") {
@@ -362,7 +344,6 @@ export async function compileModule(
     steps: steps.length,
     kernels: kernels.map((k) => ({
       name: k.name,
-      kind: k.kind,
       calls: k.values.length,
       ops: k.ops.join("+"),
       textBytes: k.text.length,
@@ -380,7 +361,6 @@ export async function compileModule(
   return {
     plan,
     wasm: { relaxed, simd },
-    ts: tsKernels.size > 0 ? tsModuleSource([...tsKernels.values()]) : undefined,
     weights: layout.bytes,
     kernels,
     report,

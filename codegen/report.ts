@@ -46,7 +46,7 @@ export function formatReport(r: CompileReport & { readonly bsrSkips?: readonly R
   const width = Math.max(...r.kernels.map((k) => k.name.length), 6);
   for (const k of r.kernels) {
     lines.push(
-      `    ${k.name.padEnd(width)}  ${k.kind.padEnd(4)}  ${String(k.calls).padStart(3)}x  ${
+      `    ${k.name.padEnd(width)}  ${String(k.calls).padStart(3)}x  ${
         (k.flops / 1e9).toFixed(3).padStart(7)
       } GFLOP  ${(k.textBytes / 1024).toFixed(1).padStart(7)} KiB  ${k.ops}`,
     );

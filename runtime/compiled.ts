@@ -92,11 +92,9 @@ export class CompiledModel {
     const simd = useRelaxed ? relaxed : await read(plan.wasm.simd);
     const weights = plan.memory.weights;
     const weightsEntry = listed(manifestFile, manifest, weights.file);
-    const ts = plan.ts === undefined ? undefined : tsKernelsUrl(await read(plan.ts));
     return await CompiledModel.start(plan, {
       wasm: { relaxed, simd },
       weights: (memory) => readWeights(join(dir, weights.file), weightsEntry, memory, weights),
-      ts,
       where: (file) => join(dir, file),
       dir,
     }, options);
@@ -116,11 +114,9 @@ export class CompiledModel {
         `the weights have ${artifact.weights.length} bytes, the plan expects ${region.size}`,
       );
     }
-    const ts = artifact.ts === undefined ? undefined : tsKernelsUrl(new TextEncoder().encode(artifact.ts));
     return await CompiledModel.start(plan, {
       wasm: artifact.wasm,
       weights: (memory) => new Uint8Array(memory.buffer, region.offset, region.size).set(artifact.weights),
-      ts,
       where: (file) => file,
       dir: "(in memory)",
     }, options);
@@ -132,7 +128,6 @@ export class CompiledModel {
     source: {
       wasm: { relaxed: Uint8Array; simd: Uint8Array };
       weights: (memory: WebAssembly.Memory) => void | Promise<void>;
-      ts: string | undefined;
       where: (file: string) => string;
       dir: string;
     },
@@ -149,22 +144,11 @@ export class CompiledModel {
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     await source.weights(memory);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
-    const tsUrl = source.ts;
-    let tsKernels: KernelTable = {};
-    if (tsUrl) {
-      const tsFile = source.where(plan.ts!);
-      tsKernels = await import(tsUrl).catch((e) => {
-        throw new ArtifactError(tsFile, `cannot load the TS kernels: ${(e as Error).message}`);
-      });
-      tsKernels = (tsKernels.kernels as unknown as (b: SharedArrayBuffer) => KernelTable)(
-        memory.buffer as SharedArrayBuffer,
-      );
-    }
     const variant = relaxed ? 0 : 1;
     let steps;
     const planFile = source.where("plan.json");
     try {
-      steps = bindSteps(plan.steps, instance.exports as KernelTable, tsKernels, variant);
+      steps = bindSteps(plan.steps, instance.exports as KernelTable, variant);
     } catch (e) {
       throw e instanceof ArtifactError
         ? new ArtifactError(planFile, e.message.replace(/^plan\.json: /, ""))
@@ -173,8 +157,7 @@ export class CompiledModel {
     const workers = await Promise.all(
       Array.from(
         { length: threads - 1 },
-        (_, i) =>
-          startWorker({ module, memory, ts: tsUrl, steps: plan.steps, variant, tid: i + 1, nt: threads }),
+        (_, i) => startWorker({ module, memory, steps: plan.steps, variant, tid: i + 1, nt: threads }),
       ),
     );
     return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.dir);
@@ -253,8 +236,6 @@ export interface ArtifactData {
   readonly plan: Plan;
   /** The kernel modules, with and without relaxed SIMD. */
   readonly wasm: { readonly relaxed: Uint8Array; readonly simd: Uint8Array };
-  /** The TS kernels' source, if any step uses one. */
-  readonly ts?: string;
   /** The weights region, byte for byte. */
   readonly weights: Uint8Array;
 }
@@ -265,13 +246,6 @@ function checkThreads(options: LoadOptions): void {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
     throw new Error(`threads must be an integer from 1 to 256, got ${threads}`);
   }
-}
-
-/** A data URL of the TS kernels' verified source: imported from memory, never re-read from disk. */
-function tsKernelsUrl(source: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < source.length; i += 0x8000) s += String.fromCharCode(...source.subarray(i, i + 0x8000));
-  return `data:application/typescript;base64,${btoa(s)}`;
 }
 
 /** The largest manifest read (a manifest lists a handful of files). */

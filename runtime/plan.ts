@@ -31,9 +31,7 @@ export interface PlanStep {
   op: string;
   /** Where the op is in the IR text, `file:line:col`. */
   loc: string;
-  /** A wasm export or a TS kernel export. */
-  kind: "wasm" | "ts";
-  /** The kernel's export name, per wasm variant: `[relaxed-SIMD name, plain-SIMD name]` (equal for TS). */
+  /** The kernel's export name, per wasm variant: `[relaxed-SIMD name, plain-SIMD name]`. */
   kernel: [string, string];
   /** Byte addresses (and integers) passed before `tid, nt`. */
   args: number[];
@@ -45,8 +43,8 @@ export interface PlanStep {
 export interface Plan {
   /** Always "sparrow-plan". */
   format: "sparrow-plan";
-  /** The format version. */
-  version: 1;
+  /** The format version: 2 (version 1 artifacts carried TypeScript kernels). */
+  version: 2;
   /** The model's name. */
   model: string;
   /** Memory layout: one shared wasm memory of `pages` 64 KiB pages. */
@@ -61,8 +59,6 @@ export interface Plan {
   };
   /** The kernel modules: with relaxed SIMD and without. */
   wasm: { relaxed: string; simd: string };
-  /** The TypeScript kernels module, if any step uses one. */
-  ts?: string;
   /** The function's inputs, in order. */
   inputs: PlanTensor[];
   /** The function's outputs, in order. */
@@ -103,7 +99,9 @@ export function parsePlan(file: string, text: string): Plan {
   }
   const bad = (what: string) => new ArtifactError(file, `bad plan: ${what}`);
   if (p?.format !== "sparrow-plan") throw bad(`'format' must be "sparrow-plan"`);
-  if (p.version !== 1) throw bad(`unsupported version ${p.version}`);
+  if (p.version !== 2) {
+    throw bad(`unsupported version ${p.version}${p.version === 1 ? " (compile the model again)" : ""}`);
+  }
   const mem = p.memory;
   if (!mem || !isInt(mem.pages) || mem.pages < 1 || mem.pages > 65536) throw bad("memory.pages");
   if (!isInt(mem.control) || mem.control < 64) throw bad("memory.control");
@@ -116,7 +114,6 @@ export function parsePlan(file: string, text: string): Plan {
     ["memory.weights.file", mem.weights.file],
     ["wasm.relaxed", p.wasm?.relaxed],
     ["wasm.simd", p.wasm?.simd],
-    ...(p.ts === undefined ? [] : [["ts", p.ts] as [string, unknown]]),
   ];
   for (const [field, name] of files) {
     if (!isPlainFileName(name)) {
@@ -136,7 +133,7 @@ export function parsePlan(file: string, text: string): Plan {
   }
   if (!Array.isArray(p.steps)) throw bad("'steps' must be a list");
   p.steps.forEach((s, i) => {
-    const ok = (s.kind === "wasm" || s.kind === "ts") && Array.isArray(s.kernel) && s.kernel.length === 2 &&
+    const ok = Array.isArray(s.kernel) && s.kernel.length === 2 &&
       s.kernel.every((k) => typeof k === "string") && Array.isArray(s.args) && s.args.every(isInt);
     if (!ok) throw bad(`steps[${i}] (${s?.value ?? "?"})`);
     // Every argument is an address past the control block, inside memory.

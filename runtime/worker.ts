@@ -10,8 +10,6 @@ import type { PlanStep } from "./plan.ts";
 export interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
-  /** URL of the TS kernels module, if any. */
-  ts?: string;
   steps: PlanStep[];
   variant: 0 | 1;
   tid: number;
@@ -26,16 +24,9 @@ const scope = self as unknown as {
 };
 
 scope.onmessage = async (e: MessageEvent<WorkerInit>) => {
-  const { module, memory, ts, steps, variant, tid, nt } = e.data;
+  const { module, memory, steps, variant, tid, nt } = e.data;
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  let tsKernels: KernelTable = {};
-  if (ts) {
-    tsKernels = await import(ts);
-    tsKernels = (tsKernels.kernels as unknown as (b: SharedArrayBuffer) => KernelTable)(
-      memory.buffer as SharedArrayBuffer,
-    );
-  }
-  const bound = bindSteps(steps, instance.exports as KernelTable, tsKernels, variant);
+  const bound = bindSteps(steps, instance.exports as KernelTable, variant);
   const ctl = new Int32Array(memory.buffer, 0, 16);
   let seen = Atomics.load(ctl, CONTROL.start);
   scope.postMessage("ready");

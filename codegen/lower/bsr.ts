@@ -91,7 +91,6 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
     ctx.emit({
       op,
       ops: ["bsr_dense (prepare)"],
-      kind: "wasm",
       wasm: (tg) => generated(tg).prepare!,
       args: [xArg, { buffer: scratch }],
       flops: 0,
@@ -100,7 +99,6 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ["bsr_dense"],
-    kind: "wasm",
     wasm: (tg) => generated(tg).kernel,
     args: [
       xArg,

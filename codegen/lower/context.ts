@@ -10,7 +10,6 @@ import type { Tensor } from "../../ir/tensor.ts";
 import type { DType } from "../../ir/types.ts";
 import { numel } from "../../ir/types.ts";
 import type { KernelTarget, WasmKernel } from "../wasm/kernel.ts";
-import type { TsKernel } from "../ts_kernels.ts";
 import type { BsrSpec, BsrVariant } from "../wasm/bsr.ts";
 import { defaultBsrVariant } from "../wasm/bsr_cost.ts";
 
@@ -35,11 +34,8 @@ export interface LoweredStep {
   op: Op;
   /** The IR op names it covers (more than one for fused chains). */
   ops: string[];
-  kind: "wasm" | "ts";
-  /** The wasm kernel for a target (kind "wasm"). */
-  wasm?: (target: KernelTarget) => WasmKernel;
-  /** The TS kernel (kind "ts"). */
-  ts?: TsKernel;
+  /** The wasm kernel for a target. */
+  wasm: (target: KernelTarget) => WasmKernel;
   args: Arg[];
   flops: number;
 }

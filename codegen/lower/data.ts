@@ -1,7 +1,7 @@
 /**
  * Lowering of data movement: `reshape`, and `slice` and `gather` by compile-time indices that
  * pick a contiguous run, are views (no code); `transpose` is a wasm copy, other such selections a
- * TS strided copy; embedding `gather` and `cast` are TS kernels.
+ * strided copy; embedding `gather` and `cast` have kernels of their own (codegen/wasm/data_movement.ts).
  */
 
 import type { Op, Value } from "../../ir/module.ts";
@@ -9,7 +9,7 @@ import { builtinRegistry } from "../../ir/ops/index.ts";
 import { Tensor } from "../../ir/tensor.ts";
 import { numel } from "../../ir/types.ts";
 import { normalizeAxis } from "../../ir/shape.ts";
-import { castKernel, gatherKernel, stridedCopyKernel } from "../ts_kernels.ts";
+import { castKernel, gatherKernel, stridedCopyKernel } from "../wasm/data_movement.ts";
 import { transposeKernel } from "../wasm/transpose.ts";
 import { attrsOf, CodegenError, elementBytes, type LowerContext } from "./context.ts";
 
@@ -25,7 +25,6 @@ export function lowerTranspose(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ["transpose"],
-    kind: "wasm",
     wasm: (t) => transposeKernel(spec, t),
     args: [ctx.operand(op, x), { buffer: ctx.bufferOf(op, op.result) }],
     flops: 0,
@@ -92,8 +91,7 @@ function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<n
   ctx.emit({
     op,
     ops: [op.name],
-    kind: "ts",
-    ts: kernel,
+    wasm: () => kernel,
     args: [{ buffer: source, byteOffset: base * 4 }, { buffer: ctx.bufferOf(op, op.result) }],
     flops: 0,
   });
@@ -113,7 +111,7 @@ export function lowerSlice(op: Op, ctx: LowerContext): void {
  * `gather(table, indices) {axis}`. With compile-time indices into a run-time table (the
  * pooler's `hidden[:, 0]`, a Gather on axis 1 with a constant index) it is a selection like
  * `slice`: a view when the picked elements are consecutive, else a strided copy. With run-time
- * indices into a compile-time f32 table on axis 0 (embedding lookup) it is a TS kernel.
+ * indices into a compile-time f32 table on axis 0 (embedding lookup) it is a gather kernel.
  */
 export function lowerGather(op: Op, ctx: LowerContext): void {
   const [table, indices] = op.operands;
@@ -141,8 +139,7 @@ export function lowerGather(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ["gather"],
-    kind: "ts",
-    ts: gatherKernel(numel(indices.type.shape), rowLen, dtype),
+    wasm: () => gatherKernel(numel(indices.type.shape), rowLen, dtype),
     args: [ctx.operand(op, table), { buffer: ctx.bufferOf(op, indices) }, {
       buffer: ctx.bufferOf(op, op.result),
     }],
@@ -159,8 +156,7 @@ export function lowerCast(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ["cast"],
-    kind: "ts",
-    ts: castKernel(numel(x.type.shape), from, to),
+    wasm: () => castKernel(numel(x.type.shape), from, to),
     args: [{ buffer: ctx.bufferOf(op, x) }, { buffer: ctx.bufferOf(op, op.result) }],
     flops: 0,
   });

@@ -41,7 +41,6 @@ export function lowerElementwise(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ops.reverse(),
-    kind: "wasm",
     wasm: (t) => elementwiseKernel(spec, t),
     args: [...inputs.map((v) => ctx.operand(op, v)), { buffer: ctx.bufferOf(op, op.result) }],
     flops: ops.length * numel(op.result.type.shape),

@@ -20,7 +20,6 @@ function transposedLastTwo(ctx: LowerContext, op: Op, v: Value): Arg {
   ctx.emit({
     op,
     ops: ["transpose"],
-    kind: "wasm",
     wasm: (t) => transposeKernel({ shape: [batch, r, c], perm: [0, 2, 1] }, t),
     args: [src, { buffer: out }],
     flops: 0,
@@ -68,7 +67,6 @@ export function lowerDense(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ["dense"],
-    kind: "wasm",
     wasm: (t) => gemmKernel(spec, t),
     args: [a, b, ...(bias ? [ctx.operand(op, bias)] : []), { buffer: ctx.bufferOf(op, op.result) }],
     flops: 2 * M * N * K,
@@ -113,7 +111,6 @@ export function lowerBatchMatmul(op: Op, ctx: LowerContext): void {
   ctx.emit({
     op,
     ops: ["batch_matmul"],
-    kind: "wasm",
     wasm: (t) => gemmKernel(spec, t),
     args: [aArg, bArg, { buffer: ctx.bufferOf(op, op.result) }],
     flops: 2 * spec.batch * M * N * K,

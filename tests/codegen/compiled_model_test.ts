@@ -56,7 +56,7 @@ async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: num
   try {
     await writeArtifact(compiled, join(dir, "out"));
     let worst = 0;
-    // Both loaded at once from the same folder: each must keep its own memory (and TS kernel views).
+    // Both loaded at once from the same folder: each must keep its own memory.
     const models = [
       await loadCompiled(join(dir, "out"), { threads: 1 }),
       await loadCompiled(join(dir, "out"), { threads: 2 }),

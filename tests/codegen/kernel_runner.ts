@@ -4,7 +4,7 @@
  * tolerance) and an adapter that knows how to compute a case's expected output with the IR
  * reference interpreter (the op's `interpret`, from the builtin registry) and how to lay out
  * and call the family's kernels. `testFamily` runs every case on every target the family has a
- * kernel for: wasm with relaxed SIMD, plain SIMD wasm, and the TS kernels (codegen/ts_kernels.ts).
+ * kernel for: wasm with relaxed SIMD and plain SIMD wasm.
  *
  * The runner compares an output image: the oracle's values where the kernel writes and NaN
  * around them, where it must not write (the harness fills fresh memory with NaN).
@@ -14,7 +14,6 @@ import type { Attr } from "../../ir/attrs.ts";
 import { builtinRegistry } from "../../ir/ops/index.ts";
 import type { Tensor } from "../../ir/tensor.ts";
 import type { TensorType } from "../../ir/types.ts";
-import type { TsKernel } from "../../codegen/ts_kernels.ts";
 import type { KernelTarget, WasmKernel } from "../../codegen/wasm/kernel.ts";
 import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
 import { run } from "../ops/helpers.ts";
@@ -87,20 +86,20 @@ export interface Family<C extends CaseBase, P extends Problem> {
   label(c: C): string;
   /** `c`'s operands and the oracle's output image, `tol` being the case's tolerance. */
   problem(c: C, tol: number): P;
-  /** `c`'s implementations on a wasm target; absent if the family has no wasm kernel. */
-  wasm?(c: C, p: P, target: KernelTarget): Implementation<P, WasmKernel>[];
-  /** `c`'s implementations as TS kernels; absent if the family has none. */
-  ts?(c: C, p: P): Implementation<P, TsKernel>[];
+  /** `c`'s implementations on a wasm target. */
+  wasm(c: C, p: P, target: KernelTarget): Implementation<P, WasmKernel>[];
 }
 
-/** Where a kernel runs: a wasm target, or the TS kernels. */
-export type Target = { name: string; wasm: KernelTarget } | { name: string; wasm?: undefined };
+/** Where a kernel runs: a wasm target. */
+export interface Target {
+  name: string;
+  wasm: KernelTarget;
+}
 
 /** Every target, in the order the tests run them. */
 export const TARGETS: readonly Target[] = [
   { name: "wasm relaxed SIMD", wasm: { relaxedSimd: true } },
   { name: "wasm SIMD", wasm: { relaxedSimd: false } },
-  { name: "TS" },
 ];
 
 /** NaN and NaN are the same value; -0 and 0 are not. */
@@ -125,8 +124,7 @@ function mismatch(got: ArrayLike<number>, p: Problem): string | undefined {
 const problems = new WeakMap<object, Problem>();
 
 /**
- * Registers one test per target of `family` (wasm targets if it has wasm kernels, TS if it
- * has TS kernels), each running every case, as a step, with every implementation and thread
+ * Registers one test per wasm target of `family`, each running every case, as a step, with every implementation and thread
  * count, against the oracle. All the cases' kernels of a target share one module.
  */
 export function testFamily<C extends CaseBase, P extends Problem>(family: Family<C, P>): void {
@@ -136,16 +134,11 @@ export function testFamily<C extends CaseBase, P extends Problem>(family: Family
     return p;
   };
   for (const target of TARGETS) {
-    const build: ((c: C) => Implementation<P, WasmKernel | TsKernel>[]) | undefined = target.wasm
-      ? family.wasm && ((c: C) => family.wasm!(c, problemOf(c), target.wasm))
-      : family.ts && ((c: C) => family.ts!(c, problemOf(c)));
-    if (!build) continue;
+    const build = (c: C) => family.wasm(c, problemOf(c), target.wasm);
     Deno.test(`${family.name} kernels match the interpreter: every case on ${target.name}`, async (t) => {
       const impls = family.cases.map(build);
       const kernels = impls.flat().flatMap((i) => i.kernels);
-      const h = target.wasm
-        ? await KernelHarness.create(kernels as WasmKernel[], WASM_HELPERS)
-        : await KernelHarness.create([], {}, undefined, kernels as TsKernel[]);
+      const h = await KernelHarness.create(kernels, WASM_HELPERS);
       for (const [n, c] of family.cases.entries()) {
         const label = `#${n} ${family.label(c)}`;
         await t.step(label, () => {

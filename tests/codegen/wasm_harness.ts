@@ -1,11 +1,9 @@
 /**
- * Test harness for kernels: assembles wasm kernels into a module over a fresh shared memory (and
- * binds TS kernels to the same memory, as the runtime does), lays out arrays in it, and runs a
- * kernel once per thread id, in turn, so that each thread's share of the work is checked without
- * real threads.
+ * Test harness for kernels: assembles wasm kernels into a module over a fresh shared memory, lays
+ * out arrays in it, and runs a kernel once per thread id, in turn, so that each thread's share of
+ * the work is checked without real threads.
  */
 
-import { type TsKernel, tsModuleSource } from "../../codegen/ts_kernels.ts";
 import { assembleWat } from "../../codegen/wasm/assemble.ts";
 import type { WasmKernel } from "../../codegen/wasm/kernel.ts";
 import { kernelModuleWat } from "../../codegen/wasm/module.ts";
@@ -21,15 +19,11 @@ export class KernelHarness {
     readonly exports: Readonly<Record<string, Kernel>>,
   ) {}
 
-  /**
-   * Assembles `kernels` with `helpers` over a memory of `bytes` bytes (default 64 MiB), and binds
-   * the TS kernels `ts` (codegen/ts_kernels.ts) to that memory.
-   */
+  /** Assembles `kernels` with `helpers` over a memory of `bytes` bytes (default 64 MiB). */
   static async create(
     kernels: readonly WasmKernel[],
     helpers: Readonly<Record<string, string>> = {},
     bytes = 64 << 20,
-    ts: readonly TsKernel[] = [],
   ): Promise<KernelHarness> {
     const pages = Math.ceil(bytes / 65536);
     const wasm = await assembleWat("test.wat", kernelModuleWat(kernels, helpers, pages));
@@ -37,13 +31,7 @@ export class KernelHarness {
     const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm as BufferSource), {
       env: { memory },
     });
-    const exports = { ...instance.exports as Record<string, Kernel> };
-    if (ts.length > 0) {
-      const url = `data:application/typescript,${encodeURIComponent(tsModuleSource(ts))}`;
-      const module = await import(url);
-      Object.assign(exports, module.kernels(memory.buffer));
-    }
-    return new KernelHarness(memory, exports);
+    return new KernelHarness(memory, instance.exports as Record<string, Kernel>);
   }
 
   /** Frees every array put or allocated so far (their memory is reused). */

@@ -1,5 +1,5 @@
 /**
- * Cast cases for the TS dtype-cast kernel (`castKernel`, codegen/ts_kernels.ts) between f32, i32
+ * Cast cases for the wasm dtype-cast kernel (`castKernel`, codegen/wasm/data_movement.ts) between f32, i32
  * and i64 (i64 as little-endian word pairs): truncation toward zero, ±0, NaN, infinities,
  * wrapping out of i32's range, values past 2^32 and up to 2^53, then seeded random values;
  * 1-3 threads.
@@ -7,8 +7,7 @@
  * Oracle: the `cast` op. The output words must be exact, and the 4 words past them untouched.
  */
 
-import { castKernel } from "../../../codegen/ts_kernels.ts";
-import { castKernel as wasmCast } from "../../../codegen/wasm/data_movement.ts";
+import { castKernel } from "../../../codegen/wasm/data_movement.ts";
 import { t } from "../../ops/helpers.ts";
 import {
   type CaseBase,
@@ -112,11 +111,10 @@ export const CAST: Family<CastCase, CastProblem> = {
     want.set(out);
     return { want, tolerance: tol, src: words(values, c.from) };
   },
-  wasm: (c) => convert(wasmCast(c.values.length + c.random, c.from, c.to)),
-  ts: (c) => convert(castKernel(c.values.length + c.random, c.from, c.to)),
+  wasm: (c) => convert(castKernel(c.values.length + c.random, c.from, c.to)),
 };
 
-/** Runs a cast kernel (wasm or TS) on a problem. */
+/** Runs a cast kernel on a problem. */
 function convert<K extends { name: string }>(kernel: K): Implementation<CastProblem, K>[] {
   return [{
     variant: "",

@@ -1,13 +1,12 @@
 /**
- * Gather cases for the TS embedding-lookup kernel (`gatherKernel`, codegen/ts_kernels.ts): rows of
+ * Gather cases for the wasm embedding-lookup kernel (`gatherKernel`, codegen/wasm/data_movement.ts): rows of
  * one float and of many, i32 and i64 indices (little-endian word pairs), repeated indices, the
  * first and last rows; 1-3 threads.
  *
  * Oracle: the `gather` op along axis 0. The output must be exact, and the 4 floats past it untouched.
  */
 
-import { gatherKernel } from "../../../codegen/ts_kernels.ts";
-import { gatherKernel as wasmGather } from "../../../codegen/wasm/data_movement.ts";
+import { gatherKernel } from "../../../codegen/wasm/data_movement.ts";
 import { t } from "../../ops/helpers.ts";
 import {
   type CaseBase,
@@ -70,11 +69,10 @@ export const GATHER: Family<GatherCase, GatherProblem> = {
     want.set(y);
     return { want, tolerance: tol, table, words };
   },
-  wasm: (c) => lookup(wasmGather(c.count, c.rowLen, c.dtype)),
-  ts: (c) => lookup(gatherKernel(c.count, c.rowLen, c.dtype)),
+  wasm: (c) => lookup(gatherKernel(c.count, c.rowLen, c.dtype)),
 };
 
-/** Runs a gather kernel (wasm or TS) on a problem. */
+/** Runs a gather kernel on a problem. */
 function lookup<K extends { name: string }>(kernel: K): Implementation<GatherProblem, K>[] {
   return [{
     variant: "",

@@ -1,5 +1,5 @@
 /**
- * Slice cases for the TS strided-copy kernel (`stridedCopyKernel`, codegen/ts_kernels.ts), set
+ * Slice cases for the wasm strided-copy kernel (`stridedCopyKernel`, codegen/wasm/data_movement.ts), set
  * up as the lowering sets it up for a slice that is not a view (codegen/lower/data.ts): the
  * source at the slice's first element, source strides read off the slice of element indices,
  * a contiguous output. Steps, negative bounds, size-1 dims, ranks 1-5; 1-3 threads.
@@ -7,8 +7,7 @@
  * Oracle: the `slice` op. The output must be exact, and the 4 floats past it untouched.
  */
 
-import { stridedCopyKernel } from "../../../codegen/ts_kernels.ts";
-import { stridedCopyKernel as wasmCopy } from "../../../codegen/wasm/data_movement.ts";
+import { stridedCopyKernel } from "../../../codegen/wasm/data_movement.ts";
 import type { Attr } from "../../../ir/attrs.ts";
 import { strides } from "../../../ir/tensor.ts";
 import { ints, t } from "../../ops/helpers.ts";
@@ -84,11 +83,10 @@ export const SLICE: Family<SliceCase, SliceProblem> = {
     want.set(y.data);
     return { want, tolerance: tol, x, shape: [...y.shape], picked };
   },
-  wasm: (_c, p) => copy(p, wasmCopy),
-  ts: (_c, p) => copy(p, stridedCopyKernel),
+  wasm: (_c, p) => copy(p, stridedCopyKernel),
 };
 
-/** Runs the strided-copy kernel (wasm or TS) `make` builds for a problem. */
+/** Runs the strided-copy kernel `make` builds for a problem. */
 function copy<K extends { name: string }>(
   p: SliceProblem,
   make: (shape: number[], srcStrides: number[], outStrides: number[]) => K,
