@@ -29,6 +29,7 @@ import {
   tensorType,
   TimingInstrument,
   verify,
+  type WeightStore,
 } from "../../mod.ts";
 import { dce } from "../../passes/dce.ts";
 
@@ -594,4 +595,40 @@ Deno.test("manager: instruments see the module a failing pass left", () => {
   const ins: Instrument = { afterFailure: (p, index, m) => seen.push(`${index}:${p.name}:${opCount(m)}`) };
   failure("dce,breaker", [breaker], { instruments: [ins] });
   assert.deepEqual(seen, ["2:breaker:4"]);
+});
+
+Deno.test("instruments: see the weights, with a version a replacement changes and frozen snapshots", () => {
+  const store = memoryStore(new Map([["w", Tensor.zeros(tensorType([4, 4]))]]));
+  const plusOne = pass("plus-one", {
+    runOnModule(m, ctx) {
+      const old = ctx.weights.get(m.weights.get("w")!);
+      const next = Tensor.zeros(old.type);
+      next.data.set(old.data.map((x) => x + 1));
+      ctx.weights.set("w", next);
+      return "changed";
+    },
+  });
+  const seen: string[] = [];
+  const snapshots: WeightStore[] = [];
+  const ins: Instrument = {
+    beforePass(_p, _i, m, weights) {
+      snapshots.push(weights.snapshot());
+      seen.push(`before v${weights.version} w=${weights.get(m.weights.get("w")!).data[0]}`);
+    },
+    afterPass(run, m, weights) {
+      seen.push(`after ${run.pass.name} v${weights.version} w=${weights.get(m.weights.get("w")!).data[0]}`);
+    },
+  };
+  const m = small();
+  run(m, "plus-one,dce,plus-one", [plusOne], { weights: store, instruments: [ins] });
+  assert.deepEqual(seen, [
+    "before v0 w=0",
+    "after plus-one v1 w=1",
+    "before v1 w=1",
+    "after dce v1 w=1",
+    "before v1 w=1",
+    "after plus-one v2 w=2",
+  ]);
+  const w = m.weights.get("w")!;
+  assert.deepEqual(snapshots.map((s) => s.get(w).data[0]), [0, 1, 1], "each snapshot keeps its moment");
 });
