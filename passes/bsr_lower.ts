@@ -16,12 +16,14 @@
  * written), the same name and result type.
  *
  * **Skips.** A weight that is not lowered is skipped with a log line, counted in the statistic
- * of its reason, and listed by {@link bsrLowerSkips} (which the compile report shows): `use`
- * (used other than as the w of a dense op: by another op, as x or bias, with `transpose_a`, or
- * by dense ops in both layouts), `not-weight` (a dense op whose w is computed or a `constant` op, not a declared
- * weight), `dtype` (not f32, f16 or bf16), `empty` (a zero-sized matrix), `too-dense` (below
- * `sparsity-threshold`). A weight already in BSR form is not a skip. A fixed block that does not
- * divide the shape is no skip either: edge blocks are zero-padded (below).
+ * of its reason (`skipped-<reason>`, printed by `--stats`), and listed by {@link bsrLowerSkips}
+ * for the compile report (`formatReport` in codegen/report.ts lists a report's `bsrSkips`). The
+ * reasons: `use` (used other than as the w of a dense op: by another op, as x or bias, with
+ * `transpose_a`, or by dense ops in both layouts), `not-weight` (a dense op whose w is computed
+ * or a `constant` op, not a declared weight), `dtype` (not f32, f16 or bf16), `empty` (a
+ * zero-sized matrix), `too-dense` (below `sparsity-threshold`). A weight already in BSR form is
+ * not a skip. A fixed block that does not divide the shape is no skip either: edge blocks are
+ * zero-padded (below).
  *
  * **Sparsity threshold.** `sparsity-threshold` (default 0.5: a weight with fewer zeros runs faster
  * dense; TVM's `bsr_dense.convert` defaults to 0.85; 0 lowers every eligible weight)
