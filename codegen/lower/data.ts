@@ -66,7 +66,10 @@ function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<n
   const source = ctx.bufferOf(op, x);
   if (contiguous) return ctx.alias(op.result, x, base * elementBytes(x.type.dtype));
   if (x.type.dtype !== "f32") {
-    throw new CodegenError(op.loc, `${op.name} of ${x.type.dtype} copies data; it has a kernel for f32 only`);
+    throw new CodegenError(
+      op.loc,
+      `${op.name} (${op.result.ref}) of ${x.type.dtype} copies data; it has a kernel for f32 only`,
+    );
   }
   const shape = op.result.type.shape;
   const outStrides = stridesOf(shape);
@@ -84,7 +87,7 @@ function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<n
   if (!affine) {
     throw new CodegenError(
       op.loc,
-      `${op.name} picks elements in no pattern of non-negative strides; it has no kernel`,
+      `${op.name} (${op.result.ref}) picks elements in no pattern of non-negative strides; it has no kernel`,
     );
   }
   const kernel = stridedCopyKernel(shape, srcStrides, outStrides);
@@ -124,8 +127,8 @@ export function lowerGather(op: Op, ctx: LowerContext): void {
   if (axis !== 0 || !known || known.dtype !== "f32" || (dtype !== "i64" && dtype !== "i32")) {
     throw new CodegenError(
       op.loc,
-      "gather has kernels for compile-time indices (a view or a copy) and for run-time i32 or i64 " +
-        "indices into axis 0 of a compile-time f32 table",
+      `gather (${op.result.ref}) has kernels for compile-time indices (a view or a copy) and for ` +
+        "run-time i32 or i64 indices into axis 0 of a compile-time f32 table",
     );
   }
   if (indices.kind !== "arg") {

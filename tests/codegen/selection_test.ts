@@ -61,7 +61,7 @@ Deno.test("gather picking elements in no pattern of non-negative strides is a co
     const m = gatherModule([1, 5, 4], indices, `${n}xi64`, 1, [1, n, 4]);
     await assert.rejects(
       () => compileModule(m, memoryStore(new Map())),
-      /g\.sir:4:5: error: gather picks elements in no pattern of non-negative strides/,
+      /g\.sir:4:5: error: gather \(%g\) picks elements in no pattern of non-negative strides/,
     );
   }
 });
