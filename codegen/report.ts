@@ -4,21 +4,21 @@ import type { CompileReport } from "./compile.ts";
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-/** A dense product the passes left dense and why (`bsrLowerSkips` in passes/bsr_lower.ts gives them). */
-export interface ReportedSkip {
-  /** The weight, `@name` (or the computed w, `%name`). */
-  readonly weight: string;
-  /** The reason's key, as the pass's statistic names it (`too-dense`, `use`, ...). */
-  readonly reason: string;
-  /** The reason in words, with its figures. */
-  readonly detail: string;
-}
-
 /**
  * Formats a compile report for the terminal. `bsrSkips`, when the report carries it, is listed
- * last: the weights `bsr-lower` left dense, one line each with the reason.
+ * last: the dense products `bsr-lower` left dense (`bsrLowerSkips` in passes/bsr_lower.ts), one
+ * line each: the weight (`@name`, or `%name` for a computed w), the reason's key as its statistic
+ * names it (`too-dense`, `use`, ...) and the reason in words.
  */
-export function formatReport(r: CompileReport & { readonly bsrSkips?: readonly ReportedSkip[] }): string {
+export function formatReport(
+  r: CompileReport & {
+    readonly bsrSkips?: readonly {
+      readonly weight: string;
+      readonly reason: string;
+      readonly detail: string;
+    }[];
+  },
+): string {
   const ops = Object.entries(r.irOps).map(([k, v]) => `${k} ${v}`).join(", ");
   const lines = [
     `compiled @${r.func} of ${r.model}: ${r.steps} kernel calls, ${r.kernels.length} distinct kernels, ` +
