@@ -57,7 +57,8 @@ function pickedElements(op: Op, ctx: LowerContext, x: Value): ArrayLike<number> 
 /**
  * Lowers an op whose result elements are a fixed selection of x's elements (`picked`, flat
  * indices of x): a run of consecutive indices is a view at an offset (any dtype), a selection
- * with non-negative strides an f32 strided copy; anything else has no kernel.
+ * with constant strides (negative ones too: a reversal) an f32 strided copy; anything else has
+ * no kernel.
  */
 function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<number>): void {
   const base = picked.length > 0 ? picked[0] : 0;
@@ -74,8 +75,7 @@ function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<n
   const shape = op.result.type.shape;
   const outStrides = stridesOf(shape);
   const srcStrides = shape.map((d, i) => (d > 1 ? picked[outStrides[i]] - base : 0));
-  // The strided-copy kernel's name spells its strides, so they must be non-negative.
-  let affine = srcStrides.every((st) => st >= 0);
+  let affine = true;
   for (let i = 0; i < picked.length && affine; i++) {
     let at = base;
     for (let d = 0, r = i; d < shape.length; d++) {
@@ -87,7 +87,7 @@ function lowerSelection(op: Op, ctx: LowerContext, x: Value, picked: ArrayLike<n
   if (!affine) {
     throw new CodegenError(
       op.loc,
-      `${op.name} (${op.result.ref}) picks elements in no pattern of non-negative strides; it has no kernel`,
+      `${op.name} (${op.result.ref}) picks elements in no strided pattern; it has no kernel`,
     );
   }
   const kernel = stridedCopyKernel(shape, srcStrides, outStrides);
