@@ -95,11 +95,11 @@ const options = {
 export type BsrSkipReason = "use" | "not-weight" | "dtype" | "empty" | "too-dense";
 
 const SKIP_DOC: Readonly<Record<BsrSkipReason, string>> = {
-  use: "weights skipped: used other than as the w of dense ops in one layout",
-  "not-weight": "dense ops skipped: w is not a declared weight (computed, or a constant op)",
-  dtype: "weights skipped: dtype not f32, f16 or bf16",
-  empty: "weights skipped: zero-sized",
-  "too-dense": "weights skipped: fewer zeros than sparsity-threshold",
+  use: "weights skipped for their uses (other than the w of dense ops in one layout)",
+  "not-weight": "dense ops skipped for a w that is not a declared weight",
+  dtype: "weights skipped for their dtype (not f32, f16 or bf16)",
+  empty: "weights skipped as zero-sized",
+  "too-dense": "weights skipped as too dense (below sparsity-threshold)",
 };
 
 const statistics = {
