@@ -274,11 +274,16 @@ export { emitKernels } from "./codegen/artifact.ts";
 export { formatReport } from "./codegen/report.ts";
 export {
   type ArtifactData,
+  type ArtifactReader,
   CompiledModel,
+  denoHost,
   type InputData,
   loadCompiled,
   type LoadOptions,
+  type RuntimeHost,
+  type SizeCheck,
   type StepProfile,
+  type WorkerHandle,
 } from "./runtime/compiled.ts";
 export {
   ArtifactError,
@@ -288,4 +293,7 @@ export {
   type PlanStep,
   type PlanTensor,
 } from "./runtime/plan.ts";
+export { folderReader } from "./runtime/folder.ts";
+export { type Manifest, type ManifestEntry } from "./runtime/manifest.ts";
+export { type WorkerInit } from "./runtime/worker.ts";
 export { emptyLog, readTuningLog, type TuningEntry, type TuningLog } from "./codegen/tuning_log.ts";

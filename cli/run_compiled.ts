@@ -5,9 +5,10 @@
 
 import {
   ArtifactError,
-  CompiledModel,
+  type CompiledModel,
   type InputData,
   InputError,
+  loadCompiled,
   type Plan,
   Random,
   writeSafetensors,
@@ -101,7 +102,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
   const t0 = performance.now();
   let model;
   try {
-    model = await CompiledModel.load(dir, { threads });
+    model = await loadCompiled(dir, { threads });
   } catch (e) {
     if (e instanceof ArtifactError) throw new ArtifactProblem(e.message);
     throw e;

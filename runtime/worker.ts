@@ -1,6 +1,8 @@
 /**
- * A runtime worker thread: instantiates the kernels over the shared memory, then runs the
- * steps as its thread id each time the caller starts a run, until shut down.
+ * A runtime worker thread's work, the same in every host: instantiates the kernels over the
+ * shared memory, says it is ready, then runs the steps as its thread id each time the caller
+ * starts a run, until shut down. The host's worker entry (worker_web.ts, worker_node.ts) receives
+ * the `WorkerInit` message and calls `workerLoop`.
  */
 
 import { bindSteps, CONTROL, type KernelTable, runSteps } from "./executor.ts";
@@ -8,28 +10,28 @@ import type { PlanStep } from "./plan.ts";
 
 /** What the caller sends to start a worker. */
 export interface WorkerInit {
+  /** The compiled kernel module. */
   module: WebAssembly.Module;
+  /** The shared memory holding weights, arena and the control block. */
   memory: WebAssembly.Memory;
+  /** The plan's steps. */
   steps: PlanStep[];
+  /** Which kernel names the steps use: 0 relaxed SIMD, 1 plain SIMD. */
   variant: 0 | 1;
+  /** This worker's thread id (1 and up; the caller is 0). */
   tid: number;
+  /** The thread count. */
   nt: number;
 }
 
-/** This worker's global scope, typed without a global lib directive (the module may be published). */
-const scope = self as unknown as {
-  onmessage: (e: MessageEvent<WorkerInit>) => void;
-  postMessage(message: unknown): void;
-  close(): void;
-};
-
-scope.onmessage = async (e: MessageEvent<WorkerInit>) => {
-  const { module, memory, steps, variant, tid, nt } = e.data;
+/** Runs worker `init.tid` until shutdown; `ready` is called once the kernels are bound. */
+export async function workerLoop(init: WorkerInit, ready: () => void): Promise<void> {
+  const { module, memory, steps, variant, tid, nt } = init;
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const bound = bindSteps(steps, instance.exports as KernelTable, variant);
   const ctl = new Int32Array(memory.buffer, 0, 16);
   let seen = Atomics.load(ctl, CONTROL.start);
-  scope.postMessage("ready");
+  ready();
   for (;;) {
     Atomics.wait(ctl, CONTROL.start, seen);
     if (Atomics.load(ctl, CONTROL.shutdown)) break;
@@ -37,5 +39,4 @@ scope.onmessage = async (e: MessageEvent<WorkerInit>) => {
     const failure = runSteps(bound, ctl, tid, nt);
     if (failure) console.error(`sparrow runtime: ${failure}`);
   }
-  scope.close();
-};
+}

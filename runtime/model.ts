@@ -1,0 +1,309 @@
+/**
+ * The runtime's core, the same in every host: a compiled model in one shared wasm memory holding
+ * the weights (checked against the artifact's manifest) and the activation arena, run by the
+ * calling thread and `threads - 1` workers together. How files are read and how worker threads
+ * start is the host's (`runtime/compiled.ts` for Deno, `runtime/node.ts` for Node); nothing here
+ * touches a Deno or Node global.
+ */
+
+import { bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
+import { checkBytes, listed, MANIFEST_FILE, type ManifestEntry, parseManifest } from "./manifest.ts";
+import {
+  ArtifactError,
+  InputError,
+  parsePlan,
+  type Plan,
+  PLAN_DTYPE_BYTES,
+  type PlanTensor,
+} from "./plan.ts";
+import type { WorkerInit } from "./worker.ts";
+
+/** A started worker thread. */
+export interface WorkerHandle {
+  /** Stops it. */
+  terminate(): void;
+}
+
+/** What the runtime needs from its host. */
+export interface RuntimeHost {
+  /** The default thread count: the machine's cores. */
+  readonly cores: number;
+  /** Starts a runtime worker thread with `init` (runtime/worker.ts); resolves once it is ready. */
+  startWorker(init: WorkerInit): Promise<WorkerHandle>;
+}
+
+/** How to read a size limit: a file must have exactly, or at most, so many bytes. */
+export type SizeCheck = { readonly exactly: number } | { readonly atMost: number };
+
+/** Reads the files of one artifact, by name; a host gives one per kind of place (a folder, a URL). */
+export interface ArtifactReader {
+  /** Where file `name` is, for messages (`""`: the artifact itself). */
+  where(name: string): string;
+  /** The bytes of file `name`, a regular file of the artifact of the size `size` allows; else an ArtifactError naming it. */
+  read(name: string, size: SizeCheck): Promise<Uint8Array>;
+  /** Fills `into` with weights file `name`, checking its size and SHA-256 against `entry` as it goes. */
+  fillWeights(name: string, entry: ManifestEntry, into: Uint8Array): Promise<void>;
+}
+
+/** The largest manifest read (a manifest lists a handful of files). */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
+/** Input data for one tensor: numbers (or bigints for i64) in row-major order. */
+export type InputData = ArrayLike<number> | BigInt64Array;
+
+/** Options of `loadCompiled`. */
+export interface LoadOptions {
+  /** Threads to run on, the caller's included; default: the number of cores. */
+  threads?: number;
+  /** Force the plain-SIMD kernels even where relaxed SIMD is available. */
+  noRelaxedSimd?: boolean;
+}
+
+/** A per-step profile: wall time summed over the runs made with `profile` on. */
+export interface StepProfile {
+  /** The IR value the step computes. */
+  value: string;
+  /** The IR op(s) it covers. */
+  op: string;
+  /** The kernel it calls. */
+  kernel: string;
+  /** Mean wall time per profiled run, ms (thread 0, barrier wait included). */
+  ms: number;
+  /** FLOPs per run. */
+  flops: number;
+}
+
+/** A compiled model, loaded and ready to run. */
+export class CompiledModel {
+  private readonly ctl: Int32Array;
+  private runs = 0;
+  private profileTimes: Float64Array;
+
+  private constructor(
+    /** The artifact's plan. */
+    readonly plan: Plan,
+    /** The shared memory holding weights and activations. */
+    readonly memory: WebAssembly.Memory,
+    private readonly steps: BoundStep[],
+    private readonly workers: WorkerHandle[],
+    /** Threads that run each step. */
+    readonly threads: number,
+    /** Whether the relaxed-SIMD kernels are in use. */
+    readonly relaxedSimd: boolean,
+    /** Where the artifact was loaded from (its folder), for messages. */
+    readonly dir: string,
+  ) {
+    this.ctl = new Int32Array(memory.buffer, 0, 16);
+    this.profileTimes = new Float64Array(plan.steps.length);
+  }
+
+  /**
+   * Loads the artifact `reader` reads. Only files its manifest lists are read, each a regular file
+   * of the artifact whose size and SHA-256 match the manifest; throws an ArtifactError naming the
+   * file when one is missing, truncated, altered or malformed.
+   */
+  static async load(
+    reader: ArtifactReader,
+    host: RuntimeHost,
+    options: LoadOptions = {},
+  ): Promise<CompiledModel> {
+    const manifestFile = reader.where(MANIFEST_FILE);
+    const manifestText = new TextDecoder().decode(
+      await reader.read(MANIFEST_FILE, { atMost: MAX_MANIFEST_BYTES }),
+    );
+    const manifest = parseManifest(manifestFile, manifestText);
+    const read = async (name: string) => {
+      const entry = listed(manifestFile, manifest, name);
+      const bytes = await reader.read(name, { exactly: entry.bytes });
+      await checkBytes(reader.where(name), entry, bytes);
+      return bytes;
+    };
+    const plan = parsePlan(reader.where("plan.json"), new TextDecoder().decode(await read("plan.json")));
+    checkThreads(host, options);
+    // Relaxed SIMD is used where the engine validates the relaxed module; else plain SIMD.
+    const relaxed = await read(plan.wasm.relaxed);
+    const useRelaxed = !options.noRelaxedSimd && WebAssembly.validate(relaxed as BufferSource);
+    const simd = useRelaxed ? relaxed : await read(plan.wasm.simd);
+    const weights = plan.memory.weights;
+    const weightsEntry = listed(manifestFile, manifest, weights.file);
+    return await CompiledModel.start(plan, host, {
+      wasm: { relaxed, simd },
+      weights: (memory) =>
+        reader.fillWeights(
+          weights.file,
+          weightsEntry,
+          new Uint8Array(memory.buffer, weights.offset, weights.size),
+        ),
+      where: (file) => reader.where(file),
+      name: reader.where(""),
+    }, options);
+  }
+
+  /**
+   * Loads a compiled artifact held in memory (what `compile` returns), without touching the disk;
+   * throws an Error naming the part that is malformed.
+   */
+  static async fromArtifact(
+    artifact: ArtifactData,
+    host: RuntimeHost,
+    options: LoadOptions = {},
+  ): Promise<CompiledModel> {
+    const plan = parsePlan("plan.json", JSON.stringify(artifact.plan));
+    checkThreads(host, options);
+    const region = plan.memory.weights;
+    if (artifact.weights.length !== region.size) {
+      throw new ArtifactError(
+        region.file,
+        `the weights have ${artifact.weights.length} bytes, the plan expects ${region.size}`,
+      );
+    }
+    return await CompiledModel.start(plan, host, {
+      wasm: artifact.wasm,
+      weights: (memory) => new Uint8Array(memory.buffer, region.offset, region.size).set(artifact.weights),
+      where: (file) => file,
+      name: "(in memory)",
+    }, options);
+  }
+
+  /** Instantiates the kernels over a new shared memory holding the weights, and starts the workers. */
+  private static async start(
+    plan: Plan,
+    host: RuntimeHost,
+    source: {
+      wasm: { relaxed: Uint8Array; simd: Uint8Array };
+      weights: (memory: WebAssembly.Memory) => void | Promise<void>;
+      where: (file: string) => string;
+      name: string;
+    },
+    options: LoadOptions,
+  ): Promise<CompiledModel> {
+    const threads = options.threads ?? host.cores;
+    const relaxed = !options.noRelaxedSimd && WebAssembly.validate(source.wasm.relaxed as BufferSource);
+    const wasmFile = source.where(relaxed ? plan.wasm.relaxed : plan.wasm.simd);
+    const bytes = relaxed ? source.wasm.relaxed : source.wasm.simd;
+    const module = await WebAssembly.compile(bytes as BufferSource).catch((e) => {
+      throw new ArtifactError(wasmFile, `not a valid kernel module: ${(e as Error).message}`);
+    });
+    const { pages } = plan.memory;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    await source.weights(memory);
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    const variant = relaxed ? 0 : 1;
+    let steps;
+    const planFile = source.where("plan.json");
+    try {
+      steps = bindSteps(plan.steps, instance.exports as KernelTable, variant);
+    } catch (e) {
+      throw e instanceof ArtifactError
+        ? new ArtifactError(planFile, e.message.replace(/^plan\.json: /, ""))
+        : e;
+    }
+    const workers = await Promise.all(
+      Array.from(
+        { length: threads - 1 },
+        (_, i) => host.startWorker({ module, memory, steps: plan.steps, variant, tid: i + 1, nt: threads }),
+      ),
+    );
+    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.name);
+  }
+
+  /**
+   * Runs the model on `inputs` (by input name) and returns copies of the outputs by name.
+   * Throws when an input is missing, has the wrong length or holds an index out of range.
+   */
+  run(
+    inputs: Readonly<Record<string, InputData>>,
+    options: { profile?: boolean } = {},
+  ): Record<string, Float32Array> {
+    for (const t of this.plan.inputs) writeInput(this.memory, t, inputs[t.name]);
+    Atomics.store(this.ctl, CONTROL.failed, 0);
+    Atomics.add(this.ctl, CONTROL.start, 1);
+    Atomics.notify(this.ctl, CONTROL.start);
+    const failure = runSteps(
+      this.steps,
+      this.ctl,
+      0,
+      this.threads,
+      options.profile ? this.profileTimes : undefined,
+    );
+    if (options.profile) this.runs++;
+    if (Atomics.load(this.ctl, CONTROL.failed)) {
+      throw new ArtifactError(
+        this.dir,
+        `the run failed: ${failure ?? "on a worker thread (its message is above)"}`,
+      );
+    }
+    const out: Record<string, Float32Array> = {};
+    for (const t of this.plan.outputs) {
+      out[t.name] = new Float32Array(this.memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1))
+        .slice();
+    }
+    return out;
+  }
+
+  /** The per-step profile of the runs made with `profile` on: mean ms per run. */
+  profile(): StepProfile[] {
+    return this.plan.steps.map((s, i) => ({
+      value: s.value,
+      op: s.op,
+      kernel: s.kernel[this.relaxedSimd ? 0 : 1],
+      ms: this.runs ? this.profileTimes[i] / this.runs : 0,
+      flops: s.flops,
+    }));
+  }
+
+  /** Stops the worker threads. The model cannot run afterwards. */
+  close(): void {
+    Atomics.store(this.ctl, CONTROL.shutdown, 1);
+    Atomics.add(this.ctl, CONTROL.start, 1);
+    Atomics.notify(this.ctl, CONTROL.start);
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/** A compiled artifact in memory: what its folder holds, as `compile` produces it. */
+export interface ArtifactData {
+  /** The plan (`plan.json`). */
+  readonly plan: Plan;
+  /** The kernel modules, with and without relaxed SIMD. */
+  readonly wasm: { readonly relaxed: Uint8Array; readonly simd: Uint8Array };
+  /** The weights region, byte for byte. */
+  readonly weights: Uint8Array;
+}
+
+/** Checks the thread count asked for. */
+function checkThreads(host: RuntimeHost, options: LoadOptions): void {
+  const threads = options.threads ?? host.cores;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new Error(`threads must be an integer from 1 to 256, got ${threads}`);
+  }
+}
+
+/** Writes one input into its place, converting to its dtype and checking length and index range. */
+function writeInput(memory: WebAssembly.Memory, t: PlanTensor, data: InputData | undefined): void {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (data === undefined) throw new InputError(`input '${t.name}' is missing`);
+  if (data.length !== n) {
+    throw new InputError(`input '${t.name}' needs ${n} values ([${t.shape}]), got ${data.length}`);
+  }
+  const bytes = PLAN_DTYPE_BYTES[t.dtype];
+  if (t.dtype === "f32") {
+    return void new Float32Array(memory.buffer, t.offset, n).set(data as ArrayLike<number>);
+  }
+  const words = new Int32Array(memory.buffer, t.offset, (n * bytes) / 4);
+  for (let i = 0; i < n; i++) {
+    const v = Number(data[i]);
+    if (!Number.isInteger(v) || (t.limit !== undefined && (v < 0 || v >= t.limit))) {
+      throw new InputError(
+        `input '${t.name}'[${i}] = ${data[i]} is out of range${
+          t.limit !== undefined ? ` [0, ${t.limit})` : ""
+        }`,
+      );
+    }
+    if (t.dtype === "i32") words[i] = v;
+    else {
+      words[2 * i] = v | 0;
+      words[2 * i + 1] = Math.floor(v / 4294967296);
+    }
+  }
+}
