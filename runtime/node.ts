@@ -14,11 +14,23 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { folderReader } from "./folder.ts";
-import { type ArtifactData, CompiledModel, type LoadOptions, type RuntimeHost, type WorkerHandle } from "./model.ts";
+import {
+  type ArtifactData,
+  CompiledModel,
+  type LoadOptions,
+  type RuntimeHost,
+  type WorkerHandle,
+} from "./model.ts";
 import type { WorkerInit } from "./worker.ts";
 
 export { ArtifactError, InputError } from "./plan.ts";
-export { type ArtifactData, CompiledModel, type InputData, type LoadOptions, type StepProfile } from "./model.ts";
+export {
+  type ArtifactData,
+  CompiledModel,
+  type InputData,
+  type LoadOptions,
+  type StepProfile,
+} from "./model.ts";
 
 /** The bundled worker entry (runtime/worker_node.ts), beside the bundled runtime. */
 const WORKER = new URL("./worker.mjs", import.meta.url);
@@ -40,7 +52,10 @@ export const nodeHost: RuntimeHost = {
  * Loads a compiled artifact: a folder written by Sparrow's `writeArtifact`, or one held in memory.
  * Throws an ArtifactError naming the file that is missing, truncated, altered or malformed.
  */
-export function loadCompiled(source: string | ArtifactData, options: LoadOptions = {}): Promise<CompiledModel> {
+export function loadCompiled(
+  source: string | ArtifactData,
+  options: LoadOptions = {},
+): Promise<CompiledModel> {
   return typeof source === "string"
     ? CompiledModel.load(folderReader(source), nodeHost, options)
     : CompiledModel.fromArtifact(source, nodeHost, options);
