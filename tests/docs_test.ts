@@ -27,7 +27,11 @@ Deno.test("docs/passes.md: every pass and option --list-passes prints is in the 
     assert.match(listed, new RegExp(`^  ${RegExp.escape(p.name)}: ${RegExp.escape(p.description)}$`, "m"));
     assert.ok(section.includes(`\n### ${p.name}\n\n${p.description}\n`), `pass ${p.name}`);
     for (const o of p.options) {
-      assert.ok(listed.includes(`\n    ${o.name}=${o.type} (default ${o.default}): ${o.doc}`), o.name);
+      const range = o.range ? `, ${o.range}` : "";
+      assert.ok(
+        listed.includes(`\n    ${o.name}=${o.type} (default ${o.default}${range}): ${o.doc}`),
+        o.name,
+      );
       const row = `| \`${o.name}\` | \`${o.type.replaceAll("|", "\\|")}\` |`;
       assert.ok(section.includes(row), `${p.name}: ${row}`);
     }
@@ -41,13 +45,15 @@ Deno.test("passesMarkdown escapes pipes and backticks inside table cells", async
     options: {
       mode: { type: "enum", values: ["a", "b"], default: "a", doc: "x | y" },
       pattern: { type: "string", default: "`q`|r", doc: "ticks" },
+      share: { type: "number", default: 0.5, min: 0, max: 1, maxExclusive: true, doc: "a fraction" },
     },
     runOnModule: () => "unchanged",
   }]);
   const md = passesMarkdown(registry);
-  assert.match(md, /^\| \[`odd-pass`\]\(#odd-pass\) \| A \\\| B\. \| 2 \|$/m);
-  assert.match(md, /^\| `mode` \| `a\\\|b` \| `a` \| x \\\| y \|$/m);
-  assert.match(md, /^\| `pattern` \| `string` \| `` `q`\\\|r `` \| ticks \|$/m);
+  assert.match(md, /^\| \[`odd-pass`\]\(#odd-pass\) \| A \\\| B\. \| 3 \|$/m);
+  assert.match(md, /^\| `mode` \| `a\\\|b` \| `a` \| {2}\| x \\\| y \|$/m);
+  assert.match(md, /^\| `pattern` \| `string` \| `` `q`\\\|r `` \| {2}\| ticks \|$/m);
+  assert.match(md, /^\| `share` \| `number` \| `0\.5` \| in \[0, 1\) \| a fraction \|$/m);
 });
 
 Deno.test("regeneratePassesDoc keeps the rest of the page, is idempotent and needs both markers", async () => {
