@@ -117,6 +117,15 @@ async function readInput(input: CompileInput, options: InputOptions): Promise<Lo
   if (kind === "onnx") {
     const bytes = await Deno.readFile(input);
     const converted = onnxToModule(bytes, { seq: options.seq, source: input, baseDir: dirname(input) });
+    const lengths = converted.module.funcs[0]?.params.flatMap((p) =>
+      p.type.shape.length >= 2 ? [p.type.shape[1]] : []
+    );
+    if (options.seq !== undefined && !lengths?.includes(options.seq)) {
+      throw new InputError(
+        `${input}: the model's inputs have a fixed sequence length (${[...new Set(lengths)].join(", ")}); ` +
+          `seq ${options.seq} applies only to a symbolic one`,
+      );
+    }
     const weights = memoryStore(converted.weights);
     // ONNX exporters decompose LayerNorm and GELU; `recognize` puts them back, as `deno task import` does.
     const recognized = runPipeline(converted.module, parsePipeline("recognize", createPassRegistry()), {

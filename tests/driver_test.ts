@@ -27,6 +27,7 @@ import {
 import { seededInputs } from "../ir/inputs.ts";
 
 const MINI = fileURLToPath(new URL("../../shared/models/sst2-bert-mini", import.meta.url));
+const ROOT_DIR = fileURLToPath(new URL("../", import.meta.url));
 
 /** Runs `dir` in a fresh temp folder, removed afterwards. */
 async function inTemp(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -187,6 +188,10 @@ Deno.test("compile: failures are CompileErrors naming the stage and the place", 
     await Deno.mkdir(join(dir, "hf"));
     await Deno.writeTextFile(join(dir, "hf", "config.json"), `{"hidden_size": "x"}`);
     await fails(compile(join(dir, "hf")), "input", /config\.json: hidden_size must be a positive integer/);
+    // seq on an ONNX model whose sequence length is fixed would be silently ignored: refused.
+    const fixed = join(ROOT_DIR, "tests/fixtures/onnx/bert_op11_fold_static_dense.onnx");
+    await fails(compile(fixed, { seq: 8 }), "input", /fixed sequence length \(16\); seq 8 applies only/);
+    assert.equal((await compile(fixed, { seq: 16, codegen: false })).inputKind, "onnx");
     await Deno.writeFile(join(dir, "bad.onnx"), new Uint8Array([7, 7, 7]));
     await fails(compile(join(dir, "bad.onnx")), "input", /bad\.onnx: not an ONNX model/);
     await fails(
