@@ -28,6 +28,9 @@ import { formatType } from "../ir/types.ts";
 import type { WeightStore } from "../ir/weights.ts";
 import { readHfBert } from "./hf.ts";
 import type { BertTokenizer } from "./tokenizer.ts";
+import { fitToLength } from "../runtime/tokenizer.ts";
+
+export { type FittedIds, fitToLength } from "../runtime/tokenizer.ts";
 
 /** Data or a model that cannot be evaluated; the message is one line naming the file. */
 export class EvalError extends Error {
@@ -197,30 +200,6 @@ export async function loadEvalModel(path: string, options: LoadEvalOptions = {})
   }
   const weights = await loadWeights(loaded.module, path);
   return { module: loaded.module, weights, seq, labels, tokenizerDir: dirname(path) };
-}
-
-/** One sentence's ids fitted to the static length. */
-export interface FittedIds {
-  /** `[CLS] … [SEP]` then `[PAD]`s, `seq` long. */
-  readonly ids: number[];
-  /** 1 on the tokens, 0 on the padding. */
-  readonly mask: number[];
-  /** Whether word pieces were cut off. */
-  readonly truncated: boolean;
-}
-
-/** Pads `ids` (`[CLS] … [SEP]`) to `seq`, or truncates them keeping the final `[SEP]`. */
-export function fitToLength(ids: readonly number[], seq: number, sepId: number, padId: number): FittedIds {
-  if (ids.length > seq) {
-    const kept = [...ids.slice(0, seq - 1), sepId];
-    return { ids: kept, mask: kept.map(() => 1), truncated: true };
-  }
-  const pad = seq - ids.length;
-  return {
-    ids: [...ids, ...Array(pad).fill(padId)],
-    mask: [...ids.map(() => 1), ...Array(pad).fill(0)],
-    truncated: false,
-  };
 }
 
 /** What {@link evaluateSst2} measured. */

@@ -13,30 +13,9 @@
  */
 
 import { join } from "node:path";
-import { Tokenizer } from "npm:@huggingface/tokenizers@0.2.0";
+import { type BertTokenizer, bertTokenizer, TokenizerError } from "../runtime/tokenizer.ts";
 
-/** A folder without a usable tokenizer, or a tokenizer file that cannot be read. */
-export class TokenizerError extends Error {
-  /** An error with a one-line message. */
-  constructor(message: string) {
-    super(message);
-    this.name = "TokenizerError";
-  }
-}
-
-/** A loaded BERT tokenizer. */
-export interface BertTokenizer {
-  /** The file it was built from (`tokenizer.json`, or `vocab.txt` when there is none). */
-  readonly source: string;
-  /** Id of `[CLS]`. */
-  readonly clsId: number;
-  /** Id of `[SEP]`. */
-  readonly sepId: number;
-  /** Id of `[PAD]` (0 when the vocabulary has none). */
-  readonly padId: number;
-  /** Token ids of one sentence with the special tokens: `[CLS] … [SEP]`, no padding or truncation. */
-  encode(text: string): number[];
-}
+export { type BertTokenizer, TokenizerError } from "../runtime/tokenizer.ts";
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -150,27 +129,5 @@ export async function loadTokenizer(dir: string): Promise<BertTokenizer> {
     source = vocabPath;
     json = bertTokenizerJson(vocabText, config.do_lower_case !== false, vocabPath) as Record<string, unknown>;
   }
-  const model = json.model as Record<string, unknown> | undefined;
-  if (typeof model !== "object" || model === null || model.type !== "WordPiece") {
-    throw new TokenizerError(`${source}: model.type must be 'WordPiece' (a BERT tokenizer)`);
-  }
-  let tok: Tokenizer;
-  try {
-    tok = new Tokenizer(json, config);
-  } catch (e) {
-    throw new TokenizerError(`${source}: cannot build the tokenizer: ${(e as Error).message}`);
-  }
-  const vocab = model.vocab as Record<string, number>;
-  const need = (s: string) => {
-    const id = vocab[s];
-    if (typeof id !== "number") throw new TokenizerError(`${source}: the vocabulary has no ${s} token`);
-    return id;
-  };
-  return {
-    source,
-    clsId: need("[CLS]"),
-    sepId: need("[SEP]"),
-    padId: typeof vocab["[PAD]"] === "number" ? vocab["[PAD]"] : 0,
-    encode: (text) => tok.encode(text).ids,
-  };
+  return bertTokenizer(json, config, source);
 }

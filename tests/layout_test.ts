@@ -1,6 +1,7 @@
 /**
  * README's layout table, enforced: dependencies point one way. ir/ imports nothing else in the
- * project; frontend/ and passes/ build on ir/ alone; codegen/ on ir/ and the artifact format;
+ * project; frontend/ builds on ir/ (and the tokenizer an artifact carries, so evaluation and the
+ * runtime tokenize alike); passes/ on ir/ alone; codegen/ on ir/ and the artifact format;
  * runtime/ knows only the compiled artifact (nothing from the compiler); driver/ ties the compiler
  * together; examples and cli/ import only mod.ts (cli/ never bench/); mod.ts exports the library,
  * not its callers.
@@ -54,8 +55,12 @@ Deno.test("ir/ imports nothing else in the project", async () => {
   await assertImports("ir", under("ir"), "ir/ must stand alone");
 });
 
-Deno.test("frontend/ and passes/ build on ir/ alone", async () => {
-  await assertImports("frontend", under("frontend", "ir"), "frontend/ may import only ir/");
+Deno.test("frontend/ builds on ir/ (and the artifact's tokenizer); passes/ on ir/ alone", async () => {
+  await assertImports(
+    "frontend",
+    (t) => under("frontend", "ir")(t) || t === "runtime/tokenizer.ts",
+    "frontend/ may import only ir/ and runtime/tokenizer.ts",
+  );
   await assertImports("passes", under("passes", "ir"), "passes/ may import only ir/");
 });
 
