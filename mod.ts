@@ -294,6 +294,14 @@ export {
   type PlanTensor,
 } from "./runtime/plan.ts";
 export { folderReader } from "./runtime/folder.ts";
+export {
+  type Classification,
+  type ClassifyOptions,
+  TEXT_FILES,
+  type TextFiles,
+  type TextModel,
+} from "./runtime/classify.ts";
+export { bertTokenizer } from "./runtime/tokenizer.ts";
 export { type Manifest, type ManifestEntry } from "./runtime/manifest.ts";
 export { type WorkerInit } from "./runtime/worker.ts";
 export { emptyLog, readTuningLog, type TuningEntry, type TuningLog } from "./codegen/tuning_log.ts";

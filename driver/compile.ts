@@ -36,6 +36,7 @@ import type { PassRegistry } from "../passes/registry.ts";
 import { type Compiled, compileModule, type CompileOptions as CodegenOptions } from "../codegen/compile.ts";
 import { CodegenError } from "../codegen/lower/context.ts";
 import { emptyLog, readTuningLog, type TuningLog } from "../codegen/tuning_log.ts";
+import type { TextFiles } from "../runtime/classify.ts";
 import { type CompileInput, InputError, type InputKind, loadInput } from "./input.ts";
 
 /** The passes run when a compile names none: clean-up and fusion. */
@@ -133,8 +134,8 @@ export interface CompileResult {
   readonly timing: readonly TimingRow[];
   /** The timing as a table. */
   readonly timingTable: string;
-  /** The compiled artifact, in memory (absent with `codegen: false`). */
-  readonly artifact?: Compiled;
+  /** The compiled artifact, in memory (absent with `codegen: false`), with the checkpoint's tokenizer and labels when it had a tokenizer. */
+  readonly artifact?: Compiled & { readonly text?: TextFiles };
 }
 
 /**
@@ -333,6 +334,6 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
     runs: result.runs,
     timing: timing.rows,
     timingTable: timing.table(),
-    artifact,
+    artifact: artifact && { ...artifact, text: loaded.textFiles },
   };
 }

@@ -4,12 +4,13 @@
  * and a weight store; nothing is written.
  */
 
-import { dirname, extname, resolve } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import type { Diagnostic } from "../ir/diagnostics.ts";
 import { loadModule, loadWeights, weightsPath } from "../ir/load.ts";
 import type { Module } from "../ir/module.ts";
 import { parse } from "../ir/parse.ts";
 import { memoryStore, type WeightStore } from "../ir/weights.ts";
+import type { TextFiles } from "../runtime/classify.ts";
 import { HfImportError, readHfBert } from "../frontend/hf.ts";
 import { OnnxImportError, onnxToModule } from "../frontend/onnx/import.ts";
 import { SafetensorsError } from "../ir/safetensors.ts";
@@ -49,6 +50,8 @@ export interface LoadedInput {
   readonly weightsPath?: string;
   /** Folders that may hold the model's tokenizer, in order of preference. */
   readonly modelDirs: readonly string[];
+  /** The checkpoint's tokenizer and label names, from the first model folder with a `tokenizer.json`. */
+  readonly textFiles?: TextFiles;
 }
 
 /** An input that cannot be read: a one-line message, with diagnostics for IR files. */
@@ -82,7 +85,8 @@ export async function inputKind(path: string): Promise<Exclude<InputKind, "memor
  */
 export async function loadInput(input: CompileInput, options: InputOptions = {}): Promise<LoadedInput> {
   try {
-    return await readInput(input, options);
+    const loaded = await readInput(input, options);
+    return { ...loaded, textFiles: await textFiles(loaded.modelDirs) };
   } catch (e) {
     const malformed = e instanceof HfImportError || e instanceof OnnxImportError ||
       e instanceof SafetensorsError;
@@ -160,6 +164,38 @@ async function readInput(input: CompileInput, options: InputOptions): Promise<Lo
   };
 }
 
+/** The files, beside a model, that give its tokenizer and label names. */
+const TEXT_SOURCES = ["tokenizer.json", "tokenizer_config.json", "config.json"];
+
+/**
+ * The tokenizer and label names of the first of `dirs` holding a `tokenizer.json`: its
+ * `tokenizer_config.json`, and `id2label` of its `config.json` as a list (when it names them).
+ */
+async function textFiles(dirs: readonly string[]): Promise<TextFiles | undefined> {
+  const read = (path: string) =>
+    Deno.readTextFile(path).catch((e) => {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotCapable) return undefined;
+      throw e;
+    });
+  for (const dir of dirs) {
+    const tokenizer = await read(join(dir, "tokenizer.json"));
+    if (tokenizer === undefined) continue;
+    const config = await read(join(dir, "config.json"));
+    let labels: string | undefined;
+    try {
+      const id2label = config === undefined ? undefined : JSON.parse(config).id2label;
+      if (id2label && typeof id2label === "object") {
+        const names = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) =>
+          String(id2label[k])
+        );
+        labels = JSON.stringify(names);
+      }
+    } catch { /* a config.json that is not JSON names no labels; importing it says why */ }
+    return { tokenizer, tokenizerConfig: await read(join(dir, "tokenizer_config.json")), labels };
+  }
+  return undefined;
+}
+
 /** What reading an input path touches, for a sandbox, and where its tokenizer may be. */
 export interface InputFiles {
   /** Files and folders reading it reads (where links lead included). */
@@ -192,7 +228,9 @@ export async function inputFiles(path: string): Promise<InputFiles> {
   const text = await Deno.readTextFile(path).catch(() => undefined);
   const m = text === undefined ? undefined : parse(text, { file: path }).module;
   const w = m && weightsPath(m, path);
-  return { reads: [resolve(path), ...(w ? [w] : [])], modelDirs: sirModelDirs(path, w) };
+  const modelDirs = sirModelDirs(path, w);
+  const beside = modelDirs.flatMap((d) => TEXT_SOURCES.map((f) => join(d, f)));
+  return { reads: [resolve(path), ...(w ? [w] : []), ...beside], modelDirs };
 }
 
 /** Where an IR file's tokenizer may be: its folder, else its weights file's (an imported checkpoint's). */

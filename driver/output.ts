@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../ir/atomic_write.ts";
 import { print } from "../ir/printer.ts";
 import { writeWeights } from "../ir/weights.ts";
 import { emitKernels, writeArtifact as writeArtifactFolder } from "../codegen/artifact.ts";
+import { TEXT_FILES } from "../runtime/classify.ts";
 import type { CompileResult } from "./compile.ts";
 
 /** The IR text of `result`'s module naming `weightsFile` (or no weights file). */
@@ -61,7 +62,8 @@ export interface WriteArtifactOptions {
 /**
  * Writes `result`'s compiled artifact to folder `dir` (replacing an earlier artifact there, never
  * another folder): plan, kernels, weights region, report and the final IR, whose weights are the
- * input's file (named relative to `dir`) or, when passes changed any, `model.safetensors` inside.
+ * input's file (named relative to `dir`) or, when passes changed any, `model.safetensors` inside;
+ * and the checkpoint's tokenizer and label names when it had a tokenizer (what `classify` reads).
  */
 export async function writeArtifact(
   result: CompileResult,
@@ -76,8 +78,14 @@ export async function writeArtifact(
     : result.inputWeights && irRelative(dir, result.inputWeights);
   await writeArtifactFolder(dir, result.artifact, irText(result, weightsFile), async (staging) => {
     if (changed) await writeWeights(join(staging, "model.safetensors"), result.module, result.weights);
-    for (const [name, text] of Object.entries(options.files ?? {})) {
-      await Deno.writeTextFile(join(staging, basename(name)), text);
+    const text = result.artifact!.text;
+    const carried: Record<string, string | undefined> = {
+      [TEXT_FILES.tokenizer]: text?.tokenizer,
+      [TEXT_FILES.tokenizerConfig]: text?.tokenizerConfig,
+      [TEXT_FILES.labels]: text?.labels,
+    };
+    for (const [name, content] of Object.entries({ ...carried, ...options.files })) {
+      if (content !== undefined) await Deno.writeTextFile(join(staging, basename(name)), content);
     }
   });
   if (options.emitKernels) await emitKernels(options.emitKernels, result.artifact.kernels);

@@ -17,6 +17,16 @@ import {
   type PlanTensor,
 } from "./plan.ts";
 import type { WorkerInit } from "./worker.ts";
+import {
+  type Classification,
+  type ClassifyOptions,
+  sentenceInputs,
+  softmax,
+  TEXT_FILES,
+  type TextFiles,
+  type TextModel,
+  textModel,
+} from "./classify.ts";
 
 /** A started worker thread. */
 export interface WorkerHandle {
@@ -92,6 +102,7 @@ export class CompiledModel {
     readonly relaxedSimd: boolean,
     /** Where the artifact was loaded from (its folder), for messages. */
     readonly dir: string,
+    private readonly text: TextModel | undefined,
   ) {
     this.ctl = new Int32Array(memory.buffer, 0, 16);
     this.profileTimes = new Float64Array(plan.steps.length);
@@ -126,6 +137,18 @@ export class CompiledModel {
     const simd = useRelaxed ? relaxed : await read(plan.wasm.simd);
     const weights = plan.memory.weights;
     const weightsEntry = listed(manifestFile, manifest, weights.file);
+    const optional = async (name: string) =>
+      Object.hasOwn(manifest.files, name) ? new TextDecoder().decode(await read(name)) : undefined;
+    const tokenizer = await optional(TEXT_FILES.tokenizer);
+    const text = tokenizer === undefined ? undefined : textModel(
+      {
+        tokenizer,
+        tokenizerConfig: await optional(TEXT_FILES.tokenizerConfig),
+        labels: await optional(TEXT_FILES.labels),
+      },
+      plan,
+      (name) => reader.where(name),
+    );
     return await CompiledModel.start(plan, host, {
       wasm: { relaxed, simd },
       weights: (memory) =>
@@ -136,6 +159,7 @@ export class CompiledModel {
         ),
       where: (file) => reader.where(file),
       name: reader.where(""),
+      text,
     }, options);
   }
 
@@ -162,6 +186,7 @@ export class CompiledModel {
       weights: (memory) => new Uint8Array(memory.buffer, region.offset, region.size).set(artifact.weights),
       where: (file) => file,
       name: "(in memory)",
+      text: artifact.text && textModel(artifact.text, plan, (file) => file),
     }, options);
   }
 
@@ -174,6 +199,7 @@ export class CompiledModel {
       weights: (memory: WebAssembly.Memory) => void | Promise<void>;
       where: (file: string) => string;
       name: string;
+      text: TextModel | undefined;
     },
     options: LoadOptions,
   ): Promise<CompiledModel> {
@@ -204,7 +230,7 @@ export class CompiledModel {
         (_, i) => host.startWorker({ module, memory, steps: plan.steps, variant, tid: i + 1, nt: threads }),
       ),
     );
-    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.name);
+    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.name, source.text);
   }
 
   /**
@@ -241,6 +267,33 @@ export class CompiledModel {
     return out;
   }
 
+  /** The label names, in output order, when the artifact carries its tokenizer (else undefined). */
+  get labels(): readonly string[] | undefined {
+    return this.text?.labels;
+  }
+
+  /**
+   * Classifies sentences with the artifact's tokenizer and labels, one run each: the label, the
+   * probabilities, and whether a sentence was cut to the compiled length (`long: "refuse"` makes
+   * that an InputError instead). Throws when the artifact carries no tokenizer.
+   */
+  classify(sentences: readonly string[], options: ClassifyOptions = {}): Classification[] {
+    if (!this.text) {
+      throw new InputError(`${this.dir} carries no tokenizer.json: compile it from a checkpoint with one`);
+    }
+    const seq = this.plan.inputs.find((t) => t.name === "input_ids")!.shape.at(-1)!;
+    const logitsName = this.plan.outputs[0].name;
+    return sentences.map((s) => {
+      const { inputs, truncated } = sentenceInputs(this.text!, s, seq, options);
+      const names = new Set(this.plan.inputs.map((t) => t.name));
+      const probabilities = softmax(
+        this.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => names.has(k))))[logitsName],
+      );
+      const index = probabilities.indexOf(Math.max(...probabilities));
+      return { label: this.text!.labels[index], index, probabilities, truncated };
+    });
+  }
+
   /** The per-step profile of the runs made with `profile` on: mean ms per run. */
   profile(): StepProfile[] {
     return this.plan.steps.map((s, i) => ({
@@ -269,6 +322,8 @@ export interface ArtifactData {
   readonly wasm: { readonly relaxed: Uint8Array; readonly simd: Uint8Array };
   /** The weights region, byte for byte. */
   readonly weights: Uint8Array;
+  /** The checkpoint's tokenizer and label names, for `classify`, if it had a tokenizer. */
+  readonly text?: TextFiles;
 }
 
 /** Checks the thread count asked for. */

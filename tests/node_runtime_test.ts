@@ -1,13 +1,15 @@
 /**
  * The runtime in Node: `deno task build` bundles it into a package; a ten-line script run by a
  * real `node` process imports it by package name, loads an artifact from its folder on two
- * threads and runs it. Its outputs must equal the Deno runtime's on the same artifact, inputs and
+ * threads and runs it (and another classifies sentences with a checkpoint's artifact). Its outputs must equal the Deno runtime's on the same artifact, inputs and
  * kernels (Node 20's V8 has no relaxed SIMD, so it runs the plain-SIMD module: exactly Deno's with
  * `noRelaxedSimd`, within 1e-5 of Deno's relaxed-SIMD FMA kernels).
  */
 
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { CAN_RUN, runTask } from "./compile_cli.ts";
 import {
   bertConfig,
@@ -17,6 +19,8 @@ import {
   writeArtifact,
   writeSyntheticBert,
 } from "../mod.ts";
+
+const MINI = fileURLToPath(new URL("../../shared/models/sst2-bert-mini", import.meta.url));
 
 /** Whether a `node` of at least version 20 is on the PATH. */
 async function nodeVersion(): Promise<number | undefined> {
@@ -76,6 +80,45 @@ Deno.test({
             if (deno.relaxedSimd === relaxedSimd) assert.deepEqual(fromNode[name], [...values], name);
             else assert.ok(values.every((v, i) => Math.abs(v - fromNode[name][i]) <= 1e-5), name);
           }
+        } finally {
+          deno.close();
+        }
+      }
+
+      // Text in: an artifact compiled from a checkpoint classifies sentences in Node as in Deno.
+      if (existsSync(join(MINI, "tokenizer.json"))) {
+        const mini = join(dir, "mini");
+        await writeArtifact(await compile(MINI, { seq: 32 }), mini);
+        const sentences = [
+          "a gripping , funny film",
+          "a dull , lifeless mess",
+          "a charming and often affecting journey",
+        ];
+        await Deno.writeTextFile(
+          join(dir, "sentences.mjs"),
+          [
+            `import { loadCompiled } from "@sparrow/runtime";`,
+            `const model = await loadCompiled(process.argv[2], { threads: 2 });`,
+            `const results = model.classify(JSON.parse(process.argv[3]));`,
+            `console.log(JSON.stringify({ relaxedSimd: model.relaxedSimd, results }));`,
+            `model.close();`,
+          ].join("\n") + "\n",
+        );
+        const ran = await new Deno.Command("node", {
+          args: ["sentences.mjs", mini, JSON.stringify(sentences)],
+          cwd: dir,
+          stdin: "null",
+        }).output();
+        assert.equal(ran.code, 0, new TextDecoder().decode(ran.stderr));
+        const fromNode = JSON.parse(new TextDecoder().decode(ran.stdout));
+        const deno = await loadCompiled(mini, { threads: 2, noRelaxedSimd: !fromNode.relaxedSimd });
+        try {
+          assert.deepEqual(fromNode.results, deno.classify(sentences));
+          assert.deepEqual(fromNode.results.map((r: { label: string }) => r.label), [
+            "positive",
+            "negative",
+            "positive",
+          ]);
         } finally {
           deno.close();
         }

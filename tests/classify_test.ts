@@ -1,0 +1,105 @@
+/**
+ * Text in: an artifact compiled from a checkpoint carries its tokenizer and label names, and
+ * `classify` turns sentences into labels and probabilities. On sst2-bert-mini at S=64 the ids it
+ * feeds equal the goldens' on all 872 SST-2 dev rows and so do its predictions; from a folder and
+ * from memory alike. Long sentences are cut and say so, or refused; bad label files are refused.
+ */
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  ArtifactError,
+  bertConfig,
+  compile,
+  type CompiledModel,
+  InputError,
+  loadCompiled,
+  writeArtifact,
+  writeSyntheticBert,
+} from "../mod.ts";
+import { sentenceInputs, textModel } from "../runtime/classify.ts";
+
+const MINI = fileURLToPath(new URL("../../shared/models/sst2-bert-mini", import.meta.url));
+const SEQ = 64;
+
+interface GoldenRow {
+  input_ids: number[];
+  pred: number;
+  sentence: string;
+}
+
+Deno.test({
+  name:
+    "classify: sst2-bert-mini's artifact tokenizes like the goldens and predicts like them on all 872 dev rows",
+  ignore: !existsSync(join(MINI, "golden_dev.jsonl")),
+  async fn() {
+    const rows = (await Deno.readTextFile(join(MINI, "golden_dev.jsonl"))).trim().split("\n")
+      .map((l) => JSON.parse(l) as GoldenRow);
+    assert.equal(rows.length, 872);
+    const result = await compile(MINI, { seq: SEQ });
+    const text = result.artifact!.text!;
+    assert.equal(text.labels, JSON.stringify(["negative", "positive"]));
+    const model = textModel(text, result.artifact!.plan, (f) => f);
+    for (const [i, row] of rows.entries()) {
+      const { inputs } = sentenceInputs(model, row.sentence, SEQ);
+      assert.deepEqual(inputs.input_ids.slice(0, row.input_ids.length), row.input_ids, `row ${i}`);
+    }
+    const dir = await Deno.makeTempDir({ prefix: "sparrow-classify-" });
+    try {
+      await writeArtifact(result, join(dir, "a"));
+      const fromDisk = await loadCompiled(join(dir, "a"), { threads: 2 });
+      const fromMemory = await loadCompiled(result.artifact!, { threads: 1 });
+      try {
+        for (const m of [fromDisk, fromMemory]) {
+          assert.deepEqual(m.labels, ["negative", "positive"]);
+          const got = m.classify(rows.map((r) => r.sentence));
+          const wrong = got.flatMap((c, i) => c.index === rows[i].pred ? [] : [i]);
+          assert.deepEqual(wrong, [], "rows predicted unlike the goldens");
+          assert.ok(
+            got.every((c) => !c.truncated && Math.abs(c.probabilities[0] + c.probabilities[1] - 1) < 1e-9),
+          );
+          assert.equal(got[0].label, "positive");
+        }
+        // Longer than the model: cut (and said), or refused by option.
+        const long = "a gripping , funny film ".repeat(40);
+        assert.equal(fromMemory.classify([long])[0].truncated, true);
+        assert.throws(() => fromMemory.classify([long], { long: "refuse" }), InputError);
+      } finally {
+        fromDisk.close();
+        fromMemory.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("classify: an artifact without a tokenizer says so; malformed label files are refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-classify-" });
+  let model: CompiledModel | undefined;
+  try {
+    const path = join(dir, "tiny.sir");
+    await writeSyntheticBert(bertConfig("bert-tiny", { seq: 8, layers: 1 }), path);
+    const result = await compile(path);
+    assert.equal(result.artifact!.text, undefined);
+    model = await loadCompiled(result.artifact!, { threads: 1 });
+    assert.equal(model.labels, undefined);
+    assert.throws(() => model!.classify(["hello"]), /carries no tokenizer\.json/);
+    if (existsSync(join(MINI, "tokenizer.json"))) {
+      const tokenizer = await Deno.readTextFile(join(MINI, "tokenizer.json"));
+      const bad = (labels: string) => () => textModel({ tokenizer, labels }, result.artifact!.plan, (f) => f);
+      assert.throws(
+        bad(`["only one"]`),
+        (e) => e instanceof ArtifactError && /list of 2 label names/.test(e.message),
+      );
+      assert.throws(bad(`{"0": "a"}`), /labels\.json: must be a list/);
+      assert.throws(bad(`[1, 2]`), /labels\.json: must be a list/);
+      assert.throws(bad(`not json`), /labels\.json: not JSON/);
+    }
+  } finally {
+    model?.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
