@@ -26,7 +26,89 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
 };
 
+/** What `deno task bench --help` prints: every benchmark and every option it takes. */
+const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|ir> [options]
+
+  dense     BERT-base: Sparrow's dense artifact against onnxruntime-node and -web
+    --model PRESET       synthetic preset (default bert-base)
+    --seq N              sequence length (default 128)
+    --repeat N           timed runs per engine (default 10)
+    --threads 1,2        thread counts (default 1,2)
+    --no-web             skip onnxruntime-web
+    --out DIR            where models, artifacts and results go (default out/bench)
+
+  table1    the paper's Table 1 / Figure 2: 80% block-sparse BERT-base per block shape, with and
+            without bsr-lower, against the dense peers
+    --model PRESET       synthetic preset (default bert-base)
+    --seq N              sequence length (default 128)
+    --repeat N           timed rounds
+    --warmup N           warm-up runs (default 1)
+    --threads 1,2        thread counts (default 1,2)
+    --blocks LIST        block shapes
+    --sparsity S         sparsity of every pruned weight (default 0.8)
+    --quick              bert-mini, fewer shapes and repeats
+    --no-web             skip onnxruntime-web
+    --fresh              rebuild the cached artifacts
+    --tune               tune sparse schedules
+    --tuning-log FILE    the tuning log to read and update
+    --reload             load the pruned artifacts in every round instead of keeping them loaded
+    --build-only         build the artifacts, time nothing
+    --out DIR            (default out/bench)
+
+  sweep     time against sparsity for one block shape
+    --block RxC          the block shape (default 1x32)
+    --model PRESET       synthetic preset (default bert-base)
+    --seq N              sequence length (default 128)
+    --repeat N           timed rounds
+    --warmup N           warm-up runs (default 1)
+    --threads 1,2        thread counts (default 1,2)
+    --sparsities LIST    the sparsities (default 0.5,0.6,0.7,0.8,0.9,0.95)
+    --quick              bert-mini, sparsities 0.5, 0.8, 0.95, two repeats
+    --fresh              rebuild the cached artifacts
+    --tune               tune sparse schedules
+    --tuning-log FILE    the tuning log to read and update
+    --reload             load the pruned artifacts in every round instead of keeping them loaded
+    --out DIR            (default out/bench)
+
+  compare   compiled artifacts side by side, interleaved medians: DIR...
+    --threads N          (default 1)
+    --repeat N           (default 50)
+    --warmup N           (default 3)
+    --pause MS           pause between runs (default 20; 0 runs back to back)
+
+  table2    the paper's Table 2: SST-2 accuracy of sst2-bert-mini per block shape, sparsity and
+            pruning method, each pruned model compiled and timed
+    --quick              dense and 1x32 at 80%, both methods, on the first 100 dev rows
+    --model DIR          the checkpoint (default ../shared/models/sst2-bert-mini)
+    --data FILE          the dev TSV (default ../shared/data/sst2/dev.tsv)
+    --train FILE         calibration sentences (default ../shared/data/sst2/train.tsv)
+    --limit N            evaluate only the first N dev rows
+    --calibration N      calibration sentences (default 256)
+    --cal-seq N          calibration sequence length (default 48)
+    --seq N              sequence length (default 64)
+    --seed N             seed (default 0)
+    --workers N          parallel workers (default 2)
+    --threads N          threads when timing (default 1)
+    --repeat N           timed runs (default 50)
+    --interpreter        evaluate with the interpreter instead of compiled artifacts
+    --results FILE       the page whose table2 section a full run rewrites (default docs/results.md)
+    --no-results         rewrite no page
+    --from-json FILE     redraw from an earlier run's JSON
+    --blocks LIST        block shapes
+    --sparsities LIST    sparsities
+    --methods LIST       dense,magnitude,reconstruct (default all three)
+    --reconstruct-options OPTS  more prune-reconstruct options
+    --out DIR            (default out/bench)
+
+  ir        parse, verify and print speed of the IR (deno bench)
+
+  -h, --help             print this help`;
+
 const [name, ...rest] = Deno.args;
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 if (name === "ir") {
   const file = new URL("./ir_bench.ts", import.meta.url).pathname;
   const { code } = await new Deno.Command(Deno.execPath(), { args: ["bench", "--allow-read", file, ...rest] })

@@ -156,11 +156,27 @@ test(
   }),
 );
 
-test("--help of run and eval lists every option; compile's lists --quiet", async () => {
+test("--help of run, eval and bench lists every option; compile's lists --quiet", async () => {
   const options = {
     run: ["--seed", "--func", "--json", "--save", "--seq", "--inputs", "--threads", "--repeat", "--profile"],
     eval: ["--task", "--data", "--limit", "--seq", "--tokenizer", "--threads", "--json"],
-    compile: ["--quiet", "--dump-dir", "--tune", "--tuning-log", "--passes"],
+    compile: [
+      "--quiet",
+      "--dump-dir",
+      "--tune",
+      "--tuning-log",
+      "--passes",
+      "--reproducer",
+      "--run-reproducer",
+    ],
+    // Every option the benchmarks parse (dense, table1, sweep, compare, table2).
+    bench: [
+      ...["--model", "--seq", "--repeat", "--warmup", "--threads", "--blocks", "--sparsity", "--sparsities"],
+      ...["--quick", "--no-web", "--fresh", "--tune", "--tuning-log", "--reload", "--build-only", "--out"],
+      ...["--block", "--pause", "--data", "--train", "--limit", "--calibration", "--cal-seq", "--seed"],
+      ...["--workers", "--interpreter", "--results", "--no-results", "--from-json", "--methods"],
+      "--reconstruct-options",
+    ],
   };
   for (const [task, names] of Object.entries(options)) {
     const r = await runTask(task, "--help");
