@@ -12,6 +12,8 @@ import {
   definePass,
   dumpDirInstrument,
   type Instrument,
+  loadModule,
+  loadWeights,
   type Loc,
   memoryStore,
   type Module,
@@ -631,4 +633,39 @@ Deno.test("instruments: see the weights, with a version a replacement changes an
   ]);
   const w = m.weights.get("w")!;
   assert.deepEqual(snapshots.map((s) => s.get(w).data[0]), [0, 1, 1], "each snapshot keeps its moment");
+});
+
+Deno.test("instruments: dump-dir writes weights for an input without a file and after each replacement", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-dump-" });
+  try {
+    const w = Tensor.zeros(tensorType([4, 4]));
+    const plusOne = pass("plus-one", {
+      runOnModule(m, ctx) {
+        const next = Tensor.zeros(w.type);
+        next.data.set(ctx.weights.get(m.weights.get("w")!).data.map((x) => x + 1));
+        ctx.weights.set("w", next);
+        return "changed";
+      },
+    });
+    run(small(), "plus-one,dce", [plusOne], {
+      weights: memoryStore(new Map([["w", w]])),
+      instruments: [dumpDirInstrument(dir, undefined)],
+    });
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "00-input.safetensors",
+      "00-input.sir",
+      "01-plus-one.safetensors",
+      "01-plus-one.sir",
+      "02-dce.sir",
+    ]);
+    const expected = { "00-input": 0, "01-plus-one": 1, "02-dce": 1 };
+    for (const [name, value] of Object.entries(expected)) {
+      const loaded = await loadModule(join(dir, `${name}.sir`));
+      assert.deepEqual(loaded.diagnostics, [], name);
+      const weights = await loadWeights(loaded.module!, join(dir, `${name}.sir`));
+      assert.equal(weights.get(loaded.module!.weights.get("w")!).data[0], value, name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
