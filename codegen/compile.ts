@@ -76,6 +76,11 @@ export interface CompileReport {
   wasmBytes: { relaxed: number; simd: number };
   /** FLOPs per run. */
   flops: number;
+  /**
+   * The dense products a pipeline's `bsr-lower` left dense, and why (the compile session sets it
+   * from `bsrLowerSkips` in passes/bsr_lower.ts; absent when no `bsr-lower` ran).
+   */
+  bsrSkips?: { weight: string; reason: string; detail: string }[];
   /** Wall time of each phase, in ms. */
   phases: Record<string, number>;
 }

@@ -6,19 +6,11 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /**
  * Formats a compile report for the terminal. `bsrSkips`, when the report carries it, is listed
- * last: the dense products `bsr-lower` left dense (`bsrLowerSkips` in passes/bsr_lower.ts), one
- * line each: the weight (`@name`, or `%name` for a computed w), the reason's key as its statistic
- * names it (`too-dense`, `use`, ...) and the reason in words.
+ * last: the dense products `bsr-lower` left dense, one line each: the weight (`@name`, or `%name`
+ * for a computed w), the reason's key as its statistic names it (`too-dense`, `use`, ...) and the
+ * reason in words.
  */
-export function formatReport(
-  r: CompileReport & {
-    readonly bsrSkips?: readonly {
-      readonly weight: string;
-      readonly reason: string;
-      readonly detail: string;
-    }[];
-  },
-): string {
+export function formatReport(r: CompileReport): string {
   const ops = Object.entries(r.irOps).map(([k, v]) => `${k} ${v}`).join(", ");
   const lines = [
     `compiled @${r.func} of ${r.model}: ${r.steps} kernel calls, ${r.kernels.length} distinct kernels, ` +

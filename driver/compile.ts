@@ -13,6 +13,7 @@ import type { Module } from "../ir/module.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import type { WeightStore } from "../ir/weights.ts";
 import { CalibrationError, prepareSentences } from "./calibration.ts";
+import { bsrLowerSkips } from "../passes/bsr_lower.ts";
 import { createPassRegistry } from "../passes/index.ts";
 import {
   dumpDirInstrument,
@@ -315,6 +316,7 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
       if (!(e instanceof CodegenError)) throw e;
       throw new CompileError("codegen", e.message);
     }
+    artifact.report.bsrSkips = bsrLowerSkips(result.module, result.weights, pipeline);
     if (logPath && artifact.report.tuned > 0) {
       await writeTuningLog(logPath, JSON.stringify(tuningLog, null, 1) + "\n").catch((e) => {
         throw new CompileError("codegen", `cannot write the tuning log ${logPath}: ${(e as Error).message}`);

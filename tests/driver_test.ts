@@ -15,6 +15,7 @@ import {
   type CompileResult,
   definePass,
   exportOnnx,
+  formatReport,
   type InputData,
   loadCompiled,
   loadInput,
@@ -111,6 +112,15 @@ Deno.test("compile: the result writes and loads back the same from disk and from
     });
     assert.ok(pruned.changedWeights.size > 0);
     assert.ok(pruned.module.func("main")!.body.some((op) => op.name === "bsr_dense"));
+    // The compile report lists what bsr-lower left dense, and why: the unpruned pooler and classifier.
+    assert.deepEqual(
+      pruned.artifact!.report.bsrSkips?.map((s) => [s.weight, s.reason]),
+      [["@bert.pooler.dense.weight", "too-dense"], ["@classifier.weight", "too-dense"]],
+    );
+    assert.match(
+      formatReport(pruned.artifact!.report),
+      /left dense by bsr-lower \(2\):\n {4}@bert\.pooler\.dense\.weight \(too-dense\)/,
+    );
     // The artifact folder holds the changed weights; loaded from disk it runs like from memory.
     await writeArtifact(pruned, join(dir, "a"), { files: { "note.txt": "hello" } });
     assert.equal(await Deno.readTextFile(join(dir, "a", "note.txt")), "hello");
