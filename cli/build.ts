@@ -1,21 +1,39 @@
 /**
- * `deno task build [--out DIR]`: bundles the runtime for Node (20 and later) into one
- * self-contained ES module and its worker entry, with a package.json, so a Node service can
- * `import { loadCompiled } from "@sparrow/runtime"` (default DIR: `dist/node`). The runtime is the
- * only code an artifact needs; it is bundled with `deno bundle`.
+ * `deno task build [--target node|browser] [--out DIR]`: bundles the runtime, the only code an
+ * artifact needs, with `deno bundle` into one self-contained ES module and its worker entry.
+ * For Node (20 and later; the default), with a package.json, so a Node service can
+ * `import { loadCompiled } from "@sparrow/runtime"` (default DIR: `dist/node`); for browsers,
+ * `sparrow-runtime.js` and `worker.js`, which `deno task serve` serves (default DIR: `dist/web`).
  */
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main, parseCli, UsageError } from "./common.ts";
 
-const USAGE = "usage: deno task build [--out DIR]   (default dist/node)";
+const USAGE = "usage: deno task build [--target node|browser] [--out DIR]   (default dist/node, dist/web)";
 
-/** The runtime sources to bundle: the Node entry and its worker entry, and the files they become. */
-const ENTRIES = [
-  { source: "../runtime/node.ts", output: "sparrow-runtime.mjs" },
-  { source: "../runtime/worker_node.ts", output: "worker.mjs" },
-] as const;
+/** Per target: the runtime sources to bundle (the entry and its worker entry), the files they become, the default folder. */
+const TARGETS = {
+  node: {
+    platform: "deno",
+    out: "dist/node",
+    entries: [
+      { source: "../runtime/node.ts", output: "sparrow-runtime.mjs" },
+      { source: "../runtime/worker_node.ts", output: "worker.mjs" },
+    ],
+  },
+  browser: {
+    platform: "browser",
+    out: "dist/web",
+    entries: [
+      { source: "../runtime/browser.ts", output: "sparrow-runtime.js" },
+      { source: "../runtime/worker_web.ts", output: "worker.js" },
+    ],
+  },
+} as const;
+
+/** What `deno task build` can bundle for. */
+export type BuildTarget = keyof typeof TARGETS;
 
 /** The version of the bundled runtime's package: the repository's. */
 async function version(): Promise<string> {
@@ -23,15 +41,15 @@ async function version(): Promise<string> {
   return config.version;
 }
 
-/** Bundles the Node runtime into `out`. */
-export async function buildNodeRuntime(out: string): Promise<void> {
+/** Bundles the runtime's entry and worker entry for `target` into `out`. */
+async function bundle(target: BuildTarget, out: string): Promise<void> {
   await Deno.mkdir(out, { recursive: true });
-  for (const e of ENTRIES) {
+  for (const e of TARGETS[target].entries) {
     const r = await new Deno.Command(Deno.execPath(), {
       args: [
         "bundle",
         "--quiet",
-        "--platform=deno",
+        `--platform=${TARGETS[target].platform}`,
         fileURLToPath(new URL(e.source, import.meta.url)),
         "-o",
         join(out, e.output),
@@ -43,6 +61,11 @@ export async function buildNodeRuntime(out: string): Promise<void> {
       throw new UsageError(`deno bundle ${e.source}: ${new TextDecoder().decode(r.stderr).trim()}`);
     }
   }
+}
+
+/** Bundles the Node runtime into `out`, with its package.json. */
+export async function buildNodeRuntime(out: string): Promise<void> {
+  await bundle("node", out);
   const pkg = {
     name: "@sparrow/runtime",
     version: await version(),
@@ -58,13 +81,19 @@ export async function buildNodeRuntime(out: string): Promise<void> {
 if (import.meta.main) {
   main(async () => {
     const { values } = parseCli(Deno.args, {
-      out: { type: "string", default: "dist/node" },
+      target: { type: "string", default: "node" },
+      out: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) return void console.log(USAGE);
-    await buildNodeRuntime(values.out);
-    console.error(
-      `wrote ${join(values.out, "sparrow-runtime.mjs")}, ${join(values.out, "worker.mjs")}, package.json`,
-    );
+    const target = values.target;
+    if (target !== "node" && target !== "browser") {
+      throw new UsageError(`--target must be node or browser, got '${target}'`);
+    }
+    const out = values.out ?? TARGETS[target].out;
+    if (target === "node") await buildNodeRuntime(out);
+    else await bundle("browser", out);
+    const files = TARGETS[target].entries.map((e) => join(out, e.output));
+    console.error(`wrote ${files.join(", ")}${target === "node" ? ", package.json" : ""}`);
   });
 }
