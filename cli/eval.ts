@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import {
   ArtifactError,
+  type BertTokenizer,
   EvalError,
   type EvalModel,
   type EvalRunner,
@@ -25,13 +26,13 @@ import { main, parseCli, UsageError, writeTextAtomic } from "./common.ts";
 const USAGE = `usage: deno task eval <model> --task sst2 --data DEV.tsv [options]
 
   <model>            a Hugging Face checkpoint folder, an IR file (.sir), or a compiled artifact folder
-                     (deno task compile ... -o DIR), which needs --tokenizer
+                     (deno task compile ... -o DIR), with the tokenizer it carries
 
   --task sst2        the task (only sst2)
   --data FILE        the SST-2 TSV file (a sentence and a label column)
   --limit N          evaluate only the first N rows
   --seq N            the static sequence length (default: the model's; an artifact's must match)
-  --tokenizer DIR    a folder with tokenizer.json (default: the model's folder)
+  --tokenizer DIR    a folder with tokenizer.json (default: the model's folder, or the artifact's own)
   --threads N        threads of a compiled artifact (default: the number of cores)
   --json FILE        also write the results as JSON
   -h, --help         print this help`;
@@ -40,7 +41,7 @@ const USAGE = `usage: deno task eval <model> --task sst2 --data DEV.tsv [options
 async function compiledRunner(
   dir: string,
   threads: number | undefined,
-): Promise<EvalRunner & { close(): void }> {
+): Promise<EvalRunner & { close(): void; tokenizer?: BertTokenizer }> {
   let model;
   try {
     model = await loadCompiled(dir, { threads });
@@ -61,6 +62,7 @@ async function compiledRunner(
     labels: out.shape[1],
     run: (values) => model.run(values)[out.name],
     close: () => model.close(),
+    tokenizer: model.tokenizer,
   };
 }
 
@@ -94,16 +96,12 @@ main(async () => {
   const threads = positiveInt("threads", values.threads);
   const path = positionals[0];
   const compiled = (await Deno.stat(join(path, "plan.json")).catch(() => undefined))?.isFile;
-  if (compiled && values.tokenizer === undefined) {
-    throw new UsageError(
-      `${path} is a compiled artifact: give --tokenizer DIR (a folder with tokenizer.json)`,
-    );
-  }
 
   let closeModel = () => {};
   try {
     const t0 = performance.now();
     let model: EvalModel | EvalRunner;
+    let carried: BertTokenizer | undefined;
     if (compiled) {
       const runner = await compiledRunner(path, threads);
       closeModel = runner.close;
@@ -113,10 +111,18 @@ main(async () => {
         );
       }
       model = runner;
+      carried = runner.tokenizer;
+      if (!carried && values.tokenizer === undefined) {
+        throw new UsageError(
+          `${path} carries no tokenizer (compiled from a model without one): give --tokenizer DIR (a folder with tokenizer.json)`,
+        );
+      }
     } else {
       model = await loadEvalModel(path, { seq });
     }
-    const tokenizer = await loadTokenizer(values.tokenizer ?? (model as EvalModel).tokenizerDir);
+    const tokenizer = values.tokenizer !== undefined || !carried
+      ? await loadTokenizer(values.tokenizer ?? (model as EvalModel).tokenizerDir)
+      : carried;
     const all = await readSst2Tsv(values.data);
     const rows = limit === undefined ? all : all.slice(0, limit);
     const loadSeconds = (performance.now() - t0) / 1000;

@@ -29,7 +29,8 @@ export const RUN_USAGE =
   with an artifact folder:
   --seq N          use N real tokens (mask 1), padding the rest (mask 0); default: the compiled length
   --seed N         seed of the random inputs (default 0)
-  --inputs FILE    inputs as JSON: {"input_ids": [...], ...} (missing ones are seeded)
+  --inputs FILE    inputs as JSON: {"input_ids": [...], ...}, every input the model takes
+  --text S         classify sentence S with the artifact's tokenizer and labels (repeatable)
   --threads N      threads to run on (default: the number of cores)
   --repeat N       timed runs after one warm-up run (default 10)
   --profile        print the time per op class and the slowest kernel calls
@@ -37,6 +38,31 @@ export const RUN_USAGE =
   --save FILE      save the outputs as safetensors
 
   -h, --help       print this help`;
+
+/** Classifies `texts` with the artifact's tokenizer and labels, printing a line (or JSON) each. */
+function classifyTexts(model: CompiledModel, texts: readonly string[], json: boolean): void {
+  const results = texts.map((text) => {
+    const t0 = performance.now();
+    let c;
+    try {
+      [c] = model.classify([text]);
+    } catch (e) {
+      if (e instanceof InputError) throw new UsageError(`--text: ${e.message}`);
+      throw e;
+    }
+    return { text, ...c, ms: performance.now() - t0 };
+  });
+  if (json) return void console.log(JSON.stringify({ threads: model.threads, results }, null, 2));
+  const labels = model.labels!;
+  for (const r of results) {
+    const probs = r.probabilities.map((p, i) => `${labels[i]} ${p.toFixed(4)}`).join(", ");
+    console.log(
+      `${r.label}  (${probs}; ${r.ms.toFixed(1)} ms${
+        r.truncated ? "; truncated to the model's length" : ""
+      })  ${JSON.stringify(r.text)}`,
+    );
+  }
+}
 
 /** A corrupt or missing artifact file: reported as a file-system problem (exit 1). */
 class ArtifactProblem extends Deno.errors.NotFound {}
@@ -86,6 +112,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
     seq: { type: "string" },
     seed: { type: "string", default: "0" },
     inputs: { type: "string" },
+    text: { type: "string", multiple: true },
     threads: { type: "string" },
     repeat: { type: "string", default: "10" },
     profile: { type: "boolean" },
@@ -113,7 +140,9 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
     if (seq !== undefined && compiledSeq !== undefined && seq > compiledSeq) {
       throw new UsageError(`--seq ${seq} is longer than the compiled sequence length ${compiledSeq}`);
     }
-    const inputs = seededPlanInputs(model.plan, seed, seq);
+    if (values.text) return classifyTexts(model, values.text, values.json ?? false);
+    const names = model.plan.inputs.map((t) => t.name).join(", ");
+    const inputs = values.inputs ? {} as Record<string, InputData> : seededPlanInputs(model.plan, seed, seq);
     if (values.inputs) {
       let given;
       try {
@@ -121,16 +150,24 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       } catch (e) {
         throw new UsageError(`--inputs ${values.inputs}: ${(e as Error).message}`);
       }
+      if (typeof given !== "object" || given === null || Array.isArray(given)) {
+        throw new UsageError(`--inputs ${values.inputs}: must be a JSON object of inputs by name (${names})`);
+      }
       for (const [k, v] of Object.entries(given)) {
         if (!model.plan.inputs.some((t) => t.name === k)) {
-          throw new UsageError(
-            `--inputs: the model has no input '${k}' (it has ${
-              model.plan.inputs.map((t) => t.name).join(", ")
-            })`,
-          );
+          throw new UsageError(`--inputs ${values.inputs}: the model has no input '${k}' (it has ${names})`);
         }
-        if (!Array.isArray(v)) throw new UsageError(`--inputs: '${k}' must be a list of numbers`);
+        if (!Array.isArray(v)) {
+          throw new UsageError(`--inputs ${values.inputs}: '${k}' must be a list of numbers`);
+        }
         inputs[k] = v.flat(Infinity) as number[];
+      }
+      // Nothing is filled in: every input comes from the file.
+      const missing = model.plan.inputs.find((t) => !Object.hasOwn(inputs, t.name));
+      if (missing) {
+        throw new UsageError(
+          `--inputs ${values.inputs}: no input '${missing.name}' (the model takes ${names})`,
+        );
       }
     }
     let outputs;

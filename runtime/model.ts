@@ -17,6 +17,7 @@ import {
   type PlanTensor,
 } from "./plan.ts";
 import type { WorkerInit } from "./worker.ts";
+import type { BertTokenizer } from "./tokenizer.ts";
 import {
   type Classification,
   type ClassifyOptions,
@@ -265,6 +266,11 @@ export class CompiledModel {
         .slice();
     }
     return out;
+  }
+
+  /** The tokenizer the artifact carries (checked against its manifest), if any. */
+  get tokenizer(): BertTokenizer | undefined {
+    return this.text?.tokenizer;
   }
 
   /** The label names, in output order, when the artifact carries its tokenizer (else undefined). */

@@ -20,9 +20,11 @@ import {
   writeSyntheticBert,
 } from "../mod.ts";
 import { sentenceInputs, textModel } from "../runtime/classify.ts";
+import { CAN_RUN, runTask } from "./compile_cli.ts";
 
 const MINI = fileURLToPath(new URL("../../shared/models/sst2-bert-mini", import.meta.url));
 const SEQ = 64;
+const DEV = fileURLToPath(new URL("../../shared/data/sst2/dev.tsv", import.meta.url));
 
 interface GoldenRow {
   input_ids: number[];
@@ -102,4 +104,52 @@ Deno.test("classify: an artifact without a tokenizer says so; malformed label fi
     model?.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "classify CLI: run --text prints labels, eval needs no --tokenizer, --inputs fills nothing in",
+  ignore: !CAN_RUN || !existsSync(join(MINI, "tokenizer.json")),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "sparrow-classify-cli-" });
+    try {
+      const artifact = join(dir, "mini");
+      const compiled = await runTask("compile", MINI, "--seq", "32", "-o", artifact);
+      assert.equal(compiled.code, 0, compiled.stderr);
+      const ran = await runTask(
+        "run",
+        artifact,
+        "--text",
+        "a gripping , funny film",
+        "--text",
+        "a dull , lifeless mess",
+      );
+      assert.equal(ran.code, 0, ran.stderr);
+      const lines = ran.stdout.trim().split("\n");
+      assert.match(
+        lines[0],
+        /^positive {2}\(negative 0\.\d{4}, positive 0\.\d{4}; [\d.]+ ms\) {2}"a gripping , funny film"$/,
+      );
+      assert.match(lines[1], /^negative /);
+      const evaluated = await runTask("eval", artifact, "--task", "sst2", "--data", DEV, "--limit", "40");
+      assert.equal(evaluated.code, 0, evaluated.stderr);
+      assert.match(evaluated.stdout, /accuracy \d+\.\d+% \(\d+ of 40\)/);
+      // --inputs gives every input or none: a missing one is an error naming it, never seeded.
+      await Deno.writeTextFile(join(dir, "in.json"), JSON.stringify({ input_ids: Array(32).fill(1) }));
+      const partial = await runTask("run", artifact, "--inputs", join(dir, "in.json"));
+      assert.equal(partial.code, 2);
+      assert.match(
+        partial.stderr,
+        /^error: --inputs .*in\.json: no input 'token_type_ids' \(the model takes input_ids, token_type_ids, attention_mask\)\n$/,
+      );
+      await Deno.writeTextFile(
+        join(dir, "in.json"),
+        JSON.stringify({ input_ids: [1], token_type_ids: [0], attention_mask: [1] }),
+      );
+      const short = await runTask("run", artifact, "--inputs", join(dir, "in.json"));
+      assert.equal(short.code, 2);
+      assert.match(short.stderr, /input 'input_ids' needs 32 values/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
