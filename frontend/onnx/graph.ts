@@ -50,6 +50,28 @@ const MAX_LITERAL = 1024;
 const MAX_FOLD = 4096;
 
 /**
+ * Names for the weights torch.onnx leaves anonymous. With constant folding it stores a Linear's
+ * weight pre-transposed as an initializer named `onnx::MatMul_301`, losing the checkpoint's name;
+ * the MatMul node using it keeps the module path (`/bert/encoder/layer.0/attention/self/query/MatMul`),
+ * so the weight is named as the checkpoint named it (`bert.encoder.layer.0.attention.self.query.weight`),
+ * which is what passes' name filters (prune's `target`) look for. Only an initializer used by that one
+ * node alone, whose new name no other initializer has, is renamed.
+ */
+function weightNames(g: OnnxTypes.IGraphProto, initializers: ReadonlySet<string>): Map<string, string> {
+  const uses = new Map<string, number>();
+  for (const n of g.node ?? []) for (const i of n.input ?? []) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const renamed = new Map<string, string>();
+  for (const n of g.node ?? []) {
+    const w = n.input?.[1];
+    const path = /^\/?(.+)\/(?:MatMul|Gemm)(?:_\d+)?$/.exec(n.name ?? "")?.[1];
+    if (!w || !path || !/^onnx::/.test(w) || !initializers.has(w) || uses.get(w) !== 1) continue;
+    const name = `${irName(path)}.weight`;
+    if (!initializers.has(name) && ![...renamed.values()].includes(name)) renamed.set(w, name);
+  }
+  return renamed;
+}
+
+/**
  * A constant that stands for a weight: a float initializer with more than one element, or the
  * transpose of one. Nodes on weights are not evaluated at import time, so weights keep their names.
  */
@@ -128,11 +150,12 @@ export class Importer {
   /** Imports the graph: the verified module, its weights and what the import did. */
   run(): OnnxConversion {
     const g = this.graph;
+    for (const t of g.initializer ?? []) this.initializerNames.add(t.name ?? "");
+    const renamed = weightNames(g, this.initializerNames);
     for (const t of g.initializer ?? []) {
       const name = t.name ?? "";
-      this.initializerNames.add(name);
       const tensor = this.readTensor(t, `initializer '${name}'`);
-      this.env.set(name, { kind: "const", tensor, name, initializer: name });
+      this.env.set(name, { kind: "const", tensor, name, initializer: renamed.get(name) ?? name });
     }
     if ((g.sparseInitializer ?? []).length > 0) {
       throw new OnnxImportError(`${this.source}: sparse initializers are not supported`);
