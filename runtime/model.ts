@@ -1,7 +1,7 @@
 /**
- * The runtime's core, the same in every host: a compiled model in one shared wasm memory holding
- * the weights (checked against the artifact's manifest) and the activation arena, run by the
- * calling thread and `threads - 1` workers together. How files are read and how worker threads
+ * The runtime's core, the same in every host: a compiled model in one wasm memory holding the
+ * weights (checked against the artifact's manifest) and the activation arena, run by the calling
+ * thread and `threads - 1` workers together over it (shared; one thread runs on a plain memory). How files are read and how worker threads
  * start is the host's (`runtime/compiled.ts` for Deno, `runtime/node.ts` for Node); nothing here
  * touches a Deno or Node global.
  */
@@ -93,7 +93,7 @@ export class CompiledModel {
   private constructor(
     /** The artifact's plan. */
     readonly plan: Plan,
-    /** The shared memory holding weights and activations. */
+    /** The memory holding weights and activations (shared between the threads when there are several). */
     readonly memory: WebAssembly.Memory,
     private readonly steps: BoundStep[],
     private readonly workers: WorkerHandle[],
@@ -191,7 +191,7 @@ export class CompiledModel {
     }, options);
   }
 
-  /** Instantiates the kernels over a new shared memory holding the weights, and starts the workers. */
+  /** Instantiates the kernels over a new memory (shared when threads > 1) holding the weights, and starts the workers. */
   private static async start(
     plan: Plan,
     host: RuntimeHost,
@@ -207,12 +207,16 @@ export class CompiledModel {
     const threads = options.threads ?? host.cores;
     const relaxed = !options.noRelaxedSimd && WebAssembly.validate(source.wasm.relaxed as BufferSource);
     const wasmFile = source.where(relaxed ? plan.wasm.relaxed : plan.wasm.simd);
-    const bytes = relaxed ? source.wasm.relaxed : source.wasm.simd;
+    // One thread needs no shared memory, which a browser page that is not cross-origin isolated
+    // may lack: then the memory is plain and the module's memory import says so.
+    const shared = threads > 1;
+    const kernels = relaxed ? source.wasm.relaxed : source.wasm.simd;
+    const bytes = shared ? kernels : unsharedMemoryImport(wasmFile, kernels);
     const module = await WebAssembly.compile(bytes as BufferSource).catch((e) => {
       throw new ArtifactError(wasmFile, `not a valid kernel module: ${(e as Error).message}`);
     });
     const { pages } = plan.memory;
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
     await source.weights(memory);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const variant = relaxed ? 0 : 1;
@@ -330,6 +334,58 @@ export interface ArtifactData {
   readonly weights: Uint8Array;
   /** The checkpoint's tokenizer and label names, for `classify`, if it had a tokenizer. */
   readonly text?: TextFiles;
+}
+
+/**
+ * A copy of kernel module `bytes` (file `file`) whose imported memory is declared unshared: the
+ * limits' shared flag (0x02) cleared, the same length. Walks the import section only.
+ */
+function unsharedMemoryImport(file: string, bytes: Uint8Array): Uint8Array {
+  const out = bytes.slice();
+  let p = 8;
+  const byte = () => {
+    if (p >= out.length) throw new ArtifactError(file, "not a valid kernel module: truncated");
+    return out[p++];
+  };
+  const leb = () => {
+    let v = 0;
+    for (let shift = 0, b = 0x80; b & 0x80; shift += 7) v += ((b = byte()) & 0x7f) * 2 ** shift;
+    return v;
+  };
+  const skipName = () => {
+    const length = leb();
+    p += length;
+  };
+  const limits = () => {
+    const flags = byte();
+    leb();
+    if (flags & 1) leb();
+  };
+  while (p < out.length) {
+    const id = byte();
+    const end = leb() + p;
+    if (id !== 2) {
+      p = end;
+      continue;
+    }
+    for (let n = leb(); n > 0; n--) {
+      skipName(); // the module
+      skipName(); // the field
+      const kind = byte();
+      if (kind === 0) leb();
+      else if (kind === 1) {
+        byte();
+        limits();
+      } else if (kind === 2) {
+        const at = p;
+        limits();
+        out[at] &= ~2;
+      } else if (kind === 3) p += 2;
+      else throw new ArtifactError(file, `not a valid kernel module: import kind ${kind}`);
+    }
+    break;
+  }
+  return out;
 }
 
 /** Checks the thread count asked for. */
