@@ -7,6 +7,8 @@
  * Once cross-origin isolated on two threads, once not (the page says it runs on one thread and
  * still classifies); an altered weights file is refused in the page as in Deno. Ignored without
  * /usr/bin/chromium or the checkpoint. `SPARROW_SCREENSHOTS=DIR` keeps the page's screenshots.
+ * Without a browser: what `serve` answers (only files inside its folders, typed, with or without
+ * the isolation headers).
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CAN_RUN, ROOT, runTask, taskCommand } from "./compile_cli.ts";
 import { CHROMIUM, type PageRun } from "./browser_driver.ts";
+import { handle } from "../cli/serve.ts";
 import { compile, loadCompiled, writeArtifact } from "../mod.ts";
 
 const MINI = fileURLToPath(new URL("../../shared/models/sst2-bert-mini", import.meta.url));
@@ -87,6 +90,13 @@ Deno.test({
       const bundle = join(dir, "web");
       const built = await runTask("build", "--target", "browser", "--out", bundle);
       assert.equal(built.code, 0, built.stderr);
+      for (const file of ["sparrow-runtime.js", "worker.js"]) {
+        assert.doesNotMatch(
+          await Deno.readTextFile(join(bundle, file)),
+          /\bfrom\s*["']node:|require\(/,
+          file,
+        );
+      }
       const artifact = join(dir, "mini");
       await writeArtifact(await compile(MINI, { seq: 32, log: () => {} }), artifact);
 
@@ -151,4 +161,52 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("serve answers only with files inside its folders, typed, isolated unless told not to", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-serve-" });
+  try {
+    const [artifact, bundle] = [join(dir, "artifact"), join(dir, "bundle")];
+    await Deno.mkdir(artifact);
+    await Deno.mkdir(bundle);
+    await Deno.writeFile(join(artifact, "kernels.simd.wasm"), new Uint8Array([0, 97, 115, 109]));
+    await Deno.writeTextFile(join(bundle, "worker.js"), "export {};\n");
+    await Deno.writeTextFile(join(dir, "secret.txt"), "secret\n");
+    await Deno.symlink(join(dir, "secret.txt"), join(artifact, "link.txt"));
+    const get = (path: string, isolation = true, method = "GET") =>
+      handle(new Request(`http://127.0.0.1:8000${path}`, { method }), { artifact, bundle, isolation });
+
+    const page = await get("/");
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(page.headers.get("cross-origin-opener-policy"), "same-origin");
+    assert.equal(page.headers.get("cross-origin-embedder-policy"), "require-corp");
+    assert.match(await page.text(), /<textarea id="text"/);
+    const wasm = await get("/artifact/kernels.simd.wasm");
+    assert.equal(wasm.headers.get("content-type"), "application/wasm");
+    assert.deepEqual([...new Uint8Array(await wasm.arrayBuffer())], [0, 97, 115, 109]);
+    const worker = await get("/runtime/worker.js", false);
+    assert.equal(worker.headers.get("content-type"), "text/javascript; charset=utf-8");
+    assert.equal(worker.headers.get("cross-origin-opener-policy"), null);
+    await worker.body?.cancel();
+    for (
+      const path of [
+        "/artifact/..%2Fsecret.txt",
+        "/artifact/%2e%2e/secret.txt",
+        "/artifact/link.txt",
+        "/artifact/",
+        "/runtime/nope.js",
+        "/artifact/..%5Csecret.txt",
+      ]
+    ) {
+      const r = await get(path);
+      assert.equal(r.status, 404, path);
+      assert.equal(await r.text(), "not found\n");
+    }
+    const post = await get("/", true, "POST");
+    assert.equal(post.status, 405);
+    await post.body?.cancel();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
