@@ -18,7 +18,14 @@ import { fileURLToPath } from "node:url";
 import { CAN_RUN, ROOT, runTask, taskCommand } from "./compile_cli.ts";
 import { CHROMIUM, type PageRun } from "./browser_driver.ts";
 import { handle } from "../cli/serve.ts";
-import { compile, loadCompiled, writeArtifact } from "../mod.ts";
+import {
+  bertConfig,
+  compile,
+  loadCompiled,
+  seededInputs,
+  writeArtifact,
+  writeSyntheticBert,
+} from "../mod.ts";
 
 const MINI = fileURLToPath(new URL("../../shared/models/sst2-bert-mini", import.meta.url));
 const SENTENCE = "a gripping, funny and moving film";
@@ -206,6 +213,30 @@ Deno.test("serve answers only with files inside its folders, typed, isolated unl
     const post = await get("/", true, "POST");
     assert.equal(post.status, 405);
     await post.body?.cancel();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("one thread runs on a plain memory (what a page that is not isolated has), as several do on a shared one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-plain-" });
+  try {
+    const model = join(dir, "tiny.sir");
+    await writeSyntheticBert(bertConfig("bert-tiny", { seq: 16, layers: 1 }), model);
+    const result = await compile(model, { log: () => {} });
+    const f = result.module.func("main")!;
+    const inputs = Object.fromEntries(f.params.map((p, i) => [p.name, [...seededInputs(f, 5)[i].data]]));
+    const outputs = [];
+    for (const threads of [1, 2]) {
+      const m = await loadCompiled(result.artifact!, { threads });
+      try {
+        assert.equal(m.memory.buffer instanceof SharedArrayBuffer, threads > 1);
+        outputs.push(m.run(inputs));
+      } finally {
+        m.close();
+      }
+    }
+    assert.deepEqual(outputs[0], outputs[1]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
