@@ -23,7 +23,7 @@ Deno.test({
 
       const bad = await runTask("bench", "compare", join(dir, "missing"));
       assert.equal(bad.code, 1);
-      assert.match(bad.stderr, /^bench compare: .*missing.*plan\.json/m);
+      assert.match(bad.stderr, /^bench compare: .*missing.*manifest\.json: cannot read/m);
       assert.doesNotMatch(bad.stderr, /\n\s+at /, "no stack trace");
     } finally {
       await Deno.remove(dir, { recursive: true });
