@@ -32,23 +32,40 @@ function irRelative(fromDir: string, to: string): string {
  * Writes the final IR to `path` (a `.sir` file). When passes changed weights, or the input had no
  * weights file of its own (a checkpoint converted in memory, an ONNX model), all weights go to
  * `<path without .sir>.safetensors` beside it; otherwise the IR names the input's weights file.
- * Returns the weights file written, if any.
+ * Returns the weights file written, if any. Refuses (before writing anything) to overwrite the
+ * input model or its weights file.
  */
 export async function writeModule(result: CompileResult, path: string): Promise<string | undefined> {
-  await Deno.mkdir(dirname(resolve(path)), { recursive: true });
   const hasWeights = result.module.weights.size > 0;
   const own = result.changedWeights.size === 0 && result.inputWeights !== undefined;
+  const weightsPath = path.replace(/\.sir$/, "") + ".safetensors";
+  const inputs = [result.inputPath, result.inputWeights].filter((p): p is string => p !== undefined);
+  for (const target of own || !hasWeights ? [path] : [path, weightsPath]) {
+    const clash = await sameFileAsAny(target, inputs);
+    if (clash) {
+      throw new Deno.errors.AlreadyExists(`${target} would overwrite the input ${clash}; write elsewhere`);
+    }
+  }
+  await Deno.mkdir(dirname(resolve(path)), { recursive: true });
   let written: string | undefined;
   let weightsFile: string | undefined;
   if (own) {
     weightsFile = irRelative(dirname(path), result.inputWeights!);
   } else if (hasWeights) {
-    written = path.replace(/\.sir$/, "") + ".safetensors";
+    written = weightsPath;
     await writeWeights(written, result.module, result.weights);
     weightsFile = basename(written);
   }
   await writeFileAtomic(path, irText(result, weightsFile));
   return written;
+}
+
+/** The one of `inputs` that `target` is (the same path, or the same file through links), if any. */
+async function sameFileAsAny(target: string, inputs: readonly string[]): Promise<string | undefined> {
+  const real = (p: string) => Deno.realPath(p).catch(() => resolve(p));
+  const t = await real(target);
+  for (const input of inputs) if (await real(input) === t) return input;
+  return undefined;
 }
 
 /** Options of {@link writeArtifact}. */

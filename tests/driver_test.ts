@@ -140,6 +140,14 @@ Deno.test("compile: the result writes and loads back the same from disk and from
     assert.ok(names.some((n) => n.endsWith(".indptr")), "BSR weights are written with their index arrays");
     const again = await compile(join(dir, "pruned.sir"));
     assert.deepEqual(await logits(again), await logits(pruned));
+    // Never over the input: the IR file itself, or (when weights changed) its weights file.
+    const before = await Deno.readFile(join(dir, "tiny.safetensors"));
+    await assert.rejects(() => writeModule(pruned, path), /tiny\.sir would overwrite the input/);
+    await assert.rejects(
+      () => writeModule(pruned, join(dir, "tiny")),
+      /tiny\.safetensors would overwrite the input/,
+    );
+    assert.deepEqual(await Deno.readFile(join(dir, "tiny.safetensors")), before);
     // Unchanged weights are not copied: the IR names the input's file.
     assert.equal(
       await writeModule(await compile(path, { codegen: false }), join(dir, "sub", "same.sir")),
