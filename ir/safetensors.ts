@@ -218,6 +218,7 @@ async function readExactly(file: Deno.FsFile, buf: Uint8Array, source: string): 
  * @throws SafetensorsError if the header is malformed; Deno errors if the file cannot be read
  */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  await requireRegularFile(path);
   using file = await Deno.open(path, { read: true });
   const fileSize = (await file.stat()).size;
   const lengthPrefix = new Uint8Array(Math.min(8, fileSize));
@@ -365,7 +366,22 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
  * @throws SafetensorsError if the file is malformed; Deno errors if it cannot be read
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+  await requireRegularFile(path);
   return parseSafetensors(await Deno.readFile(path), path);
+}
+
+/**
+ * Throws a SafetensorsError unless `path` is a regular file (through links): opening a FIFO would
+ * wait for a writer forever, and a device has no end.
+ */
+async function requireRegularFile(path: string): Promise<void> {
+  const info = await Deno.stat(path);
+  if (!info.isFile) {
+    throw new SafetensorsError(
+      path,
+      "not a regular file (a folder, FIFO or device); a weights file must be a file",
+    );
+  }
 }
 
 /**

@@ -453,3 +453,19 @@ Deno.test("header padded with trailing spaces parses", () => {
   );
   assert.deepEqual(file.float32("a"), new Float32Array([0]));
 });
+
+Deno.test("a FIFO, device or folder in place of a weights file is an error naming it, never a hang", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-st-special-" });
+  try {
+    const fifo = join(dir, "w.safetensors");
+    assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success, "mkfifo");
+    for (const path of [fifo, "/dev/zero", dir]) {
+      const t0 = performance.now();
+      await assert.rejects(() => readSafetensorsHeader(path), /not a regular file/);
+      await assert.rejects(() => readSafetensors(path), /not a regular file/);
+      assert.ok(performance.now() - t0 < 5000, path);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
