@@ -4,6 +4,7 @@
  * job (passes and plugins included) with the permissions that answer narrowed it to.
  */
 
+import process from "node:process";
 import { declaredReads, DEFAULT_PIPELINE, passRegistry, pipelineOf } from "../mod.ts";
 import { parseCli, runCli } from "./common.ts";
 import { COMPILE_OPTIONS, compileJob } from "./compile_job.ts";
@@ -18,7 +19,22 @@ export type WorkerReply = { reads: string[] } | { code: number };
 const scope = self as unknown as {
   onmessage: (e: MessageEvent<WorkerRequest>) => void;
   postMessage(message: unknown): void;
+  close(): void;
 };
+
+/**
+ * Code loaded into this worker (plugins) cannot end the compile job: `Deno.exit` would end the whole
+ * process with the plugin's exit code (a failed compile as exit 0) and `close` would leave the
+ * launcher waiting. Each throws instead, failing the pass that called it.
+ */
+function refuse(what: string): (code?: number) => never {
+  return (code) => {
+    throw new Error(`${what}(${code ?? ""}) is not allowed in a pass: the compile job decides how it ends`);
+  };
+}
+Object.defineProperty(Deno, "exit", { value: refuse("Deno.exit") });
+process.exit = refuse("process.exit");
+scope.close = refuse("close");
 
 /** The files the passes of the compile `args` describe declare they read; none when it does not parse (the job reports why). */
 async function planReads(args: string[], modelDirs: string[]): Promise<string[]> {

@@ -538,3 +538,23 @@ test(
     }
   }),
 );
+
+test(
+  "a pass that calls Deno.exit, process.exit or close fails as a pass: a failed compile never exits 0",
+  withModel(async (model) => {
+    for (
+      const [pass, what] of [["deno-exit", "Deno.exit"], ["process-exit", "process.exit"], [
+        "close-worker",
+        "close",
+      ]]
+    ) {
+      const r = await compile(model.path, "--plugin", `${FIXTURES}/exits.ts`, "--passes", pass);
+      assert.equal(r.code, 1, `${pass}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`pass '${pass}' threw: ${what.replace(".", "\\.")}\\(0?\\) is not allowed in a pass`),
+      );
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+    }
+  }),
+);
