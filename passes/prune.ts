@@ -63,6 +63,15 @@ const SCORES = ["l1", "l2", "magnitude"] as const;
 type Score = typeof SCORES[number];
 type Block = readonly [number, number];
 
+/** The `block` option of the pruning passes (prune, prune-reconstruct). */
+export const BLOCK_OPTION = {
+  type: "block",
+  default: [1, 1],
+  min: 1,
+  max: 16384,
+  doc: "block shape RxC over W[out, in]; 1x1 is unstructured",
+} as const;
+
 const options = {
   sparsity: {
     type: "number",
@@ -72,13 +81,7 @@ const options = {
     maxExclusive: true,
     doc: "fraction of blocks to zero",
   },
-  block: {
-    type: "block",
-    default: [1, 1],
-    min: 1,
-    max: 16384,
-    doc: "block shape RxC over W[out, in]; 1x1 is unstructured",
-  },
+  block: BLOCK_OPTION,
   score: {
     type: "enum",
     values: SCORES,

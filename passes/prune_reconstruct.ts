@@ -55,7 +55,7 @@ import type { Func, Module, Op, Value, Weight } from "../ir/module.ts";
 import { allocData, Tensor } from "../ir/tensor.ts";
 import { isFloat } from "../ir/types.ts";
 import { definePass, type PassContext } from "./pass.ts";
-import { DEFAULT_PRUNE_TARGET } from "./prune.ts";
+import { BLOCK_OPTION, DEFAULT_PRUNE_TARGET } from "./prune.ts";
 import {
   fitSentences,
   gatherInputs,
@@ -79,13 +79,7 @@ const options = {
     maxExclusive: true,
     doc: "fraction of blocks to zero in each weight",
   },
-  block: {
-    type: "block",
-    default: [1, 1],
-    min: 1,
-    max: 16384,
-    doc: "block shape RxC over W[out, in]; 1x1 is unstructured",
-  },
+  block: BLOCK_OPTION,
   target: { type: "string", default: DEFAULT_PRUNE_TARGET, doc: "regex over the names of weights to prune" },
   calibration: { type: "int", default: 256, min: 1, doc: "number of calibration sentences" },
   seed: { type: "int", default: 0, min: 0, doc: "seed of the choice of calibration sentences" },

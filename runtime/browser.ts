@@ -22,8 +22,9 @@ import { checkBytes, type ManifestEntry } from "./manifest.ts";
 import {
   type ArtifactData,
   type ArtifactReader,
-  CompiledModel,
+  type CompiledModel,
   type LoadOptions,
+  loadWith,
   type RuntimeHost,
   type SizeCheck,
   type WorkerHandle,
@@ -138,7 +139,5 @@ export function loadCompiled(
       ),
     );
   }
-  return typeof source === "string" || source instanceof URL
-    ? CompiledModel.load(urlReader(source), browserHost, options)
-    : CompiledModel.fromArtifact(source, browserHost, options);
+  return loadWith(browserHost, urlReader, source instanceof URL ? source.href : source, options);
 }

@@ -7,8 +7,9 @@
 import { folderReader } from "./folder.ts";
 import {
   type ArtifactData,
-  CompiledModel,
+  type CompiledModel,
   type LoadOptions,
+  loadWith,
   type RuntimeHost,
   type WorkerHandle,
 } from "./model.ts";
@@ -51,7 +52,5 @@ export function loadCompiled(
   source: string | ArtifactData,
   options: LoadOptions = {},
 ): Promise<CompiledModel> {
-  return typeof source === "string"
-    ? CompiledModel.load(folderReader(source), denoHost, options)
-    : CompiledModel.fromArtifact(source, denoHost, options);
+  return loadWith(denoHost, folderReader, source, options);
 }

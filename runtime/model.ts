@@ -56,6 +56,21 @@ export interface ArtifactReader {
   fillWeights(name: string, entry: ManifestEntry, into: Uint8Array): Promise<void>;
 }
 
+/**
+ * Loads a compiled artifact for `host`: a place `readerOf` reads (a folder, a URL), or one held in
+ * memory. Throws an ArtifactError naming the file that is missing, truncated, altered or malformed.
+ */
+export function loadWith(
+  host: RuntimeHost,
+  readerOf: (place: string) => ArtifactReader,
+  source: string | ArtifactData,
+  options: LoadOptions = {},
+): Promise<CompiledModel> {
+  return typeof source === "string"
+    ? CompiledModel.load(readerOf(source), host, options)
+    : CompiledModel.fromArtifact(source, host, options);
+}
+
 /** The largest manifest read (a manifest lists a handful of files). */
 const MAX_MANIFEST_BYTES = 1 << 20;
 

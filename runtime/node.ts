@@ -16,8 +16,9 @@ import { Worker } from "node:worker_threads";
 import { folderReader } from "./folder.ts";
 import {
   type ArtifactData,
-  CompiledModel,
+  type CompiledModel,
   type LoadOptions,
+  loadWith,
   type RuntimeHost,
   type WorkerHandle,
 } from "./model.ts";
@@ -42,7 +43,10 @@ export const nodeHost: RuntimeHost = {
     const w = new Worker(WORKER);
     return new Promise((ready, fail) => {
       w.once("message", () => ready({ terminate: () => void w.terminate() }));
-      w.once("error", (e) => fail(new Error(`runtime worker ${init.tid} failed to start: ${e.message}`)));
+      w.once(
+        "error",
+        (e: Error) => fail(new Error(`runtime worker ${init.tid} failed to start: ${e.message}`)),
+      );
       w.postMessage(init);
     });
   },
@@ -56,7 +60,5 @@ export function loadCompiled(
   source: string | ArtifactData,
   options: LoadOptions = {},
 ): Promise<CompiledModel> {
-  return typeof source === "string"
-    ? CompiledModel.load(folderReader(source), nodeHost, options)
-    : CompiledModel.fromArtifact(source, nodeHost, options);
+  return loadWith(nodeHost, folderReader, source, options);
 }
