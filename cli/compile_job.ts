@@ -37,7 +37,11 @@ export const USAGE = `usage: deno task compile <model> [options]
 
   -o, --output FILE.sir|DIR   FILE.sir: write the IR (and changed weights beside it) instead of printing it;
                               DIR: compile to an artifact directory (IR, wasm, weights, plan, report)
-  --seq N                     the sequence length a checkpoint or ONNX model is imported at (default 128)
+  --seq N[,N...]              the sequence length a checkpoint or ONNX model is imported at (default 128);
+                              several (e.g. 16,32,64,128): with an artifact, one bucket per length
+                              sharing the weights (imported at the longest); the runtime picks the
+                              smallest that fits
+  --batch N[,N...]            with an artifact: the batch sizes to compile buckets for (default 1)
   --emit-kernels DIR          with an artifact: also write each kernel as text (WAT or TS)
   --tune                      with an artifact: time each sparse product's candidate schedules, log the best
   --tuning-log FILE           the tuning log to read (and, with --tune, update); default tuning-log.json
@@ -64,6 +68,7 @@ export const COMPILE_OPTIONS = {
   output: { type: "string", short: "o" },
   passes: { type: "string", default: "" },
   seq: { type: "string" },
+  batch: { type: "string" },
   plugin: { type: "string", multiple: true, default: [] as string[] },
   "list-passes": { type: "boolean" },
   "print-ir-before": { type: "string", multiple: true, default: [] as string[] },
@@ -99,6 +104,16 @@ export function pipelineLines(pipeline: Pipeline): string[] {
     );
   }
   return lines;
+}
+
+/** The positive integers of a comma-separated flag value, ascending and distinct; undefined when not given. */
+function sizeList(flag: string, text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const sizes = text.split(",").map((w) => Number(w.trim()));
+  if (text.trim() === "" || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
+    throw new UsageError(`${flag} must be positive integers separated by commas, got '${text}'`);
+  }
+  return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
 /** Runs `deno task compile` with these arguments; returns the exit code. `onPhase` hears codegen's phases. */
@@ -151,14 +166,18 @@ export async function compileJob(
     throw new UsageError(`--report needs dedup-patterns in --passes; the pipeline is: ${pipelineText}`);
   }
 
-  const seq = values.seq === undefined ? undefined : Number(values.seq);
-  if (seq !== undefined && !(Number.isInteger(seq) && seq >= 1)) {
-    throw new UsageError(`--seq must be a positive integer, got '${values.seq}'`);
+  const seq = sizeList("--seq", values.seq);
+  const batch = sizeList("--batch", values.batch);
+  if (!artifact && ((seq?.length ?? 0) > 1 || batch !== undefined)) {
+    throw new UsageError(
+      `${batch !== undefined ? "--batch" : "several --seq lengths"} need -o DIR (buckets are an artifact's)`,
+    );
   }
   let result: CompileResult;
   try {
     result = await compile(positionals[0], {
-      seq,
+      seq: seq?.length === 1 ? seq[0] : seq,
+      batch,
       pipeline,
       registry,
       print: {
