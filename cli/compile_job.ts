@@ -15,6 +15,7 @@ import {
   didYouMean,
   formatPatternReportJson,
   formatReport,
+  type Instrument,
   passRegistry,
   patternReport,
   type Pipeline,
@@ -57,6 +58,8 @@ export const USAGE = `usage: deno task compile <model> [options]
   --run-reproducer FILE.sir   replay a crash reproducer: compile it with the pipeline its header names
   --dump-dir DIR              write 00-input.sir and NN-<pass>.sir after each pass
   --no-verify-each            do not verify after each pass (on by default)
+  --pass-timeout SECONDS      stop a pass (or the loading of plugins) that runs longer (default 300)
+  --max-memory MIB            stop the compile when it uses more memory (default: half the RAM, at most 3584)
   --quiet                     print no report, pass log lines or progress on stderr (errors still show)
   --timing                    print each pass's wall time and op count
   --stats                     print the statistics passes counted
@@ -69,6 +72,8 @@ export const COMPILE_OPTIONS = {
   passes: { type: "string", default: "" },
   seq: { type: "string" },
   batch: { type: "string" },
+  "pass-timeout": { type: "string" },
+  "max-memory": { type: "string" },
   plugin: { type: "string", multiple: true, default: [] as string[] },
   "list-passes": { type: "boolean" },
   "print-ir-before": { type: "string", multiple: true, default: [] as string[] },
@@ -116,10 +121,70 @@ function sizeList(flag: string, text: string | undefined): number[] | undefined 
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
-/** Runs `deno task compile` with these arguments; returns the exit code. `onPhase` hears codegen's phases. */
+/** The largest --max-memory default, in MiB: below V8's heap limit of about 4 GiB, at which it aborts. */
+const MAX_MEMORY_CAP = 3584;
+
+/** Half the machine's RAM in MiB (from /proc/meminfo), at most {@link MAX_MEMORY_CAP}. */
+function defaultMaxMemory(): number {
+  try {
+    const kib = Number(/^MemTotal:\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1]);
+    if (kib > 0) return Math.min(MAX_MEMORY_CAP, Math.floor(kib / 2048));
+  } catch { /* not Linux: the cap */ }
+  return MAX_MEMORY_CAP;
+}
+
+/** The limits the launcher enforces on the compile job: a pass's time and the process's memory. */
+export interface JobLimits {
+  /** A pass, or the loading of the plugins, is stopped after this many seconds. */
+  readonly seconds: number;
+  /** The compile is stopped when the process's resident memory passes this many MiB. */
+  readonly mib: number;
+}
+
+/** The limits `--pass-timeout` and `--max-memory` set (or their defaults); UsageError when malformed. */
+export function jobLimits(values: ReturnType<typeof parseCli<typeof COMPILE_OPTIONS>>["values"]): JobLimits {
+  const timeout = values["pass-timeout"] ?? "300";
+  const seconds = Number(timeout);
+  if (!/^\d+(\.\d+)?$/.test(timeout.trim()) || !(seconds > 0) || seconds > 86400) {
+    throw new UsageError(`--pass-timeout must be a number of seconds in (0, 86400], got '${timeout}'`);
+  }
+  const memory = values["max-memory"];
+  const mib = memory === undefined ? defaultMaxMemory() : Number(memory);
+  if (memory !== undefined && (!/^\d+$/.test(memory.trim()) || mib < 128 || mib > 1 << 20)) {
+    throw new UsageError(`--max-memory must be a whole number of MiB, at least 128, got '${memory}'`);
+  }
+  return { seconds, mib };
+}
+
+/**
+ * What the job tells the launcher's watchdog: what is running now that the time limit applies to
+ * (`pass 'NAME'`, `loading the plugins`), or undefined when that ended.
+ */
+export type OnWatch = (what: string | undefined) => void;
+
+/** What loading these plugins is called in the time limit's message; undefined for none. */
+export function pluginsLabel(plugins: readonly string[]): string | undefined {
+  if (plugins.length === 0) return undefined;
+  return plugins.length === 1 ? `loading plugin ${plugins[0]}` : `loading the plugins ${plugins.join(", ")}`;
+}
+
+/** An instrument that tells `onWatch` when each pass starts and ends. */
+function watchInstrument(onWatch: OnWatch): Instrument {
+  return {
+    beforePass: (pass) => onWatch(`pass '${pass.name}'`),
+    afterPass: () => onWatch(undefined),
+    afterFailure: () => onWatch(undefined),
+  };
+}
+
+/**
+ * Runs `deno task compile` with these arguments; returns the exit code. `onPhase` hears codegen's
+ * phases, `onWatch` when plugins load and each pass starts and ends.
+ */
 export async function compileJob(
   args: string[],
   onPhase?: CompileOptions["onPhase"],
+  onWatch?: OnWatch,
 ): Promise<number | void> {
   const { values, positionals } = parseCli(args, COMPILE_OPTIONS);
   const artifact = values.output !== undefined && !values.output.endsWith(".sir");
@@ -138,9 +203,11 @@ export async function compileJob(
   if (artifact && !values.passes) values.passes = DEFAULT_PIPELINE;
   if (values.help) return void console.log(USAGE);
 
+  onWatch?.(pluginsLabel(values.plugin));
   const registry = await passRegistry(values.plugin).catch((e) => {
     throw e instanceof CompileError ? new UsageError(e.message) : e;
   });
+  onWatch?.(undefined);
   if (values["list-passes"]) return void console.log(listPasses(registry));
   if (positionals.length !== 1) throw new UsageError(`expected one model file\n${USAGE}`);
   const pipeline = (() => {
@@ -195,6 +262,7 @@ export async function compileJob(
       codegen: artifact,
       tuning: { log: values["tuning-log"], tune: values.tune ?? false },
       onPhase,
+      instruments: onWatch ? [watchInstrument(onWatch)] : [],
     });
   } catch (e) {
     if (!(e instanceof CompileError)) throw e;

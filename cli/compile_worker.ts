@@ -15,6 +15,9 @@ export type WorkerRequest = { plan: string[]; modelDirs: string[] } | { args: st
 /** The worker's final answer: the files passes read, or the compile's exit code. */
 export type WorkerReply = { reads: string[] } | { code: number };
 
+/** What the worker says while it works: codegen's progress, or what the time limit now applies to. */
+export type WorkerNews = { phase: string; done: number; total: number } | { watch: string | null };
+
 /** This worker's global scope. */
 const scope = self as unknown as {
   onmessage: (e: MessageEvent<WorkerRequest>) => void;
@@ -55,6 +58,8 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     return scope.postMessage({ reads: await planReads(request.plan, request.modelDirs) });
   }
   const onPhase = (phase: string, done: number, total: number) => scope.postMessage({ phase, done, total });
-  const code = await runCli(() => compileJob(request.args, onPhase));
+  // The launcher's watchdog times what runs now: a pass, or the loading of plugins.
+  const onWatch = (what: string | undefined) => scope.postMessage({ watch: what ?? null });
+  const code = await runCli(() => compileJob(request.args, onPhase, onWatch));
   scope.postMessage({ code });
 };

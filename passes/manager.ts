@@ -16,7 +16,7 @@ import type { Tensor } from "../ir/tensor.ts";
 import { verify } from "../ir/verifier.ts";
 import { OverlayStore, type WeightStore } from "../ir/weights.ts";
 import type { Analysis, AnyPass, PassContext, Sentences } from "./pass.ts";
-import { PassFailure } from "./pass.ts";
+import { PassFailure, thrownMessage } from "./pass.ts";
 import { entryOptions, type Pipeline, type PipelineEntry } from "./pipeline.ts";
 
 /** What an instrument learns after a pass ran. */
@@ -227,10 +227,9 @@ function runPass(pass: AnyPass, m: Module, ctx: PassContext): boolean {
       r = run();
     } catch (e) {
       if (e instanceof PassFailure) {
-        throw new PassError(pass.name, e.loc ?? current?.loc ?? m.loc, `failed: ${e.message}`);
+        throw new PassError(pass.name, e.loc ?? current?.loc ?? m.loc, `failed: ${thrownMessage(e)}`);
       }
-      const message = e instanceof Error ? e.message : String(e);
-      throw new PassError(pass.name, current?.loc ?? m.loc, `threw: ${message}`);
+      throw new PassError(pass.name, current?.loc ?? m.loc, `threw: ${thrownMessage(e)}`);
     }
     if (r !== "changed" && r !== "unchanged") {
       const why = `returned ${describe(r)}; a pass returns "changed" or "unchanged"`;
@@ -250,8 +249,8 @@ function runPass(pass: AnyPass, m: Module, ctx: PassContext): boolean {
 function describe(v: unknown): string {
   if (v === undefined) return "nothing";
   try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
+    const json = JSON.stringify(v);
+    if (json !== undefined) return json.length > 300 ? `${json.slice(0, 300)}...` : json;
+  } catch { /* not JSON: said another way */ }
+  return thrownMessage(v);
 }

@@ -194,3 +194,34 @@ export function definePass<const O extends Record<string, PassOptionSpec> = Reco
 /** A pass of any option shape, as registries hold them. */
 // deno-lint-ignore no-explicit-any
 export type AnyPass = PassDef<any>;
+
+/** The longest text {@link thrownMessage} gives. */
+const THROWN_MAX = 300;
+
+/**
+ * What a thrown value says, on one line, whatever it is: an Error's message, a Symbol's
+ * description, a string, or the value as JSON. Never throws, even for an object whose `toString`,
+ * `message` or `toJSON` throws, or a revoked proxy; long text is cut short.
+ */
+export function thrownMessage(e: unknown): string {
+  const attempts: (() => unknown)[] = [
+    () => e instanceof Error ? e.message : undefined,
+    () => typeof e === "symbol" ? e.toString() : undefined,
+    () => typeof e === "object" && e !== null ? undefined : String(e),
+    () => {
+      const s = String(e);
+      return s === "[object Object]" ? undefined : s;
+    },
+    () => JSON.stringify(e),
+  ];
+  for (const attempt of attempts) {
+    try {
+      const text = attempt();
+      if (typeof text === "string") {
+        const line = text.replace(/\s*\n\s*/g, " ");
+        return line.length > THROWN_MAX ? `${line.slice(0, THROWN_MAX)}...` : line;
+      }
+    } catch { /* try the next way */ }
+  }
+  return `a value that cannot be printed (${typeof e})`;
+}

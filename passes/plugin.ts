@@ -8,7 +8,7 @@
 
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { AnyPass } from "./pass.ts";
+import { type AnyPass, thrownMessage } from "./pass.ts";
 import { passProblem, type PassRegistry } from "./registry.ts";
 
 /** A plugin that could not be loaded. */
@@ -32,7 +32,7 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * Never a stack.
  */
 function importFailure(e: unknown, url: string, path: string): string {
-  if (!(e instanceof Error)) return String(e);
+  if (!(e instanceof Error)) return thrownMessage(e);
   const message = e.message.replace(ANSI, "");
   const at = /^\s+at (file:\/\/\S+):(\d+):(\d+)$/m.exec(message) ??
     new RegExp(`^\\s+at (?:.*\\()?(${RegExp.escape(url)}):(\\d+):(\\d+)\\)?$`, "m")
@@ -58,7 +58,7 @@ export async function loadPlugin(path: string, registry: PassRegistry): Promise<
   try {
     exported = await (typeof mod.default === "function" ? mod.default() : mod.default);
   } catch (e) {
-    throw new PluginError(path, `its default export threw: ${e instanceof Error ? e.message : e}`);
+    throw new PluginError(path, `its default export threw: ${thrownMessage(e)}`);
   }
   const passes = (Array.isArray(exported) ? exported : [exported]) as AnyPass[];
   if (passes.length === 0) throw new PluginError(path, "exports no passes");
