@@ -128,6 +128,8 @@ main(async () => {
   const model = positionals[0];
   const limits = jobLimits(values);
   const input = model === undefined ? undefined : await inputFiles(model);
+  // An IR file's weights line may not point the sandbox at any file (see inputFiles).
+  if (input?.refused) throw new Deno.errors.PermissionDenied(input.refused);
   const plugins = values.plugin.map((p) => dirname(resolve(p)));
   const stopped = async (why: string) => {
     console.error(`error: ${why}`);

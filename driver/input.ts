@@ -4,7 +4,7 @@
  * and a weight store; nothing is written.
  */
 
-import { dirname, extname, join, resolve } from "node:path";
+import { dirname, extname, join, resolve, sep } from "node:path";
 import type { Diagnostic } from "../ir/diagnostics.ts";
 import { loadModule, loadWeights, weightsPath } from "../ir/load.ts";
 import type { Module } from "../ir/module.ts";
@@ -202,12 +202,24 @@ export interface InputFiles {
   readonly reads: readonly string[];
   /** Folders that may hold the model's tokenizer, in order of preference. */
   readonly modelDirs: readonly string[];
+  /**
+   * Why the IR file's weights line is refused, when it is (one line naming the IR file and the
+   * weights file); the weights file is then not in `reads`.
+   */
+  readonly refused?: string;
 }
 
 /**
  * The files and folders reading `path` touches, for a sandbox to grant, without reading the model:
  * an IR file and the weights file its header names, a checkpoint folder (and where its links
  * lead), an ONNX file's folder (external data lies beside it).
+ *
+ * An IR file is text anyone may hand over, so its weights line is not trusted to point anywhere:
+ * the weights file must be named `*.safetensors` and lie, as named and where its links lead, in
+ * the IR file's folder or below or in the working folder or below; or be a Hugging Face
+ * checkpoint's own weights (a `config.json` beside it), which `deno task import` references in
+ * place. Otherwise it is left out of `reads` and `refused` says why (`/etc/passwd`,
+ * `../../../some/secret.safetensors`).
  */
 export async function inputFiles(path: string): Promise<InputFiles> {
   const kind = await inputKind(path);
@@ -227,10 +239,32 @@ export async function inputFiles(path: string): Promise<InputFiles> {
   }
   const text = await Deno.readTextFile(path).catch(() => undefined);
   const m = text === undefined ? undefined : parse(text, { file: path }).module;
-  const w = m && weightsPath(m, path);
+  let w = m && weightsPath(m, path);
+  const refusal = async (file: string): Promise<string | undefined> => {
+    const named = `${path}: its weights line names '${m!.weightsFile}'`;
+    if (!/\.safetensors$/i.test(file)) return `${named}, which is not a .safetensors file`;
+    const under = (p: string, dirs: string[]) => dirs.some((d) => p === d || p.startsWith(d + sep));
+    const homes = [dirname(resolve(path)), resolve(Deno.cwd())];
+    const realHomes = (await Promise.all(homes.map(real))).flat();
+    const target = (await real(file))[0];
+    const checkpoint = await Deno.stat(join(dirname(file), "config.json")).then((s) => s.isFile, () => false);
+    if (checkpoint) return undefined;
+    if (!under(file, homes) || (target !== undefined && !under(target, [...homes, ...realHomes]))) {
+      return `${named}, outside the IR file's folder and the working folder (and not a checkpoint's); ` +
+        `move the weights beside the IR file or run from a folder that holds them`;
+    }
+    return undefined;
+  };
+  const refused = w && await refusal(w);
+  if (refused) w = undefined;
   const modelDirs = sirModelDirs(path, w);
   const beside = modelDirs.flatMap((d) => TEXT_SOURCES.map((f) => join(d, f)));
-  return { reads: [resolve(path), ...(w ? [w] : []), ...beside], modelDirs };
+  const links = w ? await real(w) : [];
+  return {
+    reads: [resolve(path), ...(w ? [w, ...links] : []), ...beside],
+    modelDirs,
+    ...(refused ? { refused } : {}),
+  };
 }
 
 /** Where an IR file's tokenizer may be: its folder, else its weights file's (an imported checkpoint's). */
