@@ -225,3 +225,254 @@ export function thrownMessage(e: unknown): string {
   }
   return `a value that cannot be printed (${typeof e})`;
 }
+
+/** A name pattern compiled by {@link nameRegex}: `test` runs in time linear in the name's length. */
+export interface NameRegex {
+  /** Whether the pattern is found in `name` (searched, not anchored, as `RegExp.test`). */
+  test(name: string): boolean;
+  /** The pattern as written. */
+  readonly source: string;
+  /** `/source/`, as a RegExp prints. */
+  toString(): string;
+}
+
+/** The most NFA states a pattern may compile to (counted repetition is expanded). */
+const REGEX_MAX_STATES = 2000;
+
+/** One NFA state: a character test, a fork, an anchor, or the match. */
+type NfaState =
+  | { kind: "char"; test: (c: number) => boolean; next: number }
+  | { kind: "split"; a: number; b: number }
+  | { kind: "anchor"; end: boolean; next: number }
+  | { kind: "match" };
+
+/** The parsed pattern. */
+type RegexNode =
+  | { kind: "char"; test: (c: number) => boolean }
+  | { kind: "anchor"; end: boolean }
+  | { kind: "seq"; items: RegexNode[] }
+  | { kind: "alt"; options: RegexNode[] }
+  | { kind: "repeat"; body: RegexNode; min: number; max: number };
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isWord = (c: number) => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+const isSpace = (c: number) => /\s/.test(String.fromCharCode(c));
+const LINE_END = new Set([10, 13, 0x2028, 0x2029]);
+const LINEAR = "not supported: names are matched in linear time";
+
+/**
+ * Compiles a regular expression over names (weight names in pass options and rules files) to a
+ * matcher that cannot backtrack: a Thompson NFA, simulated state set by state set, so `(a+)+$`
+ * against a long name takes linear time, not exponential. The syntax is JavaScript's without what
+ * needs backtracking: literals, `.`, classes (`[a-z_]`, `[^.]`, `\d \w \s` and their negations),
+ * escapes, groups (`(...)`, `(?:...)`, `(?<name>...)`), `|`, `* + ? {n} {n,} {n,m}` (lazy forms
+ * match the same) and the anchors `^ $`. Backreferences, lookaround and `\b` are refused, as is a
+ * pattern that expands to more than 2000 states. Throws an Error saying why.
+ */
+export function nameRegex(source: string): NameRegex {
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new Error(`${why} at offset ${i}`);
+  };
+  /** The escape after a backslash: its test, and its character when it is one. */
+  const escape = (): { test: (c: number) => boolean; code?: number } => {
+    const e = source[i++];
+    if (e === undefined) fail("a trailing backslash");
+    const classes: Record<string, (c: number) => boolean> = {
+      d: isDigit,
+      D: (c) => !isDigit(c),
+      w: isWord,
+      W: (c) => !isWord(c),
+      s: isSpace,
+      S: (c) => !isSpace(c),
+    };
+    if (classes[e]) return { test: classes[e] };
+    if (/[1-9]/.test(e) || e === "k") fail(`a backreference (${LINEAR})`);
+    if (e === "b" || e === "B") fail(`a word boundary (${LINEAR})`);
+    const named: Record<string, number> = { t: 9, n: 10, r: 13, f: 12, v: 11, "0": 0 };
+    let code = named[e];
+    if (code === undefined && (e === "x" || e === "u")) {
+      const hex = source.slice(i, i + (e === "x" ? 2 : 4));
+      if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== (e === "x" ? 2 : 4)) {
+        fail(`a malformed \\${e} escape`);
+      }
+      i += hex.length;
+      code = parseInt(hex, 16);
+    }
+    if (code === undefined) {
+      if (/[a-zA-Z]/.test(e)) fail(`an unsupported escape \\${e}`);
+      code = e.charCodeAt(0);
+    }
+    const only = code;
+    return { test: (c) => c === only, code };
+  };
+  const classTest = (): (c: number) => boolean => {
+    const negate = source[i] === "^";
+    if (negate) i++;
+    const parts: ((c: number) => boolean)[] = [];
+    const single = (): { test: (c: number) => boolean; code?: number } => {
+      if (source[i] === "\\") {
+        i++;
+        return escape();
+      }
+      const code = source.charCodeAt(i++);
+      return { test: (c) => c === code, code };
+    };
+    let first = true;
+    while (source[i] !== "]" || first) {
+      if (i >= source.length) fail("an unclosed character class");
+      first = false;
+      if (source[i] === "]") break;
+      const lo = single();
+      if (source[i] === "-" && source[i + 1] !== "]" && i + 1 < source.length) {
+        i++;
+        const hi = single();
+        if (lo.code === undefined || hi.code === undefined || lo.code > hi.code) {
+          fail("a bad range in a class");
+        }
+        const [a, b] = [lo.code!, hi.code!];
+        parts.push((c) => c >= a && c <= b);
+      } else parts.push(lo.test);
+    }
+    i++; // ]
+    return (c) => parts.some((p) => p(c)) !== negate;
+  };
+  const atom = (): RegexNode => {
+    const ch = source[i];
+    if (ch === "(") {
+      i++;
+      if (source[i] === "?") {
+        if (source[i + 1] === ":") i += 2;
+        else if (source[i + 1] === "<" && /[A-Za-z_$]/.test(source[i + 2] ?? "")) {
+          i = source.indexOf(">", i) + 1;
+          if (i === 0) fail("an unclosed group name");
+        } else fail(`lookaround (${LINEAR})`);
+      }
+      const inner = alternation();
+      if (source[i] !== ")") fail("an unclosed group");
+      i++;
+      return inner;
+    }
+    i++;
+    if (ch === ".") return { kind: "char", test: (c) => !LINE_END.has(c) };
+    if (ch === "^" || ch === "$") return { kind: "anchor", end: ch === "$" };
+    if (ch === "[") return { kind: "char", test: classTest() };
+    if (ch === "\\") return { kind: "char", test: escape().test };
+    if (ch === ")" || ch === "*" || ch === "+" || ch === "?") {
+      i--;
+      fail(`a misplaced '${ch}'`);
+    }
+    const code = ch.charCodeAt(0);
+    return { kind: "char", test: (c) => c === code };
+  };
+  const quantified = (): RegexNode => {
+    let node = atom();
+    for (;;) {
+      const q = /^(?:[*+?]|\{(\d+)(,(\d*))?\})/.exec(source.slice(i));
+      if (!q) return node;
+      if (node.kind === "anchor") fail("a quantified anchor");
+      i += q[0].length;
+      if (source[i] === "?") i++;
+      const min = q[0] === "+" ? 1 : q[0][0] === "{" ? Number(q[1]) : 0;
+      const max = q[0] === "?"
+        ? 1
+        : q[0][0] === "{"
+        ? (q[2] === undefined ? min : q[3] ? Number(q[3]) : Infinity)
+        : Infinity;
+      if (min > 1000 || (max !== Infinity && (max > 1000 || max < min))) {
+        fail("a repetition count out of range");
+      }
+      node = { kind: "repeat", body: node, min, max };
+    }
+  };
+  const sequence = (): RegexNode => {
+    const items: RegexNode[] = [];
+    while (i < source.length && source[i] !== "|" && source[i] !== ")") items.push(quantified());
+    return { kind: "seq", items };
+  };
+  const alternation = (): RegexNode => {
+    const options = [sequence()];
+    while (source[i] === "|") {
+      i++;
+      options.push(sequence());
+    }
+    return options.length === 1 ? options[0] : { kind: "alt", options };
+  };
+  const tree = alternation();
+  if (i < source.length) fail(`an unmatched '${source[i]}'`);
+
+  // Thompson's construction, from the end backwards: each node is compiled knowing its successor.
+  const states: NfaState[] = [{ kind: "match" }];
+  const add = (s: NfaState): number => {
+    if (states.length >= REGEX_MAX_STATES) {
+      throw new Error(
+        `the pattern is too large (over ${REGEX_MAX_STATES} states once repetitions are expanded)`,
+      );
+    }
+    states.push(s);
+    return states.length - 1;
+  };
+  const build = (n: RegexNode, next: number): number => {
+    switch (n.kind) {
+      case "char":
+        return add({ kind: "char", test: n.test, next });
+      case "anchor":
+        return add({ kind: "anchor", end: n.end, next });
+      case "seq":
+        return n.items.reduceRight((after, item) => build(item, after), next);
+      case "alt": {
+        const starts = n.options.map((o) => build(o, next));
+        return starts.reduceRight((b, a) => add({ kind: "split", a, b }));
+      }
+      case "repeat": {
+        let after = next;
+        if (n.max === Infinity) {
+          const loop = add({ kind: "split", a: -1, b: next });
+          (states[loop] as { a: number }).a = build(n.body, loop);
+          after = loop;
+        } else {
+          for (let k = n.min; k < n.max; k++) {
+            after = add({ kind: "split", a: build(n.body, after), b: next });
+          }
+        }
+        for (let k = 0; k < n.min; k++) after = build(n.body, after);
+        return after;
+      }
+    }
+  };
+  const start = build(tree, 0);
+
+  const test = (name: string): boolean => {
+    let current: number[] = [];
+    const seen = new Int32Array(states.length).fill(-1);
+    // Adds `s` and what it reaches without reading a character, at position `pos`; true at the match.
+    const close = (s: number, pos: number, into: number[]): boolean => {
+      const stack = [s];
+      while (stack.length > 0) {
+        const k = stack.pop()!;
+        if (seen[k] === pos) continue;
+        seen[k] = pos;
+        const st = states[k];
+        if (st.kind === "match") return true;
+        if (st.kind === "split") stack.push(st.b, st.a);
+        else if (st.kind === "anchor") {
+          if (st.end ? pos === name.length : pos === 0) stack.push(st.next);
+        } else into.push(k);
+      }
+      return false;
+    };
+    for (let pos = 0; pos <= name.length; pos++) {
+      if (close(start, pos, current)) return true;
+      if (pos === name.length) return false;
+      const c = name.charCodeAt(pos);
+      const next: number[] = [];
+      for (const k of current) {
+        const st = states[k] as { test: (c: number) => boolean; next: number };
+        if (st.test(c) && close(st.next, pos + 1, next)) return true;
+      }
+      current = next;
+    }
+    return false;
+  };
+  return { test, source, toString: () => `/${source}/` };
+}

@@ -5,7 +5,8 @@
  *
  * **Which weights.** A weight is a target when it is the `w` operand of a `dense` op, is 2-D,
  * dense (not BSR) and of a float dtype, its name matches `target` (a regex, searched, not
- * anchored; by default every encoder dense weight), and, with `attention-only`, its name also
+ * anchored, matched in linear time by {@link nameRegex}: no backreferences or lookaround; by
+ * default every encoder dense weight), and, with `attention-only`, its name also
  * ends in `query.weight`, `key.weight`, `value.weight` or `attention.output.dense.weight`.
  * A weight also used any other way (a tied embedding that `gather` reads too, a bias) is skipped
  * with a log line, so embeddings, LayerNorm and biases are never pruned. Rules (below)
@@ -51,7 +52,7 @@ import { AttrReader } from "../ir/attrs.ts";
 import type { Module, Op, Weight } from "../ir/module.ts";
 import { Tensor } from "../ir/tensor.ts";
 import { isFloat } from "../ir/types.ts";
-import { definePass, type PassContext } from "./pass.ts";
+import { definePass, type NameRegex, nameRegex, type PassContext } from "./pass.ts";
 
 /** The default `target`: every dense weight of an encoder layer. */
 export const DEFAULT_PRUNE_TARGET = String.raw`encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$`;
@@ -71,6 +72,16 @@ export const BLOCK_OPTION = {
   max: 16384,
   doc: "block shape RxC over W[out, in]; 1x1 is unstructured",
 } as const;
+
+/**
+ * Why `block` does not fit weight `name` of `out`×`in` (its `[out, in]` shape), or undefined when
+ * it does: a block larger than the matrix would prune all of it or nothing, whatever the sparsity.
+ */
+export function blockMisfit(name: string, out: number, inDim: number, block: Block): string | undefined {
+  if (block[0] <= out && block[1] <= inDim) return undefined;
+  return `block ${block[0]}x${block[1]} is larger than weight '@${name}' (${out}x${inDim} as [out, in]); ` +
+    `a block must fit in the matrix`;
+}
 
 const options = {
   sparsity: {
@@ -115,8 +126,8 @@ const statistics = {
 
 /** One per-target override from a rules file. */
 export interface PruneRule {
-  /** Searched in the weight name. */
-  readonly match: RegExp;
+  /** Searched in the weight name (in linear time, see {@link nameRegex}). */
+  readonly match: NameRegex;
   /** Overrides `sparsity`. */
   readonly sparsity?: number;
   /** Overrides `block`. */
@@ -146,13 +157,13 @@ export function parsePruneRules(text: string, file: string): PruneRule[] {
       }
     }
     if (typeof e.match !== "string") throw bad(`'match' must be a regex string`);
-    let match: RegExp;
+    let match: NameRegex;
     try {
-      match = new RegExp(e.match);
+      match = nameRegex(e.match);
     } catch (err) {
       throw bad(`'match' is not a valid regex: ${err instanceof Error ? err.message : err}`);
     }
-    const rule: { match: RegExp; sparsity?: number; block?: Block; score?: Score } = { match };
+    const rule: { match: NameRegex; sparsity?: number; block?: Block; score?: Score } = { match };
     if (e.sparsity !== undefined) {
       if (typeof e.sparsity !== "number" || !(e.sparsity >= 0 && e.sparsity < 1)) {
         throw bad(`'sparsity' must be a number in [0, 1), got ${JSON.stringify(e.sparsity)}`);
@@ -285,9 +296,9 @@ export function lowest(scores: Float64Array, k: number): Uint8Array {
 /** Collects the targets, checking options and rules. */
 function targets(m: Module, ctx: PassContext<typeof options>, rules: readonly PruneRule[]): Target[] {
   const o = ctx.options;
-  let target: RegExp;
+  let target: NameRegex;
   try {
-    target = new RegExp(o.target);
+    target = nameRegex(o.target);
   } catch (e) {
     throw ctx.error(undefined, `option 'target' is not a valid regex: ${e instanceof Error ? e.message : e}`);
   }
@@ -337,6 +348,8 @@ function targets(m: Module, ctx: PassContext<typeof options>, rules: readonly Pr
       );
     }
     const [a, b] = t.shape;
+    const misfit = blockMisfit(weight.name, outIn ? a : b, outIn ? b : a, block);
+    if (misfit) throw ctx.error(use.op, misfit);
     out.push({
       weight,
       outIn,

@@ -54,8 +54,8 @@ import { AttrReader } from "../ir/attrs.ts";
 import type { Func, Module, Op, Value, Weight } from "../ir/module.ts";
 import { allocData, Tensor } from "../ir/tensor.ts";
 import { isFloat } from "../ir/types.ts";
-import { definePass, type PassContext } from "./pass.ts";
-import { BLOCK_OPTION, DEFAULT_PRUNE_TARGET } from "./prune.ts";
+import { definePass, type NameRegex, nameRegex, type PassContext } from "./pass.ts";
+import { BLOCK_OPTION, blockMisfit, DEFAULT_PRUNE_TARGET } from "./prune.ts";
 import {
   fitSentences,
   gatherInputs,
@@ -135,7 +135,7 @@ interface Target {
   readonly bias?: Weight;
 }
 
-function findTargets(m: Module, f: Func, ctx: PassContext<typeof options>, target: RegExp): Target[] {
+function findTargets(m: Module, f: Func, ctx: PassContext<typeof options>, target: NameRegex): Target[] {
   const uses = new Map<Weight, { op: Op; index: number; slot: number }[]>();
   for (const g of m.funcs) {
     g.body.forEach((op, index) =>
@@ -173,7 +173,10 @@ function findTargets(m: Module, f: Func, ctx: PassContext<typeof options>, targe
 }
 
 /** Checks the options; throws errors naming the option. */
-function checkOptions(o: PassContext<typeof options>["options"], ctx: PassContext<typeof options>): RegExp {
+function checkOptions(
+  o: PassContext<typeof options>["options"],
+  ctx: PassContext<typeof options>,
+): NameRegex {
   if (!(o.sparsity >= 0 && o.sparsity < 1)) {
     throw ctx.error(undefined, `option 'sparsity' must be in [0, 1), got ${o.sparsity}`);
   }
@@ -196,7 +199,7 @@ function checkOptions(o: PassContext<typeof options>["options"], ctx: PassContex
     throw ctx.error(undefined, `option 'calibration-data' is empty: give a TSV file or 'random'`);
   }
   try {
-    return new RegExp(o.target);
+    return nameRegex(o.target);
   } catch (e) {
     throw ctx.error(undefined, `option 'target' is not a valid regex: ${e instanceof Error ? e.message : e}`);
   }
@@ -254,6 +257,10 @@ export const pruneReconstruct = definePass({
     }
     const seq = ids.type.shape[1];
     const ts = findTargets(m, f, ctx, target);
+    for (const t of ts) {
+      const misfit = blockMisfit(t.weight.name, t.out, t.in, o.block);
+      if (misfit) throw ctx.error(t.op, misfit);
+    }
     if (ts.length === 0) return "unchanged";
 
     const t0 = performance.now();

@@ -157,9 +157,20 @@ Deno.test("prune: a ragged 3x5 with 2x2 blocks scores edge blocks by rms over th
   assert.deepEqual(logs, [
     "prune: @a [3x5] block 2x2 l2: pruned 2/6 blocks (33.33%), element sparsity 40.00%",
   ]);
-  // A block larger than the matrix: one partial block per row.
-  const r2 = run(m, store, { ...ALL, sparsity: 0.34, block: "1x384" });
-  assert.deepEqual(pruned(r2, "a").slice(10), [0, 0, 0, 0, 0], "row 2 has the lowest rms");
+  // A block larger than the matrix (in either dimension) is refused, naming the weight.
+  for (const block of ["1x384", "4x2", "4096x4096"]) {
+    assert.throws(
+      () => run(m, store, { ...ALL, sparsity: 0.34, block }),
+      (e: Error) =>
+        e instanceof PassError &&
+        e.message.includes(`block ${block} is larger than weight '@a' (3x5 as [out, in])`),
+    );
+  }
+  // A block as large as the matrix fits: one block.
+  assert.deepEqual(
+    pruned(run(m, store, { ...ALL, sparsity: 0.5, block: "3x5" }), "a"),
+    new Array(15).fill(0),
+  );
 });
 
 Deno.test("prune: per-matrix vs global thresholds, ties by declaration order then block index", () => {
