@@ -4,14 +4,22 @@
  * parameters named like a mask get ones, other integers zeros, floats standard normals.
  */
 
+import { InterpretError } from "./interpreter.ts";
 import type { Func, Module } from "./module.ts";
 import { Random } from "./random.ts";
-import { BsrTensor, Tensor } from "./tensor.ts";
-import { bsrGrid, isFloat, numel } from "./types.ts";
+import { BsrTensor, Tensor, tensorSizeProblem } from "./tensor.ts";
+import { bsrGrid, formatType, isFloat, numel } from "./types.ts";
 import { memoryStore, type WeightStore } from "./weights.ts";
 
-/** Makes deterministic inputs for every parameter of `f`. */
+/**
+ * Makes deterministic inputs for every parameter of `f`. Throws an InterpretError at the
+ * parameter, before allocating anything, when one is over the interpreter's size limit.
+ */
 export function seededInputs(f: Func, seed: number): Tensor[] {
+  for (const p of f.params) {
+    const problem = tensorSizeProblem(numel(p.type.shape), `'${p.ref}' (${formatType(p.type)})`);
+    if (problem) throw new InterpretError(p.loc, problem);
+  }
   const rng = new Random(seed);
   return f.params.map((p) => {
     const t = Tensor.zeros(p.type);

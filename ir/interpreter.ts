@@ -8,8 +8,8 @@ import { evaluateOp } from "./evaluate.ts";
 import type { Loc, Module, Value } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import type { OpRegistry } from "./registry.ts";
-import type { Tensor } from "./tensor.ts";
-import { formatType, sameShape } from "./types.ts";
+import { type Tensor, tensorSizeProblem } from "./tensor.ts";
+import { formatType, numel, sameShape, type TensorType } from "./types.ts";
 import type { WeightStore } from "./weights.ts";
 
 /** Options of `interpret`. */
@@ -29,9 +29,18 @@ export class InterpretError extends Error {
   }
 }
 
+/** The elements the interpreter holds for a value of type `t` (a BSR value: its stored blocks). */
+function heldElements(t: TensorType): number {
+  const s = t.sparse;
+  return s ? s.nnzBlocks * s.block[0] * s.block[1] : numel(t.shape);
+}
+
 /**
  * Runs a function of a verified module on inputs (by parameter name, or in order) and
- * returns its results. Throws InterpretError on bad inputs or a failing op.
+ * returns its results. Throws InterpretError on bad inputs or a failing op. Before anything
+ * runs, every parameter and op result is checked against the interpreter's size limit
+ * (`MAX_TENSOR_ELEMENTS`, 2^28 elements), and each value is dropped after its last use, so
+ * memory stays within the live values.
  */
 export function interpret(
   m: Module,
@@ -49,6 +58,13 @@ export function interpret(
   if (given.length !== f.params.length) {
     throw new InterpretError(f.loc, `'@${name}' takes ${f.params.length} inputs, got ${given.length}`);
   }
+  for (const v of [...f.params, ...f.body.map((op) => op.result)]) {
+    const problem = tensorSizeProblem(heldElements(v.type), `'${v.ref}' (${formatType(v.type)})`);
+    if (problem) throw new InterpretError(v.loc, problem);
+  }
+  const lastUse = new Map<Value, number>();
+  f.body.forEach((op, i) => op.operands.forEach((v) => lastUse.set(v, i)));
+  for (const v of f.returns) lastUse.set(v, Infinity);
   const env = new Map<Value, Tensor>();
   f.params.forEach((p, i) => {
     const t = given[i];
@@ -69,7 +85,7 @@ export function interpret(
     }
     return t!;
   };
-  for (const op of f.body) {
+  for (const [i, op] of f.body.entries()) {
     let out: Tensor;
     try {
       out = evaluateOp(op, op.operands.map(read), registry);
@@ -79,7 +95,8 @@ export function interpret(
         `while running '${op.name}' for '${op.result.ref}': ${(e as Error).message}`,
       );
     }
-    env.set(op.result, out);
+    if (lastUse.has(op.result)) env.set(op.result, out);
+    for (const v of op.operands) if (lastUse.get(v) === i) env.delete(v);
   }
   return f.returns.map(read);
 }

@@ -8,9 +8,14 @@ import type { Diagnostic } from "./diagnostics.ts";
 import type { Module } from "./module.ts";
 import { parse } from "./parse.ts";
 import type { OpRegistry } from "./registry.ts";
-import { readSafetensors, readSafetensorsHeader, SafetensorsError } from "./safetensors.ts";
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  SafetensorsError,
+  type SafetensorsHeader,
+} from "./safetensors.ts";
 import { verify } from "./verifier.ts";
-import { safetensorsStore, type WeightStore } from "./weights.ts";
+import { bsrIndexProblem, safetensorsStore, type WeightStore } from "./weights.ts";
 
 /** What `loadModule` returns: the text, and the module when there were no diagnostics. */
 export interface LoadResult {
@@ -29,7 +34,8 @@ export function weightsPath(m: Module, irPath: string): string | undefined {
 
 /**
  * Reads, parses and verifies an IR file, checking its weight declarations against the
- * weights file's header (the weight data is not read).
+ * weights file's header, and the index arrays (`indptr`, `indices`) of its BSR weights: in
+ * range and monotone (no other weight data is read).
  */
 export async function loadModule(path: string, registry?: OpRegistry): Promise<LoadResult> {
   const at = { file: path, line: 1, col: 1 };
@@ -43,10 +49,10 @@ export async function loadModule(path: string, registry?: OpRegistry): Promise<L
   const m = parsed.module;
   if (!m) return { text, diagnostics: parsed.diagnostics };
   const wp = weightsPath(m, path);
-  let entries;
+  let header: SafetensorsHeader | undefined;
   if (wp !== undefined) {
     try {
-      entries = (await readSafetensorsHeader(wp)).tensors;
+      header = await readSafetensorsHeader(wp);
     } catch (e) {
       const why = e instanceof SafetensorsError
         ? e.message
@@ -56,8 +62,43 @@ export async function loadModule(path: string, registry?: OpRegistry): Promise<L
       return { text, diagnostics: [{ loc: m.loc ?? at, message: why }] };
     }
   }
-  const diagnostics = verify(m, { registry, weights: entries, weightsSource: m.weightsFile });
+  const diagnostics = verify(m, { registry, weights: header?.tensors, weightsSource: m.weightsFile });
+  if (diagnostics.length === 0 && header && wp !== undefined) {
+    diagnostics.push(...await checkBsrIndexArrays(m, wp, header));
+  }
   return diagnostics.length > 0 ? { text, diagnostics } : { text, module: m, diagnostics };
+}
+
+/**
+ * Reads the index arrays of every BSR weight of `m` from its (verified) weights file and
+ * checks them; one diagnostic, at the declaration, per malformed weight.
+ */
+async function checkBsrIndexArrays(m: Module, wp: string, header: SafetensorsHeader): Promise<Diagnostic[]> {
+  const sparse = [...m.weights.values()].filter((w) => w.type.sparse);
+  if (sparse.length === 0) return [];
+  const diagnostics: Diagnostic[] = [];
+  using file = await Deno.open(wp, { read: true });
+  const read = async (name: string): Promise<Int32Array> => {
+    const info = header.tensors.get(name)!; // I32, of the declared length: the verifier checked
+    const bytes = new Uint8Array(info.byteLength);
+    await file.seek(8 + header.headerSize + info.byteOffset, Deno.SeekMode.Start);
+    for (let done = 0; done < bytes.length;) {
+      const n = await file.read(bytes.subarray(done));
+      if (n === null) throw new SafetensorsError(wp, "unexpected end of file", name);
+      done += n;
+    }
+    return new Int32Array(bytes.buffer);
+  };
+  for (const w of sparse) {
+    const problem = bsrIndexProblem(w.type, await read(`${w.name}.indices`), await read(`${w.name}.indptr`));
+    if (problem) {
+      diagnostics.push({
+        loc: w.loc ?? m.loc ?? { file: wp, line: 1, col: 1 },
+        message: `weight '@${w.name}' in ${wp}: bad bsr index: ${problem}`,
+      });
+    }
+  }
+  return diagnostics;
 }
 
 /** Opens the weights of a loaded module; a module without a weights file gets an empty store. */

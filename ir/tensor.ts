@@ -11,8 +11,29 @@ import { type DType, numel, type TensorType } from "./types.ts";
 /** The typed arrays tensors are stored in. */
 export type TensorData = Float32Array | Float64Array | Int32Array | Int8Array | Uint8Array;
 
-/** Allocates zeroed storage for `n` elements of a dtype. */
+/**
+ * The most elements one tensor of the reference interpreter may have: 2^28 (1 GiB of f32). A
+ * module may declare larger types (the verifier's limit is 2^31 - 1), but the interpreter, and
+ * everything that evaluates ops with it, refuses them before allocating.
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
+/** Why `n` elements cannot be allocated, or undefined when they can. */
+export function tensorSizeProblem(n: number, what = "a tensor"): string | undefined {
+  if (!Number.isSafeInteger(n) || n < 0) return `${what} of ${n} elements is not a valid size`;
+  if (n > MAX_TENSOR_ELEMENTS) {
+    return `${what} of ${n} elements is over the interpreter's limit of ${MAX_TENSOR_ELEMENTS} (2^28)`;
+  }
+  return undefined;
+}
+
+/**
+ * Allocates zeroed storage for `n` elements of a dtype. Throws a RangeError naming the size when
+ * `n` is over {@link MAX_TENSOR_ELEMENTS}, before allocating anything.
+ */
 export function allocData(dtype: DType, n: number): TensorData {
+  const problem = tensorSizeProblem(n);
+  if (problem) throw new RangeError(problem);
   switch (dtype) {
     case "f32":
     case "f16":

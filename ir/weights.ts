@@ -12,7 +12,7 @@ import {
   writeSafetensors,
 } from "./safetensors.ts";
 import { BsrTensor, Tensor } from "./tensor.ts";
-import { bsrGrid } from "./types.ts";
+import { bsrGrid, type TensorType } from "./types.ts";
 import { bsrArrays, type WeightEntry } from "./verifier.ts";
 
 /** Gives the data of declared weights. */
@@ -23,23 +23,41 @@ export interface WeightStore {
   get(w: Weight): Tensor;
 }
 
-/** Checks the BSR index arrays of weight `name`; throws an Error naming it when malformed. */
-export function checkBsrIndex(name: string, t: BsrTensor): void {
-  const s = t.sparseType.sparse!;
-  const [rows, cols] = bsrGrid(t.sparseType.shape, s.block);
-  const { indices, indptr } = t;
-  const bad = (why: string) => new Error(`weight '@${name}': bad bsr index: ${why}`);
+/**
+ * What is wrong with the BSR index arrays of a weight of type `type` (SciPy's layout: `indptr`
+ * starts at 0, never decreases and ends at nnz; every block column is inside the grid), or
+ * undefined when they are well formed.
+ */
+export function bsrIndexProblem(
+  type: TensorType,
+  indices: ArrayLike<number>,
+  indptr: ArrayLike<number>,
+): string | undefined {
+  const s = type.sparse!;
+  const [rows, cols] = bsrGrid(type.shape, s.block);
   if (indptr.length !== rows + 1 || indptr[0] !== 0 || indptr[rows] !== s.nnzBlocks) {
-    throw bad(`indptr must have ${rows + 1} entries, start at 0 and end at nnz ${s.nnzBlocks}`);
+    return `indptr must have ${rows + 1} entries, start at 0 and end at nnz ${s.nnzBlocks}`;
+  }
+  if (indices.length !== s.nnzBlocks) {
+    return `indices must have nnz ${s.nnzBlocks} entries, has ${indices.length}`;
   }
   for (let r = 0; r < rows; r++) {
-    if (indptr[r + 1] < indptr[r]) throw bad(`indptr decreases at block row ${r}`);
+    if (indptr[r + 1] < indptr[r]) {
+      return `indptr decreases at block row ${r} (${indptr[r]} then ${indptr[r + 1]})`;
+    }
   }
   for (let k = 0; k < indices.length; k++) {
     if (indices[k] < 0 || indices[k] >= cols) {
-      throw bad(`block column ${indices[k]} at ${k} is outside 0..${cols - 1}`);
+      return `block column ${indices[k]} at ${k} is outside 0..${cols - 1}`;
     }
   }
+  return undefined;
+}
+
+/** Checks the BSR index arrays of weight `name`; throws an Error naming it when malformed. */
+export function checkBsrIndex(name: string, t: BsrTensor): void {
+  const problem = bsrIndexProblem(t.sparseType, t.indices, t.indptr);
+  if (problem) throw new Error(`weight '@${name}': bad bsr index: ${problem}`);
 }
 
 /** A store over a parsed safetensors file. */
