@@ -21,7 +21,7 @@ import {
   readSst2Tsv,
   TokenizerError,
 } from "../mod.ts";
-import { main, parseCli, UsageError, writeTextAtomic } from "./common.ts";
+import { main, parseCli, threadsFlag, UsageError, writeTextAtomic } from "./common.ts";
 
 const USAGE = `usage: deno task eval <model> --task sst2 --data DEV.tsv [options]
 
@@ -93,7 +93,7 @@ main(async () => {
   if (values.data === undefined) throw new UsageError(`--data is required (the SST-2 TSV file)`);
   const limit = positiveInt("limit", values.limit);
   const seq = positiveInt("seq", values.seq);
-  const threads = positiveInt("threads", values.threads);
+  const threads = threadsFlag(values.threads);
   const path = positionals[0];
   const compiled = (await Deno.stat(join(path, "plan.json")).catch(() => undefined))?.isFile;
 

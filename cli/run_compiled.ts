@@ -13,7 +13,7 @@ import {
   Random,
   writeSafetensors,
 } from "../mod.ts";
-import { parseCli, UsageError } from "./common.ts";
+import { parseCli, readInputsJson, threadsFlag, UsageError } from "./common.ts";
 
 /** The usage text of `deno task run`, both forms (an IR file, an artifact folder). */
 export const RUN_USAGE =
@@ -123,7 +123,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
   if (values.help) return void console.log(RUN_USAGE);
   const seed = integer("seed", values.seed, 0)!;
   const repeat = integer("repeat", values.repeat, 1)!;
-  const threads = integer("threads", values.threads, 1);
+  const threads = threadsFlag(values.threads);
   const seq = integer("seq", values.seq, 1);
 
   const t0 = performance.now();
@@ -141,34 +141,10 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       throw new UsageError(`--seq ${seq} is longer than the compiled sequence length ${compiledSeq}`);
     }
     if (values.text) return classifyTexts(model, values.text, values.json ?? false);
-    const names = model.plan.inputs.map((t) => t.name).join(", ");
     const inputs = values.inputs ? {} as Record<string, InputData> : seededPlanInputs(model.plan, seed, seq);
     if (values.inputs) {
-      let given;
-      try {
-        given = JSON.parse(await Deno.readTextFile(values.inputs));
-      } catch (e) {
-        throw new UsageError(`--inputs ${values.inputs}: ${(e as Error).message}`);
-      }
-      if (typeof given !== "object" || given === null || Array.isArray(given)) {
-        throw new UsageError(`--inputs ${values.inputs}: must be a JSON object of inputs by name (${names})`);
-      }
-      for (const [k, v] of Object.entries(given)) {
-        if (!model.plan.inputs.some((t) => t.name === k)) {
-          throw new UsageError(`--inputs ${values.inputs}: the model has no input '${k}' (it has ${names})`);
-        }
-        if (!Array.isArray(v)) {
-          throw new UsageError(`--inputs ${values.inputs}: '${k}' must be a list of numbers`);
-        }
-        inputs[k] = v.flat(Infinity) as number[];
-      }
-      // Nothing is filled in: every input comes from the file.
-      const missing = model.plan.inputs.find((t) => !Object.hasOwn(inputs, t.name));
-      if (missing) {
-        throw new UsageError(
-          `--inputs ${values.inputs}: no input '${missing.name}' (the model takes ${names})`,
-        );
-      }
+      // Nothing is filled in: every input comes from the file, checked against the model's inputs.
+      Object.assign(inputs, await readInputsJson(values.inputs, model.plan.inputs));
     }
     let outputs;
     try {
