@@ -16,16 +16,35 @@ export interface Diagnostic {
 
 /** Formats one diagnostic; with the source text, adds the offending line and a caret. */
 export function formatDiagnostic(d: Diagnostic, source?: string): string {
+  return formatAt(d, source?.split("\n"));
+}
+
+function formatAt(d: Diagnostic, lines: readonly string[] | undefined): string {
   const head = `${d.loc.file}:${d.loc.line}:${d.loc.col}: error: ${d.message}`;
-  const line = source?.split("\n")[d.loc.line - 1];
+  const line = lines?.[d.loc.line - 1];
   if (line === undefined) return head;
   const pad = line.slice(0, d.loc.col - 1).replace(/[^\t]/g, " ");
   return `${head}\n${line}\n${pad}^`;
 }
 
-/** Formats diagnostics in order of their place in the file. */
-export function formatDiagnostics(ds: readonly Diagnostic[], source?: string): string {
-  return sortDiagnostics(ds).map((d) => formatDiagnostic(d, source)).join("\n");
+/** How many diagnostics {@link formatDiagnostics} shows by default; a line counts the rest. */
+export const DIAGNOSTICS_SHOWN = 20;
+
+/**
+ * Formats diagnostics in order of their place in the file: the first `limit` (20 by default),
+ * then `and N more errors` for the rest, so a file with thousands of mistakes prints a screenful.
+ */
+export function formatDiagnostics(
+  ds: readonly Diagnostic[],
+  source?: string,
+  limit: number = DIAGNOSTICS_SHOWN,
+): string {
+  const lines = source?.split("\n");
+  const sorted = sortDiagnostics(ds);
+  const shown = sorted.slice(0, limit).map((d) => formatAt(d, lines));
+  const rest = sorted.length - shown.length;
+  if (rest > 0) shown.push(`and ${rest} more error${rest === 1 ? "" : "s"}`);
+  return shown.join("\n");
 }
 
 /** Sorts diagnostics by line, then column. */
