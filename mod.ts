@@ -193,6 +193,7 @@ export {
 export { loadPlugin, PluginError } from "./passes/plugin.ts";
 export { builtinPasses, createPassRegistry } from "./passes/index.ts";
 export { cloneModule } from "./ir/clone.ts";
+export { bucketOf, type ShapeBucket, SpecializeError, specializeShapes } from "./ir/specialize.ts";
 export { createOp, NameScope } from "./ir/builder.ts";
 export { OverlayStore } from "./ir/weights.ts";
 export {
@@ -289,6 +290,7 @@ export {
   ArtifactError,
   InputError,
   type Plan,
+  type PlanBucket,
   type PlanDType,
   type PlanStep,
   type PlanTensor,
@@ -297,6 +299,7 @@ export { folderReader } from "./runtime/folder.ts";
 export {
   type Classification,
   type ClassifyOptions,
+  type ShapeOf,
   TEXT_FILES,
   type TextFiles,
   type TextModel,

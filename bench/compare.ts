@@ -38,7 +38,10 @@ export async function compareBench(args: string[]): Promise<void> {
     for (const dir of positionals) models.push(await loadCompiled(dir, { threads }));
     const feeds = models.map((m) =>
       Object.fromEntries(
-        m.plan.inputs.map((t) => [t.name, new BigInt64Array(t.shape.reduce((a, b) => a * b, 1)).fill(1n)]),
+        m.plan.buckets[0].inputs.map((t) => [
+          t.name,
+          new BigInt64Array(t.shape.reduce((a, b) => a * b, 1)).fill(1n),
+        ]),
       )
     );
     for (let i = 0; i < warmup; i++) models.forEach((m, k) => m.run(feeds[k]));

@@ -22,7 +22,7 @@ export interface Contender {
 /** Sparrow's artifact in `dir`, at `threads` threads. */
 export async function sparrow(name: string, dir: string, threads: number, feeds: Feeds): Promise<Contender> {
   const model = await loadCompiled(dir, { threads });
-  const out = model.plan.outputs[0].name;
+  const out = model.plan.buckets[0].outputs[0].name;
   return {
     name,
     threads,

@@ -49,9 +49,13 @@ async function compiledRunner(
     if (e instanceof ArtifactError) throw new UsageError(e.message);
     throw e;
   }
-  const ids = model.plan.inputs.find((t) => t.name === "input_ids");
-  const out = model.plan.outputs[0];
-  if (!ids || ids.shape.length !== 2 || out.shape.length !== 2) {
+  // Row by row: the batch-1 bucket of the longest length.
+  const shapes = model.buckets;
+  const shape = shapes.filter((b) => b.batch === 1).sort((a, b) => a.seq - b.seq).at(-1);
+  const bucket = shape && model.plan.buckets[shapes.indexOf(shape)];
+  const ids = bucket?.inputs.find((t) => t.name === "input_ids");
+  const out = bucket?.outputs[0];
+  if (!shape || !ids || !out || ids.shape.length !== 2 || out.shape.length !== 2) {
     model.close();
     throw new UsageError(
       `${dir}: not a sequence classifier (inputs [1, S] with input_ids, logits [1, labels])`,
@@ -60,7 +64,7 @@ async function compiledRunner(
   return {
     seq: ids.shape[1],
     labels: out.shape[1],
-    run: (values) => model.run(values)[out.name],
+    run: (values) => model.run(values, { bucket: shape })[out.name],
     close: () => model.close(),
     tokenizer: model.tokenizer,
   };

@@ -9,8 +9,9 @@ import {
   type InputData,
   InputError,
   loadCompiled,
-  type Plan,
+  type PlanBucket,
   Random,
+  type ShapeOf,
   writeSafetensors,
 } from "../mod.ts";
 import { parseCli, readInputsJson, threadsFlag, UsageError } from "./common.ts";
@@ -27,7 +28,8 @@ export const RUN_USAGE =
   --save FILE      save the outputs as safetensors
 
   with an artifact folder:
-  --seq N          use N real tokens (mask 1), padding the rest (mask 0); default: the compiled length
+  --bucket BxS     the compiled shape to run (batch x length), e.g. 1x64; default the first
+  --seq N          use N real tokens (mask 1), padding the rest (mask 0); default: the bucket's length
   --seed N         seed of the random inputs (default 0)
   --inputs FILE    inputs as JSON: {"input_ids": [...], ...}, every input the model takes
   --text S         classify sentence S with the artifact's tokenizer and labels (repeatable)
@@ -68,10 +70,10 @@ function classifyTexts(model: CompiledModel, texts: readonly string[], json: boo
 class ArtifactProblem extends Deno.errors.NotFound {}
 
 /** Deterministic inputs, as `seededInputs` makes them for the IR: indices within range, masks of ones. */
-export function seededPlanInputs(plan: Plan, seed: number, seq?: number): Record<string, InputData> {
+export function seededPlanInputs(bucket: PlanBucket, seed: number, seq?: number): Record<string, InputData> {
   const rng = new Random(seed);
   const inputs: Record<string, InputData> = {};
-  for (const t of plan.inputs) {
+  for (const t of bucket.inputs) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const last = t.shape.at(-1) ?? 1;
     const real = (i: number) => seq === undefined || i % last < seq;
@@ -106,10 +108,22 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** The bucket `--bucket BATCHxSEQ` names; by default the first (the only one, or batch 1 at the shortest length). */
+function bucketFlag(model: CompiledModel, text: string | undefined): ShapeOf {
+  const list = model.buckets.map((b) => `${b.batch}x${b.seq}`);
+  if (text === undefined) return model.buckets[0];
+  const k = list.indexOf(text.trim());
+  if (k < 0) {
+    throw new UsageError(`--bucket ${text}: the artifact has buckets ${list.join(", ")} (BATCHxSEQ)`);
+  }
+  return model.buckets[k];
+}
+
 /** Runs `deno task run` on an artifact directory; returns the exit code. */
 export async function runCompiled(dir: string, args: string[]): Promise<number | void> {
   const { values } = parseCli(args, {
     seq: { type: "string" },
+    bucket: { type: "string" },
     seed: { type: "string", default: "0" },
     inputs: { type: "string" },
     text: { type: "string", multiple: true },
@@ -136,19 +150,23 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
   }
   const loadMs = performance.now() - t0;
   try {
-    const compiledSeq = model.plan.inputs[0]?.shape.at(-1);
+    const shape = bucketFlag(model, values.bucket);
+    const bucket = model.plan.buckets[
+      model.buckets.findIndex((b) => b.batch === shape.batch && b.seq === shape.seq)
+    ];
+    const compiledSeq = shape.seq;
     if (seq !== undefined && compiledSeq !== undefined && seq > compiledSeq) {
       throw new UsageError(`--seq ${seq} is longer than the compiled sequence length ${compiledSeq}`);
     }
     if (values.text) return classifyTexts(model, values.text, values.json ?? false);
-    const inputs = values.inputs ? {} as Record<string, InputData> : seededPlanInputs(model.plan, seed, seq);
+    const inputs = values.inputs ? {} as Record<string, InputData> : seededPlanInputs(bucket, seed, seq);
     if (values.inputs) {
-      // Nothing is filled in: every input comes from the file, checked against the model's inputs.
-      Object.assign(inputs, await readInputsJson(values.inputs, model.plan.inputs));
+      // Nothing is filled in: every input comes from the file, checked against the bucket's inputs.
+      Object.assign(inputs, await readInputsJson(values.inputs, bucket.inputs));
     }
     let outputs;
     try {
-      outputs = model.run(inputs); // warm-up
+      outputs = model.run(inputs, { bucket: shape }); // warm-up
     } catch (e) {
       if (e instanceof InputError) throw new UsageError(e.message);
       if (e instanceof ArtifactError) throw new ArtifactProblem(e.message);
@@ -157,7 +175,7 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
     const times: number[] = [];
     for (let i = 0; i < repeat; i++) {
       const t = performance.now();
-      model.run(inputs, { profile: values.profile });
+      model.run(inputs, { profile: values.profile, bucket: shape });
       times.push(performance.now() - t);
     }
     const latency = {
@@ -167,17 +185,17 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       runs: repeat,
     };
     const memory = { rssBytes: Deno.memoryUsage().rss, weightsBytes: model.plan.memory.weights.size };
-    const summary = model.plan.outputs.map((t) => {
+    const summary = bucket.outputs.map((t) => {
       const d = outputs[t.name];
       let min = Infinity, max = -Infinity, sum = 0;
       for (const v of d) (min = Math.min(min, v)), (max = Math.max(max, v)), (sum += v);
       return { name: t.name, shape: t.shape, min, max, mean: sum / d.length, first: [...d.slice(0, 8)] };
     });
-    const profile = values.profile ? profileTable(model) : undefined;
+    const profile = values.profile ? profileTable(model, shape) : undefined;
     if (values.save) {
       await writeSafetensors(
         values.save,
-        model.plan.outputs.map((t) => ({
+        bucket.outputs.map((t) => ({
           name: t.name,
           dtype: "F32" as const,
           shape: t.shape,
@@ -189,7 +207,16 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
       const info = { threads: model.threads, relaxedSimd: model.relaxedSimd, loadMs, memory };
       return void console.log(
         JSON.stringify(
-          { artifact: dir, seed, seq, ...info, latency, outputs: summary, profile: profile?.rows },
+          {
+            artifact: dir,
+            bucket: shape,
+            seed,
+            seq,
+            ...info,
+            latency,
+            outputs: summary,
+            profile: profile?.rows,
+          },
           null,
           2,
         ),
@@ -224,8 +251,8 @@ export async function runCompiled(dir: string, args: string[]): Promise<number |
 }
 
 /** Time per op class, and the slowest steps, from the model's profile. */
-function profileTable(model: CompiledModel) {
-  const steps = model.profile();
+function profileTable(model: CompiledModel, bucket: ShapeOf) {
+  const steps = model.profile(bucket);
   const total = steps.reduce((a, s) => a + s.ms, 0);
   const byOp = new Map<string, { ms: number; flops: number; calls: number }>();
   for (const s of steps) {

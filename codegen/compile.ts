@@ -7,7 +7,9 @@
 import type { Func, Module, Op, Value } from "../ir/module.ts";
 import type { BsrTensor } from "../ir/tensor.ts";
 import type { WeightStore } from "../ir/weights.ts";
-import type { Plan, PlanDType, PlanStep, PlanTensor } from "../runtime/plan.ts";
+import { bucketOf, type ShapeBucket, SpecializeError, specializeShapes } from "../ir/specialize.ts";
+import type { Plan, PlanBucket, PlanDType, PlanStep, PlanTensor } from "../runtime/plan.ts";
+import { createHash } from "node:crypto";
 import {
   CodegenError,
   type LowerContext,
@@ -58,7 +60,7 @@ export interface CompileReport {
   irOps: Record<string, number>;
   /** Ops computed at compile time (weights, constants and what only depends on them). */
   folded: number;
-  /** Kernel calls per run. */
+  /** Kernel calls per run (of the first bucket). */
   steps: number;
   /** Each distinct kernel: calls per run, the ops it covers, its text size and FLOPs per run. */
   kernels: { name: string; calls: number; ops: string; textBytes: number; flops: number }[];
@@ -74,8 +76,10 @@ export interface CompileReport {
   memoryBytes: number;
   /** Sizes of the two kernel modules. */
   wasmBytes: { relaxed: number; simd: number };
-  /** FLOPs per run. */
+  /** FLOPs per run (of the first bucket). */
   flops: number;
+  /** Per bucket: its shape (when compiled for buckets), kernel calls, FLOPs and arena bytes per run. */
+  buckets: { batch?: number; seq?: number; steps: number; flops: number; arenaBytes: number }[];
   /**
    * The dense products a pipeline's `bsr-lower` left dense, and why (the compile session sets it
    * from `bsrLowerSkips` in passes/bsr_lower.ts; absent when no `bsr-lower` ran).
@@ -109,6 +113,11 @@ export interface CompileOptions {
   tune?: boolean;
   /** The SIMD target tuning measures and the tuning log is keyed on: relaxed SIMD (default) or plain. */
   relaxedSimd?: boolean;
+  /**
+   * The shapes to compile (batch size and sequence length), sharing one weights region and one
+   * arena; by default the function's own shape only. The function's inputs must be `[batch, seq]`.
+   */
+  buckets?: readonly ShapeBucket[];
   /** Called as each phase starts, for a progress display. */
   onPhase?: (phase: string, done: number, total: number) => void;
 }
@@ -208,30 +217,78 @@ function planMemory(ctx: LowerContext, f: Func): { size: number; address: (b: Ru
   };
 }
 
-/** Concatenates the constants, each aligned; returns the bytes and each one's offset. */
-function layoutWeights(ctx: LowerContext): { bytes: Uint8Array; offsets: number[] } {
-  const offsets: number[] = [];
+/**
+ * Lays out the constants of every bucket's lowering once each: blocks with the same bytes (a
+ * weight, its packed layout) are stored once and shared; the rest (e.g. the position rows of one
+ * sequence length) get their own place. Returns the bytes and, per context, each constant's offset.
+ */
+function layoutWeights(contexts: readonly LowerContext[]): { bytes: Uint8Array; offsets: number[][] } {
+  const placed = new Map<string, number>();
+  const keys = new Map<Float32Array | Int32Array, string>();
+  const blocks: { data: Float32Array | Int32Array; offset: number }[] = [];
   let size = 0;
-  for (const c of ctx.constants) {
-    offsets.push(size);
-    size = alignUp(size + c.data.byteLength);
-  }
-  const bytes = new Uint8Array(size);
-  ctx.constants.forEach((c, i) =>
-    bytes.set(new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength), offsets[i])
+  const offsets = contexts.map((ctx) =>
+    ctx.constants.map((c) => {
+      const bytes = new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength);
+      // The same array (a weight as stored) is hashed once.
+      const key = keys.get(c.data) ??
+        `${c.data.constructor.name}:${bytes.length}:${createHash("sha256").update(bytes).digest("hex")}`;
+      keys.set(c.data, key);
+      let offset = placed.get(key);
+      if (offset === undefined) {
+        offset = size;
+        placed.set(key, offset);
+        blocks.push({ data: c.data, offset });
+        size = alignUp(size + bytes.length);
+      }
+      return offset;
+    })
   );
+  const bytes = new Uint8Array(size);
+  for (const b of blocks) {
+    bytes.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), b.offset);
+  }
   return { bytes, offsets };
 }
 
-/** Compiles function `func` (default `main`) of a verified module. Throws CodegenError naming an op it cannot compile. */
+/** One shape the artifact is compiled for: its module (specialized when not the input's shape). */
+interface BucketJob {
+  readonly bucket?: ShapeBucket;
+  readonly module: Module;
+  readonly f: Func;
+}
+
+/** The modules to lower: `m` itself, or one per bucket, specialized where the shape differs. */
+function bucketJobs(m: Module, name: string, buckets: readonly ShapeBucket[] | undefined): BucketJob[] {
+  const f = m.func(name);
+  if (!f) throw new CodegenError(m.loc, `the module has no function '@${name}'`);
+  if (!buckets) return [{ module: m, f }];
+  if (buckets.length === 0) throw new CodegenError(m.loc, "no buckets to compile");
+  try {
+    const own = bucketOf(m, name);
+    return buckets.map((bucket) => {
+      const module = bucket.batch === own.batch && bucket.seq === own.seq
+        ? m
+        : specializeShapes(m, bucket, { func: name });
+      return { bucket, module, f: module.func(name)! };
+    });
+  } catch (e) {
+    if (e instanceof SpecializeError) throw new CodegenError(f.loc, e.message);
+    throw e;
+  }
+}
+
+/**
+ * Compiles function `func` (default `main`) of a verified module, once per bucket when
+ * `options.buckets` lists several shapes (all sharing one weights region and one arena).
+ * Throws CodegenError naming an op it cannot compile.
+ */
 export async function compileModule(
   m: Module,
   weights: WeightStore,
   options: CompileOptions = {},
 ): Promise<Compiled> {
   const name = options.func ?? "main";
-  const f = m.func(name);
-  if (!f) throw new CodegenError(m.loc, `the module has no function '@${name}'`);
   const phases: Record<string, number> = {};
   let current = "tune";
   let t = performance.now();
@@ -244,14 +301,17 @@ export async function compileModule(
     if (next) options.onPhase?.(current = next, PHASES.indexOf(next), PHASES.length);
   };
 
-  const { choose, tuned } = await bsrChooser(sparseProducts(m, f, weights), options);
+  const jobs = bucketJobs(m, name, options.buckets);
+  const products = jobs.flatMap((j) => sparseProducts(j.module, j.f, weights));
+  const { choose, tuned } = await bsrChooser(products, options);
   phase("lower");
-  const ctx = lowerFunction(m, f, weights, choose);
+  const contexts = jobs.map((j) => lowerFunction(j.module, j.f, weights, choose));
   phase("memory plan");
-  const arena = planMemory(ctx, f);
+  const arenas = jobs.map((j, i) => planMemory(contexts[i], j.f));
+  const arenaSize = Math.max(...arenas.map((a) => a.size));
   phase("weights layout");
-  const layout = layoutWeights(ctx);
-  const weightsOffset = alignUp(CONTROL_BYTES + arena.size);
+  const layout = layoutWeights(contexts);
+  const weightsOffset = alignUp(CONTROL_BYTES + arenaSize);
   const memoryBytes = weightsOffset + layout.bytes.length;
   const pages = Math.max(1, Math.ceil(memoryBytes / 65536));
   if (pages > 65536) {
@@ -261,35 +321,71 @@ export async function compileModule(
     );
   }
   phase("kernels");
-  const resolve = (s: LoweredStep) =>
-    s.args.map((a) =>
-      "buffer" in a
-        ? arena.address(a.buffer) + (a.byteOffset ?? 0)
-        : "constant" in a
-        ? weightsOffset + layout.offsets[a.constant]
-        : a.int
-    );
   const wasmByTarget = TARGETS.map(() => new Map<string, WasmKernel>());
   const infos = new Map<string, KernelInfo>();
-  const steps: PlanStep[] = ctx.steps.map((s) => {
-    const ks = TARGETS.map((target, i) => {
-      const k = s.wasm(target);
-      wasmByTarget[i].set(k.name, k);
-      return k;
+  const planBuckets: PlanBucket[] = jobs.map((job, b) => {
+    const ctx = contexts[b], arena = arenas[b];
+    const resolve = (s: LoweredStep) =>
+      s.args.map((a) =>
+        "buffer" in a
+          ? arena.address(a.buffer) + (a.byteOffset ?? 0)
+          : "constant" in a
+          ? weightsOffset + layout.offsets[b][a.constant]
+          : a.int
+      );
+    const steps: PlanStep[] = ctx.steps.map((s) => {
+      const ks = TARGETS.map((target, i) => {
+        const k = s.wasm(target);
+        const same = wasmByTarget[i].get(k.name);
+        if (same && same.wat !== k.wat) {
+          throw new CodegenError(s.op.loc, `internal error: two different kernels are named ${k.name}`);
+        }
+        wasmByTarget[i].set(k.name, k);
+        return k;
+      });
+      const names: [string, string] = [ks[0].name, ks[1].name];
+      const info = infos.get(names[0]) ??
+        { name: names[0], text: ks[0].wat, values: [], ops: s.ops, flops: 0 };
+      info.values.push(s.op.result.ref);
+      info.flops += s.flops;
+      infos.set(names[0], info);
+      const loc = s.op.loc ? `${s.op.loc.file}:${s.op.loc.line}:${s.op.loc.col}` : "";
+      return {
+        value: s.op.result.ref,
+        op: s.ops.join("+"),
+        loc,
+        kernel: names,
+        args: resolve(s),
+        flops: s.flops,
+      };
     });
-    const names: [string, string] = [ks[0].name, ks[1].name];
-    const info = infos.get(names[0]) ?? { name: names[0], text: ks[0].wat, values: [], ops: s.ops, flops: 0 };
-    info.values.push(s.op.result.ref);
-    info.flops += s.flops;
-    infos.set(names[0], info);
-    const loc = s.op.loc ? `${s.op.loc.file}:${s.op.loc.line}:${s.op.loc.col}` : "";
+    const f = job.f;
+    const tensor = (v: Value, limit?: number): PlanTensor => ({
+      name: v.name,
+      dtype: planDType(v),
+      shape: [...v.type.shape],
+      offset: arena.address(v),
+      ...(limit !== undefined ? { limit } : {}),
+    });
+    for (const r of f.returns) {
+      if (ctx.known.has(r)) {
+        throw new CodegenError(
+          f.returnLoc,
+          `output ${r.ref} is a compile-time constant; nothing computes it at run time`,
+        );
+      }
+    }
     return {
-      value: s.op.result.ref,
-      op: s.ops.join("+"),
-      loc,
-      kernel: names,
-      args: resolve(s),
-      flops: s.flops,
+      ...(job.bucket ?? {}),
+      arenaBytes: arena.size,
+      inputs: f.params.map((p) => tensor(p, ctx.limits.get(p))),
+      outputs: f.returns.map((r) => {
+        if (r.type.dtype !== "f32") {
+          throw new CodegenError(f.returnLoc, `output ${r.ref} must be f32 to compile`);
+        }
+        return tensor(r);
+      }),
+      steps,
     };
   });
   phase("assemble");
@@ -303,41 +399,21 @@ export async function compileModule(
   );
   phase(undefined);
 
-  const tensor = (v: Value, limit?: number): PlanTensor => ({
-    name: v.name,
-    dtype: planDType(v),
-    shape: [...v.type.shape],
-    offset: arena.address(v),
-    ...(limit !== undefined ? { limit } : {}),
-  });
-  for (const r of f.returns) {
-    if (ctx.known.has(r)) {
-      throw new CodegenError(
-        f.returnLoc,
-        `output ${r.ref} is a compile-time constant; nothing computes it at run time`,
-      );
-    }
-  }
   const plan: Plan = {
     format: "sparrow-plan",
-    version: 2,
+    version: 3,
     model: m.name,
     memory: {
       pages,
       control: CONTROL_BYTES,
-      arena: { offset: CONTROL_BYTES, size: arena.size },
+      arena: { offset: CONTROL_BYTES, size: arenaSize },
       weights: { offset: weightsOffset, size: layout.bytes.length, file: "weights.bin" },
     },
     wasm: { relaxed: "kernels.relaxed.wasm", simd: "kernels.simd.wasm" },
-    inputs: f.params.map((p) => tensor(p, ctx.limits.get(p))),
-    outputs: f.returns.map((r) => {
-      if (r.type.dtype !== "f32") {
-        throw new CodegenError(f.returnLoc, `output ${r.ref} must be f32 to compile`);
-      }
-      return tensor(r);
-    }),
-    steps,
+    buckets: planBuckets,
   };
+  const [first] = planBuckets;
+  const f = jobs[0].f;
   const irOps: Record<string, number> = {};
   for (const op of f.body) irOps[op.name] = (irOps[op.name] ?? 0) + 1;
   const kernels = [...infos.values()];
@@ -345,8 +421,8 @@ export async function compileModule(
     model: m.name,
     func: name,
     irOps,
-    folded: f.body.filter((op) => ctx.known.has(op.result)).length,
-    steps: steps.length,
+    folded: f.body.filter((op) => contexts[0].known.has(op.result)).length,
+    steps: first.steps.length,
     kernels: kernels.map((k) => ({
       name: k.name,
       calls: k.values.length,
@@ -354,13 +430,20 @@ export async function compileModule(
       textBytes: k.text.length,
       flops: k.flops,
     })),
-    schedules: ctx.schedules,
+    schedules: contexts.flatMap((c) => c.schedules),
     tuned,
-    arenaBytes: arena.size,
+    arenaBytes: arenaSize,
     weightsBytes: layout.bytes.length,
     memoryBytes: pages * 65536,
     wasmBytes: { relaxed: relaxed.length, simd: simd.length },
-    flops: steps.reduce((a, s) => a + s.flops, 0),
+    flops: first.steps.reduce((a, s) => a + s.flops, 0),
+    buckets: planBuckets.map((b) => ({
+      batch: b.batch,
+      seq: b.seq,
+      steps: b.steps.length,
+      flops: b.steps.reduce((a, s) => a + s.flops, 0),
+      arenaBytes: b.arenaBytes,
+    })),
     phases,
   };
   return {

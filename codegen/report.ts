@@ -13,13 +13,25 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 export function formatReport(r: CompileReport): string {
   const ops = Object.entries(r.irOps).map(([k, v]) => `${k} ${v}`).join(", ");
   const lines = [
-    `compiled @${r.func} of ${r.model}: ${r.steps} kernel calls, ${r.kernels.length} distinct kernels, ` +
+    `compiled @${r.func} of ${r.model}${
+      r.buckets.length > 1 ? ` (${r.buckets.length} buckets; the first:)` : ""
+    }: ${r.steps} kernel calls, ${r.kernels.length} distinct kernels, ` +
     `${(r.flops / 1e9).toFixed(2)} GFLOP per run`,
     `  IR ops: ${ops} (${r.folded} computed at compile time)`,
     `  memory: arena ${mib(r.arenaBytes)}, weights ${mib(r.weightsBytes)}, total ${mib(r.memoryBytes)}`,
     `  wasm: ${(r.wasmBytes.relaxed / 1024).toFixed(1)} KiB (relaxed SIMD), ${
       (r.wasmBytes.simd / 1024).toFixed(1)
     } KiB (SIMD)`,
+    ...(r.buckets.length > 1
+      ? [
+        `  buckets (batch x length: kernel calls, GFLOP per run, arena): ${
+          r.buckets.map((b) =>
+            `${b.batch}x${b.seq}: ${b.steps}, ${(b.flops / 1e9).toFixed(2)}, ${mib(b.arenaBytes)}`
+          )
+            .join("; ")
+        }`,
+      ]
+      : []),
     `  phases: ${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(", ")}`,
     `  kernels:`,
   ];

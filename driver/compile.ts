@@ -38,7 +38,8 @@ import { type Compiled, compileModule, type CompileOptions as CodegenOptions } f
 import { CodegenError } from "../codegen/lower/context.ts";
 import { emptyLog, readTuningLog, type TuningLog } from "../codegen/tuning_log.ts";
 import type { TextFiles } from "../runtime/classify.ts";
-import { type CompileInput, InputError, type InputKind, loadInput } from "./input.ts";
+import { type CompileInput, InputError, type InputKind, inputKind, loadInput } from "./input.ts";
+import { bucketOf, SpecializeError } from "../ir/specialize.ts";
 
 /** The passes run when a compile names none: clean-up and fusion. */
 export const DEFAULT_PIPELINE = "canonicalize,cse,fuse,dce";
@@ -101,8 +102,15 @@ export interface CompileOptions {
   readonly tuning?: { readonly log?: string | TuningLog; readonly tune?: boolean };
   /** Force plain SIMD when tuning measures schedules (relaxed SIMD by default). */
   readonly simd?: "relaxed" | "plain";
-  /** The static sequence length a checkpoint or ONNX model is imported at. */
-  readonly seq?: number;
+  /**
+   * The sequence length a checkpoint or ONNX model is imported at. Several lengths (with
+   * `codegen`) compile one bucket per length and batch size into the artifact, sharing the weights;
+   * a checkpoint or ONNX model is then imported at the longest. For an IR file (which has its own
+   * length) or a module, any `seq` means buckets.
+   */
+  readonly seq?: number | readonly number[];
+  /** The batch sizes to compile buckets for (with `seq`'s lengths, or the model's own); default 1. */
+  readonly batch?: number | readonly number[];
   /** Where passes' log lines go; stderr by default. */
   readonly log?: (line: string) => void;
   /** Hears codegen's phases, for a progress display. */
@@ -214,6 +222,16 @@ export function pipelineOf(
   }
 }
 
+/** The sizes an option lists, ascending and distinct; undefined when not given. */
+function sizes(name: string, value: number | readonly number[] | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const list = typeof value === "number" ? [value] : [...value];
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 65536)) {
+    throw new CompileError("usage", `${name} must be positive integers, got ${JSON.stringify(value)}`);
+  }
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
 /**
  * Compiles a model: reads `input`, runs the pipeline over it and compiles the result to an
  * artifact in memory. Throws {@link CompileError} (one line, with diagnostics where IR failed to
@@ -239,9 +257,20 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
       `${input}: no such file or folder (expected an IR file, a checkpoint folder or an ONNX file)`,
     );
   }
+  const seqs = sizes("seq", options.seq);
+  const batches = sizes("batch", options.batch);
+  const kind = typeof input === "string" ? await inputKind(input) : "memory";
+  const imported = kind === "hf" || kind === "onnx";
+  const bucketed = batches !== undefined || (seqs !== undefined && (seqs.length > 1 || !imported));
+  if (bucketed && options.codegen === false) {
+    throw new CompileError(
+      "usage",
+      "buckets (several seq lengths, or batch sizes) are compiled into an artifact; codegen is off",
+    );
+  }
   let loaded;
   try {
-    loaded = await loadInput(input, { seq: options.seq });
+    loaded = await loadInput(input, { seq: imported && seqs ? Math.max(...seqs) : undefined });
   } catch (e) {
     if (e instanceof InputError) {
       throw new CompileError("input", e.message, { diagnostics: e.diagnostics, source: e.text });
@@ -306,14 +335,17 @@ export async function compile(input: CompileInput, options: CompileOptions = {})
       })
       : emptyLog();
     try {
+      const own = bucketed ? bucketOf(result.module) : undefined;
       artifact = await compileModule(result.module, result.weights, {
+        buckets: own &&
+          (batches ?? [1]).flatMap((batch) => (seqs ?? [own.seq]).map((seq) => ({ batch, seq }))),
         tune: options.tuning?.tune ?? false,
         tuningLog,
         relaxedSimd: options.simd !== "plain",
         onPhase: options.onPhase,
       });
     } catch (e) {
-      if (!(e instanceof CodegenError)) throw e;
+      if (!(e instanceof CodegenError || e instanceof SpecializeError)) throw e;
       throw new CompileError("codegen", e.message);
     }
     artifact.report.bsrSkips = bsrLowerSkips(result.module, result.weights, pipeline);

@@ -7,7 +7,7 @@
  */
 
 import { type BertTokenizer, bertTokenizer, fitToLength, TokenizerError } from "./tokenizer.ts";
-import { ArtifactError, InputError, type Plan } from "./plan.ts";
+import { ArtifactError, InputError, type Plan, type PlanBucket } from "./plan.ts";
 
 /** The artifact files text classification reads, when its manifest lists them. */
 export const TEXT_FILES = {
@@ -48,8 +48,25 @@ export interface Classification {
 
 /** Options of `classify`. */
 export interface ClassifyOptions {
-  /** A sentence longer than the compiled length: truncate it (default, and say so) or refuse it. */
+  /** A sentence longer than the longest compiled length: truncate it (default, and say so) or refuse it. */
   readonly long?: "truncate" | "refuse";
+  /** The most sentences per run; by default the largest compiled batch. */
+  readonly batch?: number;
+}
+
+/** The shape of a bucket: rows per run and tokens per row. */
+export interface ShapeOf {
+  /** Rows per run. */
+  readonly batch: number;
+  /** Tokens per row. */
+  readonly seq: number;
+}
+
+/** A bucket's shape: as compiled, or (a plan of one shape) its first input's `[batch, seq]`. */
+export function shapeOf(b: PlanBucket): ShapeOf {
+  if (b.batch !== undefined && b.seq !== undefined) return { batch: b.batch, seq: b.seq };
+  const shape = b.inputs[0]?.shape ?? [];
+  return { batch: shape.length === 2 ? shape[0] : 1, seq: shape.at(-1) ?? 1 };
 }
 
 /** Parses a JSON object of artifact file `file`; the error names it. */
@@ -68,7 +85,7 @@ function parseObject(file: string, text: string): Record<string, unknown> {
 
 /** The classifier's tokenizer and labels from an artifact's files, checked against its plan. */
 export function textModel(files: TextFiles, plan: Plan, where: (name: string) => string): TextModel {
-  const { inputs, outputs } = plan;
+  const { inputs, outputs } = plan.buckets[0];
   if (!inputs.some((t) => t.name === "input_ids") || outputs[0]?.shape.length !== 2) {
     throw new ArtifactError(
       where("plan.json"),
@@ -109,27 +126,72 @@ export function textModel(files: TextFiles, plan: Plan, where: (name: string) =>
   return { tokenizer, labels };
 }
 
-/** The model inputs of one sentence fitted to `seq`, and whether it was cut. */
-export function sentenceInputs(
+/**
+ * Classifies `sentences` by runs of `run` over `buckets`: sorted by token count, taken in groups
+ * of the largest compiled batch that the rest fills (up to `options.batch`; a last short group
+ * fills the smallest batch with empty rows), each group in the smallest-length bucket of its
+ * batch that holds its longest sentence (else the longest, truncating). Results are in input order.
+ */
+export function classifyBatches(
   text: TextModel,
-  sentence: string,
-  seq: number,
-  options: ClassifyOptions = {},
-): { inputs: Record<string, number[]>; truncated: boolean } {
+  buckets: readonly ShapeOf[],
+  sentences: readonly string[],
+  options: ClassifyOptions,
+  run: (inputs: Record<string, number[]>, bucket: ShapeOf) => Float32Array,
+): Classification[] {
   const { tokenizer } = text;
-  const ids = tokenizer.encode(sentence);
-  if (ids.length > seq && options.long === "refuse") {
-    throw new InputError(
-      `a sentence of ${ids.length} tokens is longer than the model's ${seq}: ${
-        JSON.stringify(sentence.slice(0, 60))
-      }`,
-    );
+  const longest = Math.max(...buckets.map((b) => b.seq));
+  const limit = options.batch ?? Math.max(...buckets.map((b) => b.batch));
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new InputError(`batch must be a positive integer, got ${limit}`);
   }
-  const fit = fitToLength(ids, seq, tokenizer.sepId, tokenizer.padId);
-  return {
-    inputs: { input_ids: fit.ids, token_type_ids: fit.ids.map(() => 0), attention_mask: fit.mask },
-    truncated: fit.truncated,
-  };
+  const ids = sentences.map((s) => {
+    if (typeof s !== "string") throw new InputError(`sentences must be strings, got ${typeof s}`);
+    const t = tokenizer.encode(s);
+    if (t.length > longest && options.long === "refuse") {
+      throw new InputError(
+        `a sentence of ${t.length} tokens is longer than the model's ${longest}: ${
+          JSON.stringify(s.slice(0, 60))
+        }`,
+      );
+    }
+    return t;
+  });
+  const order = ids.map((_, i) => i).sort((a, b) => ids[a].length - ids[b].length || a - b);
+  const batches = [...new Set(buckets.map((b) => b.batch))].sort((a, b) => a - b);
+  const results: Classification[] = new Array(sentences.length);
+  for (let at = 0; at < order.length;) {
+    const rest = Math.min(order.length - at, limit);
+    const batch = batches.filter((b) => b <= rest).at(-1) ?? batches[0];
+    const group = order.slice(at, at + Math.min(batch, rest));
+    at += group.length;
+    const need = Math.max(...group.map((i) => ids[i].length));
+    const lengths = buckets.filter((b) => b.batch === batch).map((b) => b.seq).sort((a, b) => a - b);
+    const seq = lengths.find((s) => s >= need) ?? lengths.at(-1)!;
+    const inputs: Record<string, number[]> = { input_ids: [], token_type_ids: [], attention_mask: [] };
+    const cut: boolean[] = [];
+    for (let row = 0; row < batch; row++) {
+      // Rows past the group's sentences hold an empty sentence ([CLS] [SEP]) and are dropped.
+      const fit = fitToLength(
+        row < group.length ? ids[group[row]] : tokenizer.encode(""),
+        seq,
+        tokenizer.sepId,
+        tokenizer.padId,
+      );
+      inputs.input_ids.push(...fit.ids);
+      inputs.token_type_ids.push(...fit.ids.map(() => 0));
+      inputs.attention_mask.push(...fit.mask);
+      cut.push(fit.truncated);
+    }
+    const logits = run(inputs, { batch, seq });
+    const labels = logits.length / batch;
+    group.forEach((i, row) => {
+      const probabilities = softmax(logits.subarray(row * labels, (row + 1) * labels));
+      const index = probabilities.indexOf(Math.max(...probabilities));
+      results[i] = { label: text.labels[index], index, probabilities, truncated: cut[row] };
+    });
+  }
+  return results;
 }
 
 /** Softmax of logits, in f64. */

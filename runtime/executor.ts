@@ -17,6 +17,8 @@ export const CONTROL = {
   failed: 3,
   /** Set to 1 to make the workers exit. */
   shutdown: 4,
+  /** The index of the bucket the current run uses. */
+  bucket: 5,
 } as const;
 
 /**

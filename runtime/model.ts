@@ -20,9 +20,10 @@ import type { WorkerInit } from "./worker.ts";
 import type { BertTokenizer } from "./tokenizer.ts";
 import {
   type Classification,
+  classifyBatches,
   type ClassifyOptions,
-  sentenceInputs,
-  softmax,
+  type ShapeOf,
+  shapeOf,
   TEXT_FILES,
   type TextFiles,
   type TextModel,
@@ -102,15 +103,15 @@ export interface StepProfile {
 /** A compiled model, loaded and ready to run. */
 export class CompiledModel {
   private readonly ctl: Int32Array;
-  private runs = 0;
-  private profileTimes: Float64Array;
+  private readonly runs: number[];
+  private readonly profileTimes: Float64Array[];
 
   private constructor(
     /** The artifact's plan. */
     readonly plan: Plan,
     /** The memory holding weights and activations (shared between the threads when there are several). */
     readonly memory: WebAssembly.Memory,
-    private readonly steps: BoundStep[],
+    private readonly steps: BoundStep[][],
     private readonly workers: WorkerHandle[],
     /** Threads that run each step. */
     readonly threads: number,
@@ -121,7 +122,8 @@ export class CompiledModel {
     private readonly text: TextModel | undefined,
   ) {
     this.ctl = new Int32Array(memory.buffer, 0, 16);
-    this.profileTimes = new Float64Array(plan.steps.length);
+    this.profileTimes = plan.buckets.map((b) => new Float64Array(b.steps.length));
+    this.runs = plan.buckets.map(() => 0);
   }
 
   /**
@@ -238,7 +240,7 @@ export class CompiledModel {
     let steps;
     const planFile = source.where("plan.json");
     try {
-      steps = bindSteps(plan.steps, instance.exports as KernelTable, variant);
+      steps = plan.buckets.map((b) => bindSteps(b.steps, instance.exports as KernelTable, variant));
     } catch (e) {
       throw e instanceof ArtifactError
         ? new ArtifactError(planFile, e.message.replace(/^plan\.json: /, ""))
@@ -247,32 +249,50 @@ export class CompiledModel {
     const workers = await Promise.all(
       Array.from(
         { length: threads - 1 },
-        (_, i) => host.startWorker({ module, memory, steps: plan.steps, variant, tid: i + 1, nt: threads }),
+        (_, i) =>
+          host.startWorker({
+            module,
+            memory,
+            buckets: plan.buckets.map((b) => b.steps),
+            variant,
+            tid: i + 1,
+            nt: threads,
+          }),
       ),
     );
     return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.name, source.text);
   }
 
+  /** The shapes the model was compiled for, in plan order (batch and sequence length). */
+  get buckets(): ShapeOf[] {
+    return this.plan.buckets.map(shapeOf);
+  }
+
   /**
-   * Runs the model on `inputs` (by input name) and returns copies of the outputs by name.
-   * Throws when an input is missing, has the wrong length or holds an index out of range.
+   * Runs the model on `inputs` (by input name) and returns copies of the outputs by name. With
+   * several buckets, `bucket` says which shape the inputs have (else the one bucket whose inputs
+   * have as many values). Throws when an input is missing, has the wrong length or holds an
+   * index out of range.
    */
   run(
     inputs: Readonly<Record<string, InputData>>,
-    options: { profile?: boolean } = {},
+    options: { profile?: boolean; bucket?: ShapeOf } = {},
   ): Record<string, Float32Array> {
-    for (const t of this.plan.inputs) writeInput(this.memory, t, inputs[t.name]);
+    const k = this.bucketIndex(inputs, options.bucket);
+    const bucket = this.plan.buckets[k];
+    for (const t of bucket.inputs) writeInput(this.memory, t, inputs[t.name]);
     Atomics.store(this.ctl, CONTROL.failed, 0);
+    Atomics.store(this.ctl, CONTROL.bucket, k);
     Atomics.add(this.ctl, CONTROL.start, 1);
     Atomics.notify(this.ctl, CONTROL.start);
     const failure = runSteps(
-      this.steps,
+      this.steps[k],
       this.ctl,
       0,
       this.threads,
-      options.profile ? this.profileTimes : undefined,
+      options.profile ? this.profileTimes[k] : undefined,
     );
-    if (options.profile) this.runs++;
+    if (options.profile) this.runs[k]++;
     if (Atomics.load(this.ctl, CONTROL.failed)) {
       throw new ArtifactError(
         this.dir,
@@ -280,11 +300,35 @@ export class CompiledModel {
       );
     }
     const out: Record<string, Float32Array> = {};
-    for (const t of this.plan.outputs) {
+    for (const t of bucket.outputs) {
       out[t.name] = new Float32Array(this.memory.buffer, t.offset, t.shape.reduce((a, b) => a * b, 1))
         .slice();
     }
     return out;
+  }
+
+  /** The index of the bucket a run uses: the one asked for, the only one, or the one the inputs' sizes fit. */
+  private bucketIndex(inputs: Readonly<Record<string, InputData>>, asked: ShapeOf | undefined): number {
+    const shapes = this.buckets;
+    const list = () => shapes.map((s) => `${s.batch}x${s.seq}`).join(", ");
+    if (asked) {
+      const k = shapes.findIndex((s) => s.batch === asked.batch && s.seq === asked.seq);
+      if (k < 0) {
+        throw new InputError(`no bucket of batch ${asked.batch}, seq ${asked.seq}; the model has ${list()}`);
+      }
+      return k;
+    }
+    if (shapes.length === 1) return 0;
+    const fits = this.plan.buckets.flatMap((b, k) =>
+      b.inputs.every((t) => inputs[t.name]?.length === t.shape.reduce((a, d) => a * d, 1)) ? [k] : []
+    );
+    if (fits.length !== 1) {
+      throw new InputError(
+        `${fits.length === 0 ? "no bucket fits" : "several buckets fit"} these inputs; pass the bucket ` +
+          `({batch, seq}); the model has ${list()}`,
+      );
+    }
+    return fits[0];
   }
 
   /** The tokenizer the artifact carries (checked against its manifest), if any. */
@@ -298,34 +342,37 @@ export class CompiledModel {
   }
 
   /**
-   * Classifies sentences with the artifact's tokenizer and labels, one run each: the label, the
-   * probabilities, and whether a sentence was cut to the compiled length (`long: "refuse"` makes
-   * that an InputError instead). Throws when the artifact carries no tokenizer.
+   * Classifies sentences with the artifact's tokenizer and labels. Sentences are sorted by length
+   * and run in batches (up to `options.batch` rows, default the largest compiled batch), each in
+   * the smallest bucket that fits its longest sentence; results come back in the input order: the
+   * label, the probabilities, and whether a sentence was cut to the longest compiled length
+   * (`long: "refuse"` makes that an InputError instead). Throws when the artifact carries no
+   * tokenizer.
    */
   classify(sentences: readonly string[], options: ClassifyOptions = {}): Classification[] {
     if (!this.text) {
       throw new InputError(`${this.dir} carries no tokenizer.json: compile it from a checkpoint with one`);
     }
-    const seq = this.plan.inputs.find((t) => t.name === "input_ids")!.shape.at(-1)!;
-    const logitsName = this.plan.outputs[0].name;
-    return sentences.map((s) => {
-      const { inputs, truncated } = sentenceInputs(this.text!, s, seq, options);
-      const names = new Set(this.plan.inputs.map((t) => t.name));
-      const probabilities = softmax(
-        this.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => names.has(k))))[logitsName],
-      );
-      const index = probabilities.indexOf(Math.max(...probabilities));
-      return { label: this.text!.labels[index], index, probabilities, truncated };
-    });
+    const text = this.text;
+    return classifyBatches(
+      text,
+      this.buckets,
+      sentences,
+      options,
+      (inputs, bucket) => this.run(inputs, { bucket })[this.plan.buckets[0].outputs[0].name],
+    );
   }
 
-  /** The per-step profile of the runs made with `profile` on: mean ms per run. */
-  profile(): StepProfile[] {
-    return this.plan.steps.map((s, i) => ({
+  /** The per-step profile of the runs made with `profile` on (of bucket `bucket`, by default the first): mean ms per run. */
+  profile(bucket: ShapeOf = this.buckets[0]): StepProfile[] {
+    const k = this.buckets.findIndex((s) => s.batch === bucket.batch && s.seq === bucket.seq);
+    if (k < 0) throw new InputError(`no bucket of batch ${bucket.batch}, seq ${bucket.seq}`);
+    const runs = this.runs[k];
+    return this.plan.buckets[k].steps.map((s, i) => ({
       value: s.value,
       op: s.op,
       kernel: s.kernel[this.relaxedSimd ? 0 : 1],
-      ms: this.runs ? this.profileTimes[i] / this.runs : 0,
+      ms: runs ? this.profileTimes[k][i] / runs : 0,
       flops: s.flops,
     }));
   }

@@ -39,12 +39,31 @@ export interface PlanStep {
   flops: number;
 }
 
+/**
+ * The model compiled for one shape. Buckets share the weights and the arena (one runs at a time);
+ * each has its own inputs, outputs and kernel calls.
+ */
+export interface PlanBucket {
+  /** Rows per run, when compiled for buckets (the inputs are `[batch, seq]`). */
+  batch?: number;
+  /** Tokens per row, when compiled for buckets. */
+  seq?: number;
+  /** Bytes of the arena this bucket uses (at most the plan's arena). */
+  arenaBytes: number;
+  /** The function's inputs, in order. */
+  inputs: PlanTensor[];
+  /** The function's outputs, in order. */
+  outputs: PlanTensor[];
+  /** The kernel calls of one run, in order. */
+  steps: PlanStep[];
+}
+
 /** The whole plan. */
 export interface Plan {
   /** Always "sparrow-plan". */
   format: "sparrow-plan";
-  /** The format version: 2 (version 1 artifacts carried TypeScript kernels). */
-  version: 2;
+  /** The format version: 3 (version 1 carried TypeScript kernels, version 2 one shape only). */
+  version: 3;
   /** The model's name. */
   model: string;
   /** Memory layout: one shared wasm memory of `pages` 64 KiB pages. */
@@ -59,13 +78,12 @@ export interface Plan {
   };
   /** The kernel modules: with relaxed SIMD and without. */
   wasm: { relaxed: string; simd: string };
-  /** The function's inputs, in order. */
-  inputs: PlanTensor[];
-  /** The function's outputs, in order. */
-  outputs: PlanTensor[];
-  /** The kernel calls of one run, in order. */
-  steps: PlanStep[];
+  /** The shapes compiled, at least one; several share the weights and the arena. */
+  buckets: PlanBucket[];
 }
+
+/** The most buckets a plan may hold. */
+const MAX_BUCKETS = 64;
 
 /** An artifact file that is missing, corrupt or not one this runtime can run; the message names the file. */
 export class ArtifactError extends Error {
@@ -99,8 +117,12 @@ export function parsePlan(file: string, text: string): Plan {
   }
   const bad = (what: string) => new ArtifactError(file, `bad plan: ${what}`);
   if (p?.format !== "sparrow-plan") throw bad(`'format' must be "sparrow-plan"`);
-  if (p.version !== 2) {
-    throw bad(`unsupported version ${p.version}${p.version === 1 ? " (compile the model again)" : ""}`);
+  if (p.version !== 3) {
+    throw bad(
+      `unsupported version ${p.version}${
+        p.version === 1 || p.version === 2 ? " (compile the model again)" : ""
+      }`,
+    );
   }
   const mem = p.memory;
   if (!mem || !isInt(mem.pages) || mem.pages < 1 || mem.pages > 65536) throw bad("memory.pages");
@@ -120,27 +142,52 @@ export function parsePlan(file: string, text: string): Plan {
       throw bad(`${field} must name a file inside the artifact, got ${JSON.stringify(name)}`);
     }
   }
-  for (const [where, list] of [["inputs", p.inputs], ["outputs", p.outputs]] as const) {
-    if (!Array.isArray(list)) throw bad(`'${where}' must be a list`);
-    list.forEach((t, i) => {
-      const size = (t.shape ?? []).reduce((a, b) => a * b, 1) * (PLAN_DTYPE_BYTES[t.dtype] ?? NaN);
-      if (typeof t.name !== "string" || !Array.isArray(t.shape) || !t.shape.every(isInt)) {
-        throw bad(`${where}[${i}]: name and shape`);
-      }
-      if (!(t.dtype in PLAN_DTYPE_BYTES)) throw bad(`${where}[${i}]: dtype '${t.dtype}'`);
-      if (!inMemory(t.offset, size)) throw bad(`${where}[${i}] ('${t.name}') is outside memory`);
-    });
+  if (!Array.isArray(p.buckets) || p.buckets.length < 1 || p.buckets.length > MAX_BUCKETS) {
+    throw bad(`'buckets' must be a list of 1 to ${MAX_BUCKETS} buckets`);
   }
-  if (!Array.isArray(p.steps)) throw bad("'steps' must be a list");
-  p.steps.forEach((s, i) => {
-    const ok = Array.isArray(s.kernel) && s.kernel.length === 2 &&
-      s.kernel.every((k) => typeof k === "string") && Array.isArray(s.args) && s.args.every(isInt);
-    if (!ok) throw bad(`steps[${i}] (${s?.value ?? "?"})`);
-    // Every argument is an address past the control block, inside memory.
-    const stray = s.args.find((a) => a < mem.control || a >= limit);
-    if (stray !== undefined) {
-      throw bad(`steps[${i}] (${s.value}): address ${stray} is outside the arena and weights`);
+  const shapes = new Set<string>();
+  p.buckets.forEach((b, k) => {
+    const at = `buckets[${k}]`;
+    if (typeof b !== "object" || b === null) throw bad(`${at} must be an object`);
+    for (const dim of ["batch", "seq"] as const) {
+      if (b[dim] !== undefined && !(isInt(b[dim]) && b[dim] >= 1)) throw bad(`${at}.${dim}`);
     }
+    if ((b.batch === undefined) !== (b.seq === undefined)) throw bad(`${at}: batch and seq go together`);
+    const shape = `${b.batch}x${b.seq}`;
+    if (shapes.has(shape)) throw bad(`${at}: a second bucket of batch ${b.batch}, seq ${b.seq}`);
+    shapes.add(shape);
+    if (!isInt(b.arenaBytes) || b.arenaBytes > mem.arena.size) throw bad(`${at}.arenaBytes`);
+    for (const [where, list] of [["inputs", b.inputs], ["outputs", b.outputs]] as const) {
+      if (!Array.isArray(list)) throw bad(`${at}.${where} must be a list`);
+      list.forEach((t, i) => {
+        if (typeof t !== "object" || t === null) throw bad(`${at}.${where}[${i}]`);
+        const size = (Array.isArray(t.shape) ? t.shape : []).reduce((a, d) => a * d, 1) *
+          (PLAN_DTYPE_BYTES[t.dtype] ?? NaN);
+        if (typeof t.name !== "string" || !Array.isArray(t.shape) || !t.shape.every(isInt)) {
+          throw bad(`${at}.${where}[${i}]: name and shape`);
+        }
+        if (!Object.hasOwn(PLAN_DTYPE_BYTES, t.dtype)) throw bad(`${at}.${where}[${i}]: dtype '${t.dtype}'`);
+        if (!inMemory(t.offset, size)) throw bad(`${at}.${where}[${i}] ('${t.name}') is outside memory`);
+        if (t.limit !== undefined && !isInt(t.limit)) throw bad(`${at}.${where}[${i}].limit`);
+      });
+    }
+    if (
+      b.batch !== undefined &&
+      !b.inputs.every((t) => t.shape.length === 2 && t.shape[0] === b.batch && t.shape[1] === b.seq)
+    ) {
+      throw bad(`${at}: its inputs must be [${b.batch}, ${b.seq}]`);
+    }
+    if (!Array.isArray(b.steps)) throw bad(`${at}.steps must be a list`);
+    b.steps.forEach((s, i) => {
+      const ok = typeof s === "object" && s !== null && Array.isArray(s.kernel) && s.kernel.length === 2 &&
+        s.kernel.every((k) => typeof k === "string") && Array.isArray(s.args) && s.args.every(isInt);
+      if (!ok) throw bad(`${at}.steps[${i}] (${s?.value ?? "?"})`);
+      // Every argument is an address past the control block, inside memory.
+      const stray = s.args.find((a) => a < mem.control || a >= limit);
+      if (stray !== undefined) {
+        throw bad(`${at}.steps[${i}] (${s.value}): address ${stray} is outside the arena and weights`);
+      }
+    });
   });
   return p;
 }

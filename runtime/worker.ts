@@ -1,7 +1,7 @@
 /**
  * A runtime worker thread's work, the same in every host: instantiates the kernels over the
- * shared memory, says it is ready, then runs the steps as its thread id each time the caller
- * starts a run, until shut down. The host's worker entry (worker_web.ts, worker_node.ts) receives
+ * shared memory, says it is ready, then runs the steps of the bucket the caller chose, as its
+ * thread id, each time the caller starts a run, until shut down. The host's worker entry (worker_web.ts, worker_node.ts) receives
  * the `WorkerInit` message and calls `workerLoop`.
  */
 
@@ -14,8 +14,8 @@ export interface WorkerInit {
   module: WebAssembly.Module;
   /** The shared memory holding weights, arena and the control block. */
   memory: WebAssembly.Memory;
-  /** The plan's steps. */
-  steps: PlanStep[];
+  /** The steps of each of the plan's buckets. */
+  buckets: PlanStep[][];
   /** Which kernel names the steps use: 0 relaxed SIMD, 1 plain SIMD. */
   variant: 0 | 1;
   /** This worker's thread id (1 and up; the caller is 0). */
@@ -26,9 +26,9 @@ export interface WorkerInit {
 
 /** Runs worker `init.tid` until shutdown; `ready` is called once the kernels are bound. */
 export async function workerLoop(init: WorkerInit, ready: () => void): Promise<void> {
-  const { module, memory, steps, variant, tid, nt } = init;
+  const { module, memory, buckets, variant, tid, nt } = init;
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const bound = bindSteps(steps, instance.exports as KernelTable, variant);
+  const bound = buckets.map((steps) => bindSteps(steps, instance.exports as KernelTable, variant));
   const ctl = new Int32Array(memory.buffer, 0, 16);
   let seen = Atomics.load(ctl, CONTROL.start);
   ready();
@@ -36,7 +36,7 @@ export async function workerLoop(init: WorkerInit, ready: () => void): Promise<v
     Atomics.wait(ctl, CONTROL.start, seen);
     if (Atomics.load(ctl, CONTROL.shutdown)) break;
     seen = Atomics.load(ctl, CONTROL.start);
-    const failure = runSteps(bound, ctl, tid, nt);
+    const failure = runSteps(bound[Atomics.load(ctl, CONTROL.bucket)], ctl, tid, nt);
     if (failure) console.error(`sparrow runtime: ${failure}`);
   }
 }

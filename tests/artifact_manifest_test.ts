@@ -79,7 +79,7 @@ Deno.test("an artifact is data: wasm kernels, weights and JSON, no code to impor
     const plan = await readJson(join(dir, "plan.json"));
     assert.deepEqual(Object.keys(manifest.files).filter((n) => /\.(ts|js|mjs)$/.test(n)), []);
     // bert-tiny gathers its embeddings and casts its mask: those run as wasm kernels too.
-    const kernels = plan.steps.map((s: { kernel: string[] }) => s.kernel[0]);
+    const kernels = plan.buckets[0].steps.map((s: { kernel: string[] }) => s.kernel[0]);
     assert.ok(kernels.some((k: string) => k.startsWith("gather_")), kernels.join(" "));
     assert.ok(kernels.some((k: string) => k.startsWith("cast_")), kernels.join(" "));
   });

@@ -105,7 +105,7 @@ Deno.test({
         );
       }
       const artifact = join(dir, "mini");
-      await writeArtifact(await compile(MINI, { seq: 32, log: () => {} }), artifact);
+      await writeArtifact(await compile(MINI, { seq: [16, 32], batch: [1, 2], log: () => {} }), artifact);
 
       /** Classifies SENTENCE in the page and checks it against Deno's run; returns the status line. */
       const classifyIn = async (url: string, threads: number, shot: string) => {

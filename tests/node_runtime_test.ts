@@ -1,7 +1,7 @@
 /**
  * The runtime in Node: `deno task build` bundles it into a package; a ten-line script run by a
  * real `node` process imports it by package name, loads an artifact from its folder on two
- * threads and runs it (and another classifies sentences with a checkpoint's artifact). Its outputs must equal the Deno runtime's on the same artifact, inputs and
+ * threads and runs it (and another classifies sentences with a checkpoint's artifact of four buckets, 1 and 2 rows by 16 and 32 tokens). Its outputs must equal the Deno runtime's on the same artifact, inputs and
  * kernels (Node 20's V8 has no relaxed SIMD, so it runs the plain-SIMD module: exactly Deno's with
  * `noRelaxedSimd`, within 1e-5 of Deno's relaxed-SIMD FMA kernels).
  */
@@ -88,7 +88,7 @@ Deno.test({
       // Text in: an artifact compiled from a checkpoint classifies sentences in Node as in Deno.
       if (existsSync(join(MINI, "tokenizer.json"))) {
         const mini = join(dir, "mini");
-        await writeArtifact(await compile(MINI, { seq: 32 }), mini);
+        await writeArtifact(await compile(MINI, { seq: [16, 32], batch: [1, 2] }), mini);
         const sentences = [
           "a gripping , funny film",
           "a dull , lifeless mess",

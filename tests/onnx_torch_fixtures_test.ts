@@ -131,7 +131,7 @@ function assertFirstTokenIsAView(result: CompileResult, label: string): void {
     op.operands.slice(1).every((v) => !atRunTime(v))
   );
   assert.equal(picks.length, 1, `${label}: one selection of the encoder output (the pooler's [:, 0])`);
-  const computed = new Set(result.artifact!.plan.steps.map((s) => s.value));
+  const computed = new Set(result.artifact!.plan.buckets[0].steps.map((s) => s.value));
   assert.ok(!computed.has(picks[0].result.ref), `${label}: ${picks[0].result.ref} is a copy, not a view`);
 }
 
@@ -164,7 +164,7 @@ for (const [i, fx] of manifest.fixtures.entries()) {
     const result = await compile(path, { seq: fx.seq, log: () => {} });
     assertFirstTokenIsAView(result, label);
     // torch writes `scores / sqrt(d)`: the division is the softmax kernel's scale, not a kernel of its own.
-    const softmaxSteps = result.artifact!.plan.steps.filter((s) => s.op.includes("softmax"));
+    const softmaxSteps = result.artifact!.plan.buckets[0].steps.filter((s) => s.op.includes("softmax"));
     assert.deepEqual(softmaxSteps.map((s) => s.op), ["div+softmax", "div+softmax"], label);
     const compiled = await compiledLogits(result, inputs, 1 + (i % 2));
     lines.push(`compiled ${assertClose(label, "compiled vs torch", compiled, torch).toExponential(2)}`);
@@ -205,7 +205,7 @@ for (const [i, fx] of manifest.fixtures.entries()) {
         pipeline: "recognize,canonicalize,cse,fuse,dce",
         log: () => {},
       });
-      const steps = batch2.artifact!.plan.steps.filter((s) => /^%bert\.pooler\.(Gather|Slice)/.test(s.value));
+      const steps = batch2.artifact!.plan.buckets[0].steps.filter((s) => /^%bert\.pooler\.(Gather|Slice)/.test(s.value));
       assert.deepEqual(steps.map((s) => s.op), [fx.pooler === "select" ? "gather" : "slice"], label);
       const rows = [0, 1].map((r) => inputs[r]);
       const both = Object.fromEntries(NAMES.map((n) => [n, rows.flatMap((f) => f[n])]));

@@ -218,10 +218,10 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
   const model = await loadCompiled(built.dir, { threads: 1 });
   let acc, checkMaxAbs, referenceLogits;
   try {
-    const out = model.plan.outputs[0].name;
+    const out = model.plan.buckets[0].outputs[0].name;
     const runner: EvalRunner = {
       seq: s.seq,
-      labels: model.plan.outputs[0].shape[1],
+      labels: model.plan.buckets[0].outputs[0].shape[1],
       run: (values) => model.run(values)[out],
     };
     acc = evaluateSst2(runner, l.tokenizer, l.rows);

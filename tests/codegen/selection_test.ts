@@ -39,7 +39,7 @@ async function check(m: ReturnType<typeof gatherModule>, shape: number[]): Promi
   } finally {
     model.close();
   }
-  return compiled.plan.steps.map((s) => s.value);
+  return compiled.plan.buckets[0].steps.map((s) => s.value);
 }
 
 Deno.test("gather of the first token at batch 1 is a view: no step computes it", async () => {
