@@ -42,7 +42,7 @@ import {
 } from "../ir/safetensors.ts";
 import { numel } from "../ir/types.ts";
 import { Tensor } from "../ir/tensor.ts";
-import { verify } from "../ir/verifier.ts";
+import { MAX_ELEMENTS, verify } from "../ir/verifier.ts";
 import { memoryStore, safetensorsStore, type WeightStore } from "../ir/weights.ts";
 import { type Checkpoint, INDEX, readCheckpoint, readJson, SINGLE } from "./hf_checkpoint.ts";
 import {
@@ -144,7 +144,27 @@ const INT_FIELDS = {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-const quote = (v: unknown) => typeof v === "string" ? `'${v}'` : JSON.stringify(v);
+/** A JSON value for a message: at most 80 characters (a long or deep value is cut, never walked). */
+function show(v: unknown): string {
+  const brief = (x: unknown) => Array.isArray(x) ? `[${x.length} items]` : isObject(x) ? "{...}" : String(x);
+  let text: string;
+  try {
+    text = Array.isArray(v)
+      ? `[${v.slice(0, 8).map(brief).join(", ")}${v.length > 8 ? ", ..." : ""}]`
+      : isObject(v)
+      ? "{...}"
+      : JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+const quote = (v: unknown) =>
+  typeof v === "string" ? `'${v.length > 80 ? `${v.slice(0, 77)}...` : v}'`.replace(/\n/g, "\\n") : show(v);
+
+/** The most encoder layers a config may have (BERT-large has 24). */
+export const HF_MAX_LAYERS = 1024;
 
 /**
  * Maps a parsed `config.json` onto a {@link BertConfig} for sequence length `seq` (128, or
@@ -163,7 +183,7 @@ export function hfBertConfig(json: unknown, file: string, seq?: number): HfBertC
   if (has("architectures")) {
     const list = json.architectures;
     if (!Array.isArray(list) || list.length === 0 || typeof list[0] !== "string") {
-      throw fail(`architectures must be a list of class names, got ${JSON.stringify(list)}`);
+      throw fail(`architectures must be a list of class names, got ${show(list)}`);
     }
     if (!(HF_ARCHITECTURES as readonly string[]).includes(list[0])) {
       throw fail(`architectures ${quote(list[0])} is not supported (${HF_ARCHITECTURES.join(", ")})`);
@@ -175,9 +195,12 @@ export function hfBertConfig(json: unknown, file: string, seq?: number): HfBertC
   for (const [key, fallback] of Object.entries(INT_FIELDS)) {
     const v = has(key) ? json[key] : fallback;
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
-      throw fail(`${key} must be a positive integer, got ${JSON.stringify(v)}`);
+      throw fail(`${key} must be a positive integer, got ${show(v)}`);
     }
     ints[key] = v;
+  }
+  if (ints.num_hidden_layers > HF_MAX_LAYERS) {
+    throw fail(`num_hidden_layers ${ints.num_hidden_layers} is more than the ${HF_MAX_LAYERS} Sparrow takes`);
   }
   const hiddenAct = has("hidden_act") ? json.hidden_act : "gelu";
   if (typeof hiddenAct !== "string" || !Object.hasOwn(HF_ACTIVATIONS, hiddenAct)) {
@@ -191,7 +214,7 @@ export function hfBertConfig(json: unknown, file: string, seq?: number): HfBertC
   }
   const eps = has("layer_norm_eps") ? json.layer_norm_eps : 1e-12;
   if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0) {
-    throw fail(`layer_norm_eps must be a finite number >= 0, got ${JSON.stringify(eps)}`);
+    throw fail(`layer_norm_eps must be a finite number >= 0, got ${show(eps)}`);
   }
   if (json.is_decoder === true) throw fail("is_decoder true is not supported (only the encoder)");
   if (json.add_cross_attention === true) throw fail("add_cross_attention true is not supported");
@@ -206,7 +229,7 @@ export function hfBertConfig(json: unknown, file: string, seq?: number): HfBertC
   else if (has("num_labels")) {
     const n = json.num_labels;
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) {
-      throw fail(`num_labels must be a positive integer, got ${JSON.stringify(n)}`);
+      throw fail(`num_labels must be a positive integer, got ${show(n)}`);
     }
     labels = n;
   }
@@ -217,6 +240,13 @@ export function hfBertConfig(json: unknown, file: string, seq?: number): HfBertC
     throw fail(`BertForQuestionAnswering with ${labels} labels is not supported (start and end: 2)`);
   }
 
+  for (const [what, n] of [["type_vocab_size", ints.type_vocab_size], ["num_labels", labels]] as const) {
+    if (n * ints.hidden_size > MAX_ELEMENTS) {
+      throw fail(
+        `${what} x hidden_size is ${n * ints.hidden_size} elements, over the IR's limit of ${MAX_ELEMENTS}`,
+      );
+    }
+  }
   if (ints.hidden_size % ints.num_attention_heads !== 0) {
     throw fail(
       `hidden_size ${ints.hidden_size} is not a multiple of num_attention_heads ${ints.num_attention_heads}`,

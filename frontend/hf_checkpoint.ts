@@ -6,6 +6,10 @@
 import { isAbsolute, join } from "node:path";
 import { readSafetensorsHeader, type TensorInfo } from "../ir/safetensors.ts";
 import { HfImportError } from "./hf.ts";
+import { jsonTooDeep, MAX_JSON_DEPTH, readBoundedText } from "./tokenizer.ts";
+
+/** The largest config.json or index file read. */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -38,19 +42,24 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Reads and parses a JSON file of a checkpoint folder (`what` says what it is, for a missing one).
+ * Throws an HfImportError for a missing file, one that is no regular file or larger than
+ * {@link MAX_JSON_BYTES} (before reading it), invalid JSON, or JSON nested deeper than
+ * {@link MAX_JSON_DEPTH} levels.
+ */
 export async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
+  const text = await readBoundedText(path, MAX_JSON_BYTES, (m) => new HfImportError(m));
+  if (text === undefined) throw new HfImportError(`${path}: not found (${what})`);
+  let json: unknown;
   try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new HfImportError(`${path}: not found (${what})`);
-    throw e;
-  }
-  try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (e) {
     throw new HfImportError(`${path}: not valid JSON: ${(e as Error).message}`);
   }
+  const deep = jsonTooDeep(json);
+  if (deep) throw new HfImportError(`${path}: nests deeper than ${MAX_JSON_DEPTH} levels at ${deep}`);
+  return json;
 }
 
 /** Reads the headers of a folder's `model.safetensors`, or of the shards its index lists. */

@@ -17,13 +17,52 @@ import { type BertTokenizer, bertTokenizer, TokenizerError } from "../runtime/to
 
 export { type BertTokenizer, TokenizerError } from "../runtime/tokenizer.ts";
 
-async function readOptional(path: string): Promise<string | undefined> {
+/** The largest tokenizer file read (`tokenizer.json` of multilingual models is tens of MiB). */
+export const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
+
+/** How deep JSON files of a model folder (config, tokenizer) may nest objects and arrays. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Where a parsed JSON value nests deeper than `limit` (a path such as `normalizer.normalizers[0]`,
+ * cut to 60 characters), or undefined; found without recursion, so any depth is safe to check.
+ */
+export function jsonTooDeep(value: unknown, limit: number = MAX_JSON_DEPTH): string | undefined {
+  const stack: [unknown, number, string][] = [[value, 0, ""]];
+  while (stack.length > 0) {
+    const [v, depth, path] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= limit) return path.length > 60 ? `${path.slice(0, 57)}...` : path;
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push([x, depth + 1, `${path}[${i}]`]));
+    else for (const [k, x] of Object.entries(v)) stack.push([x, depth + 1, path ? `${path}.${k}` : k]);
+  }
+  return undefined;
+}
+
+/**
+ * The text of a model folder's file, or undefined when it does not exist. Throws `error(message)`
+ * for a file that is no regular file (a FIFO would block) or is larger than `maxBytes`, before
+ * reading it.
+ */
+export async function readBoundedText(
+  path: string,
+  maxBytes: number,
+  error: (message: string) => Error,
+): Promise<string | undefined> {
+  let info: Deno.FileInfo;
   try {
-    return await Deno.readTextFile(path);
+    info = await Deno.stat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+  if (!info.isFile) throw error(`${path}: not a regular file (a folder, FIFO or device)`);
+  if (info.size > maxBytes) throw error(`${path}: ${info.size} bytes, over the ${maxBytes}-byte limit`);
+  return await Deno.readTextFile(path);
+}
+
+function readOptional(path: string): Promise<string | undefined> {
+  return readBoundedText(path, MAX_TOKENIZER_BYTES, (m) => new TokenizerError(m));
 }
 
 function parseJson(text: string, path: string): Record<string, unknown> {
@@ -36,6 +75,8 @@ function parseJson(text: string, path: string): Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     throw new TokenizerError(`${path}: not a JSON object`);
   }
+  const deep = jsonTooDeep(v);
+  if (deep) throw new TokenizerError(`${path}: nests deeper than ${MAX_JSON_DEPTH} levels at ${deep}`);
   return v as Record<string, unknown>;
 }
 

@@ -8,7 +8,8 @@ import type { Diagnostic } from "./diagnostics.ts";
 import type { Module } from "./module.ts";
 import { buildModule } from "./syntax/build.ts";
 import { irParser } from "./syntax/parser.ts";
-import { Comma, irLexer, LBracket, NumberLit, RBracket } from "./syntax/tokens.ts";
+import { Comma, Equals, irLexer, LBracket, LocalName, NumberLit, RBracket } from "./syntax/tokens.ts";
+import { MAX_OPS } from "./verifier.ts";
 
 /** How deep `[` lists may nest; deeper input is rejected before the (recursive) parser runs. */
 const MAX_LIST_DEPTH = 64;
@@ -54,6 +55,12 @@ function parseUnchecked(text: string, file: string): ParseResult {
     diagnostics.push({ loc: { file, line: deep.startLine!, col: deep.startColumn! }, message });
     return { diagnostics };
   }
+  const extra = opBeyondLimit(lexed.tokens);
+  if (extra) {
+    const message = `the module has more than ${MAX_OPS} ops (the limit); op ${MAX_OPS + 1} is here`;
+    diagnostics.push({ loc: { file, line: extra.startLine!, col: extra.startColumn! }, message });
+    return { diagnostics };
+  }
   irParser.input = lexed.tokens;
   const cst = irParser.module();
   const end = endLoc(text, file);
@@ -85,6 +92,17 @@ function tooDeep(tokens: readonly IToken[]): IToken | undefined {
       if (++depth > MAX_LIST_DEPTH) return t;
     } else if (t.tokenType === RBracket) depth = Math.max(0, depth - 1);
     else if (t.tokenType !== NumberLit && t.tokenType !== Comma) depth = 0;
+  }
+  return undefined;
+}
+
+/** The `%name` defining op MAX_OPS + 1 (`%name =`), if the module has more ops than that. */
+function opBeyondLimit(tokens: readonly IToken[]): IToken | undefined {
+  let ops = 0;
+  for (let i = 1; i < tokens.length; i++) {
+    if (tokens[i].tokenType === Equals && tokens[i - 1].tokenType === LocalName && ++ops > MAX_OPS) {
+      return tokens[i - 1];
+    }
   }
   return undefined;
 }

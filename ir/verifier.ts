@@ -19,6 +19,12 @@ import { bsrGrid, formatShape, formatType, numel, sameShape, type TensorType } f
 /** The largest tensor the IR accepts, in elements. */
 export const MAX_ELEMENTS = 2 ** 31 - 1;
 
+/**
+ * The most ops a module may have, all functions together (BERT-large imported from ONNX has about
+ * 2,500): the parser refuses a longer file before building it, the verifier a larger module.
+ */
+export const MAX_OPS = 50_000;
+
 /** Shape and dtype of one entry of the weights file; dtype as safetensors writes it (`F32`). */
 export interface WeightEntry {
   /** Element type as safetensors spells it, e.g. `F32`. */
@@ -100,6 +106,11 @@ class Verifier {
     for (const w of this.m.weights.values()) {
       this.checkType(w);
       if (this.options.weights) this.checkWeight(w);
+    }
+    const ops = this.m.funcs.reduce((n, f) => n + f.body.length, 0);
+    if (ops > MAX_OPS) {
+      this.error(this.m.loc, `the module has ${ops} ops, more than the limit of ${MAX_OPS}`);
+      return this.diagnostics;
     }
     const names = new Set<string>();
     for (const f of this.m.funcs) {
