@@ -10,6 +10,9 @@
  *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
  *            [--results FILE | --no-results] (a full run rewrites docs/results.md's table2 section)
  *   compare  compiled artifacts side by side, interleaved medians: DIR... [--threads] [--repeat]
+ *   buckets  sst2-bert-mini rows/s on SST-2 dev: length buckets against fixed S=64, batch 1 and 8, in
+ *            Deno, Node and Chromium beside onnxruntime-web [--threads] [--repeat] [--limit] [--no-node]
+ *            [--no-browser] [--no-web] [--out]
  *   ir       parse, verify and print speed of the IR (deno bench)
  */
 
@@ -24,10 +27,11 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   sweep: sweepBench,
   compare: compareBench,
   table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
+  buckets: (args) => import("./buckets.ts").then((m) => m.bucketsBench(args)),
 };
 
 /** What `deno task bench --help` prints: every benchmark and every option it takes. */
-const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|ir> [options]
+const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|ir> [options]
 
   dense     BERT-base: Sparrow's dense artifact against onnxruntime-node and -web
     --model PRESET       synthetic preset (default bert-base)
@@ -99,6 +103,17 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|ir> [op
     --methods LIST       dense,magnitude,reconstruct (default all three)
     --reconstruct-options OPTS  more prune-reconstruct options
     --out DIR            (default out/bench)
+
+  buckets   sst2-bert-mini rows/s on the SST-2 dev rows: an artifact with length buckets
+            (16,32,64,128) against fixed length 64, batch 1 and 8, in Deno, Node and headless
+            Chromium, beside onnxruntime-web on the same model exported to ONNX
+    --threads 1,2        thread counts (default 1,2)
+    --repeat N           passes over the rows per configuration (default 3)
+    --limit N            only the first N dev rows
+    --no-node            skip Node
+    --no-browser         skip Chromium (and onnxruntime-web)
+    --no-web             skip onnxruntime-web
+    --out DIR            (default out/bench/buckets)
 
   ir        parse, verify and print speed of the IR (deno bench)
 
