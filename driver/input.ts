@@ -4,7 +4,7 @@
  * and a weight store; nothing is written.
  */
 
-import { dirname, extname, join, resolve, sep } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Diagnostic } from "../ir/diagnostics.ts";
 import { loadModule, loadWeights, weightsPath } from "../ir/load.ts";
 import type { Module } from "../ir/module.ts";
@@ -214,12 +214,12 @@ export interface InputFiles {
  * an IR file and the weights file its header names, a checkpoint folder (and where its links
  * lead), an ONNX file's folder (external data lies beside it).
  *
- * An IR file is text anyone may hand over, so its weights line is not trusted to point anywhere:
- * the weights file must be named `*.safetensors` and lie, as named and where its links lead, in
- * the IR file's folder or below or in the working folder or below; or be a Hugging Face
- * checkpoint's own weights (a `config.json` beside it), which `deno task import` references in
- * place. Otherwise it is left out of `reads` and `refused` says why (`/etc/passwd`,
- * `../../../some/secret.safetensors`).
+ * An IR file is text anyone may hand over, so its weights line is not trusted to name any file:
+ * the weights file must be named `*.safetensors`, and so must where its links lead (or be a blob
+ * of a Hugging Face cache, `.../blobs/<hash>`). Otherwise (`/etc/passwd`, a `w.safetensors` link to
+ * `~/.ssh/id_rsa`) it is left out of `reads` and `refused` says why. Where it lies is not
+ * restricted: Sparrow's own outputs name their input's weights relatively (`../m.safetensors`)
+ * and an imported checkpoint's file in place.
  */
 export async function inputFiles(path: string): Promise<InputFiles> {
   const kind = await inputKind(path);
@@ -243,15 +243,10 @@ export async function inputFiles(path: string): Promise<InputFiles> {
   const refusal = async (file: string): Promise<string | undefined> => {
     const named = `${path}: its weights line names '${m!.weightsFile}'`;
     if (!/\.safetensors$/i.test(file)) return `${named}, which is not a .safetensors file`;
-    const under = (p: string, dirs: string[]) => dirs.some((d) => p === d || p.startsWith(d + sep));
-    const homes = [dirname(resolve(path)), resolve(Deno.cwd())];
-    const realHomes = (await Promise.all(homes.map(real))).flat();
+    // Where a link leads must be a weights file too: named so, or a blob of a Hugging Face cache.
     const target = (await real(file))[0];
-    const checkpoint = await Deno.stat(join(dirname(file), "config.json")).then((s) => s.isFile, () => false);
-    if (checkpoint) return undefined;
-    if (!under(file, homes) || (target !== undefined && !under(target, [...homes, ...realHomes]))) {
-      return `${named}, outside the IR file's folder and the working folder (and not a checkpoint's); ` +
-        `move the weights beside the IR file or run from a folder that holds them`;
+    if (target !== undefined && !/\.safetensors$/i.test(target) && basename(dirname(target)) !== "blobs") {
+      return `${named}, a link to ${target}, which is not a .safetensors file`;
     }
     return undefined;
   };
