@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatDiagnostics, Random, writeSafetensors } from "../mod.ts";
-import { nameRegex } from "../passes/pass.ts";
+import { nameRegex, thrownMessage } from "../passes/pass.ts";
 import { maxThreads, readInputsJson, threadsFlag, UsageError } from "../cli/common.ts";
 import { assertProbe, runProbe } from "./adversarial/probe.ts";
 import { CAN_RUN, runTask } from "./compile_cli.ts";
@@ -381,4 +381,41 @@ Deno.test("formatDiagnostics shows 20, then counts the rest", () => {
   assert.equal(lines[20], "and 5 more errors");
   assert.equal(formatDiagnostics(ds.slice(0, 20)).split("\n").length, 20);
   assert.equal(formatDiagnostics(ds, undefined, Infinity).split("\n").length, 25);
+});
+
+Deno.test("thrownMessage says something, on one line, for whatever was thrown", () => {
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const badMessage = new Error("x");
+  Object.defineProperty(badMessage, "message", {
+    get() {
+      throw new Error("no");
+    },
+  });
+  const cases: [unknown, string | RegExp][] = [
+    [new Error("line one\n  line two"), "line one line two"],
+    [Symbol("s"), "Symbol(s)"],
+    [null, "null"],
+    [undefined, "undefined"],
+    [42n, "42"],
+    [{ code: 7 }, '{"code":7}'],
+    [{ toString: () => "custom" }, "custom"],
+    [{
+      toJSON: () => {
+        throw new Error("no");
+      },
+      toString: () => {
+        throw new Error("no");
+      },
+    }, /^a value that cannot be printed \(object\)$/],
+    [revoked.proxy, /^a value that cannot be printed \(object\)$/],
+    [badMessage, /^Error: |^\{\}$|^a value/],
+    ["y".repeat(1000), /^y{300}\.\.\.$/],
+  ];
+  for (const [value, want] of cases) {
+    const said = thrownMessage(value);
+    assert.ok(!said.includes("\n"), said);
+    if (typeof want === "string") assert.equal(said, want);
+    else assert.match(said, want);
+  }
 });
