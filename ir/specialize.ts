@@ -5,13 +5,15 @@
  * dimensions and re-derives every op's result type with the op's own shape rule, so the ops,
  * attributes and weights stay exactly as the passes left them.
  *
- * Only three kinds of op carry a shape of their own, and each is carried over by a rule:
+ * Only four kinds of op carry a shape of their own, and each is carried over by a rule:
  * - `reshape` (its declared type): the dims it shares with its operand at the front and at the
  *   back follow the operand; the ones in between (the heads split, the mask's broadcast axes)
  *   stay, e.g. `[1,64,256] -> [1,64,4,64]` becomes `[8,32,256] -> [8,32,4,64]`;
  * - `cast` (its declared dtype): the operand's new shape;
  * - `slice` of a value that does not depend on the inputs (the position table): an extent equal
- *   to the old sequence length becomes the new one.
+ *   to the old sequence length becomes the new one;
+ * - `constant` holding `0, 1, ..., seq - 1` along its last axis (position ids an exporter folded
+ *   from `arange(seq)`): the same at the new length, a row per batch row.
  * Everything is then verified; an op the rules cannot carry is an error naming it.
  */
 
@@ -72,6 +74,25 @@ function carryReshape(from: readonly number[], to: readonly number[], now: reado
 }
 
 /**
+ * The position-ids rule: a constant holding `0, 1, ..., seq - 1` along its last axis of length
+ * `seq` (what exporters fold `arange(seq)` to) holds `0, ..., now - 1` instead, and a `[1, seq]`
+ * one (ids broadcast over the batch) gets a row per batch row, so what it feeds keeps the batch's
+ * shape. Its new type is returned; any other constant is left alone.
+ */
+function positionIds(op: Op, declared: TensorType, old: ShapeBucket, now: ShapeBucket): TensorType {
+  const value = op.attrs.get("value");
+  const { shape } = declared;
+  if (value?.kind !== "dense" || shape.at(-1) !== old.seq || numel(shape) !== old.seq) return declared;
+  const { values, float } = value.value;
+  if (values.length !== old.seq || values.some((v, i) => v !== i)) return declared;
+  const rows = shape.length === 2 && old.batch === 1 ? now.batch : 1;
+  const ids = Array.from({ length: rows * now.seq }, (_, i) => i % now.seq);
+  const to = rows > 1 ? [rows, now.seq] : [...shape.slice(0, -1), now.seq];
+  op.attrs.set("value", { kind: "dense", value: { shape: to, values: ids, float } });
+  return { ...declared, shape: to };
+}
+
+/**
  * A copy of module `m` whose function `func` takes inputs of shape `[bucket.batch, bucket.seq]`,
  * every op's result re-derived. Weights, ops and attributes are shared in meaning: the copy runs
  * the same model on more rows or longer rows. Throws a SpecializeError naming the op that the
@@ -115,6 +136,8 @@ export function specializeShapes(
       declared = { ...declared, shape };
     } else if (op.name === "cast") {
       declared = { ...declared, shape: [...op.operands[0].type.shape] };
+    } else if (op.name === "constant") {
+      declared = positionIds(op, declared, old, bucket);
     } else if (op.name === "slice" && !dependent && old.seq !== bucket.seq) {
       const ends = op.attrs.get("ends");
       const starts = op.attrs.get("starts");

@@ -5,10 +5,12 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import {
   bertConfig,
   bucketOf,
   buildBertModule,
+  compile,
   interpret,
   parse,
   print,
@@ -98,4 +100,28 @@ Deno.test("what the rules cannot carry over is an error naming the op", () => {
     { file: "v.sir" },
   );
   assert.throws(() => bucketOf(notBert.module!), /inputs must all be \[batch, seq\]/);
+});
+
+Deno.test("an ONNX export's folded position ids follow the length and the batch", async () => {
+  const onnx = fileURLToPath(new URL("./fixtures/onnx/bert_op11_fold_dyn_dense.onnx", import.meta.url));
+  const at = (seq: number) => compile(onnx, { seq, codegen: false, pipeline: "", log: () => {} });
+  const [long, short] = [await at(16), await at(8)];
+  const batched = specializeShapes(long.module, { batch: 2, seq: 8 });
+  const i64 = (shape: number[], values: number[]) =>
+    new Tensor(tensorType(shape, "i64"), Float64Array.from(values));
+  const ids = [[91, 7, 9, 12, 92, 0, 0, 0], [91, 30, 31, 32, 33, 34, 35, 92]];
+  const mask = ids.map((row) => row.map((id) => id === 0 ? 0 : 1));
+  const inputs = (rows: number[][], m: number[][]) => ({
+    input_ids: i64([rows.length, 8], rows.flat()),
+    token_type_ids: i64([rows.length, 8], new Array(rows.length * 8).fill(0)),
+    attention_mask: i64([rows.length, 8], m.flat()),
+  });
+  const [both] = interpret(batched, inputs(ids, mask), long.weights);
+  for (let r = 0; r < 2; r++) {
+    const [one] = interpret(short.module, inputs([ids[r]], [mask[r]]), short.weights);
+    const width = one.data.length;
+    for (let k = 0; k < width; k++) {
+      assert.ok(Math.abs(both.data[r * width + k] - one.data[k]) < 1e-5, `row ${r} value ${k}`);
+    }
+  }
 });
