@@ -20,9 +20,9 @@ export const MAX_TENSOR_ELEMENTS = 2 ** 28;
 
 /** Why `n` elements cannot be allocated, or undefined when they can. */
 export function tensorSizeProblem(n: number, what = "a tensor"): string | undefined {
-  if (!Number.isSafeInteger(n) || n < 0) return `${what} of ${n} elements is not a valid size`;
+  if (Number.isNaN(n) || n < 0) return `${what} of ${n} elements is not a valid size`;
   if (n > MAX_TENSOR_ELEMENTS) {
-    return `${what} of ${n} elements is over the interpreter's limit of ${MAX_TENSOR_ELEMENTS} (2^28)`;
+    return `${what} has ${n} elements, over the limit of ${MAX_TENSOR_ELEMENTS} (2^28) per tensor`;
   }
   return undefined;
 }

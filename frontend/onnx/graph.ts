@@ -5,12 +5,12 @@
  * at import time when all their inputs are small constants.
  */
 
-import { basename, resolve } from "node:path";
+import { basename } from "node:path";
 import type { AttrJs } from "../../ir/attrs.ts";
 import { type FuncBuilder, ModuleBuilder } from "../../ir/builder.ts";
 import { formatDiagnostics } from "../../ir/diagnostics.ts";
 import type { Value } from "../../ir/module.ts";
-import type { Tensor } from "../../ir/tensor.ts";
+import { type Tensor, tensorSizeProblem } from "../../ir/tensor.ts";
 import { type DType, isFloat, numel, sameShape, type TensorType } from "../../ir/types.ts";
 import { verify } from "../../ir/verifier.ts";
 import {
@@ -25,10 +25,12 @@ import {
   typeOf,
 } from "./fold_shapes.ts";
 import type { OnnxConversion, OnnxConvertOptions } from "./import.ts";
+import { checkGraphSize, checkOpset, checkSingleWriters, readExternalData } from "./model_checks.ts";
 import { irName, NodeCtx, OnnxImportError } from "./node.ts";
 import { HANDLERS } from "./ops/index.ts";
 import {
   dtypeOfElemType,
+  elemBytes,
   elemTypeName,
   type Onnx as OnnxTypes,
   onnx,
@@ -133,9 +135,9 @@ export class Importer {
     const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx");
     if (!opset) throw new OnnxImportError(`${source}: the model imports no default-domain (ai.onnx) opset`);
     this.opset = num(opset.version);
-    if (this.opset < 7) {
-      throw new OnnxImportError(`${source}: opset ${this.opset} is too old (opsets 11 to 17 are supported)`);
-    }
+    checkOpset(this.opset, source);
+    checkGraphSize(this.graph, source);
+    checkSingleWriters(this.graph, source);
     const name = options.name ?? this.graph.name ?? "model";
     const producer = [model.producerName, model.producerVersion].filter(Boolean).join(" ");
     this.builder = new ModuleBuilder(irName(name), {
@@ -299,9 +301,20 @@ export class Importer {
       throw new OnnxImportError(`${at} has element type ${elemTypeName(dt)}, which is not supported`);
     }
     if (t.segment) throw new OnnxImportError(`${at} is segmented, which is not supported`);
+    const dims = (t.dims ?? []).map(num);
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new OnnxImportError(`${at} has dims [${dims}], which must be non-negative integers`);
+    }
+    const tooBig = tensorSizeProblem(numel(dims), `dims [${dims}]`);
+    if (tooBig) throw new OnnxImportError(`${at}: ${tooBig}`);
     const external = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
     const proto = external
-      ? { ...t, rawData: this.externalData(t, at), dataLocation: 0, externalData: [] }
+      ? {
+        ...t,
+        rawData: this.externalData(t, at, numel(dims) * elemBytes(dtypeOfElemType(dt)!)),
+        dataLocation: 0,
+        externalData: [],
+      }
       : t;
     try {
       return tensorFromProto(proto);
@@ -310,7 +323,7 @@ export class Importer {
     }
   }
 
-  private externalData(t: TensorProto, at: string): Uint8Array {
+  private externalData(t: TensorProto, at: string, expected: number): Uint8Array {
     const entries = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
     const location = entries.get("location");
     if (!location) throw new OnnxImportError(`${at} is external but names no location`);
@@ -319,19 +332,7 @@ export class Importer {
         `${at} is stored in an external file ('${location}'), which needs the model's path`,
       );
     }
-    const file = resolve(this.options.baseDir, location);
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(file);
-    } catch (e) {
-      throw new OnnxImportError(`${at}: cannot read its external data ${file}: ${(e as Error).message}`);
-    }
-    const offset = Number(entries.get("offset") ?? 0);
-    const length = entries.has("length") ? Number(entries.get("length")) : bytes.length - offset;
-    if (!(offset >= 0 && length >= 0 && offset + length <= bytes.length)) {
-      throw new OnnxImportError(`${at}: its external data range is outside ${file}`);
-    }
-    return bytes.subarray(offset, offset + length);
+    return readExternalData(entries, this.options.baseDir, expected, at);
   }
 
   // --- values --------------------------------------------------------------------------------
@@ -424,6 +425,7 @@ export class Importer {
    */
   inline(n: NodeCtx, g: OnnxTypes.IGraphProto): Known[] {
     if ((g.input ?? []).length > 0) throw n.fail(`subgraph '${g.name}' has inputs, which is not supported`);
+    checkSingleWriters(g, `${this.source}: ${n.label}: subgraph '${g.name ?? ""}'`, new Set(this.env.keys()));
     for (const t of g.initializer ?? []) {
       const name = t.name ?? "";
       const tensor = this.readTensor(t, `initializer '${name}' of subgraph '${g.name}'`);

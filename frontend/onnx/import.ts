@@ -105,8 +105,14 @@ export async function importOnnx(
   }
   let bytes: Uint8Array;
   try {
+    if (!(await Deno.stat(path)).isFile) {
+      throw new OnnxImportError(
+        `${path}: not a regular file (a folder, FIFO or device); expected an ONNX file`,
+      );
+    }
     bytes = await Deno.readFile(path);
   } catch (e) {
+    if (e instanceof OnnxImportError) throw e;
     throw new OnnxImportError(`${path}: cannot read the file: ${(e as Error).message}`);
   }
   const weightsPath = join(dirname(irPath), `${basename(irPath, extname(irPath))}.safetensors`);
@@ -141,7 +147,9 @@ export function onnxToModule(bytes: Uint8Array, options: OnnxConvertOptions = {}
   try {
     model = decodeModel(bytes);
   } catch (e) {
-    throw new OnnxImportError(`${source}: not an ONNX model: ${(e as Error).message}`);
+    // protobufjs decodes nested messages by recursion: a model nested thousands deep ends it.
+    const why = e instanceof RangeError ? "its messages nest too deeply to decode" : (e as Error).message;
+    throw new OnnxImportError(`${source}: not an ONNX model: ${why}`);
   }
   return new Importer(model, source, options).run();
 }

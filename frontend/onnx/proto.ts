@@ -16,7 +16,7 @@
 
 import onnxPkg from "npm:onnx-proto@8.0.1";
 import type { onnx as OnnxTypes } from "npm:onnx-proto@8.0.1";
-import { Tensor, type TensorData } from "../../ir/tensor.ts";
+import { Tensor, type TensorData, tensorSizeProblem } from "../../ir/tensor.ts";
 import { type DType, numel, type TensorType } from "../../ir/types.ts";
 
 /** The generated classes (`onnx.ModelProto`, `onnx.TensorProto.DataType`, ...), as values. */
@@ -110,6 +110,11 @@ const ELEM_BYTES: Readonly<Record<DType, number>> = {
   u8: 1,
   bool: 1,
 };
+
+/** Bytes per element of a dtype in `raw_data` and in external data. */
+export function elemBytes(dtype: DType): number {
+  return ELEM_BYTES[dtype];
+}
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -232,32 +237,40 @@ export function tensorFromProto(p: OnnxTypes.ITensorProto): Tensor {
     throw new Error(`tensor '${name}': external data is not supported`);
   }
   const shape = (p.dims ?? []).map(toNumber);
-  const t = Tensor.zeros({ shape, dtype });
-  const n = t.data.length;
-  const data: TensorData = t.data;
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new Error(`tensor '${name}': dims [${shape}] must be non-negative integers`);
+  }
+  const n = numel(shape);
+  const tooBig = tensorSizeProblem(n, `shape [${shape}]`);
+  if (tooBig) throw new Error(`tensor '${name}': ${tooBig}`);
   const raw = p.rawData;
-  let values: ArrayLike<number | LongLike> | undefined;
+  if (raw && raw.length > 0 && raw.length !== n * ELEM_BYTES[dtype]) {
+    throw new Error(
+      `tensor '${name}': raw_data has ${raw.length} bytes, shape [${shape}] of ${dtype} needs ${
+        n * ELEM_BYTES[dtype]
+      }`,
+    );
+  }
+  const typed = dtype === "f32"
+    ? p.floatData
+    : dtype === "f64"
+    ? p.doubleData
+    : dtype === "i64"
+    ? p.int64Data
+    : p.int32Data;
+  if (!(raw && raw.length > 0) && (typed ?? []).length !== n) {
+    throw new Error(`tensor '${name}': has ${(typed ?? []).length} values, shape [${shape}] needs ${n}`);
+  }
+  const t = Tensor.zeros({ shape, dtype });
+  const data: TensorData = t.data;
   if (raw && raw.length > 0) {
-    if (raw.length !== n * ELEM_BYTES[dtype]) {
-      throw new Error(
-        `tensor '${name}': raw_data has ${raw.length} bytes, shape [${shape}] of ${dtype} needs ${
-          n * ELEM_BYTES[dtype]
-        }`,
-      );
-    }
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     for (let i = 0; i < n; i++) {
       data[i] = readRaw(dv, dtype, i);
     }
     return t;
   }
-  if (dtype === "f32") values = p.floatData ?? [];
-  else if (dtype === "f64") values = p.doubleData ?? [];
-  else if (dtype === "i64") values = p.int64Data ?? [];
-  else values = p.int32Data ?? [];
-  if (values.length !== n) {
-    throw new Error(`tensor '${name}': has ${values.length} values, shape [${shape}] needs ${n}`);
-  }
+  const values: ArrayLike<number | LongLike> = typed ?? [];
   const scratch = new DataView(new ArrayBuffer(2));
   for (let i = 0; i < n; i++) {
     const v = toNumber(values[i]);
