@@ -39,7 +39,8 @@ const MEMORY_POLL_MS = 50;
  * Starts the compile worker with these grants and sends it `request`; resolves with its final reply.
  * A watchdog terminates it, even in a synchronous loop, when what it runs (`watching` at first, then
  * as its `{ watch }` messages say: a pass, the loading of plugins) takes longer than `limits.seconds`,
- * or when the process's resident memory passes `limits.mib`.
+ * when between passes it is silent that long (its heartbeat stops: code a pass left behind, such as
+ * a spinning timer, blocks it), or when the process's resident memory passes `limits.mib`.
  */
 function runWorker(
   request: WorkerRequest,
@@ -67,9 +68,13 @@ function runWorker(
   let poll: ReturnType<typeof setInterval> | undefined;
   return new Promise<Outcome>((done) => {
     let what = watching;
+    let last: string | undefined;
+    // When the worker was last heard from; undefined until its first heartbeat (it may still be loading).
+    let heard: number | undefined;
     const arm = (label: string | undefined) => {
       clearTimeout(timer);
       what = label;
+      last = label ?? last;
       if (label === undefined) return;
       timer = setTimeout(
         () => done({ stopped: `${label} did not finish within ${limits.seconds} s (--pass-timeout)` }),
@@ -77,6 +82,12 @@ function runWorker(
       );
     };
     poll = setInterval(() => {
+      if (what === undefined && heard !== undefined && performance.now() - heard > limits.seconds * 1000) {
+        const after = last === undefined ? "" : ` after ${last} ran`;
+        done({
+          stopped: `the compile job stopped responding for ${limits.seconds} s${after} (--pass-timeout)`,
+        });
+      }
       if (Deno.memoryUsage().rss <= limits.mib * 2 ** 20) return;
       const who = what ?? "the compile job";
       done({ stopped: `${who} used more than ${limits.mib} MiB of memory (--max-memory)` });
@@ -84,6 +95,8 @@ function runWorker(
     arm(watching);
     worker.postMessage(request);
     worker.onmessage = (e: MessageEvent<WorkerReply | WorkerNews>) => {
+      heard = performance.now();
+      if ("alive" in e.data) return;
       if ("watch" in e.data) return arm(e.data.watch ?? undefined);
       if ("phase" in e.data) return onPhase?.(e.data.phase, e.data.done, e.data.total);
       done(e.data);

@@ -16,7 +16,13 @@ export type WorkerRequest = { plan: string[]; modelDirs: string[] } | { args: st
 export type WorkerReply = { reads: string[] } | { code: number };
 
 /** What the worker says while it works: codegen's progress, or what the time limit now applies to. */
-export type WorkerNews = { phase: string; done: number; total: number } | { watch: string | null };
+export type WorkerNews =
+  | { phase: string; done: number; total: number }
+  | { watch: string | null }
+  | { alive: true };
+
+/** How often the worker says it is alive, in milliseconds: a silent worker is blocked (see the launcher). */
+const HEARTBEAT_MS = 250;
 
 /** This worker's global scope. */
 const scope = self as unknown as {
@@ -54,6 +60,9 @@ async function planReads(args: string[], modelDirs: string[]): Promise<string[]>
 
 scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const request = e.data;
+  // While the event loop turns, the launcher hears this; code that blocks it (a timer a plugin left
+  // spinning) goes silent, and the launcher stops the job.
+  setInterval(() => scope.postMessage({ alive: true }), HEARTBEAT_MS);
   if ("plan" in request) {
     return scope.postMessage({ reads: await planReads(request.plan, request.modelDirs) });
   }

@@ -90,6 +90,17 @@ Deno.test({
         });
         assert.equal(r.code, 1);
         assert.deepEqual(await leftovers(dir, ".spun.partial-"), []);
+        // A timer the pass leaves behind blocks the job after it: its heartbeat stops.
+        const later = join(dir, "later");
+        await assertProbe({
+          task: "compile",
+          args: [tiny, "--plugin", HOSTILE, "--passes", "spins-later", "--pass-timeout", "2", "-o", later],
+          error:
+            /^error: the compile job stopped responding for 2 s after pass 'spins-later' ran \(--pass-timeout\)$/m,
+          noOutput: [later],
+          seconds: 20,
+        });
+        assert.deepEqual(await leftovers(dir, ".later.partial-"), []);
         await assertProbe({
           task: "compile",
           args: [tiny, "--plugin", `${PLUGINS}/spins_at_import.ts`, "--pass-timeout", "2"],
