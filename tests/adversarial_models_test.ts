@@ -1,0 +1,618 @@
+/**
+ * Issue 17, hostile model files: each case spawns the real task (`run`, `compile`, `export`,
+ * `import`, `eval`) on a file built here, in a temporary folder, and checks with the
+ * adversarial probe that it ends in a short error naming the file and the place, a non-zero exit,
+ * within seconds, with bounded memory and nothing written. Classes: BSR index arrays of a
+ * weights file, size bombs, deep structures, ONNX semantics (single writers, opset) and the
+ * confinement of ONNX external data. Unit checks of the same limits are at the end.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { encodeModel, onnx, valueInfo } from "../frontend/onnx/proto.ts";
+import { onnxToModule } from "../frontend/onnx/import.ts";
+import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
+import { jsonTooDeep, loadTokenizer } from "../frontend/tokenizer.ts";
+import { seededInputs } from "../ir/inputs.ts";
+import { interpret } from "../ir/interpreter.ts";
+import { parse } from "../ir/parse.ts";
+import { Random } from "../ir/random.ts";
+import { writeSafetensors } from "../ir/safetensors.ts";
+import { MAX_TENSOR_ELEMENTS, Tensor } from "../ir/tensor.ts";
+import { MAX_OPS } from "../ir/verifier.ts";
+import { memoryStore } from "../ir/weights.ts";
+import { assertProbe, runProbe } from "./adversarial/probe.ts";
+import { CAN_RUN } from "./compile_cli.ts";
+
+/** Runs `body` with a fresh temporary folder, removed afterwards. */
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-adversarial-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// --- BSR index arrays --------------------------------------------------------------------------
+
+/** A 4x4 weight in 2x2 blocks (a 2x2 grid), nnz 2, with the given index arrays, and its IR. */
+async function bsrModel(dir: string, name: string, indices: number[], indptr: number[]): Promise<string> {
+  const rng = new Random(17);
+  await writeSafetensors(join(dir, `${name}.safetensors`), [
+    {
+      name: "w.data",
+      dtype: "F32",
+      shape: [2, 2, 2],
+      data: Float32Array.from({ length: 8 }, () => rng.normal()),
+    },
+    { name: "w.indices", dtype: "I32", shape: [indices.length], data: Int32Array.from(indices) },
+    { name: "w.indptr", dtype: "I32", shape: [indptr.length], data: Int32Array.from(indptr) },
+  ]);
+  const path = join(dir, `${name}.sir`);
+  await Deno.writeTextFile(
+    path,
+    `module @m {
+  weights "${name}.safetensors" {
+    @w : tensor<4x4xf32, bsr<2x2, nnz = 2>>
+  }
+
+  func @main(%x: tensor<2x4xf32>) -> (tensor<2x4xf32>) {
+    %y = bsr_dense %x, @w : tensor<2x4xf32>
+    return %y
+  }
+}
+`,
+  );
+  return path;
+}
+
+const BAD_BSR: [string, number[], number[], string][] = [
+  ["column", [0, 7], [0, 1, 2], "block column 7 at 1 is outside 0..1"],
+  ["negative", [-3, 1], [0, 1, 2], "block column -3 at 0 is outside 0..1"],
+  ["decreasing", [0, 1], [0, 3, 2], "indptr decreases at block row 1"],
+  ["end", [0, 1], [0, 1, 1], "indptr must have 3 entries, start at 0 and end at nnz 2"],
+];
+
+Deno.test("hostile: malformed BSR index arrays are an error at the weight in run, compile and export", {
+  ignore: !CAN_RUN,
+}, () =>
+  withDir(async (dir) => {
+    assert.equal(
+      (await runProbe({ task: "run", args: [await bsrModel(dir, "ok", [0, 1], [0, 1, 2])], error: /./ }))
+        .code,
+      0,
+    );
+    for (const [name, indices, indptr, why] of BAD_BSR) {
+      const path = await bsrModel(dir, name, indices, indptr);
+      const error = new RegExp(
+        `${escape(path)}:3:5: error: weight '@w' in .*${name}\\.safetensors: bad bsr index: ${escape(why)}`,
+      );
+      const out = join(dir, `out-${name}`);
+      await assertProbe({ task: "run", args: [path], error, seconds: 20, mib: 400 });
+      await assertProbe({
+        task: "compile",
+        args: [path, "-o", out],
+        error,
+        noOutput: [out],
+        seconds: 20,
+        mib: 600,
+      });
+      await assertProbe({
+        task: "compile",
+        args: [path, "-o", `${out}.sir`],
+        error,
+        noOutput: [`${out}.sir`],
+        seconds: 20,
+        mib: 600,
+      });
+      await assertProbe({
+        task: "export",
+        args: [path, "-o", `${out}.onnx`],
+        error,
+        noOutput: [`${out}.onnx`],
+        seconds: 20,
+        mib: 400,
+      });
+    }
+  }));
+
+// --- ONNX models -------------------------------------------------------------------------------
+
+type Node = { opType: string; input: string[]; output: string[]; name: string };
+
+/** A model of one f32 [2] input `x` and output `y`, from nodes and initializers. */
+function onnxModel(nodes: Node[], init: object[] = [], opset = 17): Uint8Array {
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: opset }],
+    graph: {
+      name: "g",
+      node: nodes,
+      input: [valueInfo("x", { shape: [2], dtype: "f32" })],
+      output: [valueInfo("y", { shape: [2], dtype: "f32" })],
+      initializer: init,
+    },
+  });
+}
+
+/** `y = x + w`, `w` an initializer stored in external data. */
+function externalModel(location: string, extra: Record<string, string> = {}, dims = [2]): Uint8Array {
+  const entries = [
+    { key: "location", value: location },
+    ...Object.entries(extra).map(([key, value]) => ({ key, value })),
+  ];
+  const w = {
+    name: "w",
+    dims,
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    dataLocation: 1,
+    externalData: entries,
+  };
+  return onnxModel([{ opType: "Add", input: ["x", "w"], output: ["y"], name: "add" }], [w]);
+}
+
+const varint = (n: number): number[] => {
+  const b: number[] = [];
+  for (; n > 127; n = Math.floor(n / 128)) b.push((n & 127) | 128);
+  return [...b, n];
+};
+const field = (f: number, bytes: number[]) => [...varint((f << 3) | 2), ...varint(bytes.length), ...bytes];
+const str = (f: number, s: string) => field(f, [...new TextEncoder().encode(s)]);
+
+/**
+ * A model whose graph holds an `If` whose then-branch holds an `If`... `depth` deep, written as
+ * protobuf wire bytes directly (protobufjs encodes by recursion, as it decodes).
+ */
+function nestedModel(depth: number): Uint8Array {
+  const chunks: number[][] = [];
+  let size = field(1, [...str(1, "x"), ...str(2, "y"), ...str(4, "Relu")]).length;
+  const prefixes: number[][] = [];
+  for (let i = 0; i < depth; i++) {
+    const attrHead = [...str(1, "then_branch"), ...varint(20 << 3), 5];
+    const gHead = [...varint((6 << 3) | 2), ...varint(size)];
+    const attrLen = attrHead.length + gHead.length + size;
+    const nodeHead = [
+      ...str(1, "c"),
+      ...str(2, "y"),
+      ...str(4, "If"),
+      ...varint((5 << 3) | 2),
+      ...varint(attrLen),
+    ];
+    const nodeLen = nodeHead.length + attrLen;
+    const prefix = [...varint((1 << 3) | 2), ...varint(nodeLen), ...nodeHead, ...attrHead, ...gHead];
+    prefixes.push(prefix);
+    size += prefix.length;
+  }
+  chunks.push(...prefixes.reverse(), field(1, [...str(1, "x"), ...str(2, "y"), ...str(4, "Relu")]));
+  const head = encodeModel({ irVersion: 8, opsetImport: [{ domain: "", version: 17 }] });
+  const graph = chunks.flat();
+  return Uint8Array.from([...head, ...varint((7 << 3) | 2), ...varint(graph.length), ...graph]);
+}
+
+Deno.test("hostile ONNX: two writers of a value, shadowed inputs and new opsets are refused", {
+  ignore: !CAN_RUN,
+}, () =>
+  withDir(async (dir) => {
+    const cases: [string, Uint8Array, RegExp][] = [
+      [
+        "dup",
+        onnxModel([
+          { opType: "Add", input: ["x", "x"], output: ["y"], name: "a" },
+          { opType: "Mul", input: ["x", "x"], output: ["y"], name: "b" },
+        ]),
+        /node 'b' \(Mul\) writes 'y', which node 'a' \(Add\) writes too/,
+      ],
+      [
+        "shadow",
+        onnxModel([
+          { opType: "Add", input: ["x", "x"], output: ["x"], name: "a" },
+          { opType: "Mul", input: ["x", "x"], output: ["y"], name: "b" },
+        ]),
+        /node 'a' \(Add\) writes 'x', which is a graph input/,
+      ],
+      [
+        "opset",
+        onnxModel([{ opType: "Add", input: ["x", "x"], output: ["y"], name: "a" }], [], 99),
+        /opset 99 of the default domain is newer than Sparrow knows \(opsets 7 to 20/,
+      ],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const path = join(dir, `${name}.onnx`);
+      await Deno.writeFile(path, bytes);
+      const error = new RegExp(`${escape(path)}: ${why.source}`);
+      const out = join(dir, `${name}-out`);
+      await assertProbe({
+        task: "import",
+        args: [path, "-o", `${out}.sir`],
+        error,
+        noOutput: [`${out}.sir`, `${out}.safetensors`],
+        seconds: 20,
+        mib: 400,
+      });
+      await assertProbe({
+        task: "compile",
+        args: [path, "-o", out],
+        error,
+        noOutput: [out],
+        seconds: 20,
+        mib: 600,
+      });
+    }
+  }));
+
+Deno.test(
+  "hostile ONNX: external data outside the model's folder, too long, or of absurd dims is refused before reading",
+  {
+    ignore: !CAN_RUN,
+  },
+  () =>
+    withDir(async (dir) => {
+      const model = join(dir, "model");
+      await Deno.mkdir(model);
+      await Deno.writeTextFile(join(dir, "secret.bin"), "12345678");
+      await Deno.writeFile(join(model, "w.bin"), new Uint8Array(8));
+      await Deno.symlink(join(dir, "secret.bin"), join(model, "link.bin"));
+      const cases: [string, Uint8Array, string][] = [
+        ["ok", externalModel("w.bin"), ""],
+        [
+          "absolute",
+          externalModel(join(dir, "secret.bin")),
+          "is an absolute path; it must lie inside the model's folder",
+        ],
+        [
+          "dotdot",
+          externalModel("../secret.bin"),
+          "goes up with '..'; it must lie inside the model's folder",
+        ],
+        ["link", externalModel("link.bin"), "leads outside the model's folder"],
+        [
+          "length",
+          externalModel("w.bin", { length: "1000000000000000" }),
+          "has length 1000000000000000, but the tensor needs 8 bytes",
+        ],
+        [
+          "offset",
+          externalModel("w.bin", { offset: "4" }),
+          "range \\[4, 12\\) is outside the file \\(8 bytes\\)",
+        ],
+      ];
+      for (const [name, bytes, why] of cases) {
+        const path = join(model, `${name}.onnx`);
+        await Deno.writeFile(path, bytes);
+        const out = join(dir, `${name}-out.sir`);
+        if (name === "ok") {
+          assert.equal((await runProbe({ task: "import", args: [path, "-o", out], error: /./ })).code, 0);
+          continue;
+        }
+        const error = new RegExp(`${escape(path)}: initializer 'w': external data location ".*" ${why}`);
+        await assertProbe({
+          task: "import",
+          args: [path, "-o", out],
+          error,
+          noOutput: [out],
+          seconds: 20,
+          mib: 400,
+        });
+      }
+      const dims = join(model, "dims.onnx");
+      await Deno.writeFile(dims, externalModel("w.bin", {}, [4294967296, 4294967296]));
+      await assertProbe({
+        task: "import",
+        args: [dims, "-o", join(dir, "dims.sir")],
+        error: new RegExp(
+          `${
+            escape(dims)
+          }: initializer 'w': dims \\[4294967296,4294967296\\] has \\d+ elements, over the limit of ${MAX_TENSOR_ELEMENTS}`,
+        ),
+        noOutput: [join(dir, "dims.sir")],
+        seconds: 20,
+        mib: 400,
+      });
+      // The compile sandbox reads only the model's folder; the confinement check comes first.
+      const link = join(model, "link.onnx");
+      await assertProbe({
+        task: "compile",
+        args: [link, "-o", join(dir, "link-art")],
+        error: new RegExp(
+          `${escape(link)}: initializer 'w': external data location "link.bin" leads outside`,
+        ),
+        noOutput: [join(dir, "link-art")],
+        seconds: 20,
+        mib: 600,
+      });
+    }),
+);
+
+Deno.test(
+  "hostile ONNX: subgraphs nested 17 or 100,000 deep are refused",
+  { ignore: !CAN_RUN },
+  () =>
+    withDir(async (dir) => {
+      for (
+        const [depth, why] of [[17, "subgraph '' is nested 17 deep, more than 16"], [
+          100_000,
+          "not an ONNX model: its messages nest too deeply to decode",
+        ]] as const
+      ) {
+        const path = join(dir, `nested${depth}.onnx`);
+        await Deno.writeFile(path, nestedModel(depth));
+        const out = join(dir, `nested${depth}.sir`);
+        await assertProbe({
+          task: "import",
+          args: [path, "-o", out],
+          error: new RegExp(`${escape(path)}: ${why}`),
+          noOutput: [out],
+          seconds: 20,
+          mib: 500,
+        });
+      }
+    }),
+);
+
+// --- IR files: long chains, deep literals, size bombs -------------------------------------------
+
+/** An IR function of `n` chained adds. */
+function chain(n: number): string {
+  const lines = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(`    %a${i} = add ${i === 0 ? "%x" : `%a${i - 1}`}, %x : tensor<2xf32>`);
+  }
+  return `module @m {\n  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {\n${
+    lines.join("\n")
+  }\n    return %a${n - 1}\n  }\n}\n`;
+}
+
+Deno.test("hostile IR: 200,000 ops, a literal nested 100,000 deep and huge splat constants end in an error", {
+  ignore: !CAN_RUN,
+}, () =>
+  withDir(async (dir) => {
+    const long = join(dir, "chain.sir");
+    await Deno.writeTextFile(long, chain(200_000));
+    const tooMany = new RegExp(
+      `${escape(long)}:${MAX_OPS + 3}:5: error: the module has more than ${MAX_OPS} ops`,
+    );
+    await assertProbe({ task: "run", args: [long], error: tooMany, seconds: 20, mib: 1024 });
+    await assertProbe({
+      task: "compile",
+      args: [long, "--passes", "canonicalize,cse,dce", "-o", join(dir, "c.sir")],
+      error: tooMany,
+      noOutput: [join(dir, "c.sir")],
+      seconds: 25,
+      mib: 1536,
+    });
+    await assertProbe({
+      task: "export",
+      args: [long, "-o", join(dir, "c.onnx")],
+      error: tooMany,
+      noOutput: [join(dir, "c.onnx")],
+      seconds: 20,
+      mib: 1024,
+    });
+
+    const deep = join(dir, "deep.sir");
+    const literal = `${"[".repeat(100_000)}1${"]".repeat(100_000)}`;
+    await Deno.writeTextFile(
+      deep,
+      `module @m attributes {a = ${literal}} {\n  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {\n    return %x\n  }\n}\n`,
+    );
+    await assertProbe({
+      task: "run",
+      args: [deep],
+      error: new RegExp(`${escape(deep)}:1:\\d+: error: lists nest too deeply \\(more than 64 levels\\)`),
+      seconds: 20,
+      mib: 600,
+    });
+
+    // 20000x20000 = 4e8 elements: the verifier takes the type, the interpreter and codegen's folding do not.
+    const splat = join(dir, "splat.sir");
+    await Deno.writeTextFile(
+      splat,
+      `module @m {
+  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {
+    %c = constant {value = dense<1.0>} : tensor<20000x20000xf32>
+    %d = add %c, %c : tensor<20000x20000xf32>
+    %e = slice %d {starts = [0, 0], ends = [1, 2], axes = [0, 1]} : tensor<1x2xf32>
+    %f = reshape %e : tensor<2xf32>
+    %y = add %x, %f : tensor<2xf32>
+    return %y
+  }
+}
+`,
+    );
+    const huge = new RegExp(
+      `${escape(splat)}:3:5: .*400000000 elements, over the limit of ${MAX_TENSOR_ELEMENTS}`,
+    );
+    await assertProbe({
+      task: "compile",
+      args: [splat, "-o", join(dir, "splat-art")],
+      error: huge,
+      noOutput: [join(dir, "splat-art")],
+      seconds: 20,
+      mib: 600,
+    });
+    // `run` refuses it before allocating, in time and memory, naming the place; cli/common.ts still
+    // prints the InterpretError as uncaught (with its stack), so only the bounds are asserted here.
+    const r = await runProbe({ task: "run", args: [splat], error: huge, seconds: 20, mib: 400 });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, huge);
+    assert.ok(r.seconds < 20 && r.peakMib < 400, `${r.seconds} s, ${r.peakMib} MiB`);
+  }));
+
+// --- Hugging Face folders ----------------------------------------------------------------------
+
+const CONFIG = {
+  architectures: ["BertForSequenceClassification"],
+  model_type: "bert",
+  vocab_size: 64,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  intermediate_size: 32,
+  max_position_embeddings: 32,
+  type_vocab_size: 2,
+};
+
+Deno.test("hostile Hugging Face folders: absurd sizes and deep JSON are refused from config.json", {
+  ignore: !CAN_RUN,
+}, () =>
+  withDir(async (dir) => {
+    const cases: [string, string, string][] = [
+      [
+        "vocab",
+        JSON.stringify({ ...CONFIG, vocab_size: 1e12 }),
+        "vocab x hidden is 16000000000000 elements, over the IR's limit",
+      ],
+      [
+        "hidden",
+        JSON.stringify({ ...CONFIG, hidden_size: 1e9, num_attention_heads: 1 }),
+        "vocab x hidden is 64000000000 elements",
+      ],
+      [
+        "layers",
+        JSON.stringify({ ...CONFIG, num_hidden_layers: 1e9 }),
+        "num_hidden_layers 1000000000 is more than the 1024 Sparrow takes",
+      ],
+      [
+        "typevocab",
+        JSON.stringify({ ...CONFIG, type_vocab_size: 1e12 }),
+        "type_vocab_size x hidden_size is 16000000000000 elements",
+      ],
+      [
+        "deep",
+        `${"[".repeat(100_000)}${"]".repeat(100_000)}`,
+        "nests deeper than 64 levels at \\[0\\]\\[0\\]",
+      ],
+      [
+        "deeparch",
+        JSON.stringify({ ...CONFIG, architectures: [1] }).replace(
+          "[1]",
+          `${"[".repeat(100_000)}${"]".repeat(100_000)}`,
+        ),
+        "nests deeper than 64 levels at architectures",
+      ],
+    ];
+    for (const [name, config, why] of cases) {
+      const folder = join(dir, name);
+      await Deno.mkdir(folder);
+      await Deno.writeTextFile(join(folder, "config.json"), config);
+      await writeSafetensors(join(folder, "model.safetensors"), []);
+      const error = new RegExp(`${escape(join(folder, "config.json"))}: ${why}`);
+      const out = join(dir, `${name}.sir`);
+      await assertProbe({
+        task: "import",
+        args: [folder, "-o", out],
+        error,
+        noOutput: [out],
+        seconds: 20,
+        mib: 400,
+      });
+      if (name === "layers" || name === "deep") {
+        await assertProbe({
+          task: "compile",
+          args: [folder, "-o", join(dir, `${name}-art`)],
+          error,
+          noOutput: [join(dir, `${name}-art`)],
+          seconds: 20,
+          mib: 600,
+        });
+      }
+    }
+    // A tokenizer.json nested 100,000 deep (eval of an IR file with --tokenizer).
+    const tok = join(dir, "tok");
+    await Deno.mkdir(tok);
+    await Deno.writeTextFile(
+      join(tok, "tokenizer.json"),
+      `{"normalizer": ${'{"type": "Sequence", "normalizers": ['.repeat(100_000)}${"]}".repeat(100_000)}}`,
+    );
+    const ir = join(dir, "tiny.sir");
+    await writeSyntheticBert(bertConfig("bert-tiny", { vocab: 64, maxPositions: 16, seq: 8 }), ir);
+    const tsv = join(dir, "dev.tsv");
+    await Deno.writeTextFile(tsv, "sentence\tlabel\na fine film .\t1\n");
+    await assertProbe({
+      task: "eval",
+      args: [ir, "--task", "sst2", "--data", tsv, "--tokenizer", tok],
+      error: new RegExp(`${escape(join(tok, "tokenizer.json"))}: nests deeper than 64 levels at normalizer`),
+      seconds: 20,
+      mib: 600,
+    });
+  }));
+
+// --- Unit checks -------------------------------------------------------------------------------
+
+Deno.test("interpreter: a tensor over 2^28 elements is refused at its op before anything runs", () => {
+  const text = `module @m {
+  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {
+    %c = constant {value = dense<1.0>} : tensor<16384x16385xf32>
+    return %x
+  }
+}
+`;
+  const { module } = parse(text, { file: "big.sir" });
+  assert.ok(module);
+  const x = Tensor.from([2], "f32", [1, 2]);
+  assert.throws(
+    () => interpret(module, [x], memoryStore(new Map())),
+    /big\.sir:3:5: error: '%c' \(tensor<16384x16385xf32>\) has 268451840 elements, over the limit of 268435456/,
+  );
+  assert.throws(
+    () => Tensor.zeros({ shape: [MAX_TENSOR_ELEMENTS + 1], dtype: "i8" }),
+    /over the limit of 268435456/,
+  );
+  const param = parse(text.replace("tensor<2xf32>) ->", "tensor<70000x4000xf32>) ->"), { file: "p.sir" });
+  assert.throws(
+    () => seededInputs(param.module!.funcs[0], 0),
+    /p\.sir:2:14: error: '%x' .* has 280000000 elements/,
+  );
+});
+
+Deno.test("interpreter: values are dropped after their last use", () => {
+  const { module } = parse(chain(1000), { file: "chain.sir" });
+  const [y] = interpret(module!, [Tensor.from([2], "f32", [1, 2])], memoryStore(new Map()));
+  assert.deepEqual([...y.data], [1001, 2002]);
+});
+
+Deno.test("parse: a module over MAX_OPS ops is refused at the first op past the limit, before building", () => {
+  const r = parse(chain(MAX_OPS + 1), { file: "long.sir" });
+  assert.equal(r.module, undefined);
+  assert.deepEqual(r.diagnostics.map((d) => [d.loc.line, d.message]), [
+    [MAX_OPS + 3, `the module has more than ${MAX_OPS} ops (the limit); op ${MAX_OPS + 1} is here`],
+  ]);
+});
+
+Deno.test("onnx import: nesting, single writers and opsets are checked in memory too", () => {
+  assert.throws(
+    () => onnxToModule(nestedModel(17), { source: "n.onnx" }),
+    /n\.onnx: subgraph '' is nested 17 deep/,
+  );
+  assert.throws(
+    () => onnxToModule(onnxModel([{ opType: "Add", input: ["x", "x"], output: ["y"], name: "a" }], [], 21)),
+    /model\.onnx: opset 21 of the default domain is newer than Sparrow knows/,
+  );
+  const big = {
+    name: "w",
+    dims: [65536, 65536],
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(8),
+  };
+  assert.throws(
+    () => onnxToModule(onnxModel([{ opType: "Add", input: ["x", "w"], output: ["y"], name: "a" }], [big])),
+    /initializer 'w': dims \[65536,65536\] has 4294967296 elements, over the limit/,
+  );
+});
+
+Deno.test("tokenizer and JSON: nesting is measured without recursion, and deep files are refused", async () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 200_000; i++) deep = [deep];
+  assert.equal(jsonTooDeep({ a: [[1]] }), undefined);
+  assert.match(jsonTooDeep({ a: deep })!, /^a\[0\]\[0\]/);
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(
+      join(dir, "tokenizer.json"),
+      `{"model": ${"[".repeat(1000)}${"]".repeat(1000)}}`,
+    );
+    await assert.rejects(loadTokenizer(dir), /tokenizer\.json: nests deeper than 64 levels at model\[0\]/);
+  });
+});
