@@ -18,6 +18,7 @@ import { gelu } from "./gelu.ts";
 import { layerNorm } from "./layer_norm.ts";
 import { mul } from "./mul.ts";
 import { pow } from "./pow.ts";
+import { qdense } from "./qdense.ts";
 import { reduceMean } from "./reduce_mean.ts";
 import { reshape } from "./reshape.ts";
 import { slice } from "./slice.ts";
@@ -45,6 +46,7 @@ export const builtinOps: readonly OpDef[] = [
   layerNorm,
   mul,
   pow,
+  qdense,
   reduceMean,
   reshape,
   slice,

@@ -18,6 +18,7 @@ const EXPECTED = [
   "layer_norm",
   "mul",
   "pow",
+  "qdense",
   "reduce_mean",
   "reshape",
   "slice",
