@@ -209,6 +209,8 @@ export const f32 = {
   sqrt: f32Unary("sqrt"),
   /** 1 when a ≥ b (0 when either is NaN). */
   ge: (a: F32, b: F32): I32 => op("i32", "f32.ge", a, b),
+  /** 1 when a = b (0 when either is NaN). */
+  eq: (a: F32, b: F32): I32 => op("i32", "f32.eq", a, b),
   /** A signed i32 as the nearest f32. */
   convert_i32_s: (a: I32): F32 => op("f32", "f32.convert_i32_s", a),
   /** A signed i64 as the nearest f32. */
@@ -289,10 +291,33 @@ export const i32x4 = {
   shr_u: v128Shift("i32x4.shr_u"),
   shr_s: v128Shift("i32x4.shr_s"),
   trunc_sat_f32x4_s: v128Unary("i32x4.trunc_sat_f32x4_s"),
+  /** Lane i: `a[2i]·b[2i] + a[2i+1]·b[2i+1]` of i16 lanes, exact. */
+  dot_i16x8_s: v128Binary("i32x4.dot_i16x8_s"),
+  /**
+   * Lane i: `c[i] + Σ_j a[4i+j]·b[4i+j]` of i8 lanes, exact when every lane of `b` is in [0, 127]
+   * (else the engine may read b's lanes as signed or unsigned): relaxed SIMD.
+   */
+  relaxed_dot_i8x16_i7x16_add_s: (a: V128, b: V128, c: V128): V128 =>
+    op("v128", "i32x4.relaxed_dot_i8x16_i7x16_add_s", a, b, c),
+};
+
+/** i16x8 instructions. */
+export const i16x8 = {
+  /** Lanes 0-7 of an i8x16, sign-extended. */
+  extend_low_i8x16_s: v128Unary("i16x8.extend_low_i8x16_s"),
+  /** Lanes 8-15 of an i8x16, sign-extended. */
+  extend_high_i8x16_s: v128Unary("i16x8.extend_high_i8x16_s"),
+  /** The i32 lanes of a, then of b, saturated to i16. */
+  narrow_i32x4_s: v128Binary("i16x8.narrow_i32x4_s"),
 };
 
 /** i8x16 instructions. */
 export const i8x16 = {
+  /** A v128 constant of sixteen equal i8 lanes. */
+  splat_const: (v: number): V128 => op("v128", "v128.const", "i8x16", Array(16).fill(i32Lit(v)).join(" ")),
+  add: v128Binary("i8x16.add"),
+  /** The i16 lanes of a, then of b, saturated to i8. */
+  narrow_i16x8_s: v128Binary("i8x16.narrow_i16x8_s"),
   /** Byte i of the result is byte `lanes[i]` of a (0-15) or b (16-31). */
   shuffle: (byteLanes: readonly number[], a: V128, b: V128): V128 => {
     if (byteLanes.length !== 16 || byteLanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31)) {

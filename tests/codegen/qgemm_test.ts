@@ -1,0 +1,102 @@
+/**
+ * The int8 kernels (codegen/wasm/qgemm.ts, weights packed by codegen/qpack.ts) on both targets
+ * and 1-3 threads against an exact reference of `qdense`'s definition: per-row scales, round half
+ * to even, clamping, integer sums and the f32 epilogue. Every result must be bit-identical;
+ * ragged M, N and K, zero rows and static scales included. Memory around y stays untouched.
+ */
+
+import assert from "node:assert/strict";
+import { KernelHarness } from "./wasm_harness.ts";
+import { rng } from "./kernel_runner.ts";
+import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
+import { qgemmKernel, quantizeRowsKernel } from "../../codegen/wasm/qgemm.ts";
+import { packQWeight, roundUp4 } from "../../codegen/qpack.ts";
+
+/** Round half to even. */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v), d = v - f;
+  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+}
+
+/** qdense's definition, in f32 steps. */
+function reference(
+  x: Float32Array,
+  [M, N, K]: number[],
+  wq: Int8Array,
+  ws: Float32Array,
+  bias: Float32Array | undefined,
+  actMax: number,
+  actScale: number,
+): Float32Array {
+  const fr = Math.fround, y = new Float32Array(M * N);
+  for (let r = 0; r < M; r++) {
+    let a = 0;
+    for (let k = 0; k < K; k++) a = Math.max(a, Math.abs(x[r * K + k]));
+    const s = actScale > 0 ? fr(actScale) : a === 0 ? 1 : fr(a / actMax);
+    const q = Array.from(
+      { length: K },
+      (_, k) => Math.min(actMax, Math.max(-actMax, roundHalfEven(fr(x[r * K + k] / s)))),
+    );
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += q[k] * wq[n * K + k];
+      const v = fr(fr(acc) * fr(s * ws[n]));
+      y[r * N + n] = bias ? fr(v + bias[n]) : v;
+    }
+  }
+  return y;
+}
+
+const CASES: { M: number; N: number; K: number; bias: boolean; actMax?: number; actScale?: number }[] = [
+  { M: 1, N: 4, K: 4, bias: true },
+  { M: 5, N: 10, K: 7, bias: true },
+  { M: 33, N: 20, K: 64, bias: false },
+  { M: 8, N: 256, K: 256, bias: true },
+  { M: 3, N: 3, K: 130, bias: true, actMax: 31 },
+  { M: 6, N: 9, K: 33, bias: true, actScale: 0.02 },
+  { M: 64, N: 64, K: 48, bias: true },
+];
+
+for (const c of CASES) {
+  for (const relaxedSimd of [true, false]) {
+    const actMax = c.actMax ?? 63, actScale = c.actScale ?? 0;
+    Deno.test(`qgemm ${c.M}x${c.N}x${c.K}${c.bias ? " bias" : ""} act_max ${actMax}${actScale ? ` static ${actScale}` : ""} (${relaxedSimd ? "relaxed" : "plain"} SIMD)`, async () => {
+      const { M, N, K } = c;
+      const next = rng(M * 1000 + N * 10 + K);
+      const x = Float32Array.from({ length: M * K }, () => (next() * 4 - 2) * (next() < 0.1 ? 20 : 1));
+      if (M > 2) x.fill(0, 2 * K, 3 * K); // a zero row
+      // Exact halves: ties that round to even.
+      if (M > 1) { for (let k = 0; k < K; k += 3) x[K + k] = (k % 2 ? 0.5 : 1.5) * (k % 4 ? 1 : -1); }
+      const wq = Int8Array.from({ length: N * K }, () => Math.round(next() * 254 - 127));
+      const ws = Float32Array.from({ length: N }, () => next() * 0.01);
+      const bias = c.bias ? Float32Array.from({ length: N }, () => next() - 0.5) : undefined;
+      const packed = packQWeight(wq, N, K);
+      const { Np, Kp } = packed;
+      assert.equal(Kp, roundUp4(K));
+      const target = { relaxedSimd };
+      const qk = quantizeRowsKernel({ M, K, Kp, actMax, actScale }, target);
+      const gk = qgemmKernel({ M, N, Np, Kp, ldc: N + 3, bias: c.bias, activation: "none" }, target);
+      const h = await KernelHarness.create([qk, gk], WASM_HELPERS);
+      const epilogue = new Int32Array(3 * Np);
+      epilogue.set(packed.correction);
+      new Float32Array(epilogue.buffer, Np * 4, Np).set(ws);
+      if (bias) new Float32Array(epilogue.buffer, 2 * Np * 4, Np).set(bias);
+      const want = reference(x, [M, N, K], wq, ws, bias, actMax, actScale);
+      for (const nt of [1, 2, 3]) {
+        h.reset();
+        const ax = h.put(x), axq = h.alloc(Math.ceil((M * Kp) / 4)), scales = h.alloc(M);
+        const aw = h.put(packed.data), ae = h.put(epilogue), ay = h.alloc(M * (N + 3));
+        h.run(qk.name, [ax, axq, scales], nt);
+        h.run(gk.name, [axq, scales, aw, ae, ay], nt);
+        const got = h.read(ay, M * (N + 3));
+        for (let r = 0; r < M; r++) {
+          for (let n = 0; n < N + 3; n++) {
+            const g = got[r * (N + 3) + n];
+            if (n >= N) assert.ok(Number.isNaN(g), `row ${r}: column ${n} past N was written`);
+            else assert.equal(g, want[r * N + n], `row ${r}, channel ${n}, ${nt} threads`);
+          }
+        }
+      }
+    });
+  }
+}
