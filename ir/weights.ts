@@ -73,6 +73,7 @@ export function safetensorsStore(file: SafetensorsFile): WeightStore {
         return bsr;
       }
       if (t.dtype === "i32") return new Tensor(t, file.int32(w.name));
+      if (t.dtype === "i8") return new Tensor(t, Int8Array.from(file.int32(w.name)));
       if (t.dtype === "i64") return new Tensor(t, Float64Array.from(file.int32(w.name)));
       if (t.dtype === "f64") return new Tensor(t, Float64Array.from(file.float32(w.name)));
       return new Tensor(t, file.float32(w.name));

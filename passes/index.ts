@@ -9,6 +9,7 @@ import { dedupPatterns } from "./dedup_patterns.ts";
 import { fuse } from "./fuse.ts";
 import { prune } from "./prune.ts";
 import { pruneReconstruct } from "./prune_reconstruct.ts";
+import { quantize } from "./quantize.ts";
 import { recognize } from "./recognize.ts";
 import { PassRegistry } from "./registry.ts";
 
@@ -22,6 +23,7 @@ export const builtinPasses: readonly AnyPass[] = [
   fuse,
   prune,
   pruneReconstruct,
+  quantize,
   recognize,
 ];
 

@@ -1,0 +1,295 @@
+/**
+ * `quantize`: INT8 quantization of the weights of `dense` ops (issue 18). Each target
+ * `dense x, @w, bias {transpose_b = true}` becomes
+ * `qdense x, @w.q, @w.scale, bias {act_max, act_scale, activation}` (the op is defined, with its
+ * exact f32 semantics, in ir/ops/qdense.ts).
+ *
+ * **Which ops.** A `dense` whose w is a declared weight (not computed, not a `constant`), dense
+ * (not BSR), 2-D and f32, used with `transpose_b = true` and `transpose_a = false` on an f32 x,
+ * whose name matches `weights` (a regex, searched, matched in linear time as `prune`'s `target`;
+ * by default every encoder dense weight, so the pooler and the classifier head stay f32) and
+ * whose K (its in-features) is at least `min-in` (default 64: below that the per-row activation
+ * scale costs about as much as the int8 dot products save, and the error of a short sum is
+ * relatively larger). A weight used by several such ops is quantized once. `bsr_dense` is left
+ * alone (int8 BSR weights would need their own op and the verifier's BSR dtype rule relaxed),
+ * so run `quantize` before `bsr-lower` only on weights that stay dense.
+ *
+ * **Weights.** Symmetric, per output channel: for row n of W `[N, K]`,
+ * `w_scale[n] = fround(max_k |W[n, k]| / 127)` (1 for a row of zeros) and
+ * `wq[n, k] = clamp(roundHalfEven(fround(W[n, k] / w_scale[n])), -127, 127)`, stored as new
+ * weights `@<name>.q` (i8 `[N, K]`) and `@<name>.scale` (f32 `[N]`), declared where `@<name>`
+ * was; `@<name>` itself is dropped when nothing uses it any more. A weight holding NaN or ±inf
+ * is an error naming it.
+ *
+ * **Activations.** `activations = dynamic` (the default) leaves `act_scale = 0.0`: each row of x
+ * gets its own scale max|x| / act-max when the op runs. `activations = static` computes one
+ * scale per op from calibration data: the f32 model runs over `calibration` sentences (drawn and
+ * tokenized by the driver exactly as `prune-reconstruct` gets them: `calibration-data`,
+ * `tokenizer`, `seed`; `random` for seeded random token ids), and
+ * `act_scale = fround(max |x| / act-max)` over every real-token row of the op's input (pad rows
+ * left out; 1 when that max is 0). Static scales need `@main` to take `input_ids` `[1, S]`, and
+ * only ops of `@main` are quantized then.
+ *
+ * **act-max** (default 63) is the op's `act_max`: 63 keeps quantized activations in 7 bits,
+ * which the relaxed-SIMD kernel needs (docs/int8.md).
+ *
+ * **Output.** A log line per weight (shape, largest scale, mean |W − w_scale·wq| relative to mean
+ * |W|) and per static scale; statistics `weights`, `ops` and `skipped`.
+ */
+
+import { AttrReader } from "../ir/attrs.ts";
+import type { Func, Module, Op, Value } from "../ir/module.ts";
+import { Weight } from "../ir/module.ts";
+import { ACT_MAX_LIMIT, roundHalfEven } from "../ir/ops/qdense.ts";
+import { Tensor } from "../ir/tensor.ts";
+import { isFloat } from "../ir/types.ts";
+import { definePass, type NameRegex, nameRegex, type PassContext } from "./pass.ts";
+import { DEFAULT_PRUNE_TARGET } from "./prune.ts";
+import { DEFAULT_CALIBRATION_DATA } from "./prune_reconstruct.ts";
+import { fitSentences, randomSamples, type Sample, sampleInputs } from "./reconstruct/calibration.ts";
+import { Stepper } from "./reconstruct/stepper.ts";
+import { rewrite } from "./rewrite.ts";
+
+const options = {
+  "act-max": {
+    type: "int",
+    default: 63,
+    min: 1,
+    max: ACT_MAX_LIMIT,
+    doc: "largest quantized activation magnitude (qdense act_max); 63 = 7-bit activations",
+  },
+  activations: {
+    type: "enum",
+    values: ["dynamic", "static"],
+    default: "dynamic",
+    doc: "activation scale per row at run time, or one per op from calibration sentences",
+  },
+  weights: {
+    type: "string",
+    default: DEFAULT_PRUNE_TARGET,
+    doc: "regex over the names of dense weights to quantize (default: the encoder's)",
+  },
+  "min-in": { type: "int", default: 64, min: 0, doc: "leave weights with fewer in-features (K) in f32" },
+  calibration: { type: "int", default: 128, min: 1, doc: "calibration sentences (activations=static)" },
+  seed: { type: "int", default: 0, min: 0, doc: "seed of the choice of calibration sentences" },
+  "calibration-data": {
+    type: "string",
+    default: DEFAULT_CALIBRATION_DATA,
+    doc: "TSV of sentences (column 'sentence' or 'text'), or 'random' (activations=static)",
+  },
+  tokenizer: {
+    type: "string",
+    default: "",
+    doc: "folder with tokenizer.json; default the model file's folder, else its weights file's",
+  },
+} as const;
+
+const statistics = {
+  weights: "weights quantized",
+  ops: "dense ops rewritten to qdense",
+  skipped: "dense ops left in f32 (not a target)",
+} as const;
+
+type Ctx = PassContext<typeof options>;
+
+/** Quantizes W `[N, K]` (f32) per row; undefined when a value is not finite. */
+export function quantizeWeight(
+  w: ArrayLike<number>,
+  n: number,
+  k: number,
+): { wq: Int8Array; scale: Float32Array } | undefined {
+  const wq = new Int8Array(n * k), scale = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    let m = 0;
+    for (let j = 0; j < k; j++) {
+      const v = w[r * k + j];
+      if (!Number.isFinite(v)) return undefined;
+      m = Math.max(m, Math.abs(v));
+    }
+    const s = m === 0 ? 1 : Math.fround(m / 127);
+    scale[r] = s;
+    for (let j = 0; j < k; j++) {
+      wq[r * k + j] = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(w[r * k + j] / s))));
+    }
+  }
+  return { wq, scale };
+}
+
+/** Whether `op` is a dense the pass can rewrite, and why not when it cannot. */
+function eligible(m: Module, op: Op, ctx: Ctx, target: NameRegex): string | undefined {
+  const [x, w] = op.operands;
+  const a = new AttrReader(ctx.registry.get("dense")!.attrs, op.attrs);
+  if (w.kind !== "weight" || !m.weights.has(w.name)) return "w is not a declared weight";
+  if (!target.test(w.name)) return "not matched by 'weights'";
+  if (w.type.sparse || w.type.shape.length !== 2 || w.type.dtype !== "f32") {
+    return "w is not a dense f32 matrix";
+  }
+  if (!a.bool("transpose_b") || a.bool("transpose_a")) return "not transpose_b = true, transpose_a = false";
+  if (x.type.dtype !== "f32") return "x is not f32";
+  if (w.type.shape[1] < ctx.options["min-in"]) return `K = ${w.type.shape[1]} is below min-in`;
+  return undefined;
+}
+
+/** The calibration samples at length `seq` (as prune-reconstruct draws them). */
+function samples(f: Func, ctx: Ctx, seq: number): Sample[] {
+  const o = ctx.options;
+  if (o["calibration-data"] === "random") return randomSamples(f, o.calibration, o.seed, seq);
+  const s = ctx.sentences;
+  if (!s) {
+    throw ctx.error(
+      undefined,
+      `calibration sentences were not prepared: run the pass through compile() / the compile CLI, ` +
+        `or pass RunOptions.sentences`,
+    );
+  }
+  return fitSentences(s, seq);
+}
+
+/** max |x| over the real-token rows of value `x` in each calibration run. */
+function maxAbs(ts: Tensor[], ss: readonly Sample[], seq: number): number {
+  const k = ts[0].shape[ts[0].shape.length - 1] || 1;
+  const perSample = ts[0].data.length / k;
+  const positional = perSample % seq === 0;
+  let m = 0;
+  ts.forEach((t, si) => {
+    for (let r = 0; r < perSample; r++) {
+      if (positional && r % seq >= ss[si].length) continue;
+      for (let c = 0; c < k; c++) m = Math.max(m, Math.abs(t.data[r * k + c]));
+    }
+  });
+  return m;
+}
+
+/** Static activation scales of the target ops of `@main`, from a calibration run of the f32 model. */
+function staticScales(m: Module, ops: Set<Op>, ctx: Ctx): Map<Op, number> {
+  const f = m.func("main");
+  if (!f) throw ctx.error(undefined, `activations=static needs a @main to run calibration data through`);
+  const ids = f.params.find((p) => p.name === "input_ids");
+  if (!ids || ids.type.shape.length !== 2 || ids.type.shape[0] !== 1 || isFloat(ids.type.dtype)) {
+    throw ctx.error(f.loc, `activations=static needs @main to take integer input_ids of shape [1, S]`);
+  }
+  const seq = ids.type.shape[1];
+  const ss = samples(f, ctx, seq);
+  const stepper = new Stepper(m, f, ctx as unknown as PassContext, sampleInputs(f, ss));
+  ctx.log(`calibration: ${ss.length} sentences, ${ss.reduce((n, s) => n + s.length, 0)} tokens`);
+  const scales = new Map<Op, number>();
+  const seen = new Map<Value, number>();
+  f.body.forEach((op, i) => {
+    if (!ops.has(op)) return;
+    stepper.runTo(i);
+    const x = op.operands[0];
+    if (!seen.has(x)) seen.set(x, maxAbs(stepper.values(x), ss, seq));
+    const a = seen.get(x)!;
+    const s = a === 0 || !Number.isFinite(a) ? 1 : Math.fround(a / ctx.options["act-max"]);
+    ctx.log(`${op.result.ref}: act_scale ${s} (max |x| ${a})`);
+    scales.set(op, s);
+  });
+  return scales;
+}
+
+/** The INT8 quantization pass. */
+export const quantize = definePass({
+  name: "quantize",
+  description: "INT8: dense ops over f32 [out, in] weights become qdense with per-channel int8 weights.",
+  options,
+  statistics,
+  filter: { ops: ["dense"] },
+  inputs(o) {
+    const data = o["calibration-data"];
+    if (o.activations !== "static" || data === "random" || data === "") return {};
+    return { sentences: { data, tokenizer: o.tokenizer, count: o.calibration, seed: o.seed } };
+  },
+  runOnModule(m, ctx) {
+    const o = ctx.options;
+    let target: NameRegex;
+    try {
+      target = nameRegex(o.weights);
+    } catch (e) {
+      throw ctx.error(
+        undefined,
+        `option 'weights' is not a valid regex: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    if (o.activations === "static" && o["calibration-data"] === "") {
+      throw ctx.error(undefined, `option 'calibration-data' is empty: give a TSV file or 'random'`);
+    }
+    const main = m.func("main");
+    const ops = new Set<Op>();
+    for (const f of m.funcs) {
+      for (const op of f.body) {
+        if (op.name !== "dense") continue;
+        const why = eligible(m, op, ctx, target) ??
+          (o.activations === "static" && f !== main ? "static scales only in @main" : undefined);
+        if (why === undefined) ops.add(op);
+        else ctx.stat("skipped");
+      }
+    }
+    if (ops.size === 0) return "unchanged";
+    const scales = o.activations === "static" ? staticScales(m, ops, ctx) : undefined;
+
+    // The new weights, declared right after the weight they come from.
+    const made = new Map<string, [Weight, Weight]>();
+    for (const op of ops) {
+      const w = m.weights.get(op.operands[1].name)!;
+      if (made.has(w.name)) continue;
+      const [n, k] = w.type.shape;
+      for (const name of [`${w.name}.q`, `${w.name}.scale`]) {
+        if (m.weights.has(name)) throw ctx.error(op, `cannot quantize @${w.name}: weight @${name} exists`);
+      }
+      const data = ctx.weights.get(w).data;
+      const q = quantizeWeight(data, n, k);
+      if (!q) throw ctx.error(op, `cannot quantize @${w.name}: it holds NaN or infinity`);
+      const wq = new Weight(`${w.name}.q`, { shape: [n, k], dtype: "i8" });
+      const ws = new Weight(`${w.name}.scale`, { shape: [n], dtype: "f32" });
+      ctx.weights.set(wq.name, new Tensor(wq.type, q.wq));
+      ctx.weights.set(ws.name, new Tensor(ws.type, q.scale));
+      made.set(w.name, [wq, ws]);
+      let err = 0, mag = 0;
+      for (let i = 0; i < n * k; i++) {
+        err += Math.abs(data[i] - q.scale[Math.floor(i / k)] * q.wq[i]);
+        mag += Math.abs(data[i]);
+      }
+      ctx.log(
+        `@${w.name} [${n}x${k}] -> int8, largest scale ${Math.max(...q.scale)}, ` +
+          `mean |W - scale·q| / mean |W| = ${(mag === 0 ? 0 : err / mag).toFixed(5)}`,
+      );
+      ctx.stat("weights");
+    }
+
+    for (const f of m.funcs) {
+      rewrite(f, ctx, [{
+        match: "dense",
+        where: (op) => ops.has(op),
+        rewrite(op, rw) {
+          const [x, w, bias] = op.operands;
+          const [wq, ws] = made.get(w.name)!;
+          const a = new AttrReader(ctx.registry.get("dense")!.attrs, op.attrs);
+          rw.replace(
+            op,
+            rw.create("qdense", bias ? [x, wq, ws, bias] : [x, wq, ws], {
+              act_max: o["act-max"],
+              act_scale: scales?.get(op) ?? 0,
+              activation: a.string("activation"),
+            }),
+          );
+          ctx.stat("ops");
+        },
+      }]);
+    }
+
+    // Declarations: each int8 pair where its source was; a source nothing reads any more is dropped.
+    const used = new Set<string>();
+    for (const f of m.funcs) {
+      for (const v of [...f.returns, ...f.body.flatMap((op) => op.operands)]) {
+        if (v.kind === "weight") used.add(v.name);
+      }
+    }
+    const declared = [...m.weights.entries()];
+    m.weights.clear();
+    for (const [name, w] of declared) {
+      if (!made.has(name) || used.has(name)) m.weights.set(name, w);
+      for (const q of made.get(name) ?? []) m.weights.set(q.name, q);
+    }
+    return "changed";
+  },
+});
