@@ -59,15 +59,23 @@ export type BoundStep = (tid: number, nt: number) => void;
 /** Kernel functions by export name. */
 export type KernelTable = Record<string, (...args: number[]) => void>;
 
-/** Binds each step to its wasm kernel export; `variant` 0 is relaxed SIMD, 1 plain SIMD. */
-export function bindSteps(steps: readonly PlanStep[], wasm: KernelTable, variant: 0 | 1): BoundStep[] {
+/**
+ * Binds each step to its wasm kernel export; `variant` 0 is relaxed SIMD, 1 plain SIMD. `where`
+ * names the step list in errors (`buckets[0].steps`).
+ */
+export function bindSteps(
+  steps: readonly PlanStep[],
+  wasm: KernelTable,
+  variant: 0 | 1,
+  where = "steps",
+): BoundStep[] {
   return steps.map((s, i) => {
     const name = s.kernel[variant];
     const f = Object.hasOwn(wasm, name) ? wasm[name] : undefined;
     if (typeof f !== "function") {
       throw new ArtifactError(
         "plan.json",
-        `steps[${i}] (${s.value}): no wasm kernel '${name}' in the artifact`,
+        `${where}[${i}] (${s.value}): no wasm kernel '${name}' in the artifact`,
       );
     }
     const args = s.args;

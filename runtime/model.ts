@@ -240,7 +240,9 @@ export class CompiledModel {
     let steps;
     const planFile = source.where("plan.json");
     try {
-      steps = plan.buckets.map((b) => bindSteps(b.steps, instance.exports as KernelTable, variant));
+      steps = plan.buckets.map((b, k) =>
+        bindSteps(b.steps, instance.exports as KernelTable, variant, `buckets[${k}].steps`)
+      );
     } catch (e) {
       throw e instanceof ArtifactError
         ? new ArtifactError(planFile, e.message.replace(/^plan\.json: /, ""))

@@ -222,13 +222,19 @@ Deno.test("a tampered plan is an error naming plan.json, never a hang or a stray
       await assert.rejects(() => loadCompiled(join(dir, "a"), { threads: 2 }), pattern);
       await assert.rejects(() => loadCompiled({ ...result.artifact!, plan: p }, { threads: 2 }), pattern);
     };
-    await tamper((p) => (p.steps[3].args[0] = 8), /plan\.json: bad plan: steps\[3\] .*address 8 is outside/);
     await tamper(
-      (p) => (p.steps[2].kernel = ["nope", "nope"]),
-      /plan\.json: steps\[2\] .*no (wasm|ts) kernel 'nope'/,
+      (p) => (p.buckets[0].steps[3].args[0] = 8),
+      /plan\.json: bad plan: buckets\[0\]\.steps\[3\] .*address 8 is outside/,
+    );
+    await tamper(
+      (p) => (p.buckets[0].steps[2].kernel = ["nope", "nope"]),
+      /plan\.json: buckets\[0\]\.steps\[2\] .*no wasm kernel 'nope'/,
     );
     await tamper((p) => (p.memory.pages = 0), /plan\.json: bad plan: memory\.pages/);
-    await tamper((p) => (p.inputs[0].offset = 2 ** 40), /plan\.json: bad plan: inputs\[0\]/);
+    await tamper(
+      (p) => (p.buckets[0].inputs[0].offset = 2 ** 40),
+      /plan\.json: bad plan: buckets\[0\]\.inputs\[0\]/,
+    );
     await tamper(
       (p) => (p.wasm.simd = "../../etc/passwd"),
       /plan\.json: bad plan: wasm\.simd must name a file inside the artifact/,
