@@ -14,6 +14,7 @@ import { ELEMENTWISE, planFusion } from "./fusion.ts";
 import { lowerCast, lowerGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
 import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
 import { lowerBsrDense } from "./bsr.ts";
+import { lowerQDense } from "./quant.ts";
 import { lowerLayerNorm, lowerSoftmax } from "./norm.ts";
 
 /** The lowering of each op that has kernels. */
@@ -21,6 +22,7 @@ const LOWERINGS: Readonly<Record<string, Lowering>> = {
   dense: lowerDense,
   batch_matmul: lowerBatchMatmul,
   bsr_dense: lowerBsrDense,
+  qdense: lowerQDense,
   softmax: lowerSoftmax,
   layer_norm: lowerLayerNorm,
   add_layer_norm: lowerLayerNorm,

@@ -1,24 +1,19 @@
 /**
  * The int8 kernels (codegen/wasm/qgemm.ts, weights packed by codegen/qpack.ts) on both targets
- * and 1-3 threads against an exact reference of `qdense`'s definition: per-row scales, round half
- * to even, clamping, integer sums and the f32 epilogue. Every result must be bit-identical;
+ * and 1-3 threads against the reference interpreter's `qdense` (per-row scales, round half to even,
+ * clamping, integer sums and the f32 epilogue, ir/ops/qdense.ts). Every result must be bit-identical;
  * ragged M, N and K, zero rows and static scales included. Memory around y stays untouched.
  */
 
 import assert from "node:assert/strict";
 import { KernelHarness } from "./wasm_harness.ts";
-import { rng } from "./kernel_runner.ts";
+import { oracle, rng } from "./kernel_runner.ts";
+import { t } from "../ops/helpers.ts";
 import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
 import { qgemmKernel, quantizeRowsKernel } from "../../codegen/wasm/qgemm.ts";
 import { packQWeight, roundUp4 } from "../../codegen/qpack.ts";
 
-/** Round half to even. */
-function roundHalfEven(v: number): number {
-  const f = Math.floor(v), d = v - f;
-  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
-}
-
-/** qdense's definition, in f32 steps. */
+/** The oracle: the `qdense` op of the reference interpreter. */
 function reference(
   x: Float32Array,
   [M, N, K]: number[],
@@ -28,23 +23,17 @@ function reference(
   actMax: number,
   actScale: number,
 ): Float32Array {
-  const fr = Math.fround, y = new Float32Array(M * N);
-  for (let r = 0; r < M; r++) {
-    let a = 0;
-    for (let k = 0; k < K; k++) a = Math.max(a, Math.abs(x[r * K + k]));
-    const s = actScale > 0 ? fr(actScale) : a === 0 ? 1 : fr(a / actMax);
-    const q = Array.from(
-      { length: K },
-      (_, k) => Math.min(actMax, Math.max(-actMax, roundHalfEven(fr(x[r * K + k] / s)))),
-    );
-    for (let n = 0; n < N; n++) {
-      let acc = 0;
-      for (let k = 0; k < K; k++) acc += q[k] * wq[n * K + k];
-      const v = fr(fr(acc) * fr(s * ws[n]));
-      y[r * N + n] = bias ? fr(v + bias[n]) : v;
-    }
-  }
-  return y;
+  const inputs = [
+    t([M, K], [...x]),
+    t([N, K], [...wq], "i8"),
+    t([N], [...ws]),
+    ...(bias ? [t([N], [...bias])] : []),
+  ];
+  const y = oracle("qdense", inputs, {
+    act_max: { kind: "int", value: actMax },
+    act_scale: { kind: "float", value: actScale },
+  });
+  return y.data as Float32Array;
 }
 
 const CASES: { M: number; N: number; K: number; bias: boolean; actMax?: number; actScale?: number }[] = [

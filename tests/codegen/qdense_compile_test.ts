@@ -1,0 +1,81 @@
+/**
+ * INT8 end to end: a synthetic BERT through the `quantize` pass compiles to the int8 kernels
+ * (codegen/lower/quant.ts) and runs like the reference interpreter on the quantized module, at 1
+ * and 2 threads, with relaxed and plain SIMD; and a quantized model compiled to buckets as well.
+ * The int8 sums are exact, but the f32 ops around them (FMA against mul and add) move the
+ * activations by an ulp, which can move a rounding step of the quantizer: hence a tolerance.
+ */
+
+import assert from "node:assert/strict";
+import {
+  bertConfig,
+  buildBertModule,
+  compile,
+  interpret,
+  loadCompiled,
+  memoryStore,
+  seededInputs,
+  syntheticBertWeights,
+  Tensor,
+  tensorType,
+} from "../../mod.ts";
+
+const PIPELINE = "quantize,canonicalize,cse,fuse,dce";
+
+Deno.test("a quantized bert-tiny compiles to int8 kernels and runs like the interpreter", async () => {
+  const c = bertConfig("bert-tiny", { layers: 2, seq: 16 });
+  const weights = memoryStore(
+    new Map(
+      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
+    ),
+  );
+  const result = await compile({ module: buildBertModule(c, "w.safetensors"), weights }, {
+    pipeline: PIPELINE,
+    log: () => {},
+  });
+  const kernels = result.artifact!.report.kernels.map((k) => k.name);
+  assert.ok(kernels.some((k) => k.startsWith("qgemm_")), kernels.join(" "));
+  assert.ok(kernels.some((k) => k.startsWith("quantize_rows_")), kernels.join(" "));
+  const f = result.module.func("main")!;
+  const inputs = seededInputs(f, 3);
+  const [want] = interpret(result.module, inputs, result.weights);
+  const scale = Math.max(...Array.from(want.data, Math.abs));
+  const outputs: Float32Array[] = [];
+  for (const noRelaxedSimd of [false, true]) {
+    for (const threads of [1, 2]) {
+      const model = await loadCompiled(result.artifact!, { threads, noRelaxedSimd });
+      try {
+        const got =
+          Object.values(model.run(Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]))))[0];
+        for (let i = 0; i < got.length; i++) {
+          assert.ok(
+            Math.abs(got[i] - want.data[i]) <= 1e-2 * scale,
+            `logit ${i}: ${got[i]} vs ${want.data[i]}`,
+          );
+        }
+        outputs.push(got);
+      } finally {
+        model.close();
+      }
+    }
+  }
+  // Threads split the work, never the sums: one target gives one answer at any thread count.
+  assert.deepEqual(outputs[0], outputs[1]);
+  assert.deepEqual(outputs[2], outputs[3]);
+
+  const buckets = await compile({ module: buildBertModule(c, "w.safetensors"), weights }, {
+    pipeline: PIPELINE,
+    seq: [8, 16],
+    batch: [1, 3],
+    log: () => {},
+  });
+  const model = await loadCompiled(buckets.artifact!, { threads: 2 });
+  try {
+    const got = model.run(Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data])), {
+      bucket: { batch: 1, seq: 16 },
+    });
+    assert.deepEqual(Object.values(got)[0], outputs[1]);
+  } finally {
+    model.close();
+  }
+});
