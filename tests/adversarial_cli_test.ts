@@ -90,6 +90,13 @@ Deno.test({
         });
         assert.equal(r.code, 1);
         assert.deepEqual(await leftovers(dir, ".spun.partial-"), []);
+        await assertProbe({
+          task: "compile",
+          args: [tiny, "--plugin", HOSTILE, "--passes", "waits", "--pass-timeout", "2"],
+          error: /^error: pass 'waits' did not finish within 2 s \(--pass-timeout\)$/m,
+          code: 1,
+          seconds: 20,
+        });
         // A timer the pass leaves behind blocks the job after it: its heartbeat stops.
         const later = join(dir, "later");
         await assertProbe({
