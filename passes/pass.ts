@@ -205,7 +205,7 @@ const THROWN_MAX = 300;
  */
 export function thrownMessage(e: unknown): string {
   const attempts: (() => unknown)[] = [
-    () => e instanceof Error ? e.message : undefined,
+    () => e instanceof Error ? e.message || e.name : undefined,
     () => typeof e === "symbol" ? e.toString() : undefined,
     () => typeof e === "object" && e !== null ? undefined : String(e),
     () => {
