@@ -581,6 +581,18 @@ const matmulCases = (): OpCase[] => [
     body: (f, [x], [w]) => f.op("bsr_dense", [x, w]),
   },
   {
+    label: "qdense dynamic scale, bias, gelu",
+    params: [["x", ty([2, 3, 12])]],
+    weights: [["wq", ty([6, 12], "i8")], ["s", ty([6])], ["b", ty([6])]],
+    body: (f, [x], [wq, s, b]) => f.op("qdense", [x, wq, s, b], { activation: "gelu" }),
+  },
+  {
+    label: "qdense static act_scale, act_max 127, no bias",
+    params: [["x", ty([4, 7])]],
+    weights: [["wq", ty([5, 7], "i8")], ["s", ty([5])]],
+    body: (f, [x], [wq, s]) => f.op("qdense", [x, wq, s], { act_max: 127, act_scale: 0.02 }),
+  },
+  {
     label: "batch_matmul f32 [2,1,3,4]·[5,4,6] (broadcast)",
     params: [["a", ty([2, 1, 3, 4])], ["b", ty([5, 4, 6])]],
     body: (f, [a, b]) => f.op("batch_matmul", [a, b]),
