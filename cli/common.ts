@@ -129,7 +129,9 @@ export async function readInputsJson(
   const names = specs.map((s) => s.name).join(", ");
   const count = (s: InputSpec) => s.shape.reduce((a, b) => a * b, 1);
   const most = 2 ** 20 + INPUT_JSON_BYTES_PER_VALUE * specs.reduce((n, s) => n + count(s), 0);
-  const info = await Deno.stat(file);
+  const info = await Deno.stat(file).catch((e) => {
+    throw e instanceof Deno.errors.NotFound ? new Deno.errors.NotFound(`--inputs ${file}: no such file`) : e;
+  });
   if (!info.isFile) throw bad("not a regular file");
   if (info.size > most) {
     throw bad(`${info.size} bytes is more than inputs of this model take (at most ${most})`);

@@ -289,6 +289,13 @@ Deno.test({
           await Deno.writeTextFile(file, text);
           await assertProbe({ task: "run", args: [art, "--inputs", file], error, code: 2, mib: 600 });
         }
+        const missing = join(dir, "inputs-missing.json");
+        await assertProbe({
+          task: "run",
+          args: [art, "--inputs", missing],
+          error: /: no such file$/m,
+          code: 1,
+        });
       });
 
       await t.step("500 diagnostics print 20, then 'and 480 more errors'", async () => {
