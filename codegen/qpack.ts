@@ -44,3 +44,52 @@ export function packQWeight(w: Int8Array, N: number, K: number): PackedQWeight {
   }
   return { Np, Kp, data: new Int32Array(bytes.buffer), correction };
 }
+
+/** An int8 BSR weight in the layout of codegen/wasm/qbsr.ts, with its index and corrections. */
+export interface PackedQBsr {
+  /** Block rows. */
+  readonly blockRows: number;
+  /** Channels the epilogue block covers: `blockRows · R`. */
+  readonly Np: number;
+  /** Per stored block, R/4 x C/4 sub-blocks of 16 bytes (`[n][k]`), zeros outside [N, K]. */
+  readonly data: Int32Array;
+  /** `indptr` (blockRows + 1 entries), then per block the byte offset of its first input: `indices[b] · C`. */
+  readonly index: Int32Array;
+  /** `ACT_OFFSET · Σ_k w[n, k]` over the stored entries of each channel (`Np` entries). */
+  readonly correction: Int32Array;
+}
+
+/**
+ * Packs an int8 BSR weight (SciPy's `[nnz, R, C]` blocks, `indptr`, `indices`; logical `[N, K]`)
+ * for the int8 BSR kernel; R and C must be multiples of 4.
+ */
+export function packQBsr(
+  blocks: Int8Array,
+  indptr: Int32Array,
+  indices: Int32Array,
+  [N, K]: readonly number[],
+  [R, C]: readonly number[],
+): PackedQBsr {
+  if (R % 4 !== 0 || C % 4 !== 0) throw new Error(`packQBsr: block ${R}x${C} is not made of 4x4 blocks`);
+  const blockRows = indptr.length - 1, nnz = indices.length;
+  const bytes = new Int8Array(nnz * R * C);
+  const Np = blockRows * R;
+  const correction = new Int32Array(Np);
+  for (let br = 0; br < blockRows; br++) {
+    for (let b = indptr[br]; b < indptr[br + 1]; b++) {
+      for (let n = 0; n < R; n++) {
+        for (let k = 0; k < C; k++) {
+          const channel = br * R + n, input = indices[b] * C + k;
+          const v = channel < N && input < K ? blocks[(b * R + n) * C + k] : 0;
+          const sub = (n >> 2) * (C >> 2) + (k >> 2);
+          bytes[b * R * C + sub * 16 + (n & 3) * 4 + (k & 3)] = v;
+          correction[channel] += ACT_OFFSET * v;
+        }
+      }
+    }
+  }
+  const index = new Int32Array(blockRows + 1 + nnz);
+  index.set(indptr);
+  for (let b = 0; b < nnz; b++) index[blockRows + 1 + b] = indices[b] * C;
+  return { blockRows, Np, data: new Int32Array(bytes.buffer), index, correction };
+}

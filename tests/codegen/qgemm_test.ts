@@ -10,8 +10,8 @@ import { KernelHarness } from "./wasm_harness.ts";
 import { oracle, rng } from "./kernel_runner.ts";
 import { t } from "../ops/helpers.ts";
 import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
-import { qgemmKernel, quantizeRowsKernel } from "../../codegen/wasm/qgemm.ts";
-import { packQWeight, roundUp4 } from "../../codegen/qpack.ts";
+import { qbsrKernel, qgemmKernel, quantizeRowsKernel } from "../../codegen/wasm/qgemm.ts";
+import { packQBsr, packQWeight, roundUp4 } from "../../codegen/qpack.ts";
 
 /** The oracle: the `qdense` op of the reference interpreter. */
 function reference(
@@ -82,6 +82,92 @@ for (const c of CASES) {
           for (let n = 0; n < N + 3; n++) {
             const g = got[r * (N + 3) + n];
             if (n >= N) assert.ok(Number.isNaN(g), `row ${r}: column ${n} past N was written`);
+            else assert.equal(g, want[r * N + n], `row ${r}, channel ${n}, ${nt} threads`);
+          }
+        }
+      }
+    });
+  }
+}
+
+/** Int8 BSR cases: block shapes, densities (empty block rows included), ragged N, bias, threads. */
+const BSR_CASES: {
+  M: number;
+  N: number;
+  K: number;
+  block: [number, number];
+  density: number;
+  bias: boolean;
+}[] = [
+  { M: 1, N: 8, K: 8, block: [4, 4], density: 1, bias: true },
+  { M: 9, N: 30, K: 40, block: [4, 4], density: 0.3, bias: true },
+  { M: 17, N: 64, K: 64, block: [8, 8], density: 0.2, bias: false },
+  { M: 5, N: 36, K: 48, block: [16, 16], density: 0.5, bias: true },
+  { M: 3, N: 32, K: 64, block: [4, 32], density: 0.4, bias: true },
+  { M: 33, N: 6, K: 12, block: [4, 4], density: 0, bias: true },
+];
+
+for (const c of BSR_CASES) {
+  for (const relaxedSimd of [true, false]) {
+    const [R, C] = c.block;
+    Deno.test(`qbsr ${c.M}x${c.N}x${c.K} ${R}x${C} blocks at density ${c.density} (${relaxedSimd ? "relaxed" : "plain"} SIMD)`, async () => {
+      const { M, N, K } = c;
+      const next = rng(M * 7 + N * 3 + K + R);
+      const blockRows = Math.ceil(N / R), blockCols = Math.ceil(K / C);
+      const indptr = [0], indices: number[] = [];
+      for (let br = 0; br < blockRows; br++) {
+        for (let bc = 0; bc < blockCols; bc++) if (br % 3 !== 1 && next() < c.density) indices.push(bc);
+        indptr.push(indices.length);
+      }
+      const blocks = Int8Array.from({ length: indices.length * R * C }, () => Math.round(next() * 254 - 127));
+      // The dense int8 weight the blocks stand for: the oracle's operand.
+      const dense = new Int8Array(N * K);
+      for (let br = 0; br < blockRows; br++) {
+        for (let b = indptr[br]; b < indptr[br + 1]; b++) {
+          for (let n = 0; n < R; n++) {
+            for (let k = 0; k < C; k++) {
+              const ch = br * R + n, inp = indices[b] * C + k;
+              if (ch < N && inp < K) dense[ch * K + inp] = blocks[(b * R + n) * C + k];
+            }
+          }
+        }
+      }
+      const x = Float32Array.from({ length: M * K }, () => next() * 4 - 2);
+      const ws = Float32Array.from({ length: N }, () => next() * 0.01);
+      const bias = c.bias ? Float32Array.from({ length: N }, () => next() - 0.5) : undefined;
+      const want = reference(x, [M, N, K], dense, ws, bias, 63, 0);
+      const packed = packQBsr(blocks, Int32Array.from(indptr), Int32Array.from(indices), [N, K], [R, C]);
+      const ldq = blockCols * C, Kp = roundUp4(K);
+      const target = { relaxedSimd };
+      const qk = quantizeRowsKernel({ M, K, Kp, ldq, actMax: 63, actScale: 0 }, target);
+      const bk = qbsrKernel({
+        M,
+        N,
+        ldq,
+        block: [R, C],
+        blockRows,
+        ldc: N + 1,
+        bias: c.bias,
+        activation: "none",
+      }, target);
+      const h = await KernelHarness.create([qk, bk], WASM_HELPERS);
+      const { Np } = packed;
+      const epilogue = new Int32Array(3 * Np);
+      epilogue.set(packed.correction);
+      new Float32Array(epilogue.buffer, Np * 4, N).set(ws);
+      if (bias) new Float32Array(epilogue.buffer, 2 * Np * 4, N).set(bias);
+      for (const nt of [1, 3]) {
+        h.reset();
+        const ax = h.put(x), scales = h.alloc(M), axq = h.alloc(Math.ceil((M * ldq) / 4) + 1);
+        const aw = h.put(packed.data.length ? packed.data : new Int32Array(1)), ai = h.put(packed.index);
+        const ae = h.put(epilogue), ay = h.alloc(M * (N + 1));
+        h.run(qk.name, [ax, axq, scales], nt);
+        h.run(bk.name, [axq, scales, aw, ai, ae, ay], nt);
+        const got = h.read(ay, M * (N + 1));
+        for (let r = 0; r < M; r++) {
+          for (let n = 0; n <= N; n++) {
+            const g = got[r * (N + 1) + n];
+            if (n === N) assert.ok(Number.isNaN(g), `row ${r}: column N was written`);
             else assert.equal(g, want[r * N + n], `row ${r}, channel ${n}, ${nt} threads`);
           }
         }
