@@ -134,6 +134,15 @@ Deno.test({
           seconds: 30,
           mib: 900,
         });
+        await assertProbe({
+          task: "compile",
+          args: [tiny, "--plugin", `${PLUGINS}/hoards_at_import.ts`, "--max-memory", "512"],
+          error:
+            /^error: loading plugin \S+hoards_at_import\.ts used more than 512 MiB of memory \(--max-memory\)$/m,
+          code: 1,
+          seconds: 30,
+          mib: 900,
+        });
       });
 
       await t.step("odd thrown values, Deno.exit and -o over the input are clean errors", async () => {
