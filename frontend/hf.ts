@@ -163,8 +163,8 @@ function show(v: unknown): string {
 const quote = (v: unknown) =>
   typeof v === "string" ? `'${v.length > 80 ? `${v.slice(0, 77)}...` : v}'`.replace(/\n/g, "\\n") : show(v);
 
-/** The most encoder layers a config may have (BERT-large has 24). */
-export const HF_MAX_LAYERS = 1024;
+/** The most encoder layers a config may have (BERT-large has 24; 512 layers stay within the IR's op limit). */
+export const HF_MAX_LAYERS = 512;
 
 /**
  * Maps a parsed `config.json` onto a {@link BertConfig} for sequence length `seq` (128, or

@@ -20,10 +20,12 @@ import { bsrGrid, formatShape, formatType, numel, sameShape, type TensorType } f
 export const MAX_ELEMENTS = 2 ** 31 - 1;
 
 /**
- * The most ops a module may have, all functions together (BERT-large imported from ONNX has about
- * 2,500): the parser refuses a longer file before building it, the verifier a larger module.
+ * The most ops a module may have, all functions together (BERT-large built here has 570 ops a
+ * function; imported from ONNX, some 2,500 nodes before folding): the parser refuses a longer file
+ * before building it, the verifier a larger module, the ONNX import a larger graph. Some passes
+ * (`recognize`) take time quadratic in a function's length, so the bound is also one on time.
  */
-export const MAX_OPS = 50_000;
+export const MAX_OPS = 20_000;
 
 /** Shape and dtype of one entry of the weights file; dtype as safetensors writes it (`F32`). */
 export interface WeightEntry {

@@ -473,7 +473,7 @@ Deno.test("hostile Hugging Face folders: absurd sizes and deep JSON are refused 
       [
         "layers",
         JSON.stringify({ ...CONFIG, num_hidden_layers: 1e9 }),
-        "num_hidden_layers 1000000000 is more than the 1024 Sparrow takes",
+        "num_hidden_layers 1000000000 is more than the 512 Sparrow takes",
       ],
       [
         "typevocab",
