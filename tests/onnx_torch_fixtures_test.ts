@@ -205,7 +205,9 @@ for (const [i, fx] of manifest.fixtures.entries()) {
         pipeline: "recognize,canonicalize,cse,fuse,dce",
         log: () => {},
       });
-      const steps = batch2.artifact!.plan.buckets[0].steps.filter((s) => /^%bert\.pooler\.(Gather|Slice)/.test(s.value));
+      const steps = batch2.artifact!.plan.buckets[0].steps.filter((s) =>
+        /^%bert\.pooler\.(Gather|Slice)/.test(s.value)
+      );
       assert.deepEqual(steps.map((s) => s.op), [fx.pooler === "select" ? "gather" : "slice"], label);
       const rows = [0, 1].map((r) => inputs[r]);
       const both = Object.fromEntries(NAMES.map((n) => [n, rows.flatMap((f) => f[n])]));
