@@ -460,6 +460,16 @@ export const bsrLower = definePass({
       let count = 0;
       for (let j = 0; j < data.length; j++) if (data[j] !== 0) (mask[j] = 1), count++;
       const block = fixed === "auto" ? detectBlock(mask, rows, cols, count, slack) : fixed;
+      // Edge blocks are padded, but a block of more elements than the matrix is mostly padding (and
+      // a huge one a memory bomb).
+      if (block[0] * block[1] > rows * cols) {
+        throw ctx.error(
+          c.ops[0],
+          `block ${block[0]}x${
+            block[1]
+          } holds more elements than weight '@${w.name}' (${rows}x${cols} as [out, in])`,
+        );
+      }
       const bsr = toBsr(data, rows, cols, block);
       const nnz = bsr.indices.length;
       const type: TensorType = {

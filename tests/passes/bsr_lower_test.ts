@@ -426,6 +426,11 @@ Deno.test("bsr-lower: bad options are errors", () => {
     /option 'block' must be auto or a block shape/,
   );
   assert.throws(() => pipeline(m, store, "bsr-lower{sparsity-threshold=1.5}"), /must be in \[0, 1\]/);
+  // A block of more elements than the matrix is refused before any block is allocated.
+  assert.throws(
+    () => pipeline(m, store, "bsr-lower{block=16384x16384}"),
+    /block 16384x16384 holds more elements than weight '@a' \(4x6 as \[out, in\]\)/,
+  );
 });
 
 function tinyBert(): { m: Module; store: WeightStore } {
