@@ -17,6 +17,12 @@ import {
 import { verify } from "./verifier.ts";
 import { bsrIndexProblem, safetensorsStore, type WeightStore } from "./weights.ts";
 
+/**
+ * The largest IR file read: 16 MiB (BERT-large's IR is some 200 KB; weights live in safetensors).
+ * Lexing costs about 30 times the text in memory, so the bound is also one on memory.
+ */
+export const MAX_IR_BYTES = 16 * 1024 * 1024;
+
 /** What `loadModule` returns: the text, and the module when there were no diagnostics. */
 export interface LoadResult {
   /** The file's text; `""` when it could not be read. */
@@ -41,6 +47,17 @@ export async function loadModule(path: string, registry?: OpRegistry): Promise<L
   const at = { file: path, line: 1, col: 1 };
   let text: string;
   try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) {
+      return {
+        text: "",
+        diagnostics: [{ loc: at, message: "not a regular file (a folder, FIFO or device)" }],
+      };
+    }
+    if (info.size > MAX_IR_BYTES) {
+      const message = `the file is ${info.size} bytes, over the ${MAX_IR_BYTES}-byte limit of an IR file`;
+      return { text: "", diagnostics: [{ loc: at, message }] };
+    }
     text = await Deno.readTextFile(path);
   } catch (e) {
     return { text: "", diagnostics: [{ loc: at, message: `cannot read the file: ${(e as Error).message}` }] };

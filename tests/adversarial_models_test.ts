@@ -15,6 +15,7 @@ import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
 import { jsonTooDeep, loadTokenizer } from "../frontend/tokenizer.ts";
 import { seededInputs } from "../ir/inputs.ts";
 import { interpret } from "../ir/interpreter.ts";
+import { MAX_IR_BYTES } from "../ir/load.ts";
 import { parse } from "../ir/parse.ts";
 import { Random } from "../ir/random.ts";
 import { writeSafetensors } from "../ir/safetensors.ts";
@@ -439,6 +440,47 @@ Deno.test("hostile IR: 200,000 ops, a literal nested 100,000 deep and huge splat
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, huge);
     assert.ok(r.seconds < 20 && r.peakMib < 400, `${r.seconds} s, ${r.peakMib} MiB`);
+  }));
+
+Deno.test("hostile IR and ONNX paths: a FIFO or an IR file over 16 MiB is refused before reading", {
+  ignore: !CAN_RUN,
+}, () =>
+  withDir(async (dir) => {
+    const fifo = join(dir, "fifo.sir"), onnxFifo = join(dir, "fifo.onnx");
+    for (const f of [fifo, onnxFifo]) {
+      assert.equal((await new Deno.Command("mkfifo", { args: [f] }).output()).code, 0);
+    }
+    const special = new RegExp(
+      `${escape(fifo)}:1:1: error: not a regular file \\(a folder, FIFO or device\\)`,
+    );
+    await assertProbe({ task: "run", args: [fifo], error: special, seconds: 15, mib: 400 });
+    await assertProbe({
+      task: "export",
+      args: [fifo, "-o", join(dir, "f.onnx")],
+      error: special,
+      noOutput: [join(dir, "f.onnx")],
+      seconds: 15,
+      mib: 400,
+    });
+    await assertProbe({
+      task: "import",
+      args: [onnxFifo, "-o", join(dir, "f.sir")],
+      error: new RegExp(`${escape(onnxFifo)}: not a regular file`),
+      noOutput: [join(dir, "f.sir")],
+      seconds: 15,
+      mib: 400,
+    });
+    const big = join(dir, "big.sir");
+    await Deno.writeTextFile(big, `// ${"x".repeat(MAX_IR_BYTES)}\nmodule @m {\n}\n`);
+    await assertProbe({
+      task: "run",
+      args: [big],
+      error: new RegExp(
+        `${escape(big)}:1:1: error: the file is \\d+ bytes, over the ${MAX_IR_BYTES}-byte limit`,
+      ),
+      seconds: 15,
+      mib: 400,
+    });
   }));
 
 // --- Hugging Face folders ----------------------------------------------------------------------
