@@ -25,7 +25,7 @@ import {
   writeArtifact,
   writeSyntheticBert,
 } from "../mod.ts";
-import { main, parseCli, UsageError } from "./common.ts";
+import { main, parseCli, threadsFlag, UsageError } from "./common.ts";
 import { linePlot, PALETTE } from "./plot.ts";
 
 const USAGE = `usage: deno task demo [--preset ${
@@ -55,10 +55,7 @@ main(async () => {
   if (!isBertPreset(values.preset)) {
     throw new UsageError(`--preset must be one of ${BERT_PRESET_NAMES.join(", ")}, got '${values.preset}'`);
   }
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
-    throw new UsageError(`--threads must be a positive integer, got '${values.threads}'`);
-  }
+  const threads = threadsFlag(values.threads);
   const repeat = Number(values.repeat);
   if (!(Number.isInteger(repeat) && repeat >= 1)) throw new UsageError(`--repeat must be a positive integer`);
   const start = performance.now();
