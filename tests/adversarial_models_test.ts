@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeModel, onnx, valueInfo } from "../frontend/onnx/proto.ts";
+import { encodeModel, onnx, tensorProto, valueInfo } from "../frontend/onnx/proto.ts";
 import { onnxToModule } from "../frontend/onnx/import.ts";
 import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
 import { jsonTooDeep, loadTokenizer } from "../frontend/tokenizer.ts";
@@ -122,7 +122,7 @@ Deno.test("hostile: malformed BSR index arrays are an error at the weight in run
 
 // --- ONNX models -------------------------------------------------------------------------------
 
-type Node = { opType: string; input: string[]; output: string[]; name: string };
+type Node = { opType: string; input: string[]; output: string[]; name: string; attribute?: object[] };
 
 /** A model of one f32 [2] input `x` and output `y`, from nodes and initializers. */
 function onnxModel(nodes: Node[], init: object[] = [], opset = 17): Uint8Array {
@@ -642,6 +642,33 @@ Deno.test("onnx import: nesting, single writers and opsets are checked in memory
   assert.throws(
     () => onnxToModule(onnxModel([{ opType: "Add", input: ["x", "w"], output: ["y"], name: "a" }], [big])),
     /initializer 'w': dims \[65536,65536\] has 4294967296 elements, over the limit/,
+  );
+  const shape = tensorProto("s", { shape: [2], dtype: "i64" }, [100_000, 100_000]);
+  const fill = [{
+    name: "value",
+    type: onnx.AttributeProto.AttributeType.TENSOR,
+    t: tensorProto("v", { shape: [1], dtype: "f32" }, [1]),
+  }];
+  assert.throws(
+    () =>
+      onnxToModule(
+        onnxModel([
+          { opType: "ConstantOfShape", input: ["s"], output: ["c"], name: "cos", attribute: fill },
+          { opType: "Add", input: ["x", "c"], output: ["y"], name: "add" },
+        ], [shape]),
+        { source: "c.onnx" },
+      ),
+    /c\.onnx: node 'cos' \(ConstantOfShape\): a tensor has 10000000000 elements, over the limit of 268435456/,
+  );
+  const nodes = Array.from({ length: MAX_OPS + 1 }, (_, i) => ({
+    opType: "Add",
+    input: [i === 0 ? "x" : `a${i - 1}`, "x"],
+    output: [i === MAX_OPS ? "y" : `a${i}`],
+    name: `n${i}`,
+  }));
+  assert.throws(
+    () => onnxToModule(onnxModel(nodes), { source: "long.onnx" }),
+    new RegExp(`long\\.onnx: the model has more than ${MAX_OPS} nodes`),
   );
 });
 

@@ -443,7 +443,14 @@ export class Importer {
     const domain = n.node.domain ?? "";
     const handler = domain === "" || domain === "ai.onnx" ? HANDLERS[n.op] : undefined;
     if (!handler) throw new OnnxImportError(`${this.source}: ${n.label} is not supported`);
-    const result = handler(n);
+    let result;
+    try {
+      result = handler(n);
+    } catch (e) {
+      // A handler's own computation (a ConstantOfShape of 10^10 elements, say) fails as the node.
+      if (e instanceof OnnxImportError || !(e instanceof Error)) throw e;
+      throw n.fail(e.message);
+    }
     const outs = Array.isArray(result) ? result : [result];
     outs.forEach((k, i) => {
       const name = n.node.output?.[i];
