@@ -12,7 +12,7 @@ import { formatDiagnostics } from "../../ir/diagnostics.ts";
 import type { Value } from "../../ir/module.ts";
 import { type Tensor, tensorSizeProblem } from "../../ir/tensor.ts";
 import { type DType, isFloat, numel, sameShape, type TensorType } from "../../ir/types.ts";
-import { verify } from "../../ir/verifier.ts";
+import { MAX_ELEMENTS, verify } from "../../ir/verifier.ts";
 import {
   allEqual,
   type Const,
@@ -265,6 +265,13 @@ export class Importer {
       }
       return this.resolveDim(name, i, d.dimParam ?? "");
     });
+    if (numel(shape) > MAX_ELEMENTS) {
+      throw new OnnxImportError(
+        `${this.source}: input '${name}' has shape [${shape}], ${
+          numel(shape)
+        } elements, over the IR's limit of ${MAX_ELEMENTS}`,
+      );
+    }
     return { shape, dtype };
   }
 
