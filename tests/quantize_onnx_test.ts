@@ -58,6 +58,7 @@ interface OpCase {
 const OP_CASES: OpCase[] = [
   { label: "dynamic, act_max 63, bias", attrs: {}, bias: true },
   { label: "dynamic, act_max 127, no bias", attrs: { act_max: 127 }, bias: false },
+  { label: "static act_scale 0.02 (clamps), bias", attrs: { act_scale: 0.02 }, bias: true },
   {
     label: "static act_scale 0.03 (clamps), bias, gelu",
     attrs: { act_scale: 0.03, activation: "gelu" },
