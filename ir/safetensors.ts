@@ -91,6 +91,17 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** A header value for a message: its JSON cut to 80 characters (a value nested too deeply, said so). */
+function brief(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    return "a value nested too deeply to show";
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 function formatShape(shape: number[]): string {
   return `[${shape.join(", ")}]`;
 }
@@ -122,12 +133,12 @@ function parseTensorEntry(name: string, entry: unknown, dataSize: number, source
   const fail = (detail: string) => new SafetensorsError(source, detail, name);
   if (!isPlainObject(entry)) throw fail("entry is not an object");
   const { dtype, shape, data_offsets: offsets } = entry;
-  if (!isDType(dtype)) throw fail(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (!isDType(dtype)) throw fail(`unknown dtype ${brief(dtype)}`);
   if (!isShape(shape)) {
-    throw fail(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    throw fail(`shape must be an array of non-negative integers, got ${brief(shape)}`);
   }
   if (!isShape(offsets) || offsets.length !== 2 || offsets[0] > offsets[1]) {
-    throw fail(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offsets)}`);
+    throw fail(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${brief(offsets)}`);
   }
   const [begin, end] = offsets;
   const expected = expectedByteLength(dtype, shape);
@@ -401,9 +412,9 @@ function layout(
     const fail = (detail: string) => new SafetensorsError(source, detail, name);
     if (name === "__metadata__") throw fail("name is reserved");
     if (Object.hasOwn(json, name)) throw fail("duplicate tensor name");
-    if (!isDType(dtype)) throw fail(`unknown dtype ${JSON.stringify(dtype)}`);
+    if (!isDType(dtype)) throw fail(`unknown dtype ${brief(dtype)}`);
     if (!isShape(shape)) {
-      throw fail(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+      throw fail(`shape must be an array of non-negative integers, got ${brief(shape)}`);
     }
     const expected = expectedByteLength(dtype, shape);
     if (data.byteLength !== expected) {

@@ -2,6 +2,8 @@
 
 import assert from "node:assert/strict";
 import { BsrTensor, interpret, InterpretError, memoryStore, parse, Tensor, verify } from "../mod.ts";
+import { seededInputs } from "../ir/inputs.ts";
+import { MAX_TENSOR_ELEMENTS } from "../ir/tensor.ts";
 
 function load(text: string) {
   const { module, diagnostics } = parse(text, { file: "t.sir" });
@@ -118,4 +120,53 @@ Deno.test("a failing op names its place in the file", () => {
     () => interpret(m, [Tensor.from([1], "i64", [9])], store),
     /t\.sir:7:5: error: while running 'gather' for '%e': /,
   );
+});
+
+Deno.test("a tensor over 2^28 elements is refused at its op or parameter before anything runs", () => {
+  const text = `module @m {
+  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {
+    %c = constant {value = dense<1.0>} : tensor<16384x16385xf32>
+    return %x
+  }
+}
+`;
+  const m = load(text);
+  assert.throws(
+    () => interpret(m, [Tensor.from([2], "f32", [1, 2])], memoryStore(new Map())),
+    /t\.sir:3:5: error: '%c' \(tensor<16384x16385xf32>\) has 268451840 elements, over the limit of 268435456/,
+  );
+  assert.throws(
+    () => Tensor.zeros({ shape: [MAX_TENSOR_ELEMENTS + 1], dtype: "i8" }),
+    /has 268435457 elements, over the limit of 268435456/,
+  );
+  const param = load(
+    text.replace("tensor<2xf32>) ->", "tensor<70000x4000xf32>) ->").replace(
+      "-> (tensor<2xf32>)",
+      "-> (tensor<70000x4000xf32>)",
+    ),
+  );
+  assert.throws(() => seededInputs(param.funcs[0], 0), /t\.sir:2:14: error: '%x' .* has 280000000 elements/);
+});
+
+Deno.test("values live until their last use: used again later, returned twice, or never used", () => {
+  const m = load(`module @t {
+  weights {
+    @w : tensor<2xf32>
+  }
+
+  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) {
+    %a = add %x, @w : tensor<2xf32>
+    %unused = mul %a, %a : tensor<2xf32>
+    %b = add %a, %x : tensor<2xf32>
+    %c = add %b, @w : tensor<2xf32>
+    %d = add %c, %a : tensor<2xf32>
+    return %d, %a, %d
+  }
+}
+`);
+  const store = memoryStore(new Map([["w", Tensor.from([2], "f32", [10, 20])]]));
+  const [d, a, d2] = interpret(m, [Tensor.from([2], "f32", [1, 2])], store);
+  assert.deepEqual([...a.data], [11, 22]);
+  assert.deepEqual([...d.data], [33, 66]);
+  assert.equal(d2, d);
 });

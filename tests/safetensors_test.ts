@@ -469,3 +469,23 @@ Deno.test("a FIFO, device or folder in place of a weights file is an error namin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("corrupt: a deep or long header value is quoted in at most 80 characters", () => {
+  const header = (value: string) => {
+    const json = new TextEncoder().encode(`{"w":{"dtype":"F32","shape":${value},"data_offsets":[0,8]}}`);
+    const bytes = new Uint8Array(8 + json.length + 8);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+    bytes.set(json, 8);
+    return bytes;
+  };
+  for (const value of [`${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}`, `[${"-1,".repeat(10_000)}-1]`]) {
+    const bytes = header(value);
+    assert.throws(() => parseSafetensorsHeader(bytes, bytes.length, "deep.safetensors"), (e: Error) => {
+      assert.match(
+        e.message,
+        /^deep\.safetensors: tensor 'w': shape must be an array of non-negative integers, got .{1,80}$/,
+      );
+      return true;
+    });
+  }
+});

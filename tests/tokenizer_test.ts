@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readSst2Tsv } from "../frontend/sst2.ts";
-import { loadTokenizer, TokenizerError } from "../frontend/tokenizer.ts";
+import { jsonTooDeep, loadTokenizer, readBoundedText, TokenizerError } from "../frontend/tokenizer.ts";
 
 const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
 const MODEL = join(SHARED, "models/sst2-bert-mini");
@@ -116,6 +116,32 @@ Deno.test("tokenizer: a folder without tokenizer.json or vocab.txt is a one-line
       () => loadTokenizer(dir),
       (e) => e instanceof TokenizerError && /has no \[UNK\] token/.test(e.message),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizer files: nesting is measured without recursion; deep, special or oversized files are refused", async () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 200_000; i++) deep = [deep];
+  assert.equal(jsonTooDeep({ a: [[1]] }), undefined);
+  assert.match(jsonTooDeep({ a: deep })!, /^a\[0\]\[0\]/);
+  assert.ok(jsonTooDeep({ a: deep })!.length <= 60);
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-tok-" });
+  try {
+    const file = join(dir, "tokenizer.json");
+    await Deno.writeTextFile(file, `{"model": ${"[".repeat(1000)}${"]".repeat(1000)}}`);
+    await assert.rejects(loadTokenizer(dir), /tokenizer\.json: nests deeper than 64 levels at model\[0\]/);
+    await Deno.remove(file);
+    await Deno.mkdir(file);
+    await assert.rejects(loadTokenizer(dir), /tokenizer\.json: not a regular file/);
+    const error = (m: string) => new TokenizerError(m);
+    await Deno.writeTextFile(join(dir, "big.json"), "x".repeat(2000));
+    await assert.rejects(
+      readBoundedText(join(dir, "big.json"), 1000, error),
+      /big\.json: 2000 bytes, over the 1000-byte limit/,
+    );
+    assert.equal(await readBoundedText(join(dir, "none.json"), 1000, error), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
