@@ -164,11 +164,17 @@ function parseMetadata(value: unknown, source: string): Record<string, string> {
   return value as Record<string, string>;
 }
 
-function checkNoOverlap(tensors: Iterable<TensorInfo>, source: string): void {
+/**
+ * Checks that the tensors tile the data buffer: no overlaps, and (as the format requires) no holes
+ * and nothing after the last tensor, so a file's size is its tensors' and a sparse file of a
+ * terabyte with one small tensor is refused from its header, before it is read.
+ */
+function checkLayout(tensors: Iterable<TensorInfo>, dataSize: number, source: string): void {
   const sorted = [...tensors].filter((t) => t.byteLength > 0).sort((a, b) => a.byteOffset - b.byteOffset);
-  for (let i = 1; i < sorted.length; i++) {
+  let end = 0;
+  for (let i = 0; i < sorted.length; i++) {
     const prev = sorted[i - 1], cur = sorted[i];
-    if (cur.byteOffset < prev.byteOffset + prev.byteLength) {
+    if (prev && cur.byteOffset < prev.byteOffset + prev.byteLength) {
       throw new SafetensorsError(
         source,
         `data_offsets [${cur.byteOffset}, ${cur.byteOffset + cur.byteLength}] overlap tensor ` +
@@ -176,6 +182,21 @@ function checkNoOverlap(tensors: Iterable<TensorInfo>, source: string): void {
         cur.name,
       );
     }
+    if (cur.byteOffset > end) {
+      throw new SafetensorsError(
+        source,
+        `data_offsets [${cur.byteOffset}, ${cur.byteOffset + cur.byteLength}] leave a hole of ` +
+          `${cur.byteOffset - end} bytes before it (the data buffer must hold only the tensors)`,
+        cur.name,
+      );
+    }
+    end = cur.byteOffset + cur.byteLength;
+  }
+  if (dataSize > end) {
+    throw new SafetensorsError(
+      source,
+      `${dataSize - end} bytes follow the last tensor's data (the data buffer must hold only the tensors)`,
+    );
   }
 }
 
@@ -211,7 +232,7 @@ export function parseSafetensorsHeader(
     if (name === "__metadata__") metadata = parseMetadata(entry, source);
     else tensors.set(name, parseTensorEntry(name, entry, dataSize, source));
   }
-  checkNoOverlap(tensors.values(), source);
+  checkLayout(tensors.values(), dataSize, source);
   return { headerSize, tensors, metadata };
 }
 
@@ -377,7 +398,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
  * @throws SafetensorsError if the file is malformed; Deno errors if it cannot be read
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  await requireRegularFile(path);
+  await readSafetensorsHeader(path); // the header first: a file is read only when its tensors fill it
   return parseSafetensors(await Deno.readFile(path), path);
 }
 

@@ -117,6 +117,27 @@ Deno.test("hostile: malformed BSR index arrays are an error at the weight in run
     }
   }));
 
+Deno.test("hostile: a weights file of a terabyte (sparse on disk) is refused from its header, not read", {
+  ignore: !CAN_RUN,
+}, () =>
+  withDir(async (dir) => {
+    const path = await bsrModel(dir, "sparse", [0, 1], [0, 1, 2]);
+    await Deno.truncate(join(dir, "sparse.safetensors"), 2 ** 40);
+    const error = new RegExp(
+      `${escape(path)}:1:8: error: .*sparse\\.safetensors: \\d+ bytes follow the last tensor's data`,
+    );
+    await assertProbe({ task: "run", args: [path], error, seconds: 15, mib: 400 });
+    const out = join(dir, "out");
+    await assertProbe({
+      task: "compile",
+      args: [path, "-o", out],
+      error,
+      noOutput: [out],
+      seconds: 20,
+      mib: 600,
+    });
+  }));
+
 // --- ONNX models -------------------------------------------------------------------------------
 
 type Node = { opType: string; input: string[]; output: string[]; name: string; attribute?: object[] };

@@ -489,3 +489,35 @@ Deno.test("corrupt: a deep or long header value is quoted in at most 80 characte
     });
   }
 });
+
+Deno.test("corrupt: holes and bytes after the last tensor are refused from the header (a sparse terabyte is never read)", async () => {
+  const one = encodeSafetensors([{ name: "a", dtype: "F32", shape: [2], data: new Float32Array(2) }]);
+  const trailing = new Uint8Array(one.length + 5);
+  trailing.set(one);
+  assert.throws(
+    () => parseSafetensors(trailing, "t.safetensors"),
+    /^SafetensorsError: t\.safetensors: 5 bytes follow the last tensor's data/,
+  );
+  const headerOf = (json: string, data: number) => {
+    const text = new TextEncoder().encode(json);
+    const bytes = new Uint8Array(8 + text.length + data);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(text.length), true);
+    bytes.set(text, 8);
+    return bytes;
+  };
+  const hole = headerOf('{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}', 12);
+  assert.throws(
+    () => parseSafetensorsHeader(hole, hole.length, "h.safetensors"),
+    /h\.safetensors: tensor 'a': data_offsets \[8, 12\] leave a hole of 8 bytes before it/,
+  );
+  const dir = await Deno.makeTempDir({ prefix: "sparrow-st-sparse-" });
+  try {
+    const path = join(dir, "sparse.safetensors");
+    await Deno.writeFile(path, one);
+    await Deno.truncate(path, 2 ** 40); // a terabyte, sparse on disk
+    await assert.rejects(readSafetensors(path), /bytes follow the last tensor's data/);
+    await assert.rejects(readSafetensorsHeader(path), /bytes follow the last tensor's data/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
