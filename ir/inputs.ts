@@ -7,18 +7,26 @@
 import { InterpretError } from "./interpreter.ts";
 import type { Func, Module } from "./module.ts";
 import { Random } from "./random.ts";
-import { BsrTensor, Tensor, tensorSizeProblem } from "./tensor.ts";
+import { BsrTensor, MAX_LIVE_ELEMENTS, Tensor, tensorSizeProblem } from "./tensor.ts";
 import { bsrGrid, formatType, isFloat, numel } from "./types.ts";
 import { memoryStore, type WeightStore } from "./weights.ts";
 
 /**
- * Makes deterministic inputs for every parameter of `f`. Throws an InterpretError at the
- * parameter, before allocating anything, when one is over the interpreter's size limit.
+ * Makes deterministic inputs for every parameter of `f`. Throws an InterpretError, before
+ * allocating anything, at a parameter over the interpreter's size limit, or at the function when
+ * the parameters together are over its live limit.
  */
 export function seededInputs(f: Func, seed: number): Tensor[] {
   for (const p of f.params) {
     const problem = tensorSizeProblem(numel(p.type.shape), `'${p.ref}' (${formatType(p.type)})`);
     if (problem) throw new InterpretError(p.loc, problem);
+  }
+  const total = f.params.reduce((n, p) => n + numel(p.type.shape), 0);
+  if (total > MAX_LIVE_ELEMENTS) {
+    throw new InterpretError(
+      f.loc,
+      `the inputs of '@${f.name}' have ${total} elements together, over the limit of ${MAX_LIVE_ELEMENTS} (2^30)`,
+    );
   }
   const rng = new Random(seed);
   return f.params.map((p) => {

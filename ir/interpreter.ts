@@ -8,7 +8,7 @@ import { evaluateOp } from "./evaluate.ts";
 import type { Loc, Module, Value } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import type { OpRegistry } from "./registry.ts";
-import { type Tensor, tensorSizeProblem } from "./tensor.ts";
+import { MAX_LIVE_ELEMENTS, type Tensor, tensorSizeProblem } from "./tensor.ts";
 import { formatType, numel, sameShape, type TensorType } from "./types.ts";
 import type { WeightStore } from "./weights.ts";
 
@@ -39,8 +39,9 @@ function heldElements(t: TensorType): number {
  * Runs a function of a verified module on inputs (by parameter name, or in order) and
  * returns its results. Throws InterpretError on bad inputs or a failing op. Before anything
  * runs, every parameter and op result is checked against the interpreter's size limit
- * (`MAX_TENSOR_ELEMENTS`, 2^28 elements), and each value is dropped after its last use, so
- * memory stays within the live values.
+ * (`MAX_TENSOR_ELEMENTS`, 2^28 elements), and each value is dropped after its last use; an op
+ * whose result would take the values computed and still live past `MAX_LIVE_ELEMENTS` (2^30) is
+ * refused before it runs.
  */
 export function interpret(
   m: Module,
@@ -85,7 +86,17 @@ export function interpret(
     }
     return t!;
   };
+  let live = 0; // elements of the op results held in env
+  const computed = new Set<Value>(f.body.map((op) => op.result));
   for (const [i, op] of f.body.entries()) {
+    const need = heldElements(op.result.type);
+    if (live + need > MAX_LIVE_ELEMENTS) {
+      throw new InterpretError(
+        op.loc,
+        `'${op.result.ref}' (${formatType(op.result.type)}) would make ${live + need} elements live, ` +
+          `over the interpreter's limit of ${MAX_LIVE_ELEMENTS} (2^30)`,
+      );
+    }
     let out: Tensor;
     try {
       out = evaluateOp(op, op.operands.map(read), registry);
@@ -95,8 +106,15 @@ export function interpret(
         `while running '${op.name}' for '${op.result.ref}': ${(e as Error).message}`,
       );
     }
-    if (lastUse.has(op.result)) env.set(op.result, out);
-    for (const v of op.operands) if (lastUse.get(v) === i) env.delete(v);
+    if (lastUse.has(op.result)) {
+      env.set(op.result, out);
+      live += out.data.length;
+    }
+    for (const v of new Set(op.operands)) {
+      if (lastUse.get(v) !== i) continue;
+      if (computed.has(v)) live -= env.get(v)?.data.length ?? 0;
+      env.delete(v);
+    }
   }
   return f.returns.map(read);
 }

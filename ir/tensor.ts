@@ -18,6 +18,12 @@ export type TensorData = Float32Array | Float64Array | Int32Array | Int8Array | 
  */
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
 
+/**
+ * The most elements the interpreter keeps live at once, op results still to be used (or, for
+ * `seededInputs`, all the parameters): 2^30 (4 GiB of f32).
+ */
+export const MAX_LIVE_ELEMENTS = 2 ** 30;
+
 /** Why `n` elements cannot be allocated, or undefined when they can. */
 export function tensorSizeProblem(n: number, what = "a tensor"): string | undefined {
   if (Number.isNaN(n) || n < 0) return `${what} of ${n} elements is not a valid size`;

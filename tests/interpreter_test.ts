@@ -146,6 +146,16 @@ Deno.test("a tensor over 2^28 elements is refused at its op or parameter before 
     ),
   );
   assert.throws(() => seededInputs(param.funcs[0], 0), /t\.sir:2:14: error: '%x' .* has 280000000 elements/);
+  const many = load(`module @m {
+  func @main(%a: tensor<16384x16384xi8>, %b: tensor<16384x16384xi8>, %c: tensor<16384x16384xi8>, %d: tensor<16384x16384xi8>, %e: tensor<16384x16384xi8>) -> (tensor<16384x16384xi8>) {
+    return %a
+  }
+}
+`);
+  assert.throws(
+    () => seededInputs(many.funcs[0], 0),
+    /t\.sir:2:8: error: the inputs of '@main' have 1342177280 elements together, over the limit of 1073741824/,
+  );
 });
 
 Deno.test("values live until their last use: used again later, returned twice, or never used", () => {
