@@ -93,7 +93,8 @@ export class Tensor {
 }
 
 /**
- * A block-sparse-row matrix `[rows, cols]`: `data` holds the stored blocks `[nnz, R, C]`,
+ * A block-sparse-row matrix `[rows, cols]`: `data` holds the stored blocks `[nnz, R, C]` (floats, or
+ * int8 for `qdense`'s quantized weights),
  * `indices[k]` the block column of block k and `indptr` the first block of each block row,
  * exactly as SciPy's `bsr_matrix`. Partial edge blocks are padded with zeros.
  */
@@ -101,7 +102,7 @@ export class BsrTensor extends Tensor {
   /** Builds from the logical BSR `type`, the blocks, and SciPy-style `indices` and `indptr`. */
   constructor(
     type: TensorType,
-    data: Float32Array,
+    data: Float32Array | Int8Array,
     readonly indices: Int32Array,
     readonly indptr: Int32Array,
   ) {

@@ -54,8 +54,8 @@ export function typeProblem(t: TensorType): string | undefined {
   const s = t.sparse;
   if (!s) return undefined;
   if (t.shape.length !== 2) return `a bsr tensor must be 2-D, got ${formatType(t)}`;
-  if (!["f32", "f16", "bf16"].includes(t.dtype)) {
-    return `a bsr tensor must hold f32, f16 or bf16, got ${t.dtype}`;
+  if (!["f32", "f16", "bf16", "i8"].includes(t.dtype)) {
+    return `a bsr tensor must hold f32, f16, bf16 or i8, got ${t.dtype}`;
   }
   if (!s.block.every((d) => Number.isSafeInteger(d) && d > 0)) {
     return `bsr block dims must be positive, got ${formatShape(s.block)}`;

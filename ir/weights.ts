@@ -67,7 +67,9 @@ export function safetensorsStore(file: SafetensorsFile): WeightStore {
     get(w: Weight): Tensor {
       const t = w.type;
       if (t.sparse) {
-        const data = file.float32(`${w.name}.data`);
+        const data = t.dtype === "i8"
+          ? Int8Array.from(file.int32(`${w.name}.data`))
+          : file.float32(`${w.name}.data`);
         const bsr = new BsrTensor(t, data, file.int32(`${w.name}.indices`), file.int32(`${w.name}.indptr`));
         checkBsrIndex(w.name, bsr);
         return bsr;
