@@ -1,20 +1,41 @@
 /**
  * Lowering of `qdense` (ir/ops/qdense.ts) to the int8 kernels of codegen/wasm/qgemm.ts: the rows
  * of x are quantized into a temporary (offset bytes and a scale per row), then the int8 GEMM
- * dequantizes, adds the bias and applies the activation as it stores y. The int8 weight, its
+ * (or its block-sparse form) dequantizes, adds the bias and applies the activation as it stores y. The int8 weight, its
  * scales and bias must be known at compile time; they are packed once (codegen/qpack.ts).
  */
 
 import type { Op } from "../../ir/module.ts";
 import { numel } from "../../ir/types.ts";
-import { packQWeight } from "../qpack.ts";
-import { qgemmKernel, type QGemmSpec, quantizeRowsKernel } from "../wasm/qgemm.ts";
+import { BsrTensor } from "../../ir/tensor.ts";
+import { packQBsr, packQWeight } from "../qpack.ts";
+import { qbsrKernel, qgemmKernel, type QGemmSpec, quantizeRowsKernel } from "../wasm/qgemm.ts";
 import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
 
 /** The quantized activations the relaxed-SIMD kernel reads exactly: 7-bit, so |q| <= 63. */
 const MAX_ACT_MAX = 63;
 
-/** `qdense(x, wq, w_scale, bias?)`: every leading row of x through the row quantizer and the int8 GEMM. */
+/** The dense `[N, K]` int8 values of a BSR int8 weight. */
+function densify(w: BsrTensor, N: number, K: number): Int8Array {
+  const [R, C] = w.sparseType.sparse!.block;
+  const out = new Int8Array(N * K);
+  for (let br = 0; br + 1 < w.indptr.length; br++) {
+    for (let b = w.indptr[br]; b < w.indptr[br + 1]; b++) {
+      for (let r = 0; r < R && br * R + r < N; r++) {
+        for (let c = 0; c < C && w.indices[b] * C + c < K; c++) {
+          out[(br * R + r) * K + w.indices[b] * C + c] = w.data[(b * R + r) * C + c];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * `qdense(x, wq, w_scale, bias?)`: every leading row of x through the row quantizer, then the int8
+ * GEMM, or, for a BSR wq whose blocks are made of 4x4 ones, the int8 block-sparse kernel (other
+ * block shapes run dense on the densified weight).
+ */
 export function lowerQDense(op: Op, ctx: LowerContext): void {
   const [x, wq, wScale, bias] = op.operands;
   const attrs = attrsOf(op);
@@ -35,29 +56,75 @@ export function lowerQDense(op: Op, ctx: LowerContext): void {
       `${op.result.ref}: the int8 weight, its scales and the bias must be weights`,
     );
   }
-  const packed = packQWeight(w.data as unknown as Int8Array, N, K);
+  const withScalesAndBias = (block: Int32Array, Np: number) => {
+    new Float32Array(block.buffer, Np * 4, N).set(scales.data as Float32Array);
+    if (b) new Float32Array(block.buffer, 2 * Np * 4, N).set(b.data as Float32Array);
+    return block;
+  };
+  const epilogueOf = (Np: number, correction: Int32Array) =>
+    ctx.constant(
+      `qepilogue:${wq.name}:${wScale.name}:${bias?.name ?? ""}`,
+      `${wq.ref}: corrections, scales${bias ? ", bias" : ""}`,
+      () => {
+        const block = new Int32Array((bias ? 3 : 2) * Np);
+        block.set(correction);
+        return withScalesAndBias(block, Np);
+      },
+    );
+  const activation = attrs.string("activation") as QGemmSpec["activation"];
+  const quantize = (ldq: number, Kp: number) => {
+    const xq = ctx.temp(Math.ceil((M * ldq) / 4) * 4);
+    const rowScales = ctx.temp(M * 4);
+    ctx.emit({
+      op,
+      ops: ["qdense (quantize)"],
+      wasm: (t) => quantizeRowsKernel({ M, K, Kp, ldq, actMax, actScale }, t),
+      args: [ctx.operand(op, x), { buffer: xq }, { buffer: rowScales }],
+      flops: 0,
+    });
+    return { xq, rowScales };
+  };
+  const block = wq.type.sparse?.block;
+  if (w instanceof BsrTensor && block && block[0] % 4 === 0 && block[1] % 4 === 0) {
+    // Block-sparse: each stored block is made of the int8 kernels' 4x4 blocks.
+    const packed = packQBsr(w.data as Int8Array, w.indptr, w.indices, [N, K], block);
+    const weight = ctx.constant(`qbsr:${wq.name}`, `${wq.ref} (int8 BSR, 4x4 sub-blocks)`, () => packed.data);
+    const index = ctx.constant(`qbsr-index:${wq.name}`, `${wq.ref} (index)`, () => packed.index);
+    const ldq = Math.ceil(K / block[1]) * block[1];
+    const { xq, rowScales } = quantize(ldq, Math.ceil(K / 4) * 4);
+    const spec = {
+      M,
+      N,
+      ldq,
+      block: [...block] as [number, number],
+      blockRows: packed.blockRows,
+      ldc: N,
+      bias: bias !== undefined,
+      activation,
+    };
+    ctx.emit({
+      op,
+      ops: ["qdense (bsr)"],
+      wasm: (t) => qbsrKernel(spec, t),
+      args: [
+        { buffer: xq },
+        { buffer: rowScales },
+        weight,
+        index,
+        epilogueOf(packed.Np, packed.correction),
+        { buffer: ctx.bufferOf(op, op.result) },
+      ],
+      flops: 2 * M * w.indices.length * block[0] * block[1],
+    });
+    return;
+  }
+  // Dense, or blocks that are not made of 4x4 ones: the dense int8 GEMM on the weight's values.
+  const values = w instanceof BsrTensor ? densify(w, N, K) : w.data as unknown as Int8Array;
+  const packed = packQWeight(values, N, K);
   const { Np, Kp } = packed;
   const weight = ctx.constant(`qpacked:${wq.name}`, `${wq.ref} (int8, 4x4 blocks)`, () => packed.data);
-  const epilogue = ctx.constant(
-    `qepilogue:${wq.name}:${wScale.name}:${bias?.name ?? ""}`,
-    `${wq.ref}: corrections, scales${bias ? ", bias" : ""}`,
-    () => {
-      const block = new Int32Array((bias ? 3 : 2) * Np);
-      block.set(packed.correction);
-      new Float32Array(block.buffer, Np * 4, N).set(scales.data as Float32Array);
-      if (b) new Float32Array(block.buffer, 2 * Np * 4, N).set(b.data as Float32Array);
-      return block;
-    },
-  );
-  const xq = ctx.temp(Math.ceil((M * Kp) / 4) * 4);
-  const rowScales = ctx.temp(M * 4);
-  ctx.emit({
-    op,
-    ops: ["qdense (quantize)"],
-    wasm: (t) => quantizeRowsKernel({ M, K, Kp, actMax, actScale }, t),
-    args: [ctx.operand(op, x), { buffer: xq }, { buffer: rowScales }],
-    flops: 0,
-  });
+  const epilogue = epilogueOf(Np, packed.correction);
+  const { xq, rowScales } = quantize(Kp, Kp);
   const spec: QGemmSpec = {
     M,
     N,
@@ -65,7 +132,7 @@ export function lowerQDense(op: Op, ctx: LowerContext): void {
     Kp,
     ldc: N,
     bias: bias !== undefined,
-    activation: attrs.string("activation") as QGemmSpec["activation"],
+    activation,
   };
   ctx.emit({
     op,
