@@ -81,7 +81,14 @@ export async function loadModule(path: string, registry?: OpRegistry): Promise<L
   }
   const diagnostics = verify(m, { registry, weights: header?.tensors, weightsSource: m.weightsFile });
   if (diagnostics.length === 0 && header && wp !== undefined) {
-    diagnostics.push(...await checkBsrIndexArrays(m, wp, header));
+    try {
+      diagnostics.push(...await checkBsrIndexArrays(m, wp, header));
+    } catch (e) {
+      diagnostics.push({
+        loc: m.loc ?? at,
+        message: `cannot read the bsr index arrays of ${wp}: ${(e as Error).message}`,
+      });
+    }
   }
   return diagnostics.length > 0 ? { text, diagnostics } : { text, module: m, diagnostics };
 }

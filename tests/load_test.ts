@@ -100,3 +100,29 @@ Deno.test("an unreadable IR file is a diagnostic, not an exception", async () =>
   assert.equal(r.diagnostics.length, 1);
   assert.match(r.diagnostics[0].message, /cannot read the file/);
 });
+
+Deno.test("malformed BSR index arrays are reported at the declaration when the file loads", async () => {
+  const cases: [number[], number[], string][] = [
+    [[2], [0, 1, 1], "block column 2 at 0 is outside 0..1"],
+    [[-1], [0, 1, 1], "block column -1 at 0 is outside 0..1"],
+    [[0], [0, 2, 1], "indptr decreases at block row 1 (2 then 1)"],
+    [[0], [1, 1, 1], "indptr must have 3 entries, start at 0 and end at nnz 1"],
+  ];
+  for (const [indices, indptr, why] of cases) {
+    const path = await setup(
+      GOOD.map((t) =>
+        t.name === "s.indices"
+          ? { name: t.name, ...i32(indices) }
+          : t.name === "s.indptr"
+          ? { name: t.name, ...i32(indptr) }
+          : t
+      ),
+    );
+    const r = await loadModule(path);
+    assert.deepEqual(r.diagnostics.map((d) => [d.loc.line, d.loc.col]), [[5, 5]]);
+    assert.match(
+      r.diagnostics[0].message,
+      new RegExp(`^weight '@s' in .*w\\.safetensors: bad bsr index: ${why.replace(/[()]/g, "\\$&")}$`),
+    );
+  }
+});
