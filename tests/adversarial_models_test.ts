@@ -32,6 +32,10 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** Probes `task` on `args`: the error, nothing left at `out`, within 20 s and `mib` MiB. */
+const probe = (task: string, args: string[], error: RegExp, out: string[] = [], mib = 600) =>
+  assertProbe({ task, args, error, noOutput: out, seconds: 20, mib });
+
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 // --- BSR index arrays --------------------------------------------------------------------------
@@ -89,31 +93,10 @@ Deno.test("hostile: malformed BSR index arrays are an error at the weight in run
         `${escape(path)}:3:5: error: weight '@w' in .*${name}\\.safetensors: bad bsr index: ${escape(why)}`,
       );
       const out = join(dir, `out-${name}`);
-      await assertProbe({ task: "run", args: [path], error, seconds: 20, mib: 400 });
-      await assertProbe({
-        task: "compile",
-        args: [path, "-o", out],
-        error,
-        noOutput: [out],
-        seconds: 20,
-        mib: 600,
-      });
-      await assertProbe({
-        task: "compile",
-        args: [path, "-o", `${out}.sir`],
-        error,
-        noOutput: [`${out}.sir`],
-        seconds: 20,
-        mib: 600,
-      });
-      await assertProbe({
-        task: "export",
-        args: [path, "-o", `${out}.onnx`],
-        error,
-        noOutput: [`${out}.onnx`],
-        seconds: 20,
-        mib: 400,
-      });
+      await probe("run", [path], error, [], 400);
+      await probe("compile", [path, "-o", out], error, [out], 600);
+      await probe("compile", [path, "-o", `${out}.sir`], error, [`${out}.sir`], 600);
+      await probe("export", [path, "-o", `${out}.onnx`], error, [`${out}.onnx`], 400);
     }
   }));
 
@@ -126,16 +109,9 @@ Deno.test("hostile: a weights file of a terabyte (sparse on disk) is refused fro
     const error = new RegExp(
       `${escape(path)}:1:8: error: .*sparse\\.safetensors: \\d+ bytes follow the last tensor's data`,
     );
-    await assertProbe({ task: "run", args: [path], error, seconds: 15, mib: 400 });
+    await probe("run", [path], error, [], 400);
     const out = join(dir, "out");
-    await assertProbe({
-      task: "compile",
-      args: [path, "-o", out],
-      error,
-      noOutput: [out],
-      seconds: 20,
-      mib: 600,
-    });
+    await probe("compile", [path, "-o", out], error, [out], 600);
   }));
 
 // --- ONNX models -------------------------------------------------------------------------------
@@ -243,22 +219,8 @@ Deno.test("hostile ONNX: two writers of a value, shadowed inputs and new opsets 
       await Deno.writeFile(path, bytes);
       const error = new RegExp(`${escape(path)}: ${why.source}`);
       const out = join(dir, `${name}-out`);
-      await assertProbe({
-        task: "import",
-        args: [path, "-o", `${out}.sir`],
-        error,
-        noOutput: [`${out}.sir`, `${out}.safetensors`],
-        seconds: 20,
-        mib: 400,
-      });
-      await assertProbe({
-        task: "compile",
-        args: [path, "-o", out],
-        error,
-        noOutput: [out],
-        seconds: 20,
-        mib: 600,
-      });
+      await probe("import", [path, "-o", `${out}.sir`], error, [`${out}.sir`, `${out}.safetensors`], 400);
+      await probe("compile", [path, "-o", out], error, [out], 600);
     }
   }));
 
@@ -307,41 +269,32 @@ Deno.test(
           continue;
         }
         const error = new RegExp(`${escape(path)}: initializer 'w': external data location ".*" ${why}`);
-        await assertProbe({
-          task: "import",
-          args: [path, "-o", out],
-          error,
-          noOutput: [out],
-          seconds: 20,
-          mib: 400,
-        });
+        await probe("import", [path, "-o", out], error, [out], 400);
       }
       const dims = join(model, "dims.onnx");
       await Deno.writeFile(dims, externalModel("w.bin", {}, [4294967296, 4294967296]));
-      await assertProbe({
-        task: "import",
-        args: [dims, "-o", join(dir, "dims.sir")],
-        error: new RegExp(
+      await probe(
+        "import",
+        [dims, "-o", join(dir, "dims.sir")],
+        new RegExp(
           `${
             escape(dims)
           }: initializer 'w': dims \\[4294967296,4294967296\\] has \\d+ elements, over the limit of ${MAX_TENSOR_ELEMENTS}`,
         ),
-        noOutput: [join(dir, "dims.sir")],
-        seconds: 20,
-        mib: 400,
-      });
+        [join(dir, "dims.sir")],
+        400,
+      );
       // The compile sandbox reads only the model's folder; the confinement check comes first.
       const link = join(model, "link.onnx");
-      await assertProbe({
-        task: "compile",
-        args: [link, "-o", join(dir, "link-art")],
-        error: new RegExp(
+      await probe(
+        "compile",
+        [link, "-o", join(dir, "link-art")],
+        new RegExp(
           `${escape(link)}: initializer 'w': external data location "link.bin" leads outside`,
         ),
-        noOutput: [join(dir, "link-art")],
-        seconds: 20,
-        mib: 600,
-      });
+        [join(dir, "link-art")],
+        600,
+      );
     }),
 );
 
@@ -359,14 +312,7 @@ Deno.test(
         const path = join(dir, `nested${depth}.onnx`);
         await Deno.writeFile(path, nestedModel(depth));
         const out = join(dir, `nested${depth}.sir`);
-        await assertProbe({
-          task: "import",
-          args: [path, "-o", out],
-          error: new RegExp(`${escape(path)}: ${why}`),
-          noOutput: [out],
-          seconds: 20,
-          mib: 500,
-        });
+        await probe("import", [path, "-o", out], new RegExp(`${escape(path)}: ${why}`), [out], 500);
       }
     }),
 );
@@ -393,23 +339,11 @@ Deno.test("hostile IR: 200,000 ops, a literal nested 100,000 deep and huge splat
     const tooMany = new RegExp(
       `${escape(long)}:${MAX_OPS + 3}:5: error: the module has more than ${MAX_OPS} ops`,
     );
-    await assertProbe({ task: "run", args: [long], error: tooMany, seconds: 20, mib: 1024 });
-    await assertProbe({
-      task: "compile",
-      args: [long, "--passes", "canonicalize,cse,dce", "-o", join(dir, "c.sir")],
-      error: tooMany,
-      noOutput: [join(dir, "c.sir")],
-      seconds: 25,
-      mib: 1536,
-    });
-    await assertProbe({
-      task: "export",
-      args: [long, "-o", join(dir, "c.onnx")],
-      error: tooMany,
-      noOutput: [join(dir, "c.onnx")],
-      seconds: 20,
-      mib: 1024,
-    });
+    await probe("run", [long], tooMany, [], 1024);
+    await probe("compile", [long, "--passes", "canonicalize,cse,dce", "-o", join(dir, "c.sir")], tooMany, [
+      join(dir, "c.sir"),
+    ], 1536);
+    await probe("export", [long, "-o", join(dir, "c.onnx")], tooMany, [join(dir, "c.onnx")], 1024);
 
     const deep = join(dir, "deep.sir");
     const literal = `${"[".repeat(100_000)}1${"]".repeat(100_000)}`;
@@ -417,13 +351,13 @@ Deno.test("hostile IR: 200,000 ops, a literal nested 100,000 deep and huge splat
       deep,
       `module @m attributes {a = ${literal}} {\n  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {\n    return %x\n  }\n}\n`,
     );
-    await assertProbe({
-      task: "run",
-      args: [deep],
-      error: new RegExp(`${escape(deep)}:1:\\d+: error: lists nest too deeply \\(more than 64 levels\\)`),
-      seconds: 20,
-      mib: 600,
-    });
+    await probe(
+      "run",
+      [deep],
+      new RegExp(`${escape(deep)}:1:\\d+: error: lists nest too deeply \\(more than 64 levels\\)`),
+      [],
+      600,
+    );
 
     // 20000x20000 = 4e8 elements: the verifier takes the type, the interpreter and codegen's folding do not.
     const splat = join(dir, "splat.sir");
@@ -444,14 +378,7 @@ Deno.test("hostile IR: 200,000 ops, a literal nested 100,000 deep and huge splat
     const huge = new RegExp(
       `${escape(splat)}:3:5: .*400000000 elements, over the limit of ${MAX_TENSOR_ELEMENTS}`,
     );
-    await assertProbe({
-      task: "compile",
-      args: [splat, "-o", join(dir, "splat-art")],
-      error: huge,
-      noOutput: [join(dir, "splat-art")],
-      seconds: 20,
-      mib: 600,
-    });
+    await probe("compile", [splat, "-o", join(dir, "splat-art")], huge, [join(dir, "splat-art")], 600);
     // `run` refuses it before allocating, in time and memory, naming the place; cli/common.ts still
     // prints the InterpretError as uncaught (with its stack), so only the bounds are asserted here.
     const r = await runProbe({ task: "run", args: [splat], error: huge, seconds: 20, mib: 400 });
@@ -471,34 +398,26 @@ Deno.test("hostile IR and ONNX paths: a FIFO or an IR file over 16 MiB is refuse
     const special = new RegExp(
       `${escape(fifo)}:1:1: error: not a regular file \\(a folder, FIFO or device\\)`,
     );
-    await assertProbe({ task: "run", args: [fifo], error: special, seconds: 15, mib: 400 });
-    await assertProbe({
-      task: "export",
-      args: [fifo, "-o", join(dir, "f.onnx")],
-      error: special,
-      noOutput: [join(dir, "f.onnx")],
-      seconds: 15,
-      mib: 400,
-    });
-    await assertProbe({
-      task: "import",
-      args: [onnxFifo, "-o", join(dir, "f.sir")],
-      error: new RegExp(`${escape(onnxFifo)}: not a regular file`),
-      noOutput: [join(dir, "f.sir")],
-      seconds: 15,
-      mib: 400,
-    });
+    await probe("run", [fifo], special, [], 400);
+    await probe("export", [fifo, "-o", join(dir, "f.onnx")], special, [join(dir, "f.onnx")], 400);
+    await probe(
+      "import",
+      [onnxFifo, "-o", join(dir, "f.sir")],
+      new RegExp(`${escape(onnxFifo)}: not a regular file`),
+      [join(dir, "f.sir")],
+      400,
+    );
     const big = join(dir, "big.sir");
     await Deno.writeTextFile(big, `// ${"x".repeat(MAX_IR_BYTES)}\nmodule @m {\n}\n`);
-    await assertProbe({
-      task: "run",
-      args: [big],
-      error: new RegExp(
+    await probe(
+      "run",
+      [big],
+      new RegExp(
         `${escape(big)}:1:1: error: the file is \\d+ bytes, over the ${MAX_IR_BYTES}-byte limit`,
       ),
-      seconds: 15,
-      mib: 400,
-    });
+      [],
+      400,
+    );
   }));
 
 // --- Hugging Face folders ----------------------------------------------------------------------
@@ -561,23 +480,15 @@ Deno.test("hostile Hugging Face folders: absurd sizes and deep JSON are refused 
       await writeSafetensors(join(folder, "model.safetensors"), []);
       const error = new RegExp(`${escape(join(folder, "config.json"))}: ${why}`);
       const out = join(dir, `${name}.sir`);
-      await assertProbe({
-        task: "import",
-        args: [folder, "-o", out],
-        error,
-        noOutput: [out],
-        seconds: 20,
-        mib: 400,
-      });
+      await probe("import", [folder, "-o", out], error, [out], 400);
       if (name === "layers" || name === "deep") {
-        await assertProbe({
-          task: "compile",
-          args: [folder, "-o", join(dir, `${name}-art`)],
+        await probe(
+          "compile",
+          [folder, "-o", join(dir, `${name}-art`)],
           error,
-          noOutput: [join(dir, `${name}-art`)],
-          seconds: 20,
-          mib: 600,
-        });
+          [join(dir, `${name}-art`)],
+          600,
+        );
       }
     }
     // A tokenizer.json nested 100,000 deep (eval of an IR file with --tokenizer).
@@ -591,13 +502,13 @@ Deno.test("hostile Hugging Face folders: absurd sizes and deep JSON are refused 
     await writeSyntheticBert(bertConfig("bert-tiny", { vocab: 64, maxPositions: 16, seq: 8 }), ir);
     const tsv = join(dir, "dev.tsv");
     await Deno.writeTextFile(tsv, "sentence\tlabel\na fine film .\t1\n");
-    await assertProbe({
-      task: "eval",
-      args: [ir, "--task", "sst2", "--data", tsv, "--tokenizer", tok],
-      error: new RegExp(`${escape(join(tok, "tokenizer.json"))}: nests deeper than 64 levels at normalizer`),
-      seconds: 20,
-      mib: 600,
-    });
+    await probe(
+      "eval",
+      [ir, "--task", "sst2", "--data", tsv, "--tokenizer", tok],
+      new RegExp(`${escape(join(tok, "tokenizer.json"))}: nests deeper than 64 levels at normalizer`),
+      [],
+      600,
+    );
   }));
 
 // --- Unit checks -------------------------------------------------------------------------------
