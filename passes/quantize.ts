@@ -1,6 +1,6 @@
 /**
- * `quantize`: INT8 quantization of the weights of `dense` ops (issue 18). Each target
- * `dense x, @w, bias {transpose_b = true}` becomes
+ * `quantize`: INT8 quantization of the weights of `dense` and `bsr_dense` ops (issue 18). Each
+ * target `dense x, @w, bias {transpose_b = true}` (or `bsr_dense x, @w, bias`) becomes
  * `qdense x, @w.q, @w.scale, bias {act_max, act_scale, activation}` (the op is defined, with its
  * exact f32 semantics, in ir/ops/qdense.ts).
  *
@@ -10,9 +10,11 @@
  * by default every encoder dense weight, so the pooler and the classifier head stay f32) and
  * whose K (its in-features) is at least `min-in` (default 64: below that the per-row activation
  * scale costs about as much as the int8 dot products save, and the error of a short sum is
- * relatively larger). A weight used by several such ops is quantized once. `bsr_dense` is left
- * alone (int8 BSR weights would need their own op and the verifier's BSR dtype rule relaxed),
- * so run `quantize` before `bsr-lower` only on weights that stay dense.
+ * relatively larger). A weight used by several such ops is quantized once. A `bsr_dense` over an
+ * f32 BSR weight (any block shape) matching `weights` and `min-in` becomes a `qdense` over an i8
+ * BSR weight with the same blocks, `indices` and `indptr`, quantized exactly as its densified
+ * matrix would be (zeros outside the blocks change no row's maximum), so `bsr-lower` then
+ * `quantize` computes what `quantize` then `bsr-lower` would, had bsr-lower known int8.
  *
  * **Weights.** Symmetric, per output channel: for row n of W `[N, K]`,
  * `w_scale[n] = fround(max_k |W[n, k]| / 127)` (1 for a row of zeros) and
@@ -41,7 +43,7 @@ import { AttrReader } from "../ir/attrs.ts";
 import type { Func, Module, Op, Value } from "../ir/module.ts";
 import { Weight } from "../ir/module.ts";
 import { ACT_MAX_LIMIT, roundHalfEven } from "../ir/ops/qdense.ts";
-import { Tensor } from "../ir/tensor.ts";
+import { BsrTensor, Tensor } from "../ir/tensor.ts";
 import { isFloat } from "../ir/types.ts";
 import { definePass, type NameRegex, nameRegex, type PassContext } from "./pass.ts";
 import { DEFAULT_PRUNE_TARGET } from "./prune.ts";
@@ -86,8 +88,8 @@ const options = {
 
 const statistics = {
   weights: "weights quantized",
-  ops: "dense ops rewritten to qdense",
-  skipped: "dense ops left in f32 (not a target)",
+  ops: "dense and bsr_dense ops rewritten to qdense",
+  skipped: "dense and bsr_dense ops left in f32 (not a target)",
 } as const;
 
 type Ctx = PassContext<typeof options>;
@@ -115,19 +117,56 @@ export function quantizeWeight(
   return { wq, scale };
 }
 
-/** Whether `op` is a dense the pass can rewrite, and why not when it cannot. */
+/** Whether `op` is a dense or bsr_dense the pass can rewrite, and why not when it cannot. */
 function eligible(m: Module, op: Op, ctx: Ctx, target: NameRegex): string | undefined {
   const [x, w] = op.operands;
-  const a = new AttrReader(ctx.registry.get("dense")!.attrs, op.attrs);
   if (w.kind !== "weight" || !m.weights.has(w.name)) return "w is not a declared weight";
   if (!target.test(w.name)) return "not matched by 'weights'";
-  if (w.type.sparse || w.type.shape.length !== 2 || w.type.dtype !== "f32") {
-    return "w is not a dense f32 matrix";
+  if (w.type.shape.length !== 2 || w.type.dtype !== "f32") return "w is not an f32 matrix";
+  if (op.name === "dense") {
+    const a = new AttrReader(ctx.registry.get("dense")!.attrs, op.attrs);
+    if (w.type.sparse) return "w is sparse";
+    if (!a.bool("transpose_b") || a.bool("transpose_a")) return "not transpose_b = true, transpose_a = false";
   }
-  if (!a.bool("transpose_b") || a.bool("transpose_a")) return "not transpose_b = true, transpose_a = false";
   if (x.type.dtype !== "f32") return "x is not f32";
   if (w.type.shape[1] < ctx.options["min-in"]) return `K = ${w.type.shape[1]} is below min-in`;
   return undefined;
+}
+
+/** The logical `[N, K]` matrix of a BSR weight (f32). */
+function densify(w: BsrTensor): Float32Array {
+  const [N, K] = w.sparseType.shape;
+  const [R, C] = w.sparseType.sparse!.block;
+  const out = new Float32Array(N * K);
+  for (let br = 0; br + 1 < w.indptr.length; br++) {
+    for (let b = w.indptr[br]; b < w.indptr[br + 1]; b++) {
+      const col0 = w.indices[b] * C;
+      for (let i = 0; i < R && br * R + i < N; i++) {
+        for (let j = 0; j < C && col0 + j < K; j++) {
+          out[(br * R + i) * K + col0 + j] = w.data[(b * R + i) * C + j];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The int8 `[N, K]` matrix `wq` cut into the blocks of BSR weight `w` (its padding stays 0). */
+function bsrBlocks(w: BsrTensor, wq: Int8Array): Int8Array {
+  const [N, K] = w.sparseType.shape;
+  const [R, C] = w.sparseType.sparse!.block;
+  const blocks = new Int8Array(w.data.length);
+  for (let br = 0; br + 1 < w.indptr.length; br++) {
+    for (let b = w.indptr[br]; b < w.indptr[br + 1]; b++) {
+      const col0 = w.indices[b] * C;
+      for (let i = 0; i < R && br * R + i < N; i++) {
+        for (let j = 0; j < C && col0 + j < K; j++) {
+          blocks[(b * R + i) * C + j] = wq[(br * R + i) * K + col0 + j];
+        }
+      }
+    }
+  }
+  return blocks;
 }
 
 /** The calibration samples at length `seq` (as prune-reconstruct draws them). */
@@ -190,10 +229,11 @@ function staticScales(m: Module, ops: Set<Op>, ctx: Ctx): Map<Op, number> {
 /** The INT8 quantization pass. */
 export const quantize = definePass({
   name: "quantize",
-  description: "INT8: dense ops over f32 [out, in] weights become qdense with per-channel int8 weights.",
+  description:
+    "INT8: dense and bsr_dense ops over f32 [out, in] weights become qdense with per-channel int8 weights.",
   options,
   statistics,
-  filter: { ops: ["dense"] },
+  filter: { ops: ["dense", "bsr_dense"] },
   inputs(o) {
     const data = o["calibration-data"];
     if (o.activations !== "static" || data === "random" || data === "") return {};
@@ -217,7 +257,7 @@ export const quantize = definePass({
     const ops = new Set<Op>();
     for (const f of m.funcs) {
       for (const op of f.body) {
-        if (op.name !== "dense") continue;
+        if (op.name !== "dense" && op.name !== "bsr_dense") continue;
         const why = eligible(m, op, ctx, target) ??
           (o.activations === "static" && f !== main ? "static scales only in @main" : undefined);
         if (why === undefined) ops.add(op);
@@ -236,12 +276,17 @@ export const quantize = definePass({
       for (const name of [`${w.name}.q`, `${w.name}.scale`]) {
         if (m.weights.has(name)) throw ctx.error(op, `cannot quantize @${w.name}: weight @${name} exists`);
       }
-      const data = ctx.weights.get(w).data;
+      const t = ctx.weights.get(w);
+      const data = t instanceof BsrTensor ? densify(t) : t.data;
       const q = quantizeWeight(data, n, k);
       if (!q) throw ctx.error(op, `cannot quantize @${w.name}: it holds NaN or infinity`);
-      const wq = new Weight(`${w.name}.q`, { shape: [n, k], dtype: "i8" });
+      const sparse = w.type.sparse ? { sparse: w.type.sparse } : {};
+      const wq = new Weight(`${w.name}.q`, { shape: [n, k], dtype: "i8", ...sparse });
       const ws = new Weight(`${w.name}.scale`, { shape: [n], dtype: "f32" });
-      ctx.weights.set(wq.name, new Tensor(wq.type, q.wq));
+      const qt = t instanceof BsrTensor
+        ? new BsrTensor(wq.type, bsrBlocks(t, q.wq), t.indices, t.indptr)
+        : new Tensor(wq.type, q.wq);
+      ctx.weights.set(wq.name, qt);
       ctx.weights.set(ws.name, new Tensor(ws.type, q.scale));
       made.set(w.name, [wq, ws]);
       let err = 0, mag = 0;
@@ -258,12 +303,12 @@ export const quantize = definePass({
 
     for (const f of m.funcs) {
       rewrite(f, ctx, [{
-        match: "dense",
+        match: ["dense", "bsr_dense"],
         where: (op) => ops.has(op),
         rewrite(op, rw) {
           const [x, w, bias] = op.operands;
           const [wq, ws] = made.get(w.name)!;
-          const a = new AttrReader(ctx.registry.get("dense")!.attrs, op.attrs);
+          const a = new AttrReader(ctx.registry.get(op.name)!.attrs, op.attrs);
           rw.replace(
             op,
             rw.create("qdense", bias ? [x, wq, ws, bias] : [x, wq, ws], {

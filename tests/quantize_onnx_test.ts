@@ -123,19 +123,28 @@ function tiny(): { m: Module; store: WeightStore } {
 }
 
 Deno.test({
-  name: "onnx: a quantized bert-tiny matches the interpreter in onnxruntime, and both are close to f32",
+  name:
+    "onnx: a quantized bert-tiny (dense, static, BSR) matches the interpreter in onnxruntime, close to f32",
   ignore: !CAN_ORT,
   async fn() {
     const { m, store } = tiny();
     const registry = createPassRegistry();
-    for (
-      const pipeline of ["quantize", "quantize{activations=static calibration-data=random calibration=8}"]
-    ) {
-      const r = runPipeline(m, parsePipeline(pipeline, registry), { weights: store, log: () => {} });
+    // Each pipeline, and the f32 pipeline it should stay close to.
+    const pipelines: [string, string][] = [
+      ["quantize", ""],
+      ["quantize{activations=static calibration-data=random calibration=8}", ""],
+      ["prune{sparsity=0.8 block=4x4},bsr-lower{block=4x4},quantize", "prune{sparsity=0.8 block=4x4}"],
+    ];
+    const run = (p: string) =>
+      p
+        ? runPipeline(m, parsePipeline(p, registry), { weights: store, log: () => {} })
+        : { module: m, weights: store };
+    for (const [pipeline, reference] of pipelines) {
+      const r = run(pipeline), ref = run(reference);
       assert.equal(r.module.funcs[0].body.filter((op) => op.name === "qdense").length, 12, pipeline);
       for (const seed of [1, 2, 3]) {
         const inputs = seededInputs(m.func("main")!, seed);
-        const [f32] = interpret(m, inputs, store);
+        const [f32] = interpret(ref.module, inputs, ref.weights);
         const [q] = interpret(r.module, inputs, r.weights);
         const [ort] = await runOrt(r.module, r.weights, inputs);
         const spread = Math.max(...Array.from(f32.data, Math.abs));

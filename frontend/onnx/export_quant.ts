@@ -12,11 +12,12 @@
  *
  * `s · w_scale` is multiplied first and `acc` by it, which is the op's f32 rounding order, so the
  * exported model can match the interpreter exactly. The int8 weight is written transposed, as
- * `<wq>.T`, MatMulInteger's `[K, N]` B.
+ * `<wq>.T`, MatMulInteger's `[K, N]` B (a BSR wq densified first).
  */
 
 import type { AttrReader } from "../../ir/attrs.ts";
 import type { Op, Value } from "../../ir/module.ts";
+import { denseInt8 } from "../../ir/ops/qdense.ts";
 import type { Tensor } from "../../ir/tensor.ts";
 import type { DType, TensorType } from "../../ir/types.ts";
 import { elemTypeOf, type Onnx, onnx } from "./proto.ts";
@@ -48,7 +49,7 @@ function transposedInt8(g: QuantGraph, w: Value): string {
       return g.refuse(`the int8 weight ${w.ref} is computed; ONNX export needs a weight`);
     }
     const [n, k] = w.type.shape;
-    const data = g.weightData(w).data;
+    const data = denseInt8(g.weightData(w)); // a BSR wq densified
     const t = new Int8Array(n * k);
     for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) t[j * n + i] = data[i * k + j];
     return g.initializer(`${w.name}.T`, { shape: [k, n], dtype: "i8" }, t);

@@ -7,8 +7,8 @@
 
 import type { OpDef } from "../registry.ts";
 import { check } from "../shape.ts";
-import { Tensor } from "../tensor.ts";
-import { formatType, type TensorType } from "../types.ts";
+import { BsrTensor, Tensor } from "../tensor.ts";
+import { bsrGrid, formatType, type TensorType } from "../types.ts";
 import { activationAttr, applyActivation } from "./activation.ts";
 import { requireRankAtLeast } from "./common.ts";
 
@@ -46,10 +46,29 @@ export function quantizeValue(v: number, s: number, actMax: number): number {
   return Math.min(actMax, Math.max(-actMax, roundHalfEven(Math.fround(v / s))));
 }
 
+/** The `[N, K]` int8 values of wq: its data, or a BSR wq densified (blocks outside it are zeros). */
+export function denseInt8(wq: Tensor): ArrayLike<number> {
+  if (!(wq instanceof BsrTensor)) return wq.data;
+  const [N, K] = wq.sparseType.shape;
+  const [R, C] = wq.sparseType.sparse!.block;
+  const out = new Int8Array(N * K);
+  for (let br = 0; br + 1 < wq.indptr.length; br++) {
+    for (let b = wq.indptr[br]; b < wq.indptr[br + 1]; b++) {
+      const col0 = wq.indices[b] * C;
+      for (let i = 0; i < R && br * R + i < N; i++) {
+        for (let j = 0; j < C && col0 + j < K; j++) {
+          out[(br * R + i) * K + col0 + j] = wq.data[(b * R + i) * C + j];
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * `qdense(x, wq, w_scale, bias?) {act_max, act_scale, activation}`: x f32 `[..., K]` (rank >= 1),
- * wq i8 `[N, K]` (always the `[out, in]` layout), w_scale f32 `[N]`, bias f32 `[N]`; the result
- * is f32 `[..., N]`. Every step is in f32 (`Math.fround`), so that kernels can match it exactly.
+ * wq i8 `[N, K]` (always the `[out, in]` layout; dense, or a BSR tensor, which means the same
+ * as its densified matrix), w_scale f32 `[N]`, bias f32 `[N]`; the result is f32 `[..., N]`. Every step is in f32 (`Math.fround`), so that kernels can match it exactly.
  * For each row r of x (over the last axis):
  *
  * 1. a = max_k |x[r, k]|; s = act_scale when act_scale > 0 (static), else (dynamic)
@@ -67,7 +86,10 @@ export function quantizeValue(v: number, s: number, actMax: number): number {
 export const qdense: OpDef = {
   name: "qdense",
   summary: "INT8 fully connected layer: per-row quantized x times per-channel int8 [out, in] weights.",
-  operands: [{ name: "x" }, { name: "wq" }, { name: "w_scale" }, { name: "bias", optional: true }],
+  operands: [{ name: "x" }, { name: "wq", sparse: true }, { name: "w_scale" }, {
+    name: "bias",
+    optional: true,
+  }],
   attrs: {
     act_max: {
       type: "int",
@@ -99,6 +121,13 @@ export const qdense: OpDef = {
       `operand 'wq' must be an i8 [N, K] matrix, got ${formatType(wq)}`,
     );
     const [N, K] = wq.shape;
+    if (wq.sparse) {
+      const [rows, cols] = bsrGrid(wq.shape, wq.sparse.block);
+      check(
+        wq.sparse.nnzBlocks <= rows * cols,
+        `operand 'wq' stores ${wq.sparse.nnzBlocks} blocks, more than its ${rows}x${cols} block grid`,
+      );
+    }
     const xK = x.shape[x.shape.length - 1];
     check(
       xK === K,
@@ -119,7 +148,8 @@ export const qdense: OpDef = {
   interpret([x, wq, wScale, bias], attrs, result): Tensor {
     const actMax = attrs.int("act_max");
     const actScale = attrs.float("act_scale");
-    const [N, K] = wq.shape;
+    const [N, K] = wq instanceof BsrTensor ? wq.sparseType.shape : wq.shape;
+    const w = denseInt8(wq);
     const out = Tensor.zeros(result);
     const rows = K === 0 ? out.data.length / Math.max(N, 1) : x.data.length / K;
     const q = new Float64Array(K); // integers (NaN stays NaN)
@@ -129,7 +159,7 @@ export const qdense: OpDef = {
       for (let k = 0; k < K; k++) q[k] = quantizeValue(x.data[r * K + k], s, actMax);
       for (let n = 0; n < N; n++) {
         let acc = 0; // exact: every partial sum is an integer far below 2^53
-        for (let k = 0; k < K; k++) acc += q[k] * wq.data[n * K + k];
+        for (let k = 0; k < K; k++) acc += q[k] * w[n * K + k];
         const y = f(f(acc) * f(s * wScale.data[n]));
         out.data[r * N + n] = bias ? f(y + bias.data[n]) : y;
       }

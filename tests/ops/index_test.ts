@@ -45,13 +45,15 @@ Deno.test("every op has a summary, attribute docs and defaults that fit their sc
   }
 });
 
-Deno.test("operand schemas: optional and variadic slots come last, only bsr_dense.w is sparse", () => {
+Deno.test("operand schemas: optional and variadic slots come last, only bsr_dense.w and qdense.wq are sparse", () => {
   for (const def of builtinOps) {
     const ops = def.operands;
     ops.forEach((o, i) => {
       if (o.variadic) assert.equal(i, ops.length - 1, `${def.name}.${o.name}`);
       if (!o.optional) assert.ok(ops.slice(0, i).every((p) => !p.optional), `${def.name}.${o.name}`);
-      assert.equal(!!o.sparse, def.name === "bsr_dense" && o.name === "w", `${def.name}.${o.name}`);
+      const sparse = (def.name === "bsr_dense" && o.name === "w") ||
+        (def.name === "qdense" && o.name === "wq");
+      assert.equal(!!o.sparse, sparse, `${def.name}.${o.name}`);
     });
   }
 });

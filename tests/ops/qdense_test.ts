@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import type { Attr } from "../../ir/attrs.ts";
 import { interpret } from "../../ir/interpreter.ts";
 import { dense } from "../../ir/ops/dense.ts";
-import { qdense, roundHalfEven } from "../../ir/ops/qdense.ts";
+import { denseInt8, qdense, roundHalfEven } from "../../ir/ops/qdense.ts";
 import { parse } from "../../ir/parse.ts";
 import { print } from "../../ir/printer.ts";
 import { Random } from "../../ir/random.ts";
-import { Tensor } from "../../ir/tensor.ts";
+import { BsrTensor, Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
 import { memoryStore } from "../../ir/weights.ts";
 import {
@@ -107,7 +107,9 @@ Deno.test("qdense: roundHalfEven rounds ties to the even integer", () => {
     [-3.7, -4],
     [7, 7],
   ];
-  for (const [v, want] of cases) assert.ok(roundHalfEven(v) === want, `roundHalfEven(${v}) = ${roundHalfEven(v)}`);
+  for (const [v, want] of cases) {
+    assert.ok(roundHalfEven(v) === want, `roundHalfEven(${v}) = ${roundHalfEven(v)}`);
+  }
 });
 
 Deno.test("qdense: defaults are act_max = 63, dynamic scale, no activation", () => {
@@ -228,4 +230,28 @@ Deno.test("qdense approximates dense within the quantization error on random dat
     const rel = Math.sqrt(errSq / refSq);
     assert.ok(rel < (actMax === 63 ? 0.03 : 0.02), `act_max ${actMax}: relative RMS error ${rel}`);
   }
+});
+
+Deno.test("qdense: a BSR int8 wq means its densified matrix", () => {
+  // wq [N, K] = [3, 4] in 2x2 blocks: block (0, 1) and block (1, 0) (a padded edge block row).
+  const type = {
+    shape: [3, 4],
+    dtype: "i8" as const,
+    sparse: { kind: "bsr" as const, block: [2, 2] as const, nnzBlocks: 2 },
+  };
+  const blocks = Int8Array.from([1, -2, 3, 4, 5, 6, 0, 0]);
+  const bsr = new BsrTensor(type, blocks, Int32Array.from([1, 0]), Int32Array.from([0, 1, 2]));
+  const dense = [0, 0, 1, -2, 0, 0, 3, 4, 5, 6, 0, 0];
+  assert.deepEqual(Array.from(denseInt8(bsr)), dense);
+  const x = t([2, 4], [1, -2, 3, 4.5, 0, 0.25, -0.5, 1]);
+  const xs = () => [x, t([3], [0.5, 0.25, 2]), t([3], [1, 2, 3])];
+  const want = run(qdense, [x, t([3, 4], dense, "i8"), ...xs().slice(1)], { act_max: int(9) });
+  const got = run(qdense, [x, bsr, ...xs().slice(1)], { act_max: int(9) });
+  assert.deepEqual(got.data, want.data);
+  const over = { ...type, sparse: { ...type.sparse, nnzBlocks: 5 } };
+  assertInferError(
+    qdense,
+    [ty([2, 4]), over, ty([3])],
+    "operand 'wq' stores 5 blocks, more than its 2x2 block grid",
+  );
 });

@@ -18,7 +18,8 @@ import { seededInputs } from "../../ir/inputs.ts";
 import { interpret } from "../../ir/interpreter.ts";
 import { loadModule, loadWeights } from "../../ir/load.ts";
 import type { Module } from "../../ir/module.ts";
-import { Tensor } from "../../ir/tensor.ts";
+import { BsrTensor, Tensor } from "../../ir/tensor.ts";
+import { denseInt8 } from "../../ir/ops/qdense.ts";
 import { verify } from "../../ir/verifier.ts";
 import { memoryStore, type WeightStore } from "../../ir/weights.ts";
 import { createPassRegistry } from "../../passes/index.ts";
@@ -122,6 +123,31 @@ Deno.test("quantize: static scales from calibration (random ids) are one per op,
   const inputs = seededInputs(m.func("main")!, 1);
   const rel = relDiff(interpret(m, inputs, store)[0], interpret(r.module, inputs, r.weights)[0]);
   assert.ok(rel < 0.1, `logits differ by ${rel} of their size`);
+});
+
+Deno.test("quantize: bsr_dense becomes qdense over an i8 BSR weight, the same as quantizing before bsr-lower", () => {
+  const { m, store } = tiny();
+  const run = (p: string) => runPipeline(m, parsePipeline(p, registry), { weights: store, log: () => {} });
+  const dense = run("prune{sparsity=0.8 block=4x4},quantize");
+  const sparse = run("prune{sparsity=0.8 block=4x4},bsr-lower{block=4x4},quantize");
+  assert.deepEqual(verify(sparse.module, { weights: sparse.weights.entries() }), []);
+  assert.equal(count(sparse.module, "qdense"), 12);
+  assert.equal(count(sparse.module, "bsr_dense"), 0);
+  const name = "bert.encoder.layer.0.intermediate.dense.weight.q";
+  const w = sparse.module.weights.get(name)!;
+  assert.deepEqual(w.type.sparse?.block, [4, 4]);
+  assert.equal(w.type.dtype, "i8");
+  assert.ok(sparse.weights.get(w) instanceof BsrTensor);
+  assert.deepEqual(
+    Array.from(denseInt8(sparse.weights.get(w))),
+    Array.from(dense.weights.get(dense.module.weights.get(name)!).data),
+  );
+  for (const seed of [1, 2]) {
+    const inputs = seededInputs(m.func("main")!, seed);
+    const a = interpret(dense.module, inputs, dense.weights)[0];
+    const b = interpret(sparse.module, inputs, sparse.weights)[0];
+    assert.deepEqual(b.data, a.data, `seed ${seed}`);
+  }
 });
 
 Deno.test("quantize: weights, min-in and layouts choose the ops", () => {
