@@ -8,6 +8,9 @@ import { readSafetensorsHeader, type TensorInfo } from "../ir/safetensors.ts";
 import { HfImportError } from "./hf.ts";
 import { jsonTooDeep, MAX_JSON_DEPTH, readBoundedText } from "./tokenizer.ts";
 
+/** The most shard files an index may name (each header is read and checked). */
+export const MAX_SHARDS = 1024;
+
 /** The largest config.json or index file read. */
 export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
@@ -90,6 +93,9 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     }
     const file = join(dir, shard);
     let header = shards.get(file);
+    if (!header && shards.size === MAX_SHARDS) {
+      throw new HfImportError(`${indexPath}: weight_map names more than ${MAX_SHARDS} shards`);
+    }
     if (!header) {
       if (!(await isFile(file))) {
         throw new HfImportError(`${indexPath}: weight_map: the shard '${shard}' of '${name}' is not found`);

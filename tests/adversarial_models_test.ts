@@ -12,11 +12,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encodeModel, onnx, tensorProto, valueInfo } from "../frontend/onnx/proto.ts";
 import { onnxToModule } from "../frontend/onnx/import.ts";
+import { MAX_SHARDS, readCheckpoint } from "../frontend/hf_checkpoint.ts";
 import { bertConfig, writeSyntheticBert } from "../frontend/synthetic_bert.ts";
 import { MAX_IR_BYTES } from "../ir/load.ts";
 import { parse } from "../ir/parse.ts";
 import { Random } from "../ir/random.ts";
-import { writeSafetensors } from "../ir/safetensors.ts";
+import { encodeSafetensors, writeSafetensors } from "../ir/safetensors.ts";
 import { MAX_TENSOR_ELEMENTS } from "../ir/tensor.ts";
 import { MAX_OPS } from "../ir/verifier.ts";
 import { assertProbe, runProbe } from "./adversarial/probe.ts";
@@ -568,3 +569,22 @@ Deno.test("onnx import: nesting, single writers and opsets are checked in memory
     new RegExp(`long\\.onnx: the model has more than ${MAX_OPS} nodes`),
   );
 });
+
+Deno.test("hf checkpoint: an index naming more than MAX_SHARDS shards is refused at the first one past it", () =>
+  withDir(async (dir) => {
+    const map: Record<string, string> = {};
+    for (let i = 0; i <= MAX_SHARDS; i++) {
+      map[`t${i}`] = `s${i}.safetensors`;
+      if (i < MAX_SHARDS) {
+        await Deno.writeFile(
+          join(dir, `s${i}.safetensors`),
+          encodeSafetensors([{ name: `t${i}`, dtype: "F32", shape: [], data: new Float32Array(1) }]),
+        );
+      }
+    }
+    await Deno.writeTextFile(join(dir, "model.safetensors.index.json"), JSON.stringify({ weight_map: map }));
+    await assert.rejects(
+      readCheckpoint(dir),
+      new RegExp(`model\\.safetensors\\.index\\.json: weight_map names more than ${MAX_SHARDS} shards`),
+    );
+  }));
