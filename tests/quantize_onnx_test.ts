@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { scoreVariant } from "../bench/int8_accuracy.ts";
 import { exportOnnx } from "../frontend/onnx/export.ts";
 import { bertConfig, buildBertModule, syntheticBertWeights } from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
@@ -155,5 +156,38 @@ Deno.test({
         );
       }
     }
+  },
+});
+
+Deno.test({
+  name:
+    "bench/int8_accuracy.ts: scoreVariant counts right predictions and checks onnxruntime against the interpreter",
+  ignore: !CAN_ORT,
+  async fn() {
+    const { m, store } = tiny();
+    const r = runPipeline(m, parsePipeline("quantize", createPassRegistry()), {
+      weights: store,
+      log: () => {},
+    });
+    const f = m.func("main")!;
+    const rows = [1, 2, 3, 4, 5].map((seed) => {
+      const ts = seededInputs(f, seed);
+      return Object.fromEntries(f.params.map((p, i) => [p.name, Array.from(ts[i].data)]));
+    });
+    const preds = rows.map((values) => {
+      const l = interpret(
+        r.module,
+        f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name])),
+        r.weights,
+      )[0].data;
+      return l[1] > l[0] ? 1 : 0;
+    });
+    // Labels: right on rows 0, 2 and 4, wrong on 1 and 3.
+    const labels = preds.map((p, i) => i % 2 === 0 ? p : 1 - p);
+    const ort = await import("onnxruntime-node");
+    const res = await scoreVariant(ort, r.module, r.weights, rows, labels, 3, "quantize");
+    assert.deepEqual([res.rows, res.correct, res.checked, res.checkPredDiffers], [5, 3, 3, 0]);
+    assert.equal(res.accuracy, 0.6);
+    assert.ok(res.checkMaxDiff < 1e-4, `max logit difference ${res.checkMaxDiff}`);
   },
 });
