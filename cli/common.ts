@@ -1,7 +1,14 @@
 /** What the command-line tools share: argument parsing, error reporting, atomic writes. */
 
 import { parseArgs, type ParseArgsConfig, styleText } from "node:util";
-import { type Diagnostic, didYouMean, formatDiagnostics, writeFileAtomic } from "../mod.ts";
+import {
+  type Diagnostic,
+  didYouMean,
+  formatDiagnostics,
+  InterpretError,
+  SafetensorsError,
+  writeFileAtomic,
+} from "../mod.ts";
 
 /** A failure the user caused; printed as one line, without a stack trace. */
 export class UsageError extends Error {}
@@ -62,13 +69,22 @@ const FS_ERRORS = [
 
 /**
  * Runs a CLI job and returns its exit code: usage errors print as `error: message` and give
- * 2; file-system failures (a missing, taken or forbidden path) give 1, as do diagnostics;
+ * 2; file-system failures (a missing, taken or forbidden path) give 1, as do diagnostics, a
+ * failing op of the interpreter and a bad weights file (one line each);
  * anything else is a bug and keeps its stack.
  */
 export async function runCli(run: () => Promise<number | void>): Promise<number> {
   try {
     return (await run()) ?? 0;
   } catch (e) {
+    if (e instanceof InterpretError || e instanceof SafetensorsError) {
+      // A model that cannot run (a failing op, a bad weights file): one line naming the place.
+      const message = (e as Error).message;
+      console.error(
+        /^\S*error: |: error: /.test(message) ? message : `${styleText("red", "error")}: ${message}`,
+      );
+      return 1;
+    }
     const fs = FS_ERRORS.some((cls) => e instanceof cls);
     if (!(e instanceof UsageError) && !fs) throw e;
     console.error(`${styleText("red", "error")}: ${(e as Error).message}`);
