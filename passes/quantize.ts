@@ -8,9 +8,8 @@
  * (not BSR), 2-D and f32, used with `transpose_b = true` and `transpose_a = false` on an f32 x,
  * whose name matches `weights` (a regex, searched, matched in linear time as `prune`'s `target`;
  * by default every encoder dense weight, so the pooler and the classifier head stay f32) and
- * whose K (its in-features) is at least `min-in` (default 64: below that the per-row activation
- * scale costs about as much as the int8 dot products save, and the error of a short sum is
- * relatively larger). A weight used by several such ops is quantized once. A `bsr_dense` over an
+ * whose K (its in-features) is at least `min-in` (default 64, a choice: it keeps small
+ * projections, where the per-row quantization is a large share of the work, in f32). A weight used by several such ops is quantized once. A `bsr_dense` over an
  * f32 BSR weight (any block shape) matching `weights` and `min-in` becomes a `qdense` over an i8
  * BSR weight with the same blocks, `indices` and `indptr`, quantized exactly as its densified
  * matrix would be (zeros outside the blocks change no row's maximum), so `bsr-lower` then
@@ -332,8 +331,10 @@ export const quantize = definePass({
     const declared = [...m.weights.entries()];
     m.weights.clear();
     for (const [name, w] of declared) {
-      if (!made.has(name) || used.has(name)) m.weights.set(name, w);
-      for (const q of made.get(name) ?? []) m.weights.set(q.name, q);
+      const pair = made.get(name);
+      if (!pair || used.has(name)) m.weights.set(name, w);
+      else pair[0].comments = w.comments; // the dropped declaration's comments stay with its int8 form
+      for (const q of pair ?? []) m.weights.set(q.name, q);
     }
     return "changed";
   },
