@@ -88,8 +88,9 @@ export function exportQdense<G extends QuantGraph>(
   const acc = g.node("MatMulInteger", [q, transposedInt8(g, wq)], "i8");
   // int32 -> f64 (exact) -> f32 rounds as fround(acc) does. A direct int32 -> f32 Cast lets
   // onnxruntime (1.30, extended optimizations) fuse MatMulInteger, Cast, Mul and Add into
-  // MatMulIntegerToFloat, whose results differ from the unfused graph's: by an ulp without a
-  // bias, and far with one when the scale is per row (tests/quantize_onnx_test.ts checks this).
+  // MatMulIntegerToFloat, whose results differ from the unfused graph's (by an ulp without a
+  // bias, far more with one and per-row scales): the exactness test in tests/quantize_onnx_test.ts
+  // fails with a direct Cast.
   const acc64 = g.node("Cast", [acc], "i32", [{ name: "to", type: AT.INT, i: elemTypeOf("f64") }]);
   const accF = g.node("Cast", [acc64], "f64", [{ name: "to", type: AT.INT, i: elemTypeOf(f) }]);
   const scale = g.node("Mul", [s, g.name(wScale)], f);
