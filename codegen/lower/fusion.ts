@@ -3,7 +3,7 @@
  * that uses them, so they get no kernel (and no buffer) of their own.
  *
  * - An element-wise op whose result has one use, by an element-wise op of the same result
- *   shape, joins that op's fused chain.
+ *   shape, joins that op's fused chain, up to {@link MAX_FUSED_OPS} ops per kernel.
  * - A `mul` by a compile-time scalar (or a `div` by one) whose one use is a `softmax` becomes the
  *   softmax's scale.
  */
@@ -39,16 +39,29 @@ export function scalarFactor(ctx: LowerContext, op: Op): { scale: number; x: Val
   return undefined;
 }
 
+/**
+ * The most ops one fused element-wise kernel computes: a longer chain is cut into several kernels
+ * (a chain of hundreds would make one huge function, and its expression deep recursion).
+ */
+export const MAX_FUSED_OPS = 32;
+
 /** Marks the ops of `body` that fold into a user's kernel (ctx.fused). */
 export function planFusion(ctx: LowerContext, body: readonly Op[]): void {
+  // Per op: the ops already fused into it (its producers' trees).
+  const fusedInto = new Map<Op, number>();
   for (const op of body) {
     if (ctx.knownValue(op.result) || op.result.type.dtype !== "f32") continue;
     const user = onlyUser(ctx, op.result);
     if (!user) continue;
+    const tree = 1 + (fusedInto.get(op) ?? 0);
     const chain = ELEMENTWISE.has(op.name) && ELEMENTWISE.has(user.name) &&
-      sameShape(op.result.type.shape, user.result.type.shape);
+      sameShape(op.result.type.shape, user.result.type.shape) &&
+      1 + (fusedInto.get(user) ?? 0) + tree <= MAX_FUSED_OPS;
     const softmaxScale = user.name === "softmax" && user.operands[0] === op.result &&
       scalarFactor(ctx, op) !== undefined;
-    if (chain || softmaxScale) ctx.fused.add(op);
+    if (chain || softmaxScale) {
+      ctx.fused.add(op);
+      if (chain) fusedInto.set(user, (fusedInto.get(user) ?? 0) + tree);
+    }
   }
 }

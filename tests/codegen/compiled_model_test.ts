@@ -275,3 +275,26 @@ Deno.test("runs at 2 and 3 threads with idle spells between them give the same o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a chain of 2,000 element-wise ops compiles in kernels of at most 32 fused ops and runs", async () => {
+  const lines = ["module @chain {", "  func @main(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>) {"];
+  let prev = "%x";
+  for (let i = 0; i < 2000; i++) {
+    lines.push(`    %a${i} = add ${prev}, %x : tensor<4x8xf32>`);
+    prev = `%a${i}`;
+  }
+  lines.push(`    return ${prev}`, "  }", "}");
+  const { module } = parse(lines.join("\n") + "\n", { file: "chain.sir" });
+  const result = await compile({ module: module!, weights: memoryStore(new Map()) }, { pipeline: "" });
+  const kernels = result.artifact!.report.kernels;
+  assert.ok(kernels.every((k) => k.ops.split("+").length <= 32), kernels.map((k) => k.ops).join(" "));
+  const model = await loadCompiled(result.artifact!, { threads: 1 });
+  try {
+    const x = Float32Array.from({ length: 32 }, (_, i) => i - 16);
+    const got = model.run({ x }).a1999;
+    // Sums of integers below 2^24 are exact in f32.
+    assert.deepEqual([...got], [...x].map((v) => 2001 * v));
+  } finally {
+    model.close();
+  }
+});
