@@ -6,12 +6,13 @@
 
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Diagnostic } from "../ir/diagnostics.ts";
-import { loadModule, loadWeights, weightsPath } from "../ir/load.ts";
+import { loadModule, loadWeights, MAX_IR_BYTES, weightsPath } from "../ir/load.ts";
 import type { Module } from "../ir/module.ts";
 import { parse } from "../ir/parse.ts";
 import { memoryStore, type WeightStore } from "../ir/weights.ts";
 import type { TextFiles } from "../runtime/classify.ts";
 import { HfImportError, readHfBert } from "../frontend/hf.ts";
+import { MAX_TOKENIZER_BYTES, readBoundedText } from "../frontend/tokenizer.ts";
 import { OnnxImportError, onnxToModule } from "../frontend/onnx/import.ts";
 import { SafetensorsError } from "../ir/safetensors.ts";
 import { createPassRegistry } from "../passes/index.ts";
@@ -119,6 +120,9 @@ async function readInput(input: CompileInput, options: InputOptions): Promise<Lo
     };
   }
   if (kind === "onnx") {
+    if (!(await Deno.stat(input)).isFile) {
+      throw new InputError(`${input}: not a regular file (a folder, FIFO or device); expected an ONNX file`);
+    }
     const bytes = await Deno.readFile(input);
     const converted = onnxToModule(bytes, { seq: options.seq, source: input, baseDir: dirname(input) });
     const lengths = converted.module.funcs[0]?.params.flatMap((p) =>
@@ -172,9 +176,10 @@ const TEXT_SOURCES = ["tokenizer.json", "tokenizer_config.json", "config.json"];
  * `tokenizer_config.json`, and `id2label` of its `config.json` as a list (when it names them).
  */
 async function textFiles(dirs: readonly string[]): Promise<TextFiles | undefined> {
+  // Bounded and regular files only (a FIFO named tokenizer.json would block); unreadable is absent.
   const read = (path: string) =>
-    Deno.readTextFile(path).catch((e) => {
-      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotCapable) return undefined;
+    readBoundedText(path, MAX_TOKENIZER_BYTES, (m) => new InputError(m)).catch((e) => {
+      if (e instanceof Deno.errors.NotCapable) return undefined;
       throw e;
     });
   for (const dir of dirs) {
@@ -237,7 +242,11 @@ export async function inputFiles(path: string): Promise<InputFiles> {
     const dirs = [dirname(resolve(path)), ...(await real(path)).map((r) => dirname(r))];
     return { reads: dirs, modelDirs: [dirname(resolve(path))] };
   }
-  const text = await Deno.readTextFile(path).catch(() => undefined);
+  // Only a regular IR file of at most MAX_IR_BYTES is read here; loading it says what is wrong.
+  const info = await Deno.stat(path).catch(() => undefined);
+  const text = info?.isFile && info.size <= MAX_IR_BYTES
+    ? await Deno.readTextFile(path).catch(() => undefined)
+    : undefined;
   const m = text === undefined ? undefined : parse(text, { file: path }).module;
   let w = m && weightsPath(m, path);
   const refusal = async (file: string): Promise<string | undefined> => {

@@ -404,6 +404,33 @@ Deno.test("hostile IR and ONNX paths: a FIFO or an IR file over 16 MiB is refuse
       [join(dir, "f.sir")],
       400,
     );
+    // compile too: its launcher looks into the model (and the tokenizer beside it) before the job.
+    await probe("compile", [fifo, "-o", join(dir, "f-art")], special, [join(dir, "f-art")], 400);
+    await probe(
+      "compile",
+      [onnxFifo, "-o", join(dir, "o-art")],
+      new RegExp(`${escape(onnxFifo)}: not a regular file`),
+      [join(dir, "o-art")],
+      400,
+    );
+    const beside = join(dir, "beside");
+    await Deno.mkdir(beside);
+    const model = join(beside, "m.sir");
+    await Deno.writeTextFile(
+      model,
+      `module @m {\n  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {\n    %y = add %x, %x : tensor<2xf32>\n    return %y\n  }\n}\n`,
+    );
+    assert.equal(
+      (await new Deno.Command("mkfifo", { args: [join(beside, "tokenizer.json")] }).output()).code,
+      0,
+    );
+    await probe(
+      "compile",
+      [model, "-o", join(dir, "t-art")],
+      new RegExp(`${escape(join(beside, "tokenizer.json"))}: not a regular file`),
+      [join(dir, "t-art")],
+      400,
+    );
     const big = join(dir, "big.sir");
     await Deno.writeTextFile(big, `// ${"x".repeat(MAX_IR_BYTES)}\nmodule @m {\n}\n`);
     await probe(
