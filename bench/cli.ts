@@ -10,6 +10,8 @@
  *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
  *            [--results FILE | --no-results] (a full run rewrites docs/results.md's table2 section)
  *   compare  compiled artifacts side by side, interleaved medians: DIR... [--threads] [--repeat]
+ *   int8     BERT-base int8 and int8 x 80% 4x4 BSR against f32 and onnxruntime-node f32 and int8
+ *            [--seq] [--repeat] [--threads] [--out]
  *   buckets  sst2-bert-mini rows/s on SST-2 dev: length buckets against fixed S=64, batch 1 and 8, in
  *            Deno, Node and Chromium beside onnxruntime-web [--threads] [--repeat] [--limit] [--no-node]
  *            [--no-browser] [--no-web] [--out]
@@ -28,10 +30,11 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   compare: compareBench,
   table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
   buckets: (args) => import("./buckets.ts").then((m) => m.bucketsBench(args)),
+  int8: (args) => import("./int8.ts").then((m) => m.int8Bench(args)),
 };
 
 /** What `deno task bench --help` prints: every benchmark and every option it takes. */
-const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|ir> [options]
+const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|int8|ir> [options]
 
   dense     BERT-base: Sparrow's dense artifact against onnxruntime-node and -web
     --model PRESET       synthetic preset (default bert-base)
@@ -105,7 +108,7 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets
     --out DIR            (default out/bench)
 
   buckets   sst2-bert-mini rows/s on the SST-2 dev rows: an artifact with length buckets
-            (16,32,64,128) against fixed length 64, batch 1 and 8, in Deno, Node and headless
+            (8 to 64 by 8, 128) against fixed length 64, batch 1 and 8, in Deno, Node and headless
             Chromium, beside onnxruntime-web on the same model exported to ONNX
     --threads 1,2        thread counts (default 1,2)
     --repeat N           passes over the rows per configuration (default 3)
@@ -114,6 +117,15 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets
     --no-browser         skip Chromium (and onnxruntime-web)
     --no-web             skip onnxruntime-web
     --out DIR            (default out/bench/buckets)
+
+  int8      BERT-base S=128: Sparrow f32 and int8, dense and 80% 4x4 BSR, against onnxruntime-node on the
+            f32 model and on the int8 model Sparrow's quantize pass and ONNX exporter make; outputs
+            checked first; the int8 GEMM's GOP/s beside the f32 GEMM's GFLOP/s; weights' sizes
+    --model PRESET       synthetic preset (default bert-base)
+    --seq N              sequence length (default 128)
+    --repeat N           interleaved rounds (default 6)
+    --threads 1,2        thread counts (default 1,2)
+    --out DIR            (default out/bench/int8)
 
   ir        parse, verify and print speed of the IR (deno bench)
 
