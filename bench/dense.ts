@@ -8,15 +8,9 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { exportOnnx } from "../frontend/onnx/export.ts";
-import {
-  bertConfig,
-  type BertPresetName,
-  buildBertModule,
-  syntheticBertWeights,
-} from "../frontend/synthetic_bert.ts";
-import { seededInputs } from "../ir/inputs.ts";
-import { compile, DEFAULT_PIPELINE, memoryStore, Tensor, tensorType, writeArtifact } from "../mod.ts";
-import { type Contender, type Feeds, ortNode, ortWeb, sparrow } from "./peers.ts";
+import type { BertPresetName } from "../frontend/synthetic_bert.ts";
+import { compile, DEFAULT_PIPELINE, writeArtifact } from "../mod.ts";
+import { type Contender, ortNode, ortWeb, sparrow, syntheticWorkload } from "./peers.ts";
 import { maxAbsDiff, summarize, type Summary } from "./stats.ts";
 import { cpuModel } from "../codegen/tuning_log.ts";
 
@@ -35,17 +29,7 @@ export async function denseBench(args: string[]): Promise<void> {
   });
   const seq = Number(values.seq), repeat = Number(values.repeat);
   const threadCounts = values.threads.split(",").map(Number);
-  const c = bertConfig(values.model as BertPresetName, { seq });
-  const m = buildBertModule(c, "w.safetensors");
-  const weights = memoryStore(
-    new Map(
-      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
-    ),
-  );
-  const inputs = seededInputs(m.funcs[0], 0);
-  const feeds: Feeds = Object.fromEntries(
-    m.funcs[0].params.map((p, i) => [p.name, BigInt64Array.from(inputs[i].data, (v) => BigInt(v))]),
-  );
+  const { m, weights, feeds } = syntheticWorkload(values.model as BertPresetName, seq);
 
   await Deno.mkdir(values.out, { recursive: true });
   const artifact = join(values.out, `${m.name}-s${seq}-dense`);

@@ -14,26 +14,17 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { exportOnnx } from "../frontend/onnx/export.ts";
-import {
-  bertConfig,
-  type BertPresetName,
-  buildBertModule,
-  syntheticBertWeights,
-} from "../frontend/synthetic_bert.ts";
-import { seededInputs } from "../ir/inputs.ts";
+import type { BertPresetName } from "../frontend/synthetic_bert.ts";
 import {
   compile,
   type CompileResult,
   interpret,
   loadCompiled,
-  memoryStore,
   type Module,
-  Tensor,
-  tensorType,
   type WeightStore,
   writeArtifact,
 } from "../mod.ts";
-import { type Contender, type Feeds, ortNode, sparrow } from "./peers.ts";
+import { type Contender, type Feeds, ortNode, sparrow, syntheticWorkload } from "./peers.ts";
 import { maxAbsDiff, summarize } from "./stats.ts";
 import { machineInfo } from "./table1/machine.ts";
 
@@ -77,17 +68,7 @@ export async function int8Bench(args: string[]): Promise<void> {
   if (threadCounts.some((t) => !Number.isInteger(t) || t < 1 || t > 16) || !(repeat >= 1)) {
     throw new Error("--threads must list integers from 1 to 16 and --repeat be a positive integer");
   }
-  const c = bertConfig(values.model as BertPresetName, { seq });
-  const m = buildBertModule(c, "w.safetensors");
-  const weights = memoryStore(
-    new Map(
-      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
-    ),
-  );
-  const inputs = seededInputs(m.funcs[0], 0);
-  const feeds: Feeds = Object.fromEntries(
-    m.funcs[0].params.map((p, i) => [p.name, BigInt64Array.from(inputs[i].data, (v) => BigInt(v))]),
-  );
+  const { m, weights, inputs, feeds } = syntheticWorkload(values.model as BertPresetName, seq);
   await Deno.mkdir(values.out, { recursive: true });
 
   // Build every artifact, and the ONNX model each is checked against: the module the passes left

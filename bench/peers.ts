@@ -6,7 +6,14 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { loadCompiled } from "../mod.ts";
+import {
+  bertConfig,
+  type BertPresetName,
+  buildBertModule,
+  syntheticBertWeights,
+} from "../frontend/synthetic_bert.ts";
+import { seededInputs } from "../ir/inputs.ts";
+import { loadCompiled, memoryStore, type Module, Tensor, tensorType, type WeightStore } from "../mod.ts";
 
 /** Named inputs: int64 token ids, type ids and mask, as BigInt64Array. */
 export type Feeds = Record<string, BigInt64Array>;
@@ -94,4 +101,25 @@ export async function ortWeb(onnxPath: string, threads: number, feeds: Feeds): P
       await child.status;
     },
   };
+}
+
+/** A seeded synthetic BERT preset at length `seq`: its module, weights, interpreter inputs and feeds. */
+export function syntheticWorkload(preset: BertPresetName, seq: number): {
+  m: Module;
+  weights: WeightStore;
+  inputs: Tensor[];
+  feeds: Feeds;
+} {
+  const c = bertConfig(preset, { seq });
+  const m = buildBertModule(c, "w.safetensors");
+  const weights = memoryStore(
+    new Map(
+      syntheticBertWeights(c).map((t) => [t.name, new Tensor(tensorType(t.shape), t.data as Float32Array)]),
+    ),
+  );
+  const inputs = seededInputs(m.funcs[0], 0);
+  const feeds: Feeds = Object.fromEntries(
+    m.funcs[0].params.map((p, i) => [p.name, BigInt64Array.from(inputs[i].data, (v) => BigInt(v))]),
+  );
+  return { m, weights, inputs, feeds };
 }
