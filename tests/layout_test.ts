@@ -78,9 +78,17 @@ Deno.test("runtime/ imports nothing from the compiler", async () => {
 
 Deno.test("driver/ and mod.ts do not import their callers", async () => {
   const library = (t: string) =>
-    t === "mod.ts" || under("ir", "frontend", "passes", "codegen", "runtime", "driver")(t);
+    t === "mod.ts" || under("ir", "frontend", "passes", "codegen", "runtime", "driver", "train")(t);
   await assertImports("driver", library, "driver/ is library code");
   await assertImports("mod.ts", library, "mod.ts exports the library");
+});
+
+Deno.test("train/ builds on ir/, frontend/, passes/ and driver/ (never cli/, bench/ or runtime/)", async () => {
+  await assertImports(
+    "train",
+    under("train", "ir", "frontend", "passes", "driver"),
+    "train/ may import only ir/, frontend/, passes/ and driver/",
+  );
 });
 
 Deno.test("examples import only mod.ts; cli/ is a thin caller of mod.ts (and never imports bench/)", async () => {
