@@ -4,9 +4,10 @@
  * rules live) and its reference semantics.
  */
 
-import type { AttrReader, AttrSpec } from "./attrs.ts";
+import type { AttrJs, AttrReader, AttrSpec } from "./attrs.ts";
+import type { Value } from "./module.ts";
 import type { Tensor } from "./tensor.ts";
-import type { TensorType } from "./types.ts";
+import type { DType, TensorType } from "./types.ts";
 
 /** One operand slot of an op. Optional slots come last. */
 export interface OperandSpec {
@@ -38,7 +39,55 @@ export interface OpDef {
   infer(operands: readonly TensorType[], attrs: AttrReader, declared: TensorType | undefined): TensorType;
   /** Reference semantics: computes the result from verified inputs. Clarity over speed. */
   interpret(inputs: readonly Tensor[], attrs: AttrReader, result: TensorType): Tensor;
+  /**
+   * The op's reverse-mode (vector-Jacobian) rule, used by `grad` (ir/autodiff.ts); absent when
+   * the op cannot be differentiated. See {@link GradRule}.
+   */
+  readonly grad?: GradRule;
 }
+
+/**
+ * What a gradient rule appends ops with: the op being differentiated, seen from the backward
+ * function (its operands and result are values of the backward function, where the forward ops
+ * are recomputed), and ways to append ops after the ops already emitted.
+ */
+export interface GradEmitter {
+  /** The op's operands, in order, as values of the backward function. */
+  readonly operands: readonly Value[];
+  /** The op's result, as a value of the backward function. */
+  readonly result: Value;
+  /** The op's attributes, defaults filled in. */
+  readonly attrs: AttrReader;
+  /** The attributes written on the op, as JS values (to re-emit the op with some changed). */
+  readonly written: Readonly<Record<string, AttrJs>>;
+  /**
+   * Whether the cotangent of operand `i` is wanted: the operand depends on a value being
+   * differentiated. A rule may return undefined for the others, and should, to skip their work.
+   */
+  needs(i: number): boolean;
+  /**
+   * Appends an op and returns its result. The result type is inferred; ops that cannot infer
+   * it (reshape, cast, constant, scatter_add, slice_grad) take `type`. Throws when a rule is broken.
+   */
+  op(
+    name: string,
+    operands: readonly Value[],
+    attrs?: Readonly<Record<string, AttrJs>>,
+    type?: TensorType,
+  ): Value;
+  /** Appends a `constant` of `dtype` and `shape` (a scalar by default), every element `value`. */
+  constant(value: number, dtype: DType, shape?: readonly number[]): Value;
+}
+
+/**
+ * A reverse-mode rule: given the emitter and `dy`, the cotangent of the op's result (same type
+ * as the result), appends ops computing the cotangent of each operand and returns them, one
+ * entry per operand (same type as the operand; for a BSR operand, the dense `[nnz, R, C]`
+ * cotangent of its stored blocks). An entry is undefined for an operand that is not
+ * differentiable (integer indices, labels) or not wanted (`needs(i)` is false). A case the rule
+ * does not handle throws an `OpError` saying why; `grad` reports it at the op.
+ */
+export type GradRule = (e: GradEmitter, dy: Value) => readonly (Value | undefined)[];
 
 /** A rule of an op is broken; the verifier reports the message at the op. */
 export class OpError extends Error {

@@ -9,12 +9,13 @@ import type { OpDef } from "../registry.ts";
 import { check } from "../shape.ts";
 import { roundToDType, Tensor } from "../tensor.ts";
 import { formatType, type TensorType } from "../types.ts";
-import { layerNorm } from "./layer_norm.ts";
+import { layerNorm, layerNormGrads } from "./layer_norm.ts";
 
 /**
  * `add_layer_norm(x, residual, gamma, beta?) {axis, epsilon}`: `layer_norm(x + residual, gamma,
  * beta)`. x and residual have exactly the same type (no broadcasting); gamma, beta, axis and
- * epsilon follow `layer_norm`. The result has x's type.
+ * epsilon follow `layer_norm`. The result has x's type. Gradient: the sum is emitted again
+ * (`add`) and `layer_norm`'s rule applies to it; x and residual both get the sum's cotangent.
  */
 export const addLayerNorm: OpDef = {
   name: "add_layer_norm",
@@ -40,5 +41,17 @@ export const addLayerNorm: OpDef = {
     for (let i = 0; i < sum.data.length; i++) sum.data[i] = x.data[i] + residual.data[i];
     roundToDType(sum);
     return layerNorm.interpret(beta ? [sum, gamma, beta] : [sum, gamma], attrs, result);
+  },
+  grad: (e, dy) => {
+    const [x, residual, gamma, beta] = e.operands;
+    const sum = e.op("add", [x, residual]);
+    const needSum = e.needs(0) || e.needs(1);
+    const [ds, dgamma, dbeta] = layerNormGrads(e, dy, sum, gamma, [
+      needSum,
+      e.needs(2),
+      !!beta && e.needs(3),
+    ]);
+    const head = [e.needs(0) ? ds : undefined, e.needs(1) ? ds : undefined, dgamma];
+    return beta ? [...head, dbeta] : head;
   },
 };

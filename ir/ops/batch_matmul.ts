@@ -8,6 +8,7 @@ import { broadcastShapes, check } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { formatType, type TensorType } from "../types.ts";
 import { broadcastOffsets, requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts";
+import { ifNeeded, sumToShape } from "./grad_common.ts";
 import { matmulInto, matrixView } from "./matmul_kernel.ts";
 
 /** The `[rows, cols]` of the matrices of a batch operand, after its optional transpose. */
@@ -20,6 +21,9 @@ function matrixDims(t: TensorType, transposed: boolean): [number, number] {
  * `batch_matmul(a, b) {transpose_a, transpose_b}`: a `[...A, M, K]` (`[..., K, M]` with
  * transpose_a), b `[...B, K, N]` (`[..., N, K]` with transpose_b); the batch dims A and B
  * broadcast to `batch`; the result is `[...batch, M, N]`. Float dtypes, equal.
+ *
+ * Gradient (two `batch_matmul`s, laid out as each operand, summed back over broadcast batch
+ * dims): da = dy · bᵀ (with transpose_a: b · dyᵀ), db = aᵀ · dy (with transpose_b: dyᵀ · a).
  */
 export const batchMatmul: OpDef = {
   name: "batch_matmul",
@@ -58,5 +62,24 @@ export const batchMatmul: OpDef = {
       matmulInto(am, bm, M, K, N, out.data, i * M * N);
     }
     return out;
+  },
+  grad: (e, dy) => {
+    const [a, b] = e.operands;
+    const transA = e.attrs.bool("transpose_a");
+    const transB = e.attrs.bool("transpose_b");
+    return [
+      ifNeeded(e, 0, () => {
+        const g = transA
+          ? e.op("batch_matmul", [b, dy], { transpose_a: transB, transpose_b: true })
+          : e.op("batch_matmul", [dy, b], { transpose_b: !transB });
+        return sumToShape(e, g, a.type.shape);
+      }),
+      ifNeeded(e, 1, () => {
+        const g = transB
+          ? e.op("batch_matmul", [dy, a], { transpose_a: true, transpose_b: transA })
+          : e.op("batch_matmul", [a, dy], { transpose_a: !transA });
+        return sumToShape(e, g, b.type.shape);
+      }),
+    ];
   },
 };

@@ -11,12 +11,18 @@ import { type BsrTensor, Tensor } from "../tensor.ts";
 import { bsrGrid, formatType, type TensorType } from "../types.ts";
 import { activationAttr, applyActivation } from "./activation.ts";
 import { requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts";
+import { ifNeeded, sumToShape, throughActivation } from "./grad_common.ts";
 
 /**
  * `bsr_dense(x, w, bias?) {activation}`: x `[..., K]`, w a BSR tensor of logical shape `[N, K]`,
  * bias `[N]`; the result is `[..., N]`. Float dtypes, all equal. The activation (activation.ts)
  * is applied after the bias. The optional `pattern` attribute only marks the op for codegen (see
  * passes/dedup_patterns.ts); it does not change what the op computes.
+ *
+ * Gradient, with dz the cotangent before the activation: dx = `bsr_dense_grad_x(dz, w)` (dz · W),
+ * dw = `bsr_dense_grad_w(dz, x, w)`, the gradient of w's stored blocks as a dense `[nnz, R, C]`
+ * tensor laid out as `w.data` (pruned blocks have none and stay pruned), dbias = dz summed over
+ * all but its last dim.
  */
 export const bsrDense: OpDef = {
   name: "bsr_dense",
@@ -83,5 +89,13 @@ export const bsrDense: OpDef = {
       out.data.set(acc, r * N);
     }
     return applyActivation(out, attrs.string("activation"));
+  },
+  grad: (e, dy) => {
+    const [x, w, bias] = e.operands;
+    const dz = throughActivation(e, "bsr_dense", dy);
+    const dx = ifNeeded(e, 0, () => e.op("bsr_dense_grad_x", [dz, w]));
+    const dw = ifNeeded(e, 1, () => e.op("bsr_dense_grad_w", [dz, x, w]));
+    const dbias = bias && ifNeeded(e, 2, () => sumToShape(e, dz, bias.type.shape));
+    return bias ? [dx, dw, dbias] : [dx, dw];
   },
 };

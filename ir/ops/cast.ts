@@ -16,6 +16,7 @@ function convert(v: number, dtype: DType): number {
 /**
  * `cast(x) : T`: the declared type T has x's shape and any dtype. Floats to integers truncate
  * toward zero (out-of-range values wrap as the typed arrays do, as ONNX Cast does); to bool, non-zero is 1.
+ * Gradient: between float dtypes, dy cast back to x's dtype; none to or from other dtypes.
  */
 export const cast: OpDef = {
   name: "cast",
@@ -31,5 +32,10 @@ export const cast: OpDef = {
     const out = Tensor.zeros(result);
     for (let i = 0; i < out.data.length; i++) out.data[i] = convert(x.data[i], result.dtype);
     return out;
+  },
+  grad: (e, dy) => {
+    const x = e.operands[0];
+    const floats = isFloat(x.type.dtype) && isFloat(dy.type.dtype);
+    return [floats ? e.op("cast", [dy], {}, { shape: [...x.type.shape], dtype: x.type.dtype }) : undefined];
   },
 };

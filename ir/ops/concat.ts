@@ -5,10 +5,11 @@ import { check, normalizeAxis } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { formatType, type TensorType } from "../types.ts";
 import { prod, requireSameDtype } from "./common.ts";
+import { ifNeeded } from "./grad_common.ts";
 
 /**
  * `concat(inputs...) {axis}`: the inputs have one rank and dtype and equal dims except along
- * `axis`, where the result's dim is their sum.
+ * `axis`, where the result's dim is their sum. Gradient: each input's part of dy, by `slice`.
  */
 export const concat: OpDef = {
   name: "concat",
@@ -46,5 +47,14 @@ export const concat: OpDef = {
       at += chunk;
     }
     return out;
+  },
+  grad: (e, dy) => {
+    const axis = normalizeAxis(e.attrs.int("axis"), dy.type.shape.length);
+    let at = 0;
+    return e.operands.map((v, i) => {
+      const start = at;
+      at += v.type.shape[axis];
+      return ifNeeded(e, i, () => e.op("slice", [dy], { starts: [start], ends: [at], axes: [axis] }));
+    });
   },
 };

@@ -9,6 +9,7 @@ import { formatList, requireDeclared } from "./common.ts";
 /**
  * `constant() {value} : T`: the declared type T is the result; the literal has T's shape, or is
  * a splat (shape `[]`) filling the tensor. Integer and bool dtypes need integer values.
+ * Gradient: it has no operands, so none.
  */
 export const constant: OpDef = {
   name: "constant",
@@ -47,4 +48,5 @@ export const constant: OpDef = {
     else out.data.set(lit.values);
     return out;
   },
+  grad: () => [],
 };

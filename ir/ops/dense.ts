@@ -10,6 +10,7 @@ import { Tensor } from "../tensor.ts";
 import { formatType, type TensorType } from "../types.ts";
 import { activationAttr, applyActivation } from "./activation.ts";
 import { prod, requireFloat, requireRankAtLeast, requireSameDtype } from "./common.ts";
+import { ifNeeded, reshapeTo, sumToShape, throughActivation } from "./grad_common.ts";
 import { matmulInto, matrixView, rowMajor } from "./matmul_kernel.ts";
 
 /**
@@ -17,6 +18,11 @@ import { matmulInto, matrixView, rowMajor } from "./matmul_kernel.ts";
  * transpose_a when rank >= 2; a rank-1 x is `[K]`), w `[K, N]` (`[N, K]` with transpose_b), bias
  * `[N]`; the result is `[..., M, N]` (`[N]` for a rank-1 x). Float dtypes, all equal. The
  * activation (activation.ts) is applied after the bias.
+ *
+ * Gradient, with dz the cotangent before the activation (see `throughActivation`) and W the
+ * logical `[K, N]` matrix: dx = dz · Wᵀ (a `dense` with transpose_b flipped; with transpose_a, a
+ * `batch_matmul` W · dzᵀ), dw = xᵀ · dz summed over the batch (x and dz flattened to rows, one
+ * `batch_matmul`, laid out as w), dbias = dz summed over all but its last dim.
  */
 export const dense: OpDef = {
   name: "dense",
@@ -65,5 +71,37 @@ export const dense: OpDef = {
       matmulInto(a, b, M, K, N, out.data, i * M * N, bias?.data);
     }
     return applyActivation(out, attrs.string("activation"));
+  },
+  grad: (e, dy) => {
+    const [x, w, bias] = e.operands;
+    const dz = throughActivation(e, "dense", dy);
+    const r = x.type.shape.length;
+    const transA = e.attrs.bool("transpose_a") && r >= 2;
+    const transB = e.attrs.bool("transpose_b");
+    const N = dz.type.shape[dz.type.shape.length - 1];
+    const dx = ifNeeded(
+      e,
+      0,
+      () =>
+        transA
+          ? e.op("batch_matmul", [w, dz], { transpose_a: transB, transpose_b: true })
+          : e.op("dense", [dz, w], { transpose_b: !transB }),
+    );
+    const dw = ifNeeded(e, 1, () => {
+      if (transA) {
+        const g = transB
+          ? e.op("batch_matmul", [dz, x], { transpose_a: true, transpose_b: true })
+          : e.op("batch_matmul", [x, dz]);
+        return sumToShape(e, g, w.type.shape);
+      }
+      const K = x.type.shape[r - 1];
+      const x2 = reshapeTo(e, x, [prod(x.type.shape) / K, K]);
+      const dz2 = reshapeTo(e, dz, [prod(dz.type.shape) / N, N]);
+      return transB
+        ? e.op("batch_matmul", [dz2, x2], { transpose_a: true })
+        : e.op("batch_matmul", [x2, dz2], { transpose_a: true });
+    });
+    const dbias = bias && ifNeeded(e, 2, () => sumToShape(e, dz, [N]));
+    return bias ? [dx, dw, dbias] : [dx, dw];
   },
 };

@@ -12,7 +12,8 @@ import { prod, requireRankAtLeast } from "./common.ts";
 /**
  * `gather(table, indices) {axis}`: the result has shape
  * `table.shape[:axis] ++ indices.shape ++ table.shape[axis+1:]` and the table's dtype;
- * indices are i32 or i64.
+ * indices are i32 or i64. Gradient: `scatter_add(dy, indices)` (of the table's type) to the table,
+ * adding the rows of dy where they were taken from; none to the indices.
  */
 export const gather: OpDef = {
   name: "gather",
@@ -53,5 +54,9 @@ export const gather: OpDef = {
       }
     }
     return out;
+  },
+  grad: (e, dy) => {
+    const [table, indices] = e.operands;
+    return [e.op("scatter_add", [dy, indices], { axis: e.attrs.int("axis") }, table.type), undefined];
   },
 };

@@ -6,7 +6,8 @@ import type { TensorType } from "../types.ts";
 import { requireFloat } from "./common.ts";
 import { erfFn } from "./erf_fn.ts";
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+/** √(2/π), the tanh approximation's scale (shared with `gelu_grad`). */
+export const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** GELU with erf: 0.5·x·(1 + erf(x/√2)). */
 function geluErf(x: number): number {
@@ -18,7 +19,10 @@ function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
 }
 
-/** `gelu(x) {approximation}`: elementwise GELU of a float tensor; the result has x's type. */
+/**
+ * `gelu(x) {approximation}`: elementwise GELU of a float tensor; the result has x's type.
+ * Gradient: `gelu_grad(dy, x)` with the same approximation.
+ */
 export const gelu: OpDef = {
   name: "gelu",
   summary: "Elementwise GELU activation, exact (erf) or tanh-approximated.",
@@ -41,4 +45,7 @@ export const gelu: OpDef = {
     for (let i = 0; i < out.data.length; i++) out.data[i] = f(x.data[i]);
     return out;
   },
+  grad: (e, dy) => [
+    e.op("gelu_grad", [dy, e.operands[0]], { approximation: e.attrs.string("approximation") }),
+  ],
 };

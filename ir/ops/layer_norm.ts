@@ -3,15 +3,46 @@
  * unit population variance, then scales by gamma and shifts by beta.
  */
 
-import type { OpDef } from "../registry.ts";
+import type { Value } from "../module.ts";
+import type { GradEmitter, OpDef } from "../registry.ts";
 import { check, normalizeAxis } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { formatType, sameShape, type TensorType } from "../types.ts";
 import { formatList, prod, requireFloat, requireSameDtype } from "./common.ts";
 
 /**
+ * The cotangents of a layer normalization of `x` (a value of the backward function; for
+ * `add_layer_norm`, the sum) with the op's gamma and attributes: `[dx, dgamma, dbeta]`, each
+ * emitted only when `need` says so. dx is `layer_norm_grad(dy, x, gamma)`; dgamma sums
+ * `dy · x̂` and dbeta sums dy over the leading (not normalized) dims, x̂ being `layer_norm` of x
+ * with gamma 1 and no beta.
+ */
+export function layerNormGrads(
+  e: GradEmitter,
+  dy: Value,
+  x: Value,
+  gamma: Value,
+  need: readonly [boolean, boolean, boolean],
+): [Value | undefined, Value | undefined, Value | undefined] {
+  const attrs = { axis: e.attrs.int("axis"), epsilon: e.attrs.float("epsilon") };
+  const axis = normalizeAxis(attrs.axis, x.type.shape.length);
+  const lead = Array.from({ length: axis }, (_, i) => i);
+  const sumLead = (v: Value) =>
+    lead.length > 0 ? e.op("reduce_sum", [v], { axes: lead, keepdims: false }) : v;
+  const dx = need[0] ? e.op("layer_norm_grad", [dy, x, gamma], attrs) : undefined;
+  let dgamma: Value | undefined;
+  if (need[1]) {
+    const ones = e.constant(1, x.type.dtype, gamma.type.shape);
+    const xhat = e.op("layer_norm", [x, ones], attrs);
+    dgamma = sumLead(e.op("mul", [dy, xhat]));
+  }
+  return [dx, dgamma, need[2] ? sumLead(dy) : undefined];
+}
+
+/**
  * `layer_norm(x, gamma, beta?) {axis, epsilon}`: `(x - mean) / sqrt(var + epsilon) * gamma + beta`,
  * with mean and variance over dims `axis..rank-1`; gamma and beta have shape `x.shape[axis:]`.
+ * Gradient: see {@link layerNormGrads}.
  */
 export const layerNorm: OpDef = {
   name: "layer_norm",
@@ -61,5 +92,14 @@ export const layerNorm: OpDef = {
       }
     }
     return out;
+  },
+  grad: (e, dy) => {
+    const [x, gamma, beta] = e.operands;
+    const [dx, dgamma, dbeta] = layerNormGrads(e, dy, x, gamma, [
+      e.needs(0),
+      e.needs(1),
+      !!beta && e.needs(2),
+    ]);
+    return beta ? [dx, dgamma, dbeta] : [dx, dgamma];
   },
 };

@@ -6,7 +6,10 @@ import { Tensor } from "../tensor.ts";
 import { formatType, numel, type TensorType } from "../types.ts";
 import { requireDeclared, requireSameDtype } from "./common.ts";
 
-/** `reshape(x) : T`: the result type T is declared; it has x's dtype and element count. */
+/**
+ * `reshape(x) : T`: the result type T is declared; it has x's dtype and element count.
+ * Gradient: dy reshaped back to x's type.
+ */
 export const reshape: OpDef = {
   name: "reshape",
   summary: "Reinterprets x under the declared shape (same dtype and element count).",
@@ -26,4 +29,5 @@ export const reshape: OpDef = {
     out.data.set(x.data);
     return out;
   },
+  grad: (e, dy) => [e.op("reshape", [dy], {}, e.operands[0].type)],
 };

@@ -12,14 +12,17 @@ import type { TensorType } from "../types.ts";
 import { formatList, stridedOffsets } from "./common.ts";
 
 /** Per dim of x: the first index taken, the step and the count taken. */
-interface DimSlice {
+export interface DimSlice {
   start: number;
   step: number;
   count: number;
 }
 
-/** Resolves the attributes against x's shape into one `DimSlice` per dim, checking them. */
-function resolve(shape: readonly number[], attrs: AttrReader): DimSlice[] {
+/**
+ * Resolves the attributes against x's shape into one `DimSlice` per dim, checking them (shared
+ * with `slice_grad`).
+ */
+export function resolve(shape: readonly number[], attrs: AttrReader): DimSlice[] {
   const starts = attrs.ints("starts");
   const ends = attrs.ints("ends");
   const axes = attrs.has("axes") ? attrs.ints("axes") : starts.map((_, i) => i);
@@ -50,6 +53,7 @@ function resolve(shape: readonly number[], attrs: AttrReader): DimSlice[] {
  * `slice(x) {starts, ends, axes?, steps?}`: along `axes[i]`, keeps indices
  * `starts[i], starts[i] + steps[i], ...` below `ends[i]`; other dims are kept whole.
  * E.g. the [CLS] row: `slice %h {starts = [0], ends = [1], axes = [1]}`, 1x128x768 -> 1x1x768.
+ * Gradient: `slice_grad(dy)` with the same attributes, which puts dy back in place in zeros.
  */
 export const slice: OpDef = {
   name: "slice",
@@ -76,4 +80,5 @@ export const slice: OpDef = {
     for (let i = 0; i < from.length; i++) out.data[i] = x.data[from[i]];
     return out;
   },
+  grad: (e, dy) => [e.op("slice_grad", [dy], e.written, e.operands[0].type)],
 };

@@ -8,8 +8,13 @@ import { broadcastShapes, check, normalizeAxis } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { formatType, sameShape, type TensorType } from "../types.ts";
 import { broadcastOffsets, prod, requireFloat, requireSameDtype } from "./common.ts";
+import { ifNeeded, sumToShape } from "./grad_common.ts";
 
-/** `softmax(x, mask?) {axis}`: softmax of `x + mask` along axis; the mask broadcasts to x's shape. */
+/**
+ * `softmax(x, mask?) {axis}`: softmax of `x + mask` along axis; the mask broadcasts to x's shape.
+ * Gradient: `dz = softmax_grad(dy, y)` to x, and dz summed back to the mask's shape to the mask
+ * (an attention mask computed from the inputs is not differentiated: `needs` is false for it).
+ */
 export const softmax: OpDef = {
   name: "softmax",
   summary: "Softmax of x (+ an additive mask broadcast to x) along one axis.",
@@ -55,5 +60,10 @@ export const softmax: OpDef = {
       }
     }
     return out;
+  },
+  grad: (e, dy) => {
+    const dz = e.op("softmax_grad", [dy, e.result], { axis: e.attrs.int("axis") });
+    const mask = e.operands[1];
+    return [ifNeeded(e, 0, () => dz), mask && ifNeeded(e, 1, () => sumToShape(e, dz, mask.type.shape))];
   },
 };

@@ -6,7 +6,7 @@ import { strides, Tensor } from "../tensor.ts";
 import type { TensorType } from "../types.ts";
 import { formatList, stridedOffsets } from "./common.ts";
 
-/** `transpose(x) {perm}`: result dim i is x's dim `perm[i]`. */
+/** `transpose(x) {perm}`: result dim i is x's dim `perm[i]`. Gradient: dy transposed by the inverse perm. */
 export const transpose: OpDef = {
   name: "transpose",
   summary: "Permutes the dims of x: result dim i is x's dim perm[i].",
@@ -28,5 +28,10 @@ export const transpose: OpDef = {
     const out = Tensor.zeros(result);
     for (let i = 0; i < from.length; i++) out.data[i] = x.data[from[i]];
     return out;
+  },
+  grad: (e, dy) => {
+    const perm = e.attrs.ints("perm");
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [e.op("transpose", [dy], { perm: inverse })];
   },
 };

@@ -5,8 +5,13 @@ import { broadcastShapes, check } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { formatType, type TensorType } from "../types.ts";
 import { broadcastOffsets, requireSameDtype } from "./common.ts";
+import { ifNeeded, sumToShape } from "./grad_common.ts";
 
-/** `where(cond, x, y)`: `cond ? x : y` per element; cond is bool or u8; all three broadcast. */
+/**
+ * `where(cond, x, y)`: `cond ? x : y` per element; cond is bool or u8; all three broadcast.
+ * Gradient: `where(cond, dy, 0)` to x and `where(cond, 0, dy)` to y, summed back to their shapes;
+ * none to cond.
+ */
 export const where: OpDef = {
   name: "where",
   summary: "Selects x where cond is non-zero and y elsewhere, with numpy broadcasting of all three.",
@@ -27,5 +32,14 @@ export const where: OpDef = {
     const yi = broadcastOffsets(y.shape, result.shape);
     for (let i = 0; i < out.data.length; i++) out.data[i] = cond.data[ci[i]] ? x.data[xi[i]] : y.data[yi[i]];
     return out;
+  },
+  grad: (e, dy) => {
+    const [cond, x, y] = e.operands;
+    const zero = () => e.constant(0, dy.type.dtype);
+    return [
+      undefined,
+      ifNeeded(e, 1, () => sumToShape(e, e.op("where", [cond, dy, zero()]), x.type.shape)),
+      ifNeeded(e, 2, () => sumToShape(e, e.op("where", [cond, zero(), dy]), y.type.shape)),
+    ];
   },
 };
