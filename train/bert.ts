@@ -1,0 +1,136 @@
+/**
+ * A Hugging Face BERT classifier as a training problem: its weights as f32 arrays by checkpoint
+ * name (copies, trained in place), its prunable weights, and SST-2 accuracy on the reference
+ * interpreter with the current weights.
+ *
+ * Evaluation runs each row at the shortest length bucket that holds it (multiples of 16 up to
+ * the model's length, `specializeShapes` of the imported module): the tokens past a row's length
+ * are padding, masked with -10000 before the softmax, whose exponential is exactly 0 in f32, so
+ * the logits are those of the full length, at a fraction of the work.
+ *
+ * ```ts
+ * const model = await loadBert("../shared/models/sst2-bert-mini", { seq: 64 });
+ * const dev = await readExamples("../shared/data/sst2/dev.tsv", model.tokenizer, 64);
+ * console.log(evaluateAccuracy(model, model.weights, dev));
+ * ```
+ */
+
+import { type HfModel, readHfBert } from "../frontend/hf.ts";
+import { type BertTokenizer, loadTokenizer } from "../frontend/tokenizer.ts";
+import { interpret } from "../ir/interpreter.ts";
+import type { Module } from "../ir/module.ts";
+import { specializeShapes } from "../ir/specialize.ts";
+import { Tensor } from "../ir/tensor.ts";
+import { memoryStore, type WeightStore } from "../ir/weights.ts";
+import type { Example } from "./data.ts";
+import { type Matrix, prunableWeights } from "./sparsity.ts";
+
+/** The bucket step of evaluation's lengths. */
+export const LENGTH_STEP = 16;
+
+/** A BERT sequence classifier ready to train. */
+export interface TrainableBert {
+  /** The checkpoint folder it came from. */
+  readonly dir: string;
+  /** The imported model (module at batch 1 and `seq`). */
+  readonly hf: HfModel;
+  /** The static sequence length. */
+  readonly seq: number;
+  /** Number of labels. */
+  readonly labels: number;
+  /** Every declared weight, by checkpoint name: f32 copies, trained in place. */
+  readonly weights: Map<string, Float32Array>;
+  /** The weights the sparsity objectives act on. */
+  readonly prunable: Matrix[];
+  /** The checkpoint's tokenizer. */
+  readonly tokenizer: BertTokenizer;
+  /** The module at batch `batch` and length `seq` (cached). */
+  moduleAt(batch: number, seq: number): Module;
+}
+
+/** Loads a Hugging Face BERT sequence classifier from `dir` at length `seq` for training. */
+export async function loadBert(dir: string, options: { seq: number }): Promise<TrainableBert> {
+  const hf = await readHfBert(dir, { seq: options.seq });
+  if (hf.head !== "classifier") throw new Error(`${dir}: ${hf.architecture} is not a sequence classifier`);
+  const weights = new Map<string, Float32Array>();
+  for (const w of hf.module.weights.values()) {
+    if (w.type.dtype !== "f32" || w.type.sparse) {
+      throw new Error(`weight '${w.name}' is not a dense f32 tensor`);
+    }
+    weights.set(w.name, Float32Array.from(hf.weights.get(w).data));
+  }
+  const cache = new Map<string, Module>();
+  const seq = options.seq;
+  return {
+    dir,
+    hf,
+    seq,
+    labels: hf.config.labels,
+    weights,
+    prunable: prunableWeights(hf.module),
+    tokenizer: await loadTokenizer(dir),
+    moduleAt(batch, length) {
+      const key = `${batch}x${length}`;
+      let m = cache.get(key);
+      if (!m) {
+        m = batch === 1 && length === seq ? hf.module : specializeShapes(hf.module, { batch, seq: length });
+        cache.set(key, m);
+      }
+      return m;
+    },
+  };
+}
+
+/** A weight store over `weights` (views, not copies) for module `m`. */
+export function storeOf(m: Module, weights: ReadonlyMap<string, Float32Array>): WeightStore {
+  return memoryStore(
+    new Map([...m.weights.values()].map((w) => [w.name, new Tensor(w.type, weights.get(w.name)!)])),
+  );
+}
+
+/** The bucket length of a row of `length` tokens: the next multiple of {@link LENGTH_STEP}, at most `seq`. */
+export function bucketLength(length: number, seq: number): number {
+  return Math.min(seq, Math.max(LENGTH_STEP, Math.ceil(length / LENGTH_STEP) * LENGTH_STEP));
+}
+
+/** The logits of each example with `weights`, each row at its length bucket. */
+export function predict(
+  model: TrainableBert,
+  weights: ReadonlyMap<string, Float32Array>,
+  examples: readonly Example[],
+  onRow?: (done: number) => void,
+): Float32Array[] {
+  const stores = new Map<number, WeightStore>();
+  return examples.map((e, r) => {
+    const L = bucketLength(e.length, model.seq);
+    const m = model.moduleAt(1, L);
+    let store = stores.get(L);
+    if (!store) stores.set(L, store = storeOf(m, weights));
+    const ids = Tensor.from([1, L], "i64", e.ids.subarray(0, L));
+    const inputs = {
+      input_ids: ids,
+      token_type_ids: Tensor.from([1, L], "i64", new Int32Array(L)),
+      attention_mask: Tensor.from([1, L], "i64", e.mask.subarray(0, L)),
+    };
+    const out = Float32Array.from(interpret(m, inputs, store)[0].data);
+    onRow?.(r + 1);
+    return out;
+  });
+}
+
+/** The fraction of `examples` whose argmax logit (first on ties) is their label. */
+export function evaluateAccuracy(
+  model: TrainableBert,
+  weights: ReadonlyMap<string, Float32Array>,
+  examples: readonly Example[],
+  onRow?: (done: number) => void,
+): number {
+  const logits = predict(model, weights, examples, onRow);
+  let right = 0;
+  logits.forEach((l, r) => {
+    let k = 0;
+    for (let j = 1; j < l.length; j++) if (l[j] > l[k]) k = j;
+    if (k === examples[r].label) right++;
+  });
+  return examples.length === 0 ? 0 : right / examples.length;
+}
