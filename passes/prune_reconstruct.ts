@@ -43,10 +43,20 @@
  * is never pruned (on sst2-bert-mini this fits the calibration data better but generalizes
  * badly, hence off by default).
  *
+ * **Pattern groups** (`patterns` = K > 0): the block rows of each weight are put in at most K
+ * groups by their saliency profile before any update, and every block row of a group prunes the
+ * same block columns, so that the BSR weight has at most K distinct `indices` lists; groups may
+ * prune different numbers of columns, chosen so the weight still prunes exactly
+ * round(sparsity × blocks) blocks. In each window a group prunes its share of its columns, those
+ * of least saliency summed over its rows. Clustering, budgets and exactness are described in
+ * `passes/reconstruct/groups.ts`; the clustering is seeded with `seed`.
+ *
  * **Report.** A log line per weight: blocks pruned, element sparsity, the number of calibration
  * tokens and the relative output error ‖X_d Wᵀ − XŴᵀ‖ / ‖X_d Wᵀ‖ (X_d = X without `correct`) of
  * the plain magnitude mask (block ℓ2 norm, as `prune{score=l2}`, no update) and of the
- * reconstructed weight, on the same inputs. Statistics `weights`, `blocks`, `elements` as in
+ * reconstructed weight, on the same inputs; with `patterns`, also the groups (block rows in each,
+ * block columns each prunes), the distinct block-row patterns, and the error of the same grouped
+ * mask without the update. Statistics `weights`, `blocks`, `elements` as in
  * `prune`.
  */
 
@@ -63,6 +73,7 @@ import {
   type Sample,
   sampleInputs,
 } from "./reconstruct/calibration.ts";
+import { distinctRowPatterns } from "./reconstruct/groups.ts";
 import { accumulateCross, accumulateGram } from "./reconstruct/linalg.ts";
 import { type ReconstructResult, reconstructWeight } from "./reconstruct/obs.ts";
 import { Stepper } from "./reconstruct/stepper.ts";
@@ -114,6 +125,12 @@ const options = {
     default: 128,
     min: 0,
     doc: "columns per mask-selection window (rounded up to a multiple of C); 0 = the whole matrix",
+  },
+  patterns: {
+    type: "int",
+    default: 0,
+    min: 0,
+    doc: "at most this many distinct block-column sets per weight: block rows grouped by saliency; 0 = off",
   },
 } as const;
 
@@ -192,6 +209,9 @@ function checkOptions(
   if (!(o.block[0] >= 1 && o.block[1] >= 1)) {
     throw ctx.error(undefined, `option 'block' must be RxC with R, C >= 1, got ${o.block[0]}x${o.block[1]}`);
   }
+  if (!(Number.isSafeInteger(o.patterns) && o.patterns >= 0)) {
+    throw ctx.error(undefined, `option 'patterns' must be an integer >= 0, got ${o.patterns}`);
+  }
   if (o.correct && o.bias) {
     throw ctx.error(undefined, `options 'correct' and 'bias' cannot be combined`);
   }
@@ -222,6 +242,22 @@ function calibrationSamples(f: Func, ctx: PassContext<typeof options>, seq: numb
     ctx.log(`calibration: '${s.source}' has only ${s.available} sentences; using all of them`);
   }
   return fitSentences(s, seq);
+}
+
+/**
+ * The log line's pattern-group part: groups, distinct block-row patterns, block rows per group,
+ * whether the block count is exact, and the error of the same mask without the update.
+ */
+function groupingReport(res: ReconstructResult, gr: number, gc: number): string {
+  const g = res.grouping!;
+  const sizes = new Array<number>(g.groups).fill(0);
+  for (const x of g.group) sizes[x]++;
+  return `${g.groups} groups (block rows ${sizes.join(" ")}; block columns pruned ${
+    [...g.pruned].join(" ")
+  }), ` +
+    `${distinctRowPatterns(res.mask, gr, gc)} distinct block-row patterns` +
+    `${g.exact ? "" : ", block count not reachable exactly by these groups"}; ` +
+    `rel. error of the grouped mask without update ${res.errorMaskOnly.toFixed(4)}`;
 }
 
 /** The one-shot pruning-with-reconstruction pass. */
@@ -329,6 +365,7 @@ export const pruneReconstruct = definePass({
           window: o.window,
           bias,
           dense: g.cross && g.hDense ? { cross: g.cross, hDense: g.hDense } : undefined,
+          groups: o.patterns > 0 ? { max: o.patterns, seed: o.seed } : undefined,
         });
       } catch (e) {
         throw ctx.error(t.op, `@${t.weight.name}: ${e instanceof Error ? e.message : e}`);
@@ -355,7 +392,8 @@ export const pruneReconstruct = definePass({
           ` (${pct(res.pruned / res.mask.length)}), element sparsity ${pct(zeros / data.length)};` +
           ` rel. error magnitude ${res.errorMagnitude.toFixed(4)} -> reconstructed ${
             res.errorReconstructed.toFixed(4)
-          } (${g.rows} rows${res.damp !== o.damp ? `, damping raised to ${res.damp}` : ""})`,
+          } (${g.rows} rows${res.damp !== o.damp ? `, damping raised to ${res.damp}` : ""})` +
+          (res.grouping ? `; ${groupingReport(res, Math.ceil(t.out / R), gc)}` : ""),
       );
       if (res.pruned > 0) {
         ctx.stat("weights");

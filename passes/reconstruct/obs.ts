@@ -7,6 +7,7 @@
  */
 
 import { lowest } from "../prune.ts";
+import { groupBlockRows, type Grouping } from "./groups.ts";
 import { inverseCholeskyUpper, quadraticForm } from "./linalg.ts";
 
 /** How to prune one weight. */
@@ -27,6 +28,13 @@ export interface ReconstructOptions {
    * `hDense` = X_dᵀX_d, both n×n like `h`.
    */
   readonly dense?: { readonly cross: Float64Array; readonly hDense: Float64Array };
+  /**
+   * Pattern groups (`passes/reconstruct/groups.ts`): the block rows are put in at most `max`
+   * groups by their OBS saliency before any update (clustering seeded with `seed`), and every
+   * block row of a group prunes the same block columns, chosen per window by the saliency summed
+   * over the group's rows.
+   */
+  readonly groups?: { readonly max: number; readonly seed: number };
 }
 
 /** What pruning one weight did. */
@@ -45,6 +53,10 @@ export interface ReconstructResult {
   readonly errorReconstructed: number;
   /** The damping that made H positive definite (larger than asked when it had to be raised). */
   readonly damp: number;
+  /** The same for the chosen mask applied to the weights without any update. */
+  readonly errorMaskOnly: number;
+  /** With `groups`: the grouping of the block rows and each group's pruned block-column count. */
+  readonly grouping?: Grouping;
 }
 
 /**
@@ -193,18 +205,44 @@ export function reconstructWeight(
   // How many blocks each window prunes: keeps the running count at round(k × columns so far).
   const windows: [number, number][] = [];
   for (let w0 = 0; w0 < inn; w0 += step) windows.push([w0, Math.min(inn, w0 + step)]);
-  const perWindow = windows.map(([, w1]) => Math.round((k * Math.ceil(w1 / C)) / gc));
-  for (let i = perWindow.length - 1; i > 0; i--) perWindow[i] -= perWindow[i - 1];
+  const share = (count: number) => {
+    const per = windows.map(([, w1]) => Math.round((count * Math.ceil(w1 / C)) / gc));
+    for (let i = per.length - 1; i > 0; i--) per[i] -= per[i - 1];
+    return per;
+  };
+  const perWindow = share(k);
+  // With groups: the grouping from the saliency of every block before any update, and each
+  // group's pruned columns shared out over the windows the same way.
+  const grouping = opts.groups
+    ? groupBlockRows(saliency(0, gc), gr, gc, opts.groups.max, k, opts.groups.seed)
+    : undefined;
+  const groupWindows = grouping ? [...grouping.pruned].map(share) : [];
+  const members: number[][] = grouping ? Array.from({ length: grouping.groups }, () => []) : [];
+  grouping?.group.forEach((g, br) => members[g].push(br));
   let pruned = 0;
   windows.forEach(([w0, w1], wi) => {
     const c0 = w0 / C, c1 = Math.ceil(w1 / C); // block columns of this window
     const wc = c1 - c0;
-    const sel = lowest(saliency(c0, c1), perWindow[wi]);
-    for (let br = 0; br < gr; br++) {
-      for (let bc = c0; bc < c1; bc++) {
-        if (sel[br * wc + bc - c0]) {
-          mask[br * gc + bc] = 1;
-          pruned++;
+    const sal = saliency(c0, c1);
+    if (grouping) {
+      members.forEach((rows, g) => {
+        const sum = new Float64Array(wc);
+        for (const br of rows) for (let j = 0; j < wc; j++) sum[j] += sal[br * wc + j];
+        const sel = lowest(sum, groupWindows[g][wi]);
+        for (let j = 0; j < wc; j++) {
+          if (!sel[j]) continue;
+          for (const br of rows) mask[br * gc + c0 + j] = 1;
+          pruned += rows.length;
+        }
+      });
+    } else {
+      const sel = lowest(sal, perWindow[wi]);
+      for (let br = 0; br < gr; br++) {
+        for (let bc = c0; bc < c1; bc++) {
+          if (sel[br * wc + bc - c0]) {
+            mask[br * gc + bc] = 1;
+            pruned++;
+          }
         }
       }
     }
@@ -237,9 +275,16 @@ export function reconstructWeight(
       if (magMask[Math.floor(o / R) * gcols + Math.floor(i / C)]) mag[o * n + i] = 0;
     }
   }
+  // The chosen mask on the original weights, no update.
+  const masked = orig.slice();
+  for (let o = 0; o < out; o++) {
+    for (let i = 0; i < inn; i++) {
+      if (mask[Math.floor(o / R) * gcols + Math.floor(i / C)]) masked[o * n + i] = 0;
+    }
+  }
   const resW = new Float64Array(out * inn);
   for (let o = 0; o < out; o++) for (let i = 0; i < inn; i++) resW[o * inn + i] = cur[o * n + i];
-  let errorMagnitude: number, errorReconstructed: number;
+  let errorMagnitude: number, errorReconstructed: number, errorMaskOnly: number;
   if (opts.dense) {
     // ‖X_d w − X v‖² = wᵀH_d w − 2 vᵀ(XᵀX_d)w + vᵀHv, relative to ‖X_d Wᵀ‖.
     const { cross, hDense } = opts.dense;
@@ -261,9 +306,11 @@ export function reconstructWeight(
     };
     errorMagnitude = err(mag);
     errorReconstructed = err(cur);
+    errorMaskOnly = err(masked);
   } else {
     errorMagnitude = relativeError(orig, mag, out, n, h, base);
     errorReconstructed = relativeError(orig, cur, out, n, h, base);
+    errorMaskOnly = relativeError(orig, masked, out, n, h, base);
   }
   return {
     w: resW,
@@ -273,5 +320,7 @@ export function reconstructWeight(
     errorMagnitude,
     errorReconstructed,
     damp,
+    errorMaskOnly,
+    ...(grouping ? { grouping } : {}),
   };
 }
