@@ -4,14 +4,13 @@
  *   dense    BERT-base: Sparrow's dense artifact against onnxruntime-node and -web, 1 and 2 threads
  *   table1   the paper's Table 1 / Figure 2: 80% block-sparse BERT-base per block shape, with and
  *            without bsr-lower, against the dense peers [--seq] [--repeat] [--threads] [--quick] [--no-web] [--out]
+ *            [--int8]: also int8 dense, int8 BSR and onnxruntime-node int8
  *   sweep    time against sparsity 0.5..0.95 for one block shape: --block 1x32 [--seq] [--threads]
  *   table2   the paper's Table 2: SST-2 accuracy of sst2-bert-mini per block shape, sparsity and
  *            pruning method, each pruned model compiled and timed; accuracy against latency with the
  *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
  *            [--results FILE | --no-results] (a full run rewrites docs/results.md's table2 section)
  *   compare  compiled artifacts side by side, interleaved medians: DIR... [--threads] [--repeat]
- *   int8     BERT-base int8 and int8 x 80% 4x4 BSR against f32 and onnxruntime-node f32 and int8
- *            [--seq] [--repeat] [--threads] [--out]
  *   buckets  sst2-bert-mini rows/s on SST-2 dev: length buckets against fixed S=64, batch 1 and 8, in
  *            Deno, Node and Chromium beside onnxruntime-web [--threads] [--repeat] [--limit] [--no-node]
  *            [--no-browser] [--no-web] [--out]
@@ -30,11 +29,10 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   compare: compareBench,
   table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
   buckets: (args) => import("./buckets.ts").then((m) => m.bucketsBench(args)),
-  int8: (args) => import("./int8.ts").then((m) => m.int8Bench(args)),
 };
 
 /** What `deno task bench --help` prints: every benchmark and every option it takes. */
-const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|int8|ir> [options]
+const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|ir> [options]
 
   dense     BERT-base: Sparrow's dense artifact against onnxruntime-node and -web
     --model PRESET       synthetic preset (default bert-base)
@@ -60,6 +58,8 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets
     --tuning-log FILE    the tuning log to read and update
     --reload             load the pruned artifacts in every round instead of keeping them loaded
     --build-only         build the artifacts, time nothing
+    --int8               also int8 (quantize): int8 dense, int8 BSR per block shape of 4x4 blocks and
+                         onnxruntime-node on the int8 weights; GOP/s, weight bytes; outputs checked first
     --out DIR            (default out/bench)
 
   sweep     time against sparsity for one block shape
@@ -117,15 +117,6 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets
     --no-browser         skip Chromium (and onnxruntime-web)
     --no-web             skip onnxruntime-web
     --out DIR            (default out/bench/buckets)
-
-  int8      BERT-base S=128: Sparrow f32 and int8, dense and 80% 4x4 BSR, against onnxruntime-node on the
-            f32 model and on the int8 model Sparrow's quantize pass and ONNX exporter make; outputs
-            checked first; the int8 GEMM's GOP/s beside the f32 GEMM's GFLOP/s; weights' sizes
-    --model PRESET       synthetic preset (default bert-base)
-    --seq N              sequence length (default 128)
-    --repeat N           interleaved rounds (default 6)
-    --threads 1,2        thread counts (default 1,2)
-    --out DIR            (default out/bench/int8)
 
   ir        parse, verify and print speed of the IR (deno bench)
 

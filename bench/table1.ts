@@ -1,7 +1,7 @@
 /**
  * `deno task bench table1 [--seq 128|384] [--repeat N] [--threads 1,2] [--quick] [--no-web]
  * [--out DIR] [--fresh] [--tune [--tuning-log FILE]] [--reload] [--blocks 1x1,1x32] [--model bert-base]
- * [--sparsity 0.8] [--warmup 1] [--build-only]`: the paper's Table 1 and Figure 2 (Guo & Huang 2021) in one command.
+ * [--sparsity 0.8] [--warmup 1] [--build-only] [--int8]`: the paper's Table 1 and Figure 2 (Guo & Huang 2021) in one command.
  *
  * Synthetic BERT-base (seeded weights, no classifier head: the output, which the checks compare,
  * is the last hidden state), batch 1. Every encoder dense weight is pruned to 80%
@@ -28,6 +28,9 @@
  * them, and `--fresh` rebuilds them anyway. Sparse schedules come from the cost model, or with `--tune` from timing each candidate (tuning log
  * `--out/cache/tuning-log.json` by default). `--reload` loads each pruned artifact in every
  * round (as when they do not fit in memory together). `--build-only` fills the cache and stops.
+ *
+ * `--int8` adds INT8 (bench/table1/int8.ts): Sparrow int8 dense, int8 BSR for every block shape made
+ * of 4x4 blocks, and onnxruntime-node on the int8 model, checked against the reference interpreter.
  *
  * Writes `--out/table1.{json,md,svg}` (default out/bench). `--quick`: bert-mini, three block
  * shapes, two repeats, no onnxruntime-web — a smoke test for CI.

@@ -85,6 +85,49 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "bench table1 --int8 adds int8 Sparrow and onnxruntime-node int8, checked, with rates and weight bytes",
+  ignore: !CAN_RUN,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "sparrow-table1-int8-" });
+    try {
+      const r = await runTask(
+        "bench",
+        "table1",
+        "--quick",
+        "--int8",
+        "--blocks",
+        "4x4,1x32",
+        "--threads",
+        "1",
+        "--repeat",
+        "1",
+        "--out",
+        out,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const json = JSON.parse(await Deno.readTextFile(join(out, "table1.json")));
+      for (const name of ["onnxruntime-node-int8", "sparrow-int8-dense"]) {
+        assert.ok(json.peers[1][name].mean > 0);
+      }
+      const row4 = json.rows.find((r: { block: string }) => r.block === "4x4");
+      assert.ok(row4.int8.time.mean > 0 && row4.int8.check <= row4.int8.tolerance && row4.int8.tolerance > 0);
+      assert.equal(json.rows.find((r: { block: string }) => r.block === "1x32").int8, undefined);
+      assert.ok(json.int8.qgemmGopsPerCore > 0 && json.int8.gemmGflopsPerCore > 0);
+      // int8 weights are smaller than f32 ones (bert-mini's f32 word embeddings are most of both).
+      assert.ok(json.int8.weightBytes["int8 dense"] < json.int8.weightBytes["f32 dense"]);
+      assert.ok(json.notes.some((n: string) => /no int8 block-sparse kernel for 1x32/.test(n)));
+      const md = await Deno.readTextFile(join(out, "table1.md"));
+      assert.match(md, /## INT8/);
+      assert.match(md, /\| Sparrow int8 BSR 4x4 \|/);
+      assert.match(md, /\| onnxruntime-node int8 dense \|/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
 Deno.test("linePlot draws series, error bars, reference lines and a legend", () => {
   const svg = linePlot({
     title: "t <&>",

@@ -97,6 +97,7 @@ export async function parseTable1Args(args: string[]): Promise<Table1Options> {
       "tuning-log": { type: "string" },
       reload: { type: "boolean", default: false },
       "build-only": { type: "boolean", default: false },
+      int8: { type: "boolean", default: false },
       out: { type: "string", default: "out/bench" },
     },
   });
@@ -124,5 +125,6 @@ export async function parseTable1Args(args: string[]): Promise<Table1Options> {
       : undefined,
     reload: values.reload,
     buildOnly: values["build-only"],
+    int8: values.int8,
   };
 }

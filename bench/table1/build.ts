@@ -97,6 +97,8 @@ export interface Artifact {
   stats: Record<string, number>;
   /** Bytes of its wasm memory (weights + arena). */
   memoryBytes: number;
+  /** Bytes of its weights region (packed weights, BSR indices, scales). */
+  weightBytes: number;
 }
 
 /** Artifacts built from one pruning (or none): the pipeline is `PREFIX[,prune],tail`. */
@@ -223,7 +225,7 @@ export async function buildFamily(
   const artifacts: Record<string, Artifact> = {};
   for (const a of plans) {
     if (a.cached) {
-      const { meta, memoryBytes } = await readCachedArtifact(a.dir);
+      const { meta, memoryBytes, weightBytes } = await readCachedArtifact(a.dir);
       artifacts[a.id] = {
         id: a.id,
         dir: a.dir,
@@ -233,6 +235,7 @@ export async function buildFamily(
         compileMs: meta.compileMs,
         stats: meta.stats,
         memoryBytes,
+        weightBytes,
       };
       options.onStep?.(`${a.id} (cached)`);
       continue;
@@ -274,6 +277,7 @@ export async function buildFamily(
       compileMs,
       stats,
       memoryBytes: compiled.plan.memory.pages * 65536,
+      weightBytes: compiled.plan.memory.weights.size,
     };
     options.onStep?.(a.id);
   }

@@ -97,10 +97,16 @@ export function metaFiles(meta: Meta): Record<string, string> {
 }
 
 /** The metadata of the cached artifact in `dir`, and the bytes of its wasm memory. */
-export async function readCachedArtifact(dir: string): Promise<{ meta: Meta; memoryBytes: number }> {
+export async function readCachedArtifact(
+  dir: string,
+): Promise<{ meta: Meta; memoryBytes: number; weightBytes: number }> {
   const meta = JSON.parse(await Deno.readTextFile(join(dir, "bench.json"))) as Meta;
   const plan = JSON.parse(await Deno.readTextFile(join(dir, "plan.json")));
-  return { meta, memoryBytes: (plan.memory?.pages ?? 0) * 65536 };
+  return {
+    meta,
+    memoryBytes: (plan.memory?.pages ?? 0) * 65536,
+    weightBytes: plan.memory?.weights?.size ?? 0,
+  };
 }
 
 /** The path of the onnxruntime-node reference output of the model `name` pruned by `recipe`. */

@@ -25,6 +25,16 @@ export interface Table1Result {
   notes: string[];
   peers: Record<string, Record<string, Summary>>;
   rows: Table1Row[];
+  /** With `--int8`: GEMM rates, weight bytes and the int8 checks (run.ts `int8Summary`). */
+  int8?: {
+    gemmGflopsPerCore: number;
+    qgemmGopsPerCore: number;
+    weightBytes: Record<string, number>;
+    checks: Record<
+      string,
+      { spread: number; tolerance: number; maxAbs: number[]; ortInt8?: { againstF32: number[] } }
+    >;
+  };
   wallSeconds: number;
 }
 
@@ -33,7 +43,8 @@ export async function writeTable1Report(result: Table1Result, o: Table1Options):
   await Deno.mkdir(o.out, { recursive: true });
   const base = join(o.out, "table1");
   await Deno.writeTextFile(`${base}.json`, JSON.stringify(result, null, 2) + "\n");
-  const md = table1Markdown(result.setting, result.machine, result.peers, result.rows, result.notes, o);
+  const md = table1Markdown(result.setting, result.machine, result.peers, result.rows, result.notes, o) +
+    (result.int8 ? int8Markdown(result.peers, result.rows, result.int8, o) : "");
   await Deno.writeTextFile(`${base}.md`, md);
   await Deno.writeTextFile(`${base}.svg`, table1Svg(result.setting.model, o, result.peers, result.rows));
   console.log(md);
@@ -120,6 +131,74 @@ function table1Markdown(
       `${Math.max(0, ...checks).toExponential(1)}).`,
     "",
     ...notes.map((n) => `- ${n}`),
+    "",
+  );
+  return lines.join("\n");
+}
+
+/** `--int8`: int8 against f32 and the peers per thread count, the GEMM rates, the weights, the checks. */
+function int8Markdown(
+  peers: Record<string, Record<string, Summary>>,
+  rows: Table1Row[],
+  int8: NonNullable<Table1Result["int8"]>,
+  o: Table1Options,
+): string {
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  const lines = [
+    "",
+    "## INT8",
+    "",
+    "Mean (std) in ms, from the same interleaved rounds. int8 = `quantize` (per-channel int8 weights, 7-bit " +
+    "dynamic per-row activations); onnxruntime-node int8 runs the same int8 weights exported by Sparrow " +
+    "in onnxruntime's own int8 form (DynamicQuantizeLinear, MatMulInteger: uint8 activations per tensor). Ratios over Sparrow f32 dense and onnxruntime-node f32 / int8.",
+    "",
+  ];
+  for (const t of o.threads) {
+    const p = peers[t];
+    const f32 = p["sparrow-dense"].mean,
+      ortF = p["onnxruntime-node"].mean,
+      ortI = p["onnxruntime-node-int8"].mean;
+    const head = ["model", "ms", "/ Sparrow f32 dense", "/ ORT-node f32", "/ ORT-node int8"];
+    lines.push(
+      `### ${t} thread${t > 1 ? "s" : ""}`,
+      "",
+      `| ${head.join(" | ")} |`,
+      `|---|${head.slice(1).map(() => "---:").join("|")}|`,
+    );
+    const row = (name: string, s: Summary) =>
+      `| ${name} | ${fmtMs(s)} | ${(s.mean / f32).toFixed(3)} | ${(s.mean / ortF).toFixed(3)} | ${
+        (s.mean / ortI).toFixed(3)
+      } |`;
+    lines.push(row("onnxruntime-node f32 dense", p["onnxruntime-node"]));
+    lines.push(row("onnxruntime-node int8 dense", p["onnxruntime-node-int8"]));
+    lines.push(row("Sparrow f32 dense", p["sparrow-dense"]));
+    lines.push(row("Sparrow int8 dense", p["sparrow-int8-dense"]));
+    for (const r of rows.filter((r) => r.threads === t && r.int8)) {
+      lines.push(row(`Sparrow f32 BSR ${r.block}`, r.bsr));
+      lines.push(row(`Sparrow int8 BSR ${r.block}`, r.int8!.time));
+    }
+    lines.push("");
+  }
+  lines.push(
+    `One thread, profiled: the int8 GEMM (qdense) runs at ${int8.qgemmGopsPerCore.toFixed(1)} GOP/s, ` +
+      `the f32 GEMM (dense) at ${int8.gemmGflopsPerCore.toFixed(1)} GFLOP/s.`,
+    "",
+    "Weights held by each artifact (packed, with BSR indices and scales): " +
+      Object.entries(int8.weightBytes).map(([k, b]) => `${k} ${mib(b)} MiB`).join(", ") +
+      `; int8 dense / f32 dense = ${
+        (int8.weightBytes["int8 dense"] / int8.weightBytes["f32 dense"]).toFixed(3)
+      }.`,
+    "",
+    "Checks: each int8 output against the reference interpreter on its module, within twice the largest " +
+      "difference four runs of the interpreter with ±2-ulp noise in every f32 op give (bench/ulp_noise.ts): " +
+      Object.entries(int8.checks).map(([id, c]) =>
+        `${id}: ${Math.max(...c.maxAbs).toExponential(1)} ≤ ${c.tolerance.toExponential(1)}` +
+        (c.ortInt8
+          ? ` (onnxruntime-node int8, against the f32 model: ${
+            Math.max(...c.ortInt8.againstF32).toExponential(1)
+          })`
+          : "")
+      ).join("; ") + ".",
     "",
   );
   return lines.join("\n");

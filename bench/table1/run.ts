@@ -6,8 +6,18 @@
 
 import type { TuningLog } from "../../codegen/tuning_log.ts";
 import { summarize, type Summary } from "../stats.ts";
+import { ortNode } from "../peers.ts";
 import { buildFamily, type Built, denseReference, type Family, pipelineText, workload } from "./build.ts";
 import { machineInfo, memoryBudget, torchAvailable } from "./machine.ts";
+import {
+  int8Block,
+  int8Onnx,
+  type Int8Reference,
+  int8Reference,
+  int8Tail,
+  opRate,
+  ORT_INT8_TOLERANCE,
+} from "./int8.ts";
 import { writeTable1Report } from "./report.ts";
 import {
   type Check,
@@ -38,6 +48,8 @@ export interface Table1Options {
   reload?: boolean;
   /** Only build the cache (`--build-only`): compile and compute the references, time nothing. */
   buildOnly?: boolean;
+  /** Also int8: the quantized dense model, int8 BSR per block shape of 4x4 blocks, onnxruntime-node int8 (`--int8`). */
+  int8?: boolean;
 }
 
 /** One row of Table 1: a block shape at a thread count. */
@@ -57,6 +69,8 @@ export interface Table1Row {
   bsrStored: { blocks: number; elements: number };
   compileMs: { negativeControl: number; bsr: number };
   cached: { negativeControl: boolean; bsr: boolean };
+  /** With `--int8`, for block shapes of 4x4 blocks: the pruned model quantized (int8 BSR kernels). */
+  int8?: { time: Summary; ratio: { mean: number; std: number }; check: number; tolerance: number };
 }
 
 /** Runs Table 1 and writes the JSON, Markdown and SVG; returns the JSON object. */
@@ -90,14 +104,32 @@ export async function runTable1(o: Table1Options): Promise<Record<string, unknow
       block,
       family: {
         prune: `prune{${sp} block=${block}}`,
-        tails: { nc: "fuse,dce", bsr: `fuse,bsr-lower{block=${block}},dce` },
+        tails: {
+          nc: "fuse,dce",
+          bsr: `fuse,bsr-lower{block=${block}},dce`,
+          ...(o.int8 && int8Block(block) ? { q8: int8Tail(block) } : {}),
+        },
       },
     }));
-    progress.start(1 + 3 * families.length, "compile");
-    const dense = (await buildFamily(w, { tails: { dense: "fuse,dce" } }, {
+    const int8Blocks = o.int8 ? o.blocks.filter(int8Block) : [];
+    if (o.int8 && int8Blocks.length < o.blocks.length) {
+      notes.push(
+        `int8: no int8 block-sparse kernel for ${
+          o.blocks.filter((b) => !int8Block(b)).join(", ")
+        } (blocks must be made of 4x4 ones); not quantized.`,
+      );
+    }
+    progress.start(
+      (o.int8 ? 2 : 1) + 3 * families.length + int8Blocks.length,
+      "compile",
+    );
+    const denseFamily = await buildFamily(w, {
+      tails: { dense: "fuse,dce", ...(o.int8 ? { q8: int8Tail() } : {}) },
+    }, {
       fresh: o.fresh,
       onStep: (d) => progress.tick(d),
-    })).artifacts.dense;
+    });
+    const dense = denseFamily.artifacts.dense;
     const built = new Map<string, Built>();
     for (const { block, family } of families) {
       built.set(
@@ -117,15 +149,61 @@ export async function runTable1(o: Table1Options): Promise<Record<string, unknow
       return {};
     }
     const reference = await denseReference(w);
+    // int8: the interpreter's references (and bounds) and onnxruntime-node's int8 model.
+    const q8 = new Map<string, Int8Reference>();
+    let ortInt8: Uint8Array | undefined;
+    if (o.int8) {
+      progress.start(1 + int8Blocks.length, "int8 references");
+      q8.set("dense", await int8Reference(w, denseFamily.artifacts.q8, o.fresh));
+      progress.tick("dense");
+      for (const block of int8Blocks) {
+        q8.set(block, await int8Reference(w, built.get(block)!.artifacts.q8, o.fresh));
+        progress.tick(block);
+      }
+      progress.stop();
+      ortInt8 = await int8Onnx(w, denseFamily.artifacts.q8);
+    }
+    const int8Ref = "the interpreter on the int8 module (tolerance: twice its ±2-ulp noise spread)";
+    const int8Slots = (t: number): Slot[] => {
+      if (!o.int8) return [];
+      const d = q8.get("dense")!;
+      return [
+        {
+          id: `onnxruntime-node int8 @${t}`,
+          threads: t,
+          open: () => ortNode(ortInt8!, t, w.feeds),
+          reference,
+          referenceName: `onnxruntime-node f32 (int8 quantizes activations its own way; tolerance ${
+            ORT_INT8_TOLERANCE * 100
+          }% of the largest |output|)`,
+          tolerance: ORT_INT8_TOLERANCE * Math.max(...Array.from(reference, Math.abs)),
+          bytes: 2 * ortInt8!.byteLength,
+          reloadable: false,
+        },
+        {
+          ...sparrowSlot(`sparrow int8 dense @${t}`, denseFamily.artifacts.q8, t, w.feeds, d.output, int8Ref),
+          tolerance: d.tolerance,
+        },
+      ];
+    };
 
     // Time, one thread count at a time.
     const perThread = new Map<number, { times: Map<string, number[]>; checks: Check[]; resident: boolean }>();
     const slotsOf = (t: number): Slot[] => [
       ...peerSlots(w, dense, reference, t, o.web),
+      ...int8Slots(t),
       ...o.blocks.flatMap((block) => {
         const b = built.get(block)!;
         const ref = `onnxruntime-node on the ${block}-pruned weights`;
+        const q = q8.get(block);
+        const int8 = q
+          ? [{
+            ...sparrowSlot(`int8 bsr ${block} @${t}`, b.artifacts.q8, t, w.feeds, q.output, int8Ref),
+            tolerance: q.tolerance,
+          }]
+          : [];
         return [
+          ...int8,
           sparrowSlot(`pruned ${block} (no bsr-lower) @${t}`, b.artifacts.nc, t, w.feeds, b.reference!, ref),
           sparrowSlot(
             `bsr ${block} @${t}`,
@@ -166,13 +244,29 @@ export async function runTable1(o: Table1Options): Promise<Record<string, unknow
         "sparrow-dense": sum(t, "sparrow dense"),
       };
       if (o.web) p["onnxruntime-web"] = sum(t, "onnxruntime-web");
+      if (o.int8) {
+        p["onnxruntime-node-int8"] = sum(t, "onnxruntime-node int8");
+        p["sparrow-int8-dense"] = sum(t, "sparrow int8 dense");
+      }
       peers[t] = p;
       const d = p["sparrow-dense"].mean;
       for (const block of o.blocks) {
         const b = built.get(block)!;
         const nc = sum(t, `pruned ${block} (no bsr-lower)`), bsr = sum(t, `bsr ${block}`);
         const bc = checkOf(t, `bsr ${block}`);
+        const q = q8.get(block);
+        const int8 = q && summarize(perThread.get(t)!.times.get(`int8 bsr ${block} @${t}`)!);
         rows.push({
+          ...(int8 && q
+            ? {
+              int8: {
+                time: int8,
+                ratio: { mean: int8.mean / d, std: int8.std / d },
+                check: checkOf(t, `int8 bsr ${block}`).maxAbs,
+                tolerance: q.tolerance,
+              },
+            }
+            : {}),
           block,
           threads: t,
           negativeControl: nc,
@@ -202,6 +296,9 @@ export async function runTable1(o: Table1Options): Promise<Record<string, unknow
         );
       }
     }
+    const int8 = o.int8
+      ? await int8Summary(w, denseFamily.artifacts, built, q8, perThread, checkOf)
+      : undefined;
     const result = {
       benchmark: "table1",
       setting: {
@@ -235,6 +332,7 @@ export async function runTable1(o: Table1Options): Promise<Record<string, unknow
         check: o.threads.map((t) => checkOf(t, "sparrow dense").maxAbs),
       },
       rows,
+      ...(int8 ? { int8 } : {}),
       wallSeconds: 0,
     };
     result.wallSeconds = Math.round((performance.now() - tStart) / 100) / 10;
@@ -243,4 +341,42 @@ export async function runTable1(o: Table1Options): Promise<Record<string, unknow
   } finally {
     progress.stop();
   }
+}
+
+/** What `--int8` adds beside the table: GEMM rates per core, weight bytes, the checks' bounds. */
+async function int8Summary(
+  w: Awaited<ReturnType<typeof workload>>,
+  dense: Record<string, Built["artifacts"][string]>,
+  built: Map<string, Built>,
+  q8: Map<string, Int8Reference>,
+  perThread: Map<number, { checks: Check[] }>,
+  checkOf: (t: number, id: string) => Check,
+) {
+  const weights: Record<string, number> = {
+    "f32 dense": dense.dense.weightBytes,
+    "int8 dense": dense.q8.weightBytes,
+  };
+  for (const [block, b] of built) {
+    weights[`f32 bsr ${block}`] = b.artifacts.bsr.weightBytes;
+    if (b.artifacts.q8) weights[`int8 bsr ${block}`] = b.artifacts.q8.weightBytes;
+  }
+  const threads = [...perThread.keys()];
+  return {
+    /** One thread, profiled: the f32 GEMM's GFLOP/s and the int8 GEMM's GOP/s. */
+    gemmGflopsPerCore: await opRate(dense.dense, w.feeds, /^dense/),
+    qgemmGopsPerCore: await opRate(dense.q8, w.feeds, /^qdense$/),
+    weightBytes: weights,
+    checks: Object.fromEntries(
+      [...q8].map(([id, r]) => [id, {
+        spread: r.spread,
+        tolerance: r.tolerance,
+        maxAbs: threads.map((t) =>
+          checkOf(t, id === "dense" ? "sparrow int8 dense" : `int8 bsr ${id}`).maxAbs
+        ),
+        ortInt8: id === "dense"
+          ? { againstF32: threads.map((t) => checkOf(t, "onnxruntime-node int8").maxAbs) }
+          : undefined,
+      }]),
+    ),
+  };
 }

@@ -24,6 +24,8 @@ export interface Slot {
   /** The output it must reproduce, and what that is. */
   reference: Float32Array;
   referenceName: string;
+  /** The check's tolerance (max abs difference); TOLERANCE by default. */
+  tolerance?: number;
   /** Another slot (by id, timed earlier in the list) whose output it must also reproduce. */
   alsoMatches?: string;
   /** Estimated memory while loaded, in bytes. */
@@ -113,6 +115,8 @@ export interface Check {
   id: string;
   reference: string;
   maxAbs: number;
+  /** The tolerance it was checked with. */
+  tolerance: number;
   /** Max abs difference against `alsoMatches`, when there is one. */
   pairMaxAbs?: number;
 }
@@ -141,10 +145,11 @@ export async function timeSlots(
       const y = await k.run();
       const d = maxAbsDiff(y, s.reference);
       const from = s.source ? ` [${s.source}]` : "";
-      const check: Check = { id: s.id, reference: s.referenceName, maxAbs: d };
-      if (!(d <= TOLERANCE)) {
+      const tolerance = s.tolerance ?? TOLERANCE;
+      const check: Check = { id: s.id, reference: s.referenceName, maxAbs: d, tolerance };
+      if (!(d <= tolerance)) {
         throw new BenchError(
-          `${s.id}: output differs from ${s.referenceName} by ${d} (max abs; tolerance ${TOLERANCE}); ` +
+          `${s.id}: output differs from ${s.referenceName} by ${d} (max abs; tolerance ${tolerance}); ` +
             `not timing a wrong kernel${from}`,
         );
       }

@@ -49,6 +49,15 @@ export interface ExportOptions {
    * true: a pre-transposed initializer `<weight>.T` is written instead.
    */
   readonly pretransposeWeights?: boolean;
+  /**
+   * How `qdense` is written. `"exact"` (default): its own computation (per-row 7-bit activations),
+   * so onnxruntime reproduces the interpreter. `"onnxruntime"`: the form onnxruntime's own dynamic
+   * quantization writes and its optimizer fuses into its fast int8 kernels (DynamicQuantizeLinear:
+   * uint8 activations with one scale and zero point per tensor; MatMulInteger with the int8
+   * weights; the scales applied to the int32 result): the same int8 weights, a different
+   * activation quantization, for onnxruntime's int8 speed.
+   */
+  readonly quantization?: "exact" | "onnxruntime";
   /** `producer_version` of the model; "0.1.0" by default. */
   readonly producerVersion?: string;
 }
@@ -242,12 +251,25 @@ class GraphWriter {
     attrs: Attribute[] = [],
     out?: string,
   ): string {
+    return this.nodeOutputs(opType, inputs, dtype, 1, attrs, out)[0];
+  }
+
+  /** Appends a node with `count` outputs (checked like `node`) and returns their names. */
+  nodeOutputs(
+    opType: string,
+    inputs: readonly string[],
+    dtype: DType,
+    count: number,
+    attrs: Attribute[] = [],
+    out?: string,
+  ): string[] {
     const kernels = ORT_KERNEL_DTYPES[opType];
     if (kernels && !kernels.includes(dtype)) {
       this.refuse(`onnxruntime has no ${opType} kernel for ${dtype} (it takes ${kernels.join(", ")})`);
     }
-    const output = out ?? this.fresh(`${this.current?.result.name ?? "t"}/${opType}`);
-    this.nodes.push({ name: output, opType, input: [...inputs], output: [output], attribute: attrs });
+    const base = `${this.current?.result.name ?? "t"}/${opType}`;
+    const output = Array.from({ length: count }, (_, i) => i === 0 && out ? out : this.fresh(base));
+    this.nodes.push({ name: output[0], opType, input: [...inputs], output, attribute: attrs });
     return output;
   }
 

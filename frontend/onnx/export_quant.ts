@@ -10,6 +10,9 @@
  * y   = acc · (s · w_scale) (+ bias), then the activation
  * ```
  *
+ * With the export option `quantization: "onnxruntime"`, the form onnxruntime's dynamic
+ * quantization writes instead (DynamicQuantizeLinear, MatMulInteger, the scales), for its speed.
+ *
  * `s · w_scale` is multiplied first and `acc` by it, which is the op's f32 rounding order, so the
  * exported model can match the interpreter exactly. The int8 weight is written transposed, as
  * `<wq>.T`, MatMulInteger's `[K, N]` B (a BSR wq densified first).
@@ -28,6 +31,10 @@ export interface QuantGraph {
   name(v: Value): string;
   /** Appends a node and returns its output's name. */
   node(opType: string, inputs: readonly string[], dtype: DType, attrs?: Onnx.IAttributeProto[]): string;
+  /** Appends a node with `count` outputs and returns their names. */
+  nodeOutputs(opType: string, inputs: readonly string[], dtype: DType, count: number): string[];
+  /** The export's options (`quantization` decides the form written). */
+  readonly options: { readonly quantization?: "exact" | "onnxruntime" };
   /** A shared scalar initializer. */
   scalar(value: number, dtype: DType): string;
   /** Writes an initializer under a fresh name based on `name`; returns the name. */
@@ -71,6 +78,15 @@ export function exportQdense<G extends QuantGraph>(
   const actScale = a.float("act_scale");
   const f = "f32";
   const xn = g.name(x);
+  if (g.options.quantization === "onnxruntime") {
+    // onnxruntime's own dynamic quantization: its optimizer fuses this into DynamicQuantizeMatMul.
+    const [q, qScale, qZero] = g.nodeOutputs("DynamicQuantizeLinear", [xn], f, 3);
+    const acc = g.node("MatMulInteger", [q, transposedInt8(g, wq), qZero], "u8");
+    const accF = g.node("Cast", [acc], "i32", [{ name: "to", type: AT.INT, i: elemTypeOf(f) }]);
+    const y = g.node("Mul", [accF, g.node("Mul", [qScale, g.name(wScale)], f)], f);
+    const out = bias ? g.node("Add", [y, g.name(bias)], f) : y;
+    return activation(g, out, a.string("activation"), f);
+  }
   let s: string;
   if (actScale > 0) {
     s = g.scalar(Math.fround(actScale), f);
