@@ -1,7 +1,12 @@
 /**
  * A Hugging Face BERT classifier as a training problem: its weights as f32 arrays by checkpoint
- * name (copies, trained in place), its prunable weights, and SST-2 accuracy on the reference
- * interpreter with the current weights.
+ * name (copies, trained in place), its prunable weights, the mean cross-entropy of a batch and its
+ * gradients (the IR's own autodiff, `ir/autodiff.ts`, run on the reference interpreter), and SST-2
+ * accuracy on the interpreter with the current weights.
+ *
+ * A batch runs at `[batch, L]`, L the length bucket of its longest row (below): the module is
+ * specialized to that shape once, `withCrossEntropyLoss` and `grad` add its backward function,
+ * and the result is cached.
  *
  * Evaluation runs each row at the shortest length bucket that holds it (multiples of 16 up to
  * the model's length, `specializeShapes` of the imported module): the tokens past a row's length
@@ -17,12 +22,16 @@
 
 import { type HfModel, readHfBert } from "../frontend/hf.ts";
 import { type BertTokenizer, loadTokenizer } from "../frontend/tokenizer.ts";
+import { grad, type GradInfo, runGrad } from "../ir/autodiff.ts";
+import { cloneModule } from "../ir/clone.ts";
 import { interpret } from "../ir/interpreter.ts";
+import { withCrossEntropyLoss } from "../ir/loss.ts";
 import type { Module } from "../ir/module.ts";
 import { specializeShapes } from "../ir/specialize.ts";
 import { Tensor } from "../ir/tensor.ts";
 import { memoryStore, type WeightStore } from "../ir/weights.ts";
-import type { Example } from "./data.ts";
+import type { Batch, Example } from "./data.ts";
+import type { LossAndGrads } from "./trainer.ts";
 import { type Matrix, prunableWeights } from "./sparsity.ts";
 
 /** The bucket step of evaluation's lengths. */
@@ -133,4 +142,52 @@ export function evaluateAccuracy(
     if (k === examples[r].label) right++;
   });
   return examples.length === 0 ? 0 : right / examples.length;
+}
+
+/** Options of {@link bertLossAndGrads}. */
+export interface BertGradOptions {
+  /** Weights not to train (no gradient is computed for them), by name. */
+  readonly frozen?: (name: string) => boolean;
+  /** Rows of length buckets (16, 32, ...) rather than the model's full length; true by default. */
+  readonly buckets?: boolean;
+}
+
+/** The names of the weights {@link bertLossAndGrads} trains. */
+export function trainedWeights(model: TrainableBert, options: BertGradOptions = {}): string[] {
+  return [...model.weights.keys()].filter((n) => !(options.frozen?.(n) ?? false));
+}
+
+/**
+ * The mean cross-entropy of a batch and its gradient with respect to every trained weight, from
+ * the backward function the IR's autodiff builds for the batch's shape, run on the interpreter.
+ */
+export function bertLossAndGrads(model: TrainableBert, options: BertGradOptions = {}): LossAndGrads {
+  const wrt = trainedWeights(model, options);
+  const built = new Map<string, { m: Module; info: GradInfo; store: WeightStore }>();
+  return (weights: ReadonlyMap<string, Float32Array>, batch: Batch) => {
+    const L = options.buckets === false ? batch.seq : bucketLength(batch.maxLength, batch.seq);
+    const B = batch.batch;
+    const key = `${B}x${L}`;
+    let b = built.get(key);
+    if (!b) {
+      const m = cloneModule(model.moduleAt(B, L));
+      const info = grad(m, withCrossEntropyLoss(m, "main"), { wrt });
+      b = { m, info, store: storeOf(m, weights) };
+      built.set(key, b);
+    }
+    const ids = new Int32Array(B * L), mask = new Int32Array(B * L);
+    for (let r = 0; r < B; r++) {
+      ids.set(batch.ids.subarray(r * batch.seq, r * batch.seq + L), r * L);
+      mask.set(batch.mask.subarray(r * batch.seq, r * batch.seq + L), r * L);
+    }
+    const r = runGrad(b.m, b.info, {
+      input_ids: Tensor.from([B, L], "i64", ids),
+      token_type_ids: Tensor.from([B, L], "i64", new Int32Array(B * L)),
+      attention_mask: Tensor.from([B, L], "i64", mask),
+      labels: Tensor.from([B], "i64", batch.labels),
+    }, b.store);
+    const grads = new Map<string, Float32Array>();
+    for (const [name, t] of r.grads) grads.set(name, t.data as Float32Array);
+    return { loss: r.loss, grads };
+  };
 }
