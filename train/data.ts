@@ -92,29 +92,55 @@ export function makeBatch(examples: readonly Example[]): Batch {
  * Endless batches of `size` examples: each epoch is a new seeded shuffle (seed + epoch), cut into
  * full batches; the last partial batch of an epoch is dropped (unless the data is smaller than
  * one batch, which is then served whole).
+ *
+ * With `group` > 0, rows of like length are batched together, as Hugging Face's
+ * `group_by_length` does: the shuffled epoch is cut into runs of `group · size` rows, each run is
+ * sorted by length and cut into batches, and the batches are served in a seeded random order. A
+ * batch then pads less, so its length bucket (see `train/bert.ts`) is shorter.
  */
 export class Batches {
   /** Epochs started. */
   epoch = 0;
-  private order: number[] = [];
-  private at = 0;
+  private queue: number[][] = [];
 
-  /** Batches of `size` over `examples`, shuffled from `seed`. */
-  constructor(readonly examples: readonly Example[], readonly size: number, readonly seed: number) {
+  /** Batches of `size` over `examples`, shuffled from `seed`, grouped by length when `group` > 0. */
+  constructor(
+    readonly examples: readonly Example[],
+    readonly size: number,
+    readonly seed: number,
+    readonly group = 0,
+  ) {
     if (examples.length === 0) throw new Error("no training examples");
     if (!Number.isSafeInteger(size) || size < 1) throw new Error(`batch size must be >= 1, got ${size}`);
+    if (!Number.isSafeInteger(group) || group < 0) {
+      throw new Error(`group must be an integer >= 0, got ${group}`);
+    }
+  }
+
+  /** The batches of the next epoch, as lists of example indices. */
+  private nextEpoch(): number[][] {
+    const order = shuffled(this.examples.length, (this.seed + this.epoch) >>> 0);
+    this.epoch++;
+    const take = Math.min(this.size, order.length);
+    const runs: number[][] = [];
+    const run = this.group > 0 ? this.group * take : order.length;
+    for (let at = 0; at < order.length; at += run) {
+      const part = order.slice(at, at + run);
+      if (this.group > 0) part.sort((a, b) => this.examples[a].length - this.examples[b].length || a - b);
+      runs.push(part);
+    }
+    const batches: number[][] = [];
+    for (const part of runs) {
+      for (let at = 0; at + take <= part.length; at += take) batches.push(part.slice(at, at + take));
+    }
+    if (this.group === 0) return batches;
+    const perm = shuffled(batches.length, (this.seed ^ 0x5bd1e995) + this.epoch);
+    return perm.map((i) => batches[i]);
   }
 
   /** The next batch. */
   next(): Batch {
-    const take = Math.min(this.size, this.examples.length);
-    if (this.at + take > this.order.length) {
-      this.order = shuffled(this.examples.length, (this.seed + this.epoch) >>> 0);
-      this.epoch++;
-      this.at = 0;
-    }
-    const rows = this.order.slice(this.at, this.at + take).map((i) => this.examples[i]);
-    this.at += take;
-    return makeBatch(rows);
+    while (this.queue.length === 0) this.queue = this.nextEpoch();
+    return makeBatch(this.queue.shift()!.map((i) => this.examples[i]));
   }
 }

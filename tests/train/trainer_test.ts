@@ -214,3 +214,28 @@ Deno.test("shuffling is a seeded permutation; batches cover each epoch once", ()
   assert.equal(b.epoch, 2);
   assert.deepEqual([next.batch, next.seq, next.labels.length], [64, 1, 64]);
 });
+
+Deno.test("batches grouped by length: each epoch still covers every row once, batches pad less", () => {
+  const rows: Example[] = Array.from({ length: 96 }, (_, i) => ({
+    ids: Int32Array.of(i),
+    mask: Int32Array.of(1),
+    label: 0,
+    length: 1 + ((i * 37) % 50),
+  }));
+  const spread = (b: Batches) => {
+    let s = 0;
+    for (let k = 0; k < 12; k++) {
+      const batch = b.next();
+      const lengths = [...batch.ids].map((i) => rows[i].length);
+      s += Math.max(...lengths) - Math.min(...lengths);
+    }
+    return s;
+  };
+  const grouped = new Batches(rows, 8, 1, 4);
+  const seen = new Set<number>();
+  for (let k = 0; k < 12; k++) for (const id of grouped.next().ids) seen.add(id);
+  assert.equal(seen.size, 96);
+  assert.equal(grouped.epoch, 1);
+  assert.ok(spread(new Batches(rows, 8, 1, 4)) * 3 < spread(new Batches(rows, 8, 1)));
+  assert.deepEqual([...new Batches(rows, 8, 5, 4).next().ids], [...new Batches(rows, 8, 5, 4).next().ids]);
+});
