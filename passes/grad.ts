@@ -81,3 +81,6 @@ export const gradPass = definePass({
     return "changed";
   },
 });
+
+/** The pass as a default export, so that `loadPlugin` can register it into a registry. */
+export default gradPass;
