@@ -27,6 +27,7 @@ import { log } from "./log.ts";
 import { mul } from "./mul.ts";
 import { pow } from "./pow.ts";
 import { qdense } from "./qdense.ts";
+import { qgather } from "./qgather.ts";
 import { reduceMean } from "./reduce_mean.ts";
 import { reduceSum } from "./reduce_sum.ts";
 import { reshape } from "./reshape.ts";
@@ -67,6 +68,7 @@ export const builtinOps: readonly OpDef[] = [
   mul,
   pow,
   qdense,
+  qgather,
   reduceMean,
   reduceSum,
   reshape,
