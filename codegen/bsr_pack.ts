@@ -11,6 +11,9 @@
  * them are in order, so the total length is `nnz·R·C`. Values outside W (ragged edge blocks
  * beyond N or K) are stored as 0, whatever SciPy's padding held.
  *
+ * Row-grouped variants are packed by codegen/grouped_pack.ts (dense panels per group, and an
+ * index of output rows).
+ *
  * Index (`packBsrIndex`, generic variants only): `indptr` (nbr + 1 block offsets) followed by,
  * per block, the byte offset of its first column's row in the transposed x scratch
  * (`indices[b] · C · Mp · 4`, Mp = the padded token count).
@@ -18,9 +21,11 @@
 
 import type { BsrSpec, BsrVariant } from "./wasm/bsr.ts";
 import { paddedTokens } from "./wasm/bsr.ts";
+import { packGroupedData, packGroupedIndex, unpackGroupedData } from "./grouped_pack.ts";
 
 /** The weight values in the layout the kernel of `variant` reads, from SciPy's `[nnz, R, C]`. */
 export function packBsrData(spec: BsrSpec, variant: BsrVariant, data: Float32Array): Float32Array {
+  if (variant.grouped) return packGroupedData(spec, data);
   const [R, C] = spec.block;
   const nnz = spec.indices.length;
   if (data.length < nnz * R * C) {
@@ -51,6 +56,7 @@ export function packBsrData(spec: BsrSpec, variant: BsrVariant, data: Float32Arr
 
 /** Inverse of packBsrData (for tests): SciPy's `[nnz, R, C]`, zeros outside W. */
 export function unpackBsrData(spec: BsrSpec, variant: BsrVariant, packed: Float32Array): Float32Array {
+  if (variant.grouped) return unpackGroupedData(spec, packed);
   const [R, C] = spec.block;
   const out = new Float32Array(spec.indices.length * R * C);
   const nbr = spec.indptr.length - 1;
@@ -71,6 +77,7 @@ export function unpackBsrData(spec: BsrSpec, variant: BsrVariant, packed: Float3
 
 /** The index generic variants read (indptr, then each block's byte offset into x^T); undefined for specialized ones. */
 export function packBsrIndex(spec: BsrSpec, variant: BsrVariant): Int32Array | undefined {
+  if (variant.grouped) return packGroupedIndex(spec);
   if (variant.specialized) return undefined;
   const C = spec.block[1];
   const Mp = paddedTokens(spec.M, variant);

@@ -5,6 +5,22 @@ import type { CompileReport } from "./compile.ts";
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /**
+ * The reuse of row-grouped kernels (codegen/wasm/grouped_bsr.ts), one line: products using
+ * them, their distinct kernels, the distinct group patterns those bake (the id in the name,
+ * whatever the epilogue), the calls per kernel and the code size; undefined when there are none.
+ */
+export function groupedSummary(r: CompileReport): string | undefined {
+  const products = r.schedules.filter((s) => s.variant.includes("grouped")).length;
+  const kernels = r.kernels.filter((k) => k.name.startsWith("gbsr_"));
+  if (products === 0 || kernels.length === 0) return undefined;
+  const patterns = new Set(kernels.map((k) => k.name.match(/^gbsr_m\d+_n\d+_k\d+_b\d+x\d+_[^_]+_g\d+/)?.[0]));
+  const calls = kernels.reduce((n, k) => n + k.calls, 0);
+  const kib = kernels.reduce((n, k) => n + k.textBytes, 0) / 1024;
+  return `row-grouped kernels: ${products} products, ${kernels.length} kernels (${patterns.size} patterns), ` +
+    `${calls} calls, ${(calls / kernels.length).toFixed(1)} per kernel, ${kib.toFixed(1)} KiB of text`;
+}
+
+/**
  * Formats a compile report for the terminal. `bsrSkips`, when the report carries it, is listed
  * last: the dense products `bsr-lower` left dense, one line each: the weight (`@name`, or `%name`
  * for a computed w), the reason's key as its statistic names it (`too-dense`, `use`, ...) and the
@@ -46,6 +62,8 @@ export function formatReport(r: CompileReport): string {
       `  sparse schedules (${r.schedules.length} products${r.tuned ? `, ${r.tuned} tuned now` : ""}):`,
     );
     for (const [what, n] of groups) lines.push(`    ${String(n).padStart(3)}x ${what}`);
+    const grouped = groupedSummary(r);
+    if (grouped) lines.push(`  ${grouped}`);
   }
   const width = Math.max(...r.kernels.map((k) => k.name.length), 6);
   for (const k of r.kernels) {

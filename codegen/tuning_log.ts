@@ -5,10 +5,14 @@
  * An entry is keyed on what decides the best schedule: the product's dimensions (M, N, K), the
  * block shape, the density rounded to 1%, whether the kernels use relaxed SIMD and the machine's
  * CPU model. The exact pattern is not in the key: two weights of the same shape, block and
- * density run best with the same schedule.
+ * density run best with the same schedule. A weight whose block rows share few column patterns
+ * (a row-grouped kernel is then a candidate, codegen/wasm/bsr_cost.ts) also has its number of
+ * groups in the key (`groups 12`), when the arrays are given: its best schedule depends on it.
  */
 
 import { cpus } from "node:os";
+import { bsrRowGroupCount } from "../ir/bsr_pattern.ts";
+import { fewRowPatterns } from "./wasm/bsr_cost.ts";
 
 /** One measured choice. */
 export interface TuningEntry {
@@ -32,13 +36,25 @@ export interface TuningLog {
 
 /** The key of a sparse product for the log. */
 export function tuningKey(
-  s: { M: number; N: number; K: number; block: readonly [number, number]; density: number },
+  s: {
+    M: number;
+    N: number;
+    K: number;
+    block: readonly [number, number];
+    density: number;
+    indptr?: Int32Array;
+    indices?: Int32Array;
+  },
   relaxedSimd: boolean,
   cpu: string,
 ): string {
-  return `${s.M}x${s.N}x${s.K} block ${s.block[0]}x${s.block[1]} density ${s.density.toFixed(2)} ${
-    relaxedSimd ? "relaxed-simd" : "simd"
-  } ${cpu}`;
+  const groups = s.indptr && s.indices
+    ? bsrRowGroupCount({ indptr: s.indptr, indices: s.indices })
+    : undefined;
+  const grouped = groups !== undefined && fewRowPatterns(groups, s.indptr!.length - 1);
+  return `${s.M}x${s.N}x${s.K} block ${s.block[0]}x${s.block[1]} density ${s.density.toFixed(2)}${
+    grouped ? ` groups ${groups}` : ""
+  } ${relaxedSimd ? "relaxed-simd" : "simd"} ${cpu}`;
 }
 
 /** An empty log. */

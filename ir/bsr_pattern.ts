@@ -184,3 +184,72 @@ export function bsrPatternIds(patterns: readonly BsrPattern[]): string[] {
   const table = new BsrPatternIds();
   return patterns.map((p, i) => table.id(p, `p${hashes[i].slice(0, digits)}`));
 }
+
+/**
+ * Block rows that store the same block columns, in the same order: one group of a weight's
+ * row-grouped form (codegen/wasm/grouped_bsr.ts runs one dense micro-GEMM per group).
+ */
+export interface BsrRowGroup {
+  /** The block columns every block row of the group stores, in their stored order (empty for empty rows). */
+  readonly columns: Int32Array;
+  /** The group's block rows, ascending. */
+  readonly rows: Int32Array;
+}
+
+/**
+ * The block rows of a pattern grouped by identical `indices` lists (as stored, order included),
+ * in canonical order: by column list (shorter first, then lexicographically), so two weights
+ * with the same groups list them alike whichever rows hold them. A magnitude-pruned weight has
+ * about one group per block row; a weight pruned to K shared row patterns has K groups.
+ */
+export function bsrRowGroups(
+  p: { readonly indptr: Int32Array; readonly indices: Int32Array },
+): BsrRowGroup[] {
+  const byKey = new Map<string, { columns: Int32Array; rows: number[] }>();
+  for (let r = 0; r + 1 < p.indptr.length; r++) {
+    const columns = p.indices.subarray(p.indptr[r], p.indptr[r + 1]);
+    const key = columns.join(",");
+    const g = byKey.get(key);
+    if (g) g.rows.push(r);
+    else byKey.set(key, { columns, rows: [r] });
+  }
+  const order = (a: Int32Array, b: Int32Array) => {
+    if (a.length !== b.length) return a.length - b.length;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+    return 0;
+  };
+  return [...byKey.values()]
+    .sort((a, b) => order(a.columns, b.columns))
+    .map((g) => ({ columns: Int32Array.from(g.columns), rows: Int32Array.from(g.rows) }));
+}
+
+/** The number of distinct block-row patterns (`bsrRowGroups(p).length`) without building the groups. */
+export function bsrRowGroupCount(p: { readonly indptr: Int32Array; readonly indices: Int32Array }): number {
+  const keys = new Set<string>();
+  for (let r = 0; r + 1 < p.indptr.length; r++) {
+    keys.add(p.indices.subarray(p.indptr[r], p.indptr[r + 1]).join(","));
+  }
+  return keys.size;
+}
+
+/**
+ * What a row-grouped kernel bakes, as a pattern for `BsrPatternIds` and `bsrPatternHash`: the
+ * shape and block, and per group (in `bsrRowGroups` order) its output-row count followed by its
+ * block columns (`indices`, delimited by `indptr`). Which rows a group holds is not part of it
+ * (the kernel reads them from data), so weights whose groups keep the same columns for the same
+ * number of rows share one kernel. `rowsOut(group)` is the group's output rows (R per block row,
+ * fewer at a ragged edge).
+ */
+export function bsrGroupedSignature(
+  p: BsrPattern,
+  groups: readonly BsrRowGroup[],
+  rowsOut: (g: BsrRowGroup) => number,
+): BsrPattern {
+  const indptr = new Int32Array(groups.length + 1);
+  const indices: number[] = [];
+  groups.forEach((g, i) => {
+    indices.push(rowsOut(g), ...g.columns);
+    indptr[i + 1] = indices.length;
+  });
+  return { shape: p.shape, block: p.block, indptr, indices: Int32Array.from(indices) };
+}

@@ -9,9 +9,15 @@
  * `BsrPatternIds` table per lowering confirms it against the arrays as stored: an id already
  * naming other arrays (a stale attribute, a hash collision) gets a suffix, so two different
  * patterns never share a kernel, and equal arrays reuse the id they got first.
+ *
+ * A row-grouped kernel (codegen/wasm/grouped_bsr.ts, chosen like any schedule) is named by the
+ * id of its `bsrGroupedSignature` in a second table per lowering, so weights whose block rows
+ * form the same groups of columns share it across matrices and layers; its row lists and
+ * weights are data.
  */
 
 import { BSR_PATTERN_ID, BsrPatternIds, bsrPatternOf } from "../../ir/bsr_pattern.ts";
+import { groupedSignatureOf } from "../wasm/grouped_bsr.ts";
 import type { Op } from "../../ir/module.ts";
 import type { BsrTensor } from "../../ir/tensor.ts";
 import { numel } from "../../ir/types.ts";
@@ -38,6 +44,9 @@ export function bsrSpecOf(op: Op, w: BsrTensor): BsrSpec {
 /** The pattern ids of each lowering's specialized kernels. */
 const patternIds = new WeakMap<LowerContext, BsrPatternIds>();
 
+/** The ids of each lowering's row-grouped kernels (of their `bsrGroupedSignature`s). */
+const groupIds = new WeakMap<LowerContext, BsrPatternIds>();
+
 /**
  * The id naming `op`'s specialized kernel: its `pattern` attribute when that is a well-formed
  * id, else the computed one, confirmed against `w`'s arrays in `ids`.
@@ -57,8 +66,15 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
   }
   const ids = patternIds.get(ctx) ?? new BsrPatternIds();
   patternIds.set(ctx, ids);
-  const spec: BsrSpec = { ...bsrSpecOf(op, t), pattern: kernelPatternId(ids, op, t) };
+  let spec: BsrSpec = { ...bsrSpecOf(op, t), pattern: kernelPatternId(ids, op, t) };
   const { variant, why } = ctx.chooseBsr(spec, op);
+  if (variant.grouped) {
+    // Row-grouped kernels are named by what they bake (the groups' columns and sizes), so
+    // weights with the same groups share one whatever rows hold them.
+    const gids = groupIds.get(ctx) ?? new BsrPatternIds();
+    groupIds.set(ctx, gids);
+    spec = { ...spec, groupPattern: gids.id(groupedSignatureOf(spec)) };
+  }
   const key = variantKey(variant);
   const generated = (target: Parameters<typeof bsrKernel>[2]) => bsrKernel(spec, variant, target);
   const probe = bsrKernel(spec, variant, { relaxedSimd: true });
@@ -83,8 +99,9 @@ export function lowerBsrDense(op: Op, ctx: LowerContext): void {
     variant: key,
     why,
     density: (t.indices.length * R * C) / (spec.N * spec.K),
-    fmaPerXLoad: variant.rows,
-    fmaPerWeightLoad: variant.vecs,
+    // Row-grouped tiles splat x (one token) for 2 weight vectors and load weights for 6 tokens.
+    fmaPerXLoad: variant.grouped ? variant.vecs : variant.rows,
+    fmaPerWeightLoad: variant.grouped ? variant.rows : variant.vecs,
     tokenPadding: paddedTokens(spec.M, variant) / spec.M,
   });
   if (probe.prepare && !shared) {

@@ -24,6 +24,7 @@
  */
 
 import { bsrPatternHash } from "../../ir/bsr_pattern.ts";
+import { groupedBsrKernel } from "./grouped_bsr.ts";
 import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import { helperFor } from "./math.ts";
 import {
@@ -74,6 +75,11 @@ export interface BsrSpec {
    * Default: `p` and the pattern's whole 64-bit hash (ir/bsr_pattern.ts).
    */
   pattern?: string;
+  /**
+   * The id of what a row-grouped kernel bakes (`bsrGroupedSignature`, codegen/wasm/grouped_bsr.ts),
+   * in its name; the same rules as `pattern`. Default: `p` and the signature's whole hash.
+   */
+  groupPattern?: string;
 }
 
 /**
@@ -97,10 +103,20 @@ export interface BsrVariant {
    * in cache while the weights stream by (for a large K); else each block row runs every tile.
    */
   tilesOuter?: boolean;
+  /**
+   * Row-grouped (codegen/wasm/grouped_bsr.ts): block rows with equal column lists are one dense
+   * micro-GEMM over gathered columns of x (not transposed; `rows` x `4 · vecs` = tokens x output
+   * rows, 6x8 with FMA and 5x8 without). The other fields are then descriptive only.
+   */
+  grouped?: boolean;
 }
+
+/** The row-grouped variant. */
+export const GROUPED_VARIANT: BsrVariant = { xT: false, vecs: 2, rows: 6, specialized: false, grouped: true };
 
 /** E.g. `xT.t32.r1.gen`. */
 export function variantKey(v: BsrVariant): string {
+  if (v.grouped) return "x.grouped.t6x8";
   return `${v.xT ? "xT" : "x"}.t${4 * v.vecs}.r${v.rows}.${v.specialized ? "spec" : "gen"}${
     v.tilesOuter ? ".to" : ""
   }`;
@@ -108,6 +124,7 @@ export function variantKey(v: BsrVariant): string {
 
 /** Tokens padded to whole tiles: the columns of xᵀ in scratch. */
 export function paddedTokens(M: number, v: BsrVariant): number {
+  if (v.grouped) return Math.ceil(M / 6) * 6;
   const T = 4 * v.vecs;
   return Math.max(1, Math.ceil(M / T)) * T;
 }
@@ -142,7 +159,8 @@ const P = {
 };
 
 /**
- * The kernels for `spec` under `variant`. `prepare` (params x, scratch; then tid, nt) transposes
+ * The kernels for `spec` under `variant` (the row-grouped kernel of grouped_bsr.ts for a
+ * grouped variant: no prepare, the same parameters as a generic kernel). `prepare` (params x, scratch; then tid, nt) transposes
  * x into scratch and must run, on all threads, as its own step before `kernel` (with a barrier
  * between). `kernel` params: x, data, [index, for generic variants,] [bias,] y, scratch (byte
  * addresses), then tid, nt. `scratchBytes` is the xᵀ scratch both use.
@@ -153,6 +171,7 @@ export function bsrKernel(
   target: KernelTarget,
 ): { prepare?: WasmKernel; kernel: WasmKernel; scratchBytes: number } {
   checkBsrSpec(spec);
+  if (variant.grouped) return groupedBsrKernel(spec, target);
   if (!variant.xT) throw new Error("bsr: only xT variants are implemented");
   const [R, C] = spec.block;
   const Mp = paddedTokens(spec.M, variant);

@@ -10,9 +10,23 @@
  * under `SPECIALIZE_BUDGET_BYTES` is baked in; a larger one gets the generic kernel, with token
  * tiles outermost for 1xC blocks whose xᵀ outgrows the cache. `--tune` times the candidates
  * (codegen/tune.ts) and a tuning log overrides the default.
+ *
+ * A weight whose block rows share few column patterns (at most `GROUPED_MAX_GROUPS`) also has the
+ * row-grouped kernel (grouped_bsr.ts) as a candidate; it is the default when its estimated cost
+ * (padded micro-GEMM work, gather and scattered stores at the dense GEMM's rate) is below the
+ * estimate of the index-driven default.
  */
 
-import { type BsrSpec, type BsrVariant, checkBsrSpec, paddedTokens, variantKey } from "./bsr.ts";
+import {
+  type BsrSpec,
+  type BsrVariant,
+  checkBsrSpec,
+  GROUPED_VARIANT,
+  paddedTokens,
+  variantKey,
+} from "./bsr.ts";
+import { bsrRowGroupCount } from "../../ir/bsr_pattern.ts";
+import { GROUP_PANEL, groupedCodeBytes, groupedLayout } from "./grouped_bsr.ts";
 
 /** xᵀ larger than this (bytes) no longer stays in a core's L2 cache with the rest (Zen 5: 1 MiB). */
 const XT_CACHE_BYTES = 512 * 1024;
@@ -49,12 +63,92 @@ export function bsrVariants(spec: BsrSpec): BsrVariant[] {
     const s = { ...v, specialized: true };
     if (specializedBytes(spec, s) <= SPECIALIZE_BUDGET_BYTES) out.push(s);
   }
+  if (groupedCandidate(spec)) out.push(GROUPED_VARIANT);
   const seen = new Set<string>();
   return out.filter((v) => !seen.has(variantKey(v)) && !!seen.add(variantKey(v)));
 }
 
 /** The heuristic choice: the register block that best reuses loads for the block shape, specialized when it fits the budget. */
 export function defaultBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: string } {
+  const chosen = indexedBsrVariant(spec);
+  const grouped = groupedCandidate(spec) ? groupedEstimate(spec) : undefined;
+  if (!grouped) return chosen;
+  const other = indexedEstimate(spec, chosen.variant);
+  const ratio = (grouped.cost / Math.max(other, 1e-9)).toFixed(2);
+  if (grouped.cost < other) {
+    return {
+      variant: GROUPED_VARIANT,
+      why: `row-grouped: ${grouped.groups} column patterns over ${grouped.blockRows} block rows; each ` +
+        `group's columns gathered once, then 6x8 dense micro-GEMM tiles (${grouped.padding.toFixed(2)}x ` +
+        `padded work); est. ${ratio}x the time of ${variantKey(chosen.variant)}; ~${
+          Math.ceil(grouped.codeBytes / 1024)
+        } KiB of code.`,
+    };
+  }
+  return {
+    variant: chosen.variant,
+    why: `${chosen.why} Row-grouped (${grouped.groups} groups): est. ${ratio}x.`,
+  };
+}
+
+/**
+ * Rows a weight's block rows may be grouped into for the row-grouped kernel to be a candidate:
+ * more groups mean thin micro-GEMMs (fewer output rows per panel of 8) and more gather code.
+ */
+export const GROUPED_MAX_GROUPS = 32;
+
+/** Whether `groups` distinct block-row patterns of `blockRows` are few enough to group by. */
+export function fewRowPatterns(groups: number, blockRows: number): boolean {
+  return groups <= GROUPED_MAX_GROUPS || groups <= blockRows / 2;
+}
+
+/**
+ * Whether the row-grouped kernel (grouped_bsr.ts) is a candidate: at most `GROUPED_MAX_GROUPS`
+ * distinct block-row patterns (or at most half as many as block rows, for small matrices), and
+ * its gather code within `SPECIALIZE_BUDGET_BYTES`.
+ */
+export function groupedCandidate(spec: BsrSpec): boolean {
+  checkBsrSpec(spec);
+  if (!fewRowPatterns(bsrRowGroupCount(spec), spec.indptr.length - 1)) return false;
+  return groupedCodeBytes(groupedLayout(spec)) <= SPECIALIZE_BUDGET_BYTES;
+}
+
+/**
+ * Relative time per FMA of each kernel, from single-kernel measurements against the dense GEMM
+ * at 80% sparsity (bench/bsr_bench.ts, docs/codegen-runtime.md): indexed BSR kernels run at
+ * about 0.85 (4k-row blocks), 0.75 (2-3 rows), 0.68 (1xC, C >= 8) and 0.5 (narrower 1xC) of the
+ * dense GEMM's rate; the grouped micro-GEMM at about 0.9, its gather and scattered stores aside.
+ */
+function indexedEstimate(spec: BsrSpec, v: BsrVariant): number {
+  const [R, C] = spec.block;
+  const rate = R >= 4 ? 0.85 : R >= 2 ? 0.75 : C >= 8 ? 0.68 : 0.5;
+  return (spec.indices.length * R * C * paddedTokens(spec.M, v)) / rate;
+}
+
+/** The grouped kernel's estimated cost (in the units of indexedEstimate) and its facts for the report. */
+function groupedEstimate(spec: BsrSpec) {
+  const layout = groupedLayout(spec);
+  const Mp = Math.ceil(spec.M / 6) * 6;
+  let work = 0, useful = 0, gather = 0, stores = 0;
+  for (const g of layout.groups) {
+    work += g.panels * GROUP_PANEL * g.Kp * Mp;
+    useful += g.features.length * g.kept.length * spec.M;
+    gather += spec.M * g.Kp;
+    stores += g.panels * GROUP_PANEL * Mp;
+  }
+  // A gathered float costs about two FMAs (load and store); a scattered output about one.
+  const cost = (work + 2 * gather + (layout.vectorStores ? 0.25 : 1) * stores) / 0.9;
+  return {
+    cost,
+    groups: layout.groups.length,
+    blockRows: spec.indptr.length - 1,
+    padding: work / Math.max(useful, 1),
+    codeBytes: groupedCodeBytes(layout),
+  };
+}
+
+/** The best of the index-driven (generic or specialized) variants, by the heuristics below. */
+function indexedBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: string } {
   checkBsrSpec(spec);
   const R = spec.block[0];
   let rows = 1, vecs = 8;
