@@ -20,7 +20,8 @@
  * ```
  */
 
-import { type HfModel, readHfBert } from "../frontend/hf.ts";
+import { readHfBert } from "../frontend/hf.ts";
+import type { BertConfig } from "../frontend/synthetic_bert.ts";
 import { type BertTokenizer, loadTokenizer } from "../frontend/tokenizer.ts";
 import { grad, type GradInfo, runGrad } from "../ir/autodiff.ts";
 import { cloneModule } from "../ir/clone.ts";
@@ -41,8 +42,10 @@ export const LENGTH_STEP = 16;
 export interface TrainableBert {
   /** The checkpoint folder it came from. */
   readonly dir: string;
-  /** The imported model (module at batch 1 and `seq`). */
-  readonly hf: HfModel;
+  /** The imported module (batch 1, length `seq`). */
+  readonly module: Module;
+  /** The model's dimensions. */
+  readonly config: BertConfig;
   /** The static sequence length. */
   readonly seq: number;
   /** Number of labels. */
@@ -72,7 +75,8 @@ export async function loadBert(dir: string, options: { seq: number }): Promise<T
   const seq = options.seq;
   return {
     dir,
-    hf,
+    module: hf.module,
+    config: hf.config,
     seq,
     labels: hf.config.labels,
     weights,

@@ -126,8 +126,14 @@ export interface TrainOptions {
   readonly evalEvery?: number;
   /** Also evaluate before the first step. */
   readonly evalAtStart?: boolean;
-  /** Measures the model with the current weights (e.g. dev accuracy). */
-  readonly evaluate?: (weights: ReadonlyMap<string, Float32Array>) => number | Promise<number>;
+  /**
+   * Measures the model with the current weights (e.g. dev accuracy); `at.step` is the steps taken
+   * (0 before training), `at.final` whether it is the evaluation at the end.
+   */
+  readonly evaluate?: (
+    weights: ReadonlyMap<string, Float32Array>,
+    at: { readonly step: number; readonly final: boolean },
+  ) => number | Promise<number>;
   /** Called after every step. */
   readonly onStep?: (r: StepReport) => void;
   /** Called after every evaluation. */
@@ -236,7 +242,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const evaluate = async (step: number) => {
     if (!o.evaluate) return;
-    const point = { step, accuracy: await o.evaluate(o.weights), sparsity: sparsity() };
+    const at = { step, final: step === o.steps };
+    const point = { step, accuracy: await o.evaluate(o.weights, at), sparsity: sparsity() };
     evals.push(point);
     o.onEval?.(point);
   };

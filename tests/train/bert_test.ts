@@ -25,7 +25,7 @@ Deno.test({
   async fn() {
     const model = await loadBert(MODEL, { seq: 64 });
     assert.equal(model.prunable.length, 24);
-    assert.equal(model.weights.size, model.hf.module.weights.size);
+    assert.equal(model.weights.size, model.module.weights.size);
     const golden = Deno.readTextFileSync(join(MODEL, "golden_dev.jsonl")).trim().split("\n").slice(0, 12)
       .map((l) => JSON.parse(l));
     const dev = (await readExamples("../shared/data/sst2/dev.tsv", model.tokenizer, 64)).slice(0, 12);

@@ -1,0 +1,168 @@
+/**
+ * Fine-tuning a Hugging Face BERT classifier on SST-2, end to end: the checkpoint is read
+ * (`train/bert.ts`), the training rows are tokenized and batched (`train/data.ts`), the loop runs
+ * the objective (`train/trainer.ts`) with gradients from the IR's autodiff on the interpreter,
+ * dev accuracy is measured at intervals (on the first `evalRows` dev rows) and at the end (on all
+ * of them), and the result is written as a checkpoint in the input's layout
+ * (`train/checkpoint.ts`) with a `training.json` beside it saying how it was made.
+ *
+ * ```ts
+ * const r = await trainSst2({
+ *   model: "../shared/models/sst2-bert-mini-pruned-1x32-80",
+ *   data: "../shared/data/sst2/train.tsv",
+ *   out: "out/mini-1x32-ft",
+ *   steps: 40,
+ *   objective: { kind: "masked" },
+ * });
+ * console.log(r.result.evals.at(-1)); // { step: 40, accuracy: ..., sparsity: ... }
+ * ```
+ */
+
+import { dirname, join } from "node:path";
+import { bertLossAndGrads, evaluateAccuracy, loadBert, trainedWeights } from "./bert.ts";
+import { writeHfCheckpoint, type WrittenCheckpoint } from "./checkpoint.ts";
+import { Batches, type Example, readExamples } from "./data.ts";
+import { type EvalPoint, type Objective, type StepReport, train, type TrainResult } from "./trainer.ts";
+
+/** Options of {@link trainSst2}. */
+export interface Sst2TrainOptions {
+  /** The Hugging Face checkpoint folder to start from. */
+  readonly model: string;
+  /** The training TSV (`sentence<TAB>label`). */
+  readonly data: string;
+  /** The dev TSV; by default `dev.tsv` beside `data` (no evaluation when it does not exist). */
+  readonly dev?: string;
+  /** The folder to write the trained checkpoint to (never the input's). */
+  readonly out: string;
+  /** Optimizer steps; 100 by default. */
+  readonly steps?: number;
+  /** Rows per batch; 32 by default. */
+  readonly batch?: number;
+  /** Peak learning rate; 5e-5 by default. */
+  readonly lr?: number;
+  /** Warmup steps; 10% of the steps by default. */
+  readonly warmup?: number;
+  /** The static sequence length rows are fitted to; 64 by default. */
+  readonly seq?: number;
+  /** Seed of the shuffling; 0 by default. */
+  readonly seed?: number;
+  /** AdamW's weight decay; 0.01 by default. */
+  readonly weightDecay?: number;
+  /** The objective; plain fine-tuning by default. */
+  readonly objective?: Objective;
+  /** Evaluate every this many steps (0 = only at the end); 0 by default. */
+  readonly evalEvery?: number;
+  /** Dev rows of the interval evaluations (the first N); all by default. The last one uses all. */
+  readonly evalRows?: number;
+  /** Also evaluate before training (on all dev rows). */
+  readonly evalAtStart?: boolean;
+  /** Batch rows of like length together (runs of `group` batches sorted by length); 0 = off; 50 by default. */
+  readonly group?: number;
+  /** Do not train the word embeddings (the largest weight, a third of the mini model). */
+  readonly freezeEmbeddings?: boolean;
+  /** Called after every step. */
+  readonly onStep?: (r: StepReport) => void;
+  /** Called after every evaluation. */
+  readonly onEval?: (e: EvalPoint & { rows: number }) => void;
+  /** Called when an evaluation starts, then per row. */
+  readonly onEvalRow?: (done: number, rows: number) => void;
+  /** Called with what is being done (loading, tokenizing, writing). */
+  readonly onStage?: (stage: string) => void;
+}
+
+/** What {@link trainSst2} did. */
+export interface Sst2TrainResult {
+  /** The loop's result. */
+  readonly result: TrainResult;
+  /** The checkpoint written. */
+  readonly checkpoint: WrittenCheckpoint;
+  /** Training rows read. */
+  readonly trainRows: number;
+  /** Dev rows read (0 without a dev file). */
+  readonly devRows: number;
+  /** The `training.json` written beside the checkpoint. */
+  readonly report: Record<string, unknown>;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await Deno.stat(path).catch(() => undefined))?.isFile ?? false;
+}
+
+/** Trains a checkpoint on SST-2 and writes the result (see the module doc). */
+export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
+  const steps = o.steps ?? 100;
+  const batch = o.batch ?? 32;
+  const seq = o.seq ?? 64;
+  const lr = o.lr ?? 5e-5;
+  const warmup = o.warmup ?? Math.round(0.1 * steps);
+  const seed = o.seed ?? 0;
+  const objective: Objective = o.objective ?? { kind: "plain" };
+  o.onStage?.(`loading ${o.model}`);
+  const model = await loadBert(o.model, { seq });
+  o.onStage?.(`tokenizing ${o.data}`);
+  const examples = await readExamples(o.data, model.tokenizer, seq);
+  const devPath = o.dev ?? join(dirname(o.data), "dev.tsv");
+  let dev: Example[] = [];
+  if (o.dev !== undefined || await isFile(devPath)) dev = await readExamples(devPath, model.tokenizer, seq);
+  const frozen = o.freezeEmbeddings ? (n: string) => n.endsWith("word_embeddings.weight") : undefined;
+  const lossAndGrads = bertLossAndGrads(model, { frozen });
+
+  let lastRows = 0;
+  const evaluate = dev.length === 0
+    ? undefined
+    : (weights: ReadonlyMap<string, Float32Array>, at: { step: number; final: boolean }) => {
+      // Interval evaluations use the first evalRows rows; the ones before and after training, all.
+      const rows = at.final || at.step === 0 || o.evalRows === undefined ? dev : dev.slice(0, o.evalRows);
+      lastRows = rows.length;
+      o.onEvalRow?.(0, rows.length);
+      return evaluateAccuracy(model, weights, rows, (d) => o.onEvalRow?.(d, rows.length));
+    };
+  const result = await train({
+    weights: model.weights,
+    prunable: model.prunable,
+    lossAndGrads,
+    batches: new Batches(examples, batch, seed, o.group ?? 50),
+    steps,
+    lr,
+    warmup,
+    weightDecay: o.weightDecay,
+    objective,
+    evalEvery: o.evalEvery,
+    evalAtStart: o.evalAtStart,
+    evaluate,
+    onStep: o.onStep,
+    onEval: (e) => o.onEval?.({ ...e, rows: lastRows }),
+  });
+
+  const report = {
+    model: o.model,
+    task: "sst2",
+    data: o.data,
+    dev: dev.length > 0 ? devPath : null,
+    objective,
+    steps,
+    batch,
+    lr,
+    warmup,
+    seq,
+    seed,
+    weightDecay: o.weightDecay ?? 0.01,
+    group: o.group ?? 50,
+    trained: trainedWeights(model, { frozen }).length,
+    frozen: o.freezeEmbeddings ? ["word embeddings"] : [],
+    seconds: result.seconds,
+    loss: { first: result.losses[0], last: result.losses.at(-1), mean: mean(result.losses) },
+    evals: result.evals,
+    sparsity: result.sparsity,
+  };
+  o.onStage?.(`writing ${o.out}`);
+  const trained = new Map([...model.weights].filter(([name]) => !(frozen?.(name) ?? false)));
+  const checkpoint = await writeHfCheckpoint(o.model, o.out, trained, {
+    "training.json": JSON.stringify(report, null, 2) + "\n",
+  });
+  return { result, checkpoint, trainRows: examples.length, devRows: dev.length, report };
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
