@@ -308,3 +308,53 @@ export { bertTokenizer } from "./runtime/tokenizer.ts";
 export { type Manifest, type ManifestEntry } from "./runtime/manifest.ts";
 export { type WorkerInit } from "./runtime/worker.ts";
 export { emptyLog, readTuningLog, type TuningEntry, type TuningLog } from "./codegen/tuning_log.ts";
+
+// Training: AdamW, sparsity objectives (masked fine-tuning, group lasso, gradual pruning), SST-2.
+export { AdamW, type AdamWOptions, decays, warmupLinearLr } from "./train/adamw.ts";
+export {
+  applyMask,
+  type Block as BlockShape,
+  blockNorms,
+  type CubicSchedule,
+  cubicSparsity,
+  groupLassoPenalty,
+  isPruningStep,
+  masksFromZeros,
+  type Matrix as PrunableMatrix,
+  parseBlock,
+  proxGroupLasso,
+  prunableWeights,
+  pruneBlocks,
+  zeroFraction,
+} from "./train/sparsity.ts";
+export {
+  type Batch,
+  Batches,
+  encodeRows,
+  type Example,
+  makeBatch,
+  readExamples,
+  shuffled,
+} from "./train/data.ts";
+export { CheckpointError, writeHfCheckpoint, type WrittenCheckpoint } from "./train/checkpoint.ts";
+export {
+  type EvalPoint,
+  gmpSchedule,
+  type LossAndGrads,
+  type Objective,
+  prunableSparsity,
+  type StepReport,
+  train,
+  type TrainOptions,
+  type TrainResult,
+} from "./train/trainer.ts";
+export {
+  type BertGradOptions,
+  bertLossAndGrads,
+  evaluateAccuracy,
+  loadBert,
+  predict as predictBert,
+  type TrainableBert,
+  trainedWeights,
+} from "./train/bert.ts";
+export { type Sst2TrainOptions, type Sst2TrainResult, trainSst2 } from "./train/sst2.ts";
