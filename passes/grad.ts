@@ -13,10 +13,10 @@ import { grad, GradError } from "../ir/autodiff.ts";
 import { withCrossEntropyLoss } from "../ir/loss.ts";
 import type { Value } from "../ir/module.ts";
 import { isFloat } from "../ir/types.ts";
-import { definePass, type NameRegex, nameRegex } from "./pass.ts";
+import { type AnyPass, definePass, type NameRegex, nameRegex } from "./pass.ts";
 
 /** The autodiff pass. */
-export const gradPass = definePass({
+export const gradPass: AnyPass = definePass({
   name: "grad",
   description: "Adds the reverse-mode backward function of a forward function (loss and weight gradients).",
   options: {
