@@ -135,6 +135,20 @@ export {
   writeSafetensors,
 } from "./ir/safetensors.ts";
 
+// Autodiff: reverse-mode gradients as a transformation of the IR (docs/autodiff.md).
+export {
+  grad,
+  type GradEntry,
+  GradError,
+  type GradInfo,
+  type GradOptions,
+  type GradValues,
+  runGrad,
+} from "./ir/autodiff.ts";
+export { type CrossEntropyOptions, withCrossEntropyLoss } from "./ir/loss.ts";
+export type { GradEmitter, GradRule } from "./ir/registry.ts";
+export { gradPass } from "./passes/grad.ts";
+
 // Passes: writing them, composing pipelines, running them, plugins.
 export {
   type Analysis,
