@@ -184,6 +184,7 @@ export function grad(m: Module, fnName: string, options: GradOptions = {}): Grad
   const scope = new NameScope(fn);
   const mapped = (v: Value) => v.kind === "weight" ? v : map.get(v)!;
   let pendingComment: string | undefined = "backward";
+  let created: Set<Value> | undefined; // the values the running rule emitted
   const emit = (
     opName: string,
     operands: readonly Value[],
@@ -197,6 +198,7 @@ export function grad(m: Module, fnName: string, options: GradOptions = {}): Grad
       pendingComment = undefined;
     }
     fn.body.push(op);
+    created?.add(op.result);
     return op.result;
   };
 
@@ -242,12 +244,15 @@ export function grad(m: Module, fnName: string, options: GradOptions = {}): Grad
         }),
     };
     let grads: readonly (Value | undefined)[];
+    created = new Set();
     try {
       grads = def.grad(e, dy);
     } catch (err) {
       const why = err instanceof OpError ? err.message : String(err instanceof Error ? err.message : err);
       throw new GradError(`grad: the gradient rule of ${where(op)} failed: ${why}`);
     }
+    const fresh = created;
+    created = undefined;
     op.operands.forEach((v, j) => {
       if (!wanted[j]) return;
       const g = grads[j];
@@ -265,6 +270,11 @@ export function grad(m: Module, fnName: string, options: GradOptions = {}): Grad
             formatType(want)
           }`,
         );
+      }
+      // A cotangent the rule made is named after its operand: `%d.<operand>`.
+      if (fresh.has(g) && v.kind !== "weight") {
+        g.name = scope.fresh(`d.${v.name}`);
+        fresh.delete(g);
       }
       accumulate(v, g, `d.${v.name}`);
     });

@@ -27,6 +27,7 @@ const EXPECTED = [
   "mul",
   "pow",
   "qdense",
+  "qgather",
   "reduce_mean",
   "reduce_sum",
   "reshape",
