@@ -34,6 +34,13 @@
  * **act-max** (default 63) is the op's `act_max`: 63 keeps quantized activations in 7 bits,
  * which the relaxed-SIMD kernel needs (docs/int8.md).
  *
+ * **Embeddings.** With `embeddings = true` (the default), a `gather` on axis 0 from a declared f32
+ * `[V, H]` weight (an embedding table; `weights` does not apply) becomes
+ * `qgather @<name>.q, @<name>.scale, ids`: the table quantized per row exactly as a dense weight is
+ * per output channel (so a table also used by a `dense` is quantized once), looked up in int8 and
+ * scaled to f32 (ir/ops/qgather.ts). On BERT the word embeddings are most of the weights a dense
+ * quantization leaves in f32.
+ *
  * **Output.** A log line per weight (shape, largest scale, mean |W − w_scale·wq| relative to mean
  * |W|) and per static scale; statistics `weights`, `ops` and `skipped`.
  */
@@ -70,6 +77,11 @@ const options = {
     default: DEFAULT_PRUNE_TARGET,
     doc: "regex over the names of dense weights to quantize (default: the encoder's)",
   },
+  embeddings: {
+    type: "bool",
+    default: true,
+    doc: "also int8 embedding tables: gather by run-time ids from an f32 [V, H] weight becomes qgather",
+  },
   "min-in": { type: "int", default: 64, min: 0, doc: "leave weights with fewer in-features (K) in f32" },
   calibration: { type: "int", default: 128, min: 1, doc: "calibration sentences (activations=static)" },
   seed: { type: "int", default: 0, min: 0, doc: "seed of the choice of calibration sentences" },
@@ -89,6 +101,7 @@ const statistics = {
   weights: "weights quantized",
   ops: "dense and bsr_dense ops rewritten to qdense",
   skipped: "dense and bsr_dense ops left in f32 (not a target)",
+  tables: "gather ops from embedding tables rewritten to qgather",
 } as const;
 
 type Ctx = PassContext<typeof options>;
@@ -130,6 +143,16 @@ function eligible(m: Module, op: Op, ctx: Ctx, target: NameRegex): string | unde
   if (x.type.dtype !== "f32") return "x is not f32";
   if (w.type.shape[1] < ctx.options["min-in"]) return `K = ${w.type.shape[1]} is below min-in`;
   return undefined;
+}
+
+/** Whether `op` is a `gather` on axis 0 from a declared dense f32 `[V, H]` weight (an embedding table). */
+function embeddingTable(m: Module, op: Op, ctx: Ctx): boolean {
+  if (op.name !== "gather") return false;
+  const [table] = op.operands;
+  if (table.kind !== "weight" || !m.weights.has(table.name)) return false;
+  if (table.type.shape.length !== 2 || table.type.dtype !== "f32" || table.type.sparse) return false;
+  const axis = new AttrReader(ctx.registry.get("gather")!.attrs, op.attrs).int("axis");
+  return axis === 0 || axis === -2;
 }
 
 /** The logical `[N, K]` matrix of a BSR weight (f32). */
@@ -232,7 +255,7 @@ export const quantize = definePass({
     "INT8: dense and bsr_dense ops over f32 [out, in] weights become qdense with per-channel int8 weights.",
   options,
   statistics,
-  filter: { ops: ["dense", "bsr_dense"] },
+  filter: { ops: ["dense", "bsr_dense", "gather"] },
   inputs(o) {
     const data = o["calibration-data"];
     if (o.activations !== "static" || data === "random" || data === "") return {};
@@ -263,13 +286,17 @@ export const quantize = definePass({
         else ctx.stat("skipped");
       }
     }
-    if (ops.size === 0) return "unchanged";
+    const tables = new Set<Op>();
+    if (o.embeddings) {
+      for (const f of m.funcs) for (const op of f.body) if (embeddingTable(m, op, ctx)) tables.add(op);
+    }
+    if (ops.size === 0 && tables.size === 0) return "unchanged";
     const scales = o.activations === "static" ? staticScales(m, ops, ctx) : undefined;
 
     // The new weights, declared right after the weight they come from.
     const made = new Map<string, [Weight, Weight]>();
-    for (const op of ops) {
-      const w = m.weights.get(op.operands[1].name)!;
+    for (const op of [...ops, ...tables]) {
+      const w = m.weights.get(op.operands[op.name === "gather" ? 0 : 1].name)!;
       if (made.has(w.name)) continue;
       const [n, k] = w.type.shape;
       for (const name of [`${w.name}.q`, `${w.name}.scale`]) {
@@ -317,6 +344,15 @@ export const quantize = definePass({
             }),
           );
           ctx.stat("ops");
+        },
+      }, {
+        match: "gather",
+        where: (op) => tables.has(op),
+        rewrite(op, rw) {
+          const [table, ids] = op.operands;
+          const [wq, ws] = made.get(table.name)!;
+          rw.replace(op, rw.create("qgather", [wq, ws, ids], {}));
+          ctx.stat("tables");
         },
       }]);
     }

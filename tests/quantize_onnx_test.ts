@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { scoreVariant } from "../bench/int8_accuracy.ts";
+import { ulpNoiseSpread } from "../bench/ulp_noise.ts";
 import { exportOnnx } from "../frontend/onnx/export.ts";
 import { bertConfig, buildBertModule, syntheticBertWeights } from "../frontend/synthetic_bert.ts";
 import { seededInputs } from "../ir/inputs.ts";
@@ -110,6 +111,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "onnx: qgather exported to ONNX gives the interpreter's results in onnxruntime exactly",
+  ignore: !CAN_ORT,
+  async fn() {
+    const b = new ModuleBuilder("qgather");
+    const table = b.weight("emb.q", { shape: [50, 24], dtype: "i8" });
+    const scale = b.weight("emb.scale", { shape: [50], dtype: "f32" });
+    const f = b.func("main", [["ids", { shape: [2, 7], dtype: "i64" }]]);
+    f.ret(f.op("qgather", [table, scale, f.params[0]]));
+    const rnd = new Random(5);
+    const store = memoryStore(
+      new Map([
+        ["emb.q", new Tensor(table.type, Int8Array.from({ length: 50 * 24 }, () => rnd.int(255) - 127))],
+        [
+          "emb.scale",
+          new Tensor(scale.type, Float32Array.from({ length: 50 }, () => (rnd.int(1000) + 1) / 1e5)),
+        ],
+      ]),
+    );
+    const ids = new Tensor(
+      { shape: [2, 7], dtype: "i64" },
+      Float64Array.from({ length: 14 }, (_, i) => (i * 7) % 50),
+    );
+    const [want] = interpret(b.module, [ids], store);
+    const [got] = await runOrt(b.module, store, [ids]);
+    assert.equal(maxDiff(want, got), 0);
+  },
+});
+
 /** The synthetic bert-tiny (seq 16) with its synthetic weights, in memory. */
 function tiny(): { m: Module; store: WeightStore } {
   const c = bertConfig("bert-tiny", { seq: 16 });
@@ -149,7 +179,14 @@ Deno.test({
         const [q] = interpret(r.module, inputs, r.weights);
         const [ort] = await runOrt(r.module, r.weights, inputs);
         const spread = Math.max(...Array.from(f32.data, Math.abs));
-        assert.ok(maxDiff(q, ort) <= 1e-5 * spread, `${pipeline} seed ${seed}: interpreter vs onnxruntime`);
+        // onnxruntime's f32 ops round their own way: a quantizer may then round a value one step the
+        // other way. Within 1e-5 of the logits, or else within twice what the interpreter itself
+        // moves under ±2-ulp noise (bench/ulp_noise.ts).
+        const d = maxDiff(q, ort);
+        const bound = d <= 1e-5 * spread
+          ? 1e-5 * spread
+          : 2 * ulpNoiseSpread(r.module, inputs, r.weights).spread;
+        assert.ok(d <= bound, `${pipeline} seed ${seed}: interpreter vs onnxruntime ${d} > ${bound}`);
         assert.ok(
           maxDiff(q, f32) <= 0.05 * spread,
           `${pipeline} seed ${seed}: int8 vs f32 ${maxDiff(q, f32)}`,

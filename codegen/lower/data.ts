@@ -9,7 +9,7 @@ import { builtinRegistry } from "../../ir/ops/index.ts";
 import { Tensor } from "../../ir/tensor.ts";
 import { numel } from "../../ir/types.ts";
 import { normalizeAxis } from "../../ir/shape.ts";
-import { castKernel, gatherKernel, stridedCopyKernel } from "../wasm/data_movement.ts";
+import { castKernel, gatherKernel, qgatherKernel, stridedCopyKernel } from "../wasm/data_movement.ts";
 import { transposeKernel } from "../wasm/transpose.ts";
 import { attrsOf, CodegenError, elementBytes, type LowerContext } from "./context.ts";
 
@@ -146,6 +146,46 @@ export function lowerGather(op: Op, ctx: LowerContext): void {
     args: [ctx.operand(op, table), { buffer: ctx.bufferOf(op, indices) }, {
       buffer: ctx.bufferOf(op, op.result),
     }],
+    flops: 0,
+  });
+}
+
+/**
+ * `qgather(table, scale, indices)`: run-time indices (a function input, so the runtime checks their
+ * range) into a compile-time int8 table and its scales: one kernel (the table stored as bytes).
+ */
+export function lowerQGather(op: Op, ctx: LowerContext): void {
+  const [table, scale, indices] = op.operands;
+  const [t, s] = [ctx.knownValue(table), ctx.knownValue(scale)];
+  if (!t || !s) {
+    throw new CodegenError(
+      op.loc,
+      `qgather (${op.result.ref}): the int8 table and its scales must be weights`,
+    );
+  }
+  if (indices.kind !== "arg") {
+    throw new CodegenError(
+      op.loc,
+      "qgather indices must be a function input, so the runtime can check their range",
+    );
+  }
+  const [rows, rowLen] = table.type.shape;
+  ctx.limits.set(indices, Math.min(ctx.limits.get(indices) ?? Infinity, rows));
+  const bytes = () => {
+    const words = new Int32Array(Math.ceil((rows * rowLen) / 4));
+    new Int8Array(words.buffer).set(t.data as Int8Array);
+    return words;
+  };
+  ctx.emit({
+    op,
+    ops: ["qgather"],
+    wasm: () => qgatherKernel(numel(indices.type.shape), rowLen, indices.type.dtype as "i32" | "i64"),
+    args: [
+      ctx.constant(`qtable:${table.name}`, `${table.ref} (int8 bytes)`, bytes),
+      ctx.operand(op, scale),
+      { buffer: ctx.bufferOf(op, indices) },
+      { buffer: ctx.bufferOf(op, op.result) },
+    ],
     flops: 0,
   });
 }

@@ -11,7 +11,7 @@ import type { WeightStore } from "../../ir/weights.ts";
 import { CodegenError, LowerContext, type Lowering } from "./context.ts";
 import { lowerElementwise } from "./elementwise.ts";
 import { ELEMENTWISE, planFusion } from "./fusion.ts";
-import { lowerCast, lowerGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
+import { lowerCast, lowerGather, lowerQGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
 import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
 import { lowerBsrDense } from "./bsr.ts";
 import { lowerQDense } from "./quant.ts";
@@ -30,6 +30,7 @@ const LOWERINGS: Readonly<Record<string, Lowering>> = {
   transpose: lowerTranspose,
   slice: lowerSlice,
   gather: lowerGather,
+  qgather: lowerQGather,
   cast: lowerCast,
   ...Object.fromEntries([...ELEMENTWISE].map((name) => [name, lowerElementwise])),
 };

@@ -47,6 +47,42 @@ export function gatherKernel(count: number, rowLen: number, indexDtype: "i32" | 
   });
 }
 
+/**
+ * `qgather` (ir/ops/qgather.ts): rows of an int8 table `[rows, rowLen]` by `count` indices, each
+ * element times its row's f32 scale: out[i, h] = f32(table[idx[i], h]) · scale[idx[i]], one f32
+ * multiply, as the op defines it. Indices are checked by the runtime like `gather`'s.
+ */
+export function qgatherKernel(count: number, rowLen: number, indexDtype: "i32" | "i64"): WasmKernel {
+  const [table, scales, indices, out, h, src, dst] = ["table", "scales", "indices", "out", "h", "src", "dst"]
+    .map(local.i32);
+  const scale = local.f32("scale");
+  const body: Code = [
+    threadRange(count, start, end),
+    local.set(n, i32.const(rowLen)),
+    forRange(i, start, end, "rows", [
+      local.set(row, i32.load(at(indices, i, BYTES[indexDtype]))),
+      local.set(scale, f32.load(at(scales, row, 4))),
+      local.set(src, at(table, row, rowLen)),
+      local.set(dst, at(out, i, rowLen * 4)),
+      forRange(h, zero, n, "elements", [
+        f32.store(
+          at(dst, h, 4),
+          f32.mul(f32.convert_i32_s(i32.load8_s(i32.add(local.get(src), local.get(h)))), local.get(scale)),
+        ),
+      ]),
+    ]),
+  ];
+  return kernel({
+    name: `qgather_${count}x${rowLen}_${indexDtype}`,
+    params: [table, scales, indices, out],
+    comment:
+      `out[i, :] = f32(table[indices[i], :]) * scale[indices[i]] for ${count} ${indexDtype} indices, ` +
+      `int8 rows of ${rowLen}`,
+    locals: [start, end, i, row, n, zero, h, src, dst, scale],
+    body,
+  });
+}
+
 /** 1 when |x| ≥ 2^63 (infinities included), where a truncation to an integer wraps to 0. */
 const huge = (x: F32) => f32.ge(f32.abs(x), f32.const(2 ** 63));
 

@@ -181,6 +181,8 @@ export const i32 = {
   /** An f32 truncated toward zero, saturating at the i32 range (NaN gives 0). */
   trunc_sat_f32_s: (a: F32): I32 => op("i32", "i32.trunc_sat_f32_s", a),
   load: load("i32", "i32.load"),
+  /** A signed byte, sign-extended. */
+  load8_s: load("i32", "i32.load8_s"),
   store: store<"i32">("i32.store"),
 };
 

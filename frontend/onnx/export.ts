@@ -36,7 +36,7 @@ import {
   tensorProto,
   valueInfo,
 } from "./proto.ts";
-import { exportQdense } from "./export_quant.ts";
+import { exportQdense, exportQgather } from "./export_quant.ts";
 
 /** Options of `exportOnnx`. */
 export interface ExportOptions {
@@ -492,6 +492,7 @@ export const EXPORTERS: Readonly<Record<string, Exporter>> = {
   concat: (op, g, a) =>
     g.node("Concat", op.operands.map((v) => g.name(v)), dt(op), [intAttr("axis", a.int("axis"))]),
   qdense: (op, g, a) => exportQdense(op, g, a, activation),
+  qgather: (op, g) => exportQgather(op, g),
 };
 
 /** LayerNormalization over dims axis.. (beta optional in opset 17). */

@@ -114,3 +114,25 @@ export function exportQdense<G extends QuantGraph>(
   const out = bias ? g.node("Add", [y, g.name(bias)], f) : y;
   return activation(g, out, a.string("activation"), f);
 }
+
+/**
+ * Exports one `qgather` (ir/ops/qgather.ts): `Gather` of the int8 table, `Cast` to f32, times the
+ * row scales gathered from a `[V, 1]` copy of the scale weight (so they broadcast over H): one f32
+ * multiply per element, as the op defines it.
+ */
+export function exportQgather(op: Op, g: QuantGraph): string {
+  const [table, scale, ids] = op.operands;
+  const f = "f32";
+  const axis0 = [{ name: "axis", type: AT.INT, i: 0 }];
+  const q = g.node("Gather", [g.name(table), g.name(ids)], "i8", axis0);
+  const qf = g.node("Cast", [q], "i8", [{ name: "to", type: AT.INT, i: elemTypeOf(f) }]);
+  const column = g.memo(`scaleColumn:${scale.ref}`, () => {
+    if (scale.kind !== "weight") {
+      return g.refuse(`the scales ${scale.ref} are computed; ONNX export needs a weight`);
+    }
+    const data = g.weightData(scale).data;
+    return g.initializer(`${scale.name}.column`, { shape: [data.length, 1], dtype: f }, data);
+  });
+  const s = g.node("Gather", [column, g.name(ids)], f, axis0);
+  return g.node("Mul", [qf, s], f);
+}

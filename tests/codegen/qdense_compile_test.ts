@@ -14,6 +14,8 @@ import {
   interpret,
   loadCompiled,
   memoryStore,
+  ModuleBuilder,
+  Random,
   seededInputs,
   syntheticBertWeights,
   Tensor,
@@ -36,6 +38,7 @@ Deno.test("a quantized bert-tiny compiles to int8 kernels and runs like the inte
   const kernels = result.artifact!.report.kernels.map((k) => k.name);
   assert.ok(kernels.some((k) => k.startsWith("qgemm_")), kernels.join(" "));
   assert.ok(kernels.some((k) => k.startsWith("quantize_rows_")), kernels.join(" "));
+  assert.ok(kernels.some((k) => k.startsWith("qgather_")), kernels.join(" ")); // int8 embeddings
   const f = result.module.func("main")!;
   const inputs = seededInputs(f, 3);
   const [want] = interpret(result.module, inputs, result.weights);
@@ -77,5 +80,35 @@ Deno.test("a quantized bert-tiny compiles to int8 kernels and runs like the inte
     assert.deepEqual(Object.values(got)[0], outputs[1]);
   } finally {
     model.close();
+  }
+});
+
+Deno.test("qgather compiles to one kernel that computes what the interpreter does, exactly, on 1 and 2 threads", async () => {
+  const b = new ModuleBuilder("qgather");
+  const table = b.weight("emb.q", { shape: [37, 13], dtype: "i8" });
+  const scale = b.weight("emb.scale", { shape: [37], dtype: "f32" });
+  const f = b.func("main", [["ids", { shape: [3, 5], dtype: "i32" }]]);
+  f.ret(f.op("qgather", [table, scale, f.params[0]]));
+  const rnd = new Random(9);
+  const weights = memoryStore(
+    new Map([
+      ["emb.q", new Tensor(table.type, Int8Array.from({ length: 37 * 13 }, () => rnd.int(255) - 127))],
+      ["emb.scale", new Tensor(scale.type, Float32Array.from({ length: 37 }, () => rnd.normal(0, 0.01)))],
+    ]),
+  );
+  const result = await compile({ module: b.module, weights }, { pipeline: "", log: () => {} });
+  const ids = new Tensor(
+    { shape: [3, 5], dtype: "i32" },
+    Int32Array.from({ length: 15 }, (_, i) => (i * 11) % 37),
+  );
+  const [want] = interpret(b.module, [ids], weights);
+  for (const threads of [1, 2]) {
+    const model = await loadCompiled(result.artifact!, { threads });
+    try {
+      assert.deepEqual(Object.values(model.run({ ids: ids.data }))[0], want.data);
+      assert.throws(() => model.run({ ids: Int32Array.from({ length: 15 }, () => 37) }), /37/);
+    } finally {
+      model.close();
+    }
   }
 });

@@ -82,7 +82,17 @@ Deno.test("quantize: bert-tiny's encoder dense ops become qdense, head stays f32
   assert.equal(count(r.module, "qdense"), 12);
   assert.equal(count(r.module, "dense"), 2); // pooler and classifier
   const stat = (name: string) => r.stats.find((s) => s.pass === "quantize" && s.name === name)?.value;
-  assert.deepEqual([stat("weights"), stat("ops"), stat("skipped")], [12, 12, 2]);
+  // 12 encoder weights and 2 embedding tables (word, token type; the positions are sliced, not gathered).
+  assert.deepEqual([stat("weights"), stat("ops"), stat("skipped"), stat("tables")], [14, 12, 2, 2]);
+  assert.equal(count(r.module, "qgather"), 2);
+  assert.equal(count(r.module, "gather"), 0);
+  const emb = "bert.embeddings.word_embeddings.weight";
+  assert.equal(r.module.weights.has(emb), false);
+  assert.deepEqual(r.module.weights.get(`${emb}.q`)!.type, { shape: [30522, 128], dtype: "i8" });
+  assert.deepEqual(
+    r.weights.get(r.module.weights.get(`${emb}.scale`)!).data,
+    quantizeWeight(store.get(m.weights.get(emb)!).data, 30522, 128)!.scale,
+  );
   const name = "bert.encoder.layer.0.attention.self.query.weight";
   assert.equal(r.module.weights.has(name), false, "the f32 weight is dropped");
   assert.deepEqual(r.module.weights.get(`${name}.q`)!.type, { shape: [128, 128], dtype: "i8" });
@@ -95,7 +105,7 @@ Deno.test("quantize: bert-tiny's encoder dense ops become qdense, head stays f32
   assert.equal(op.name, "qdense");
   assert.deepEqual(op.attrs.get("act_max"), { kind: "int", value: 63 });
   assert.deepEqual(op.attrs.get("act_scale"), { kind: "float", value: 0 });
-  assert.equal(logs.filter((l) => l.includes("-> int8")).length, 12);
+  assert.equal(logs.filter((l) => l.includes("-> int8")).length, 14);
   for (const seed of [1, 2]) {
     const inputs = seededInputs(m.func("main")!, seed);
     const rel = relDiff(interpret(m, inputs, store)[0], interpret(r.module, inputs, r.weights)[0]);
@@ -156,7 +166,10 @@ Deno.test("quantize: weights, min-in and layouts choose the ops", () => {
   assert.equal(count(quantize(m, store, `weights=. min-in=0`).module, "qdense"), 14);
   // K = 512 only in the output dense ops.
   assert.equal(count(quantize(m, store, "min-in=200").module, "qdense"), 2);
-  assert.equal(quantize(m, store, "min-in=600").runs[0].changed, false);
+  assert.equal(quantize(m, store, "min-in=600 embeddings=false").runs[0].changed, false);
+  const tablesOnly = quantize(m, store, "min-in=600").module;
+  assert.deepEqual([count(tablesOnly, "qdense"), count(tablesOnly, "qgather")], [0, 2]);
+  assert.deepEqual([count(quantize(m, store, "embeddings=false").module, "qgather")], [0]);
 
   const b = new ModuleBuilder("layouts");
   const w1 = b.weight("a.weight", { shape: [64, 64], dtype: "f32" });
@@ -199,7 +212,7 @@ Deno.test({
       await writeSyntheticBert(c, src);
       const run = await runTask("compile", src, "--passes", "quantize", "--stats", "-o", out);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stderr, /quantize: weights quantized: 12/);
+      assert.match(run.stderr, /quantize: weights quantized: 14/);
       const loaded = await loadModule(out);
       assert.deepEqual(loaded.diagnostics, []);
       const q = loaded.module!;
