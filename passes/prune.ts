@@ -37,6 +37,12 @@
  * the global pool. Pruning is deterministic. The pruned fraction of blocks is within half a block
  * of the target; the element sparsity can differ when edge blocks are partial.
  *
+ * **Pattern groups** (`patterns` = K > 0, per matrix only): the block rows of each weight are put
+ * in at most K groups and every block row of a group prunes the same block columns, so that the
+ * BSR weight has at most K distinct `indices` lists; the clustering (seeded with `seed`) and the
+ * exact block count are `passes/reconstruct/groups.ts`'s, on the block scores made additive
+ * (`l2`: squared, `l1` as is). Without reconstruction; `prune-reconstruct{patterns=K}` adds it.
+ *
  * **Rules** (`rules = path.json`): `[{"match": "<regex>", "sparsity": 0.9, "block": "1x32",
  * "score": "l1"}]`; `match` is required, the rest optional; the first rule whose `match` is found
  * in a target's name overrides the pass options for it. A malformed file is an error naming the
@@ -53,6 +59,7 @@ import type { Module, Op, Weight } from "../ir/module.ts";
 import { Tensor } from "../ir/tensor.ts";
 import { isFloat } from "../ir/types.ts";
 import { definePass, type NameRegex, nameRegex, type PassContext } from "./pass.ts";
+import { distinctRowPatterns, groupedMask, type Grouping } from "./reconstruct/groups.ts";
 
 /** The default `target`: every dense weight of an encoder layer. */
 export const DEFAULT_PRUNE_TARGET = String.raw`encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$`;
@@ -116,6 +123,13 @@ const options = {
     default: "",
     doc: 'JSON file of per-target overrides [{"match": "re", "sparsity": 0.9, "block": "1x32"}]',
   },
+  patterns: {
+    type: "int",
+    default: 0,
+    min: 0,
+    doc: "at most this many distinct block-column sets per weight: block rows grouped by score; 0 = off",
+  },
+  seed: { type: "int", default: 0, min: 0, doc: "seed of the block-row grouping (patterns > 0)" },
 } as const;
 
 const statistics = {
@@ -364,6 +378,17 @@ function targets(m: Module, ctx: PassContext<typeof options>, rules: readonly Pr
   return out;
 }
 
+/** The log line's pattern-group part: groups, rows in each, distinct block-row patterns. */
+function groupsNote(g: Grouping, mask: Uint8Array, gc: number): string {
+  const sizes = new Array<number>(g.groups).fill(0);
+  for (const x of g.group) sizes[x]++;
+  return `${g.groups} groups (block rows ${sizes.join(" ")}; block columns pruned ${
+    [...g.pruned].join(" ")
+  }), ` +
+    `${distinctRowPatterns(mask, g.group.length, gc)} distinct block-row patterns` +
+    (g.exact ? "" : ", block count not reachable exactly by these groups");
+}
+
 /** The pruning pass. */
 export const prune = definePass({
   name: "prune",
@@ -377,6 +402,12 @@ export const prune = definePass({
     const o = ctx.options;
     if (!(o.sparsity >= 0 && o.sparsity < 1)) {
       throw ctx.error(undefined, `option 'sparsity' must be in [0, 1), got ${o.sparsity}`);
+    }
+    if (!(Number.isSafeInteger(o.patterns) && o.patterns >= 0)) {
+      throw ctx.error(undefined, `option 'patterns' must be an integer >= 0, got ${o.patterns}`);
+    }
+    if (o.patterns > 0 && o.scope === "global") {
+      throw ctx.error(undefined, `option 'patterns' needs scope=per-matrix: groups are chosen per weight`);
     }
     let rules: PruneRule[] = [];
     if (o.rules !== "") {
@@ -407,8 +438,18 @@ export const prune = definePass({
     // Per target, the mask of blocks to prune.
     const masks = new Map<Target, Uint8Array>();
     const pool = o.scope === "global" ? ts.filter((t) => !t.own) : [];
+    const groupings = new Map<Target, Grouping>();
     for (const t of ts) {
-      if (!pool.includes(t)) masks.set(t, lowest(t.scores!, Math.round(t.sparsity * t.scores!.length)));
+      if (pool.includes(t)) continue;
+      const k = Math.round(t.sparsity * t.scores!.length);
+      if (o.patterns > 0) {
+        // Grouped: the scores made additive over a group's rows (l2: mean squares, l1: mean |w|).
+        const [gr, gc] = grid(t);
+        const add = t.score === "l1" ? t.scores! : t.scores!.map((x) => x * x);
+        const { mask, grouping } = groupedMask(add, gr, gc, o.patterns, k, o.seed);
+        masks.set(t, mask);
+        groupings.set(t, grouping);
+      } else masks.set(t, lowest(t.scores!, k));
     }
     if (pool.length > 0) {
       const all = new Float64Array(pool.reduce((n, t) => n + t.scores!.length, 0));
@@ -454,7 +495,8 @@ export const prune = definePass({
       const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
       ctx.log(
         `@${t.weight.name} [${t.out}x${t.in}] block ${R}x${C} ${t.score}: pruned ${blocks}/${mask.length} blocks` +
-          ` (${pct(blocks / mask.length)}), element sparsity ${pct(zeros / copy.length)}`,
+          ` (${pct(blocks / mask.length)}), element sparsity ${pct(zeros / copy.length)}` +
+          (groupings.has(t) ? `; ${groupsNote(groupings.get(t)!, mask, gc)}` : ""),
       );
       if (blocks > 0) {
         ctx.stat("weights");

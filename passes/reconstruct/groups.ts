@@ -344,3 +344,28 @@ export function distinctRowPatterns(mask: Uint8Array, gr: number, gc: number): n
   for (let r = 0; r < gr; r++) seen.add(mask.subarray(r * gc, (r + 1) * gc).join(""));
   return seen.size;
 }
+
+/**
+ * A block mask (`gr` × `gc`, 1 = pruned) with pattern groups and no reconstruction, as `prune`
+ * uses it: the grouping of `scores` (larger = more worth keeping), then each group prunes its
+ * budget of block columns, those of least score summed over its rows.
+ */
+export function groupedMask(
+  scores: Float64Array,
+  gr: number,
+  gc: number,
+  maxGroups: number,
+  k: number,
+  seed: number,
+): { mask: Uint8Array; grouping: Grouping } {
+  const grouping = groupBlockRows(scores, gr, gc, maxGroups, k, seed);
+  const s = finiteScores(scores);
+  const sums = Array.from({ length: grouping.groups }, () => new Float64Array(gc));
+  grouping.group.forEach((g, r) => {
+    for (let c = 0; c < gc; c++) sums[g][c] += s[r * gc + c];
+  });
+  const patterns = sums.map((sum, g) => lowest(sum, grouping.pruned[g]));
+  const mask = new Uint8Array(gr * gc);
+  grouping.group.forEach((g, r) => mask.set(patterns[g], r * gc));
+  return { mask, grouping };
+}

@@ -275,3 +275,56 @@ Deno.test("prune-reconstruct{patterns}: bad values are errors naming the option"
       e instanceof PassError && /option 'patterns' must be an integer >= 0, got -3/.test(e.message),
   );
 });
+
+Deno.test("prune{patterns}: magnitude pruning with pattern groups, lowered to BSR", () => {
+  const { m, store } = tinyBert();
+  for (const [block, K, score] of [["1x8", 4, "l2"], ["4x4", 8, "l1"], ["2x8", 3, "l2"]] as const) {
+    const what = `${block} K=${K} ${score}`;
+    const logs: string[] = [];
+    const r = run(
+      m,
+      store,
+      `prune{sparsity=0.8 block=${block} patterns=${K} score=${score}},bsr-lower{block=${block} sparsity-threshold=0.3}`,
+      logs,
+    );
+    const lines = logs.filter((l) => l.startsWith("prune: @"));
+    assert.equal(lines.length, 12, logs.join("\n"));
+    for (const l of lines) {
+      const x =
+        /^prune: @(\S+) .*: pruned (\d+)\/(\d+) blocks .*; (\d+) groups .*, (\d+) distinct block-row patterns$/
+          .exec(l);
+      assert.ok(x, l);
+      const [name, pruned, total, groups, patterns] = [x[1], ...x.slice(2).map(Number)] as [
+        string,
+        ...number[],
+      ];
+      assert.equal(pruned, Math.round(0.8 * total), `${what} ${name}: exact`);
+      assert.ok(patterns <= groups && groups <= K, `${what} ${name}`);
+      const t = r.changedWeights.get(name) as BsrTensor;
+      assert.equal(t.indices.length, total - pruned, `${what} ${name}: every kept block stored`);
+      const lists = new Set<string>();
+      for (let br = 0; br + 1 < t.indptr.length; br++) {
+        lists.add(t.indices.subarray(t.indptr[br], t.indptr[br + 1]).join(","));
+      }
+      assert.equal(lists.size, patterns, `${what} ${name}`);
+    }
+  }
+  // Deterministic for a seed.
+  const p = (seed: number) => `prune{sparsity=0.8 block=1x8 patterns=4 seed=${seed}}`;
+  const name = "bert.encoder.layer.0.intermediate.dense.weight";
+  const a = run(m, store, p(1)).changedWeights.get(name)!.data;
+  const b = run(m, store, p(1)).changedWeights.get(name)!.data;
+  assert.deepEqual([...a], [...b]);
+});
+
+Deno.test("prune{patterns}: bad values are errors naming the option", () => {
+  const registry = createPassRegistry();
+  assert.throws(() => parsePipeline("prune{patterns=-2}", registry), /'patterns'/);
+  assert.throws(() => parsePipeline("prune{seed=-1}", registry), /'seed'/);
+  const { m, store } = tinyBert();
+  assert.throws(
+    () => run(m, store, "prune{patterns=4 scope=global}"),
+    (e: unknown) =>
+      e instanceof PassError && /pass 'prune'.*option 'patterns' needs scope=per-matrix/.test(e.message),
+  );
+});
