@@ -35,14 +35,14 @@ export function decays(name: string): boolean {
 
 /**
  * The learning rate of step `t` (1-based) of `total`: `peak · t / warmup` for `t <= warmup`, then
- * linearly down to 0 at `t = total` (`peak · (total − t) / (total − warmup)`). With no warmup the
- * first step runs at `peak`. Unlike Hugging Face's scheduler, whose first step runs at 0, step 1
- * already moves the weights.
+ * linearly down, `peak · (total − t + 1) / (total − warmup)`: `peak` right after the warmup and
+ * `peak / (total − warmup)` at the last step (Hugging Face's `get_linear_schedule_with_warmup`,
+ * counted from 1 so that no step runs at 0: its first step runs at 0 with a warmup).
  */
 export function warmupLinearLr(t: number, total: number, warmup: number, peak: number): number {
   if (t <= warmup) return peak * t / warmup;
   if (total <= warmup) return peak;
-  return peak * Math.max(0, (total - t) / (total - warmup));
+  return peak * Math.max(0, (total - t + 1) / (total - warmup));
 }
 
 /** AdamW's state and update over a fixed set of named parameters, updated in place. */

@@ -90,6 +90,21 @@ function encode(values: Float32Array, dtype: string, name: string): ArrayBufferV
 }
 
 /**
+ * Throws a CheckpointError when `outDir` cannot take a checkpoint written from `inputDir`: it is
+ * the input folder itself, or exists and is not a folder. Called before anything is written (and
+ * by callers before a long training run).
+ */
+export async function checkOutputFolder(inputDir: string, outDir: string): Promise<void> {
+  if (await realPathOrSelf(inputDir) === await realPathOrSelf(outDir)) {
+    throw new CheckpointError(
+      `${outDir} is the input checkpoint's folder; write the result to another folder`,
+    );
+  }
+  const info = await Deno.stat(outDir).catch(() => undefined);
+  if (info && !info.isDirectory) throw new CheckpointError(`${outDir} exists and is not a folder`);
+}
+
+/**
  * Writes the checkpoint in `inputDir`, with `weights` (by checkpoint tensor name, f32) replacing
  * those tensors, to the folder `outDir` (created when needed; files of the same names in it are
  * replaced). `extra` files (name: text) are written beside, e.g. a training log.
@@ -103,13 +118,7 @@ export async function writeHfCheckpoint(
   weights: ReadonlyMap<string, Float32Array>,
   extra: Readonly<Record<string, string>> = {},
 ): Promise<WrittenCheckpoint> {
-  if (await realPathOrSelf(inputDir) === await realPathOrSelf(outDir)) {
-    throw new CheckpointError(
-      `${outDir} is the input checkpoint's folder; write the result to another folder`,
-    );
-  }
-  const info = await Deno.stat(outDir).catch(() => undefined);
-  if (info && !info.isDirectory) throw new CheckpointError(`${outDir} exists and is not a folder`);
+  await checkOutputFolder(inputDir, outDir);
   const ckpt = await readCheckpoint(inputDir);
   for (const [name, w] of weights) {
     const entry = ckpt.tensors.get(name);

@@ -20,7 +20,13 @@
 
 import { dirname, join } from "node:path";
 import { bertLossAndGrads, evaluateAccuracy, loadBert, trainedWeights } from "./bert.ts";
-import { writeHfCheckpoint, type WrittenCheckpoint } from "./checkpoint.ts";
+import { readSafetensors } from "../ir/safetensors.ts";
+import {
+  checkOutputFolder,
+  CheckpointError,
+  writeHfCheckpoint,
+  type WrittenCheckpoint,
+} from "./checkpoint.ts";
 import { Batches, type Example, readExamples } from "./data.ts";
 import { type EvalPoint, type Objective, type StepReport, train, type TrainResult } from "./trainer.ts";
 
@@ -28,6 +34,12 @@ import { type EvalPoint, type Objective, type StepReport, train, type TrainResul
 export interface Sst2TrainOptions {
   /** The Hugging Face checkpoint folder to start from. */
   readonly model: string;
+  /**
+   * A safetensors file whose tensors replace the checkpoint's of the same names before training,
+   * e.g. the weights `deno task compile <model> --passes 'prune{...}' -o x.sir` wrote beside
+   * `x.sir`; the checkpoint still gives the config, the tokenizer and the layout written.
+   */
+  readonly weights?: string;
   /** The training TSV (`sentence<TAB>label`). */
   readonly data: string;
   /** The dev TSV; by default `dev.tsv` beside `data` (no evaluation when it does not exist). */
@@ -97,8 +109,25 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   const warmup = o.warmup ?? Math.round(0.1 * steps);
   const seed = o.seed ?? 0;
   const objective: Objective = o.objective ?? { kind: "plain" };
+  await checkOutputFolder(o.model, o.out);
   o.onStage?.(`loading ${o.model}`);
   const model = await loadBert(o.model, { seq });
+  let replaced = 0;
+  if (o.weights !== undefined) {
+    const file = await readSafetensors(o.weights);
+    for (const [name, w] of model.weights) {
+      const info = file.tensors.get(name);
+      if (!info) continue;
+      const n = info.shape.reduce((a, b) => a * b, 1);
+      if (n !== w.length) {
+        throw new CheckpointError(`${o.weights}: tensor '${name}' has ${n} values, the model's ${w.length}`);
+      }
+      w.set(file.float32(name));
+      replaced++;
+    }
+    if (replaced === 0) throw new CheckpointError(`${o.weights}: no tensor named as a weight of ${o.model}`);
+    o.onStage?.(`${replaced} weights from ${o.weights}`);
+  }
   o.onStage?.(`tokenizing ${o.data}`);
   const examples = await readExamples(o.data, model.tokenizer, seq);
   const devPath = o.dev ?? join(dirname(o.data), "dev.tsv");
@@ -136,6 +165,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
 
   const report = {
     model: o.model,
+    weights: o.weights ?? null,
     task: "sst2",
     data: o.data,
     dev: dev.length > 0 ? devPath : null,

@@ -144,7 +144,9 @@ Deno.test("AdamW matches PyTorch's update (float64 transcription); no decay on b
 Deno.test("warmup then linear decay", () => {
   assert.equal(warmupLinearLr(1, 100, 10, 1), 0.1);
   assert.equal(warmupLinearLr(10, 100, 10, 1), 1);
-  close(warmupLinearLr(55, 100, 10, 1), 0.5);
-  assert.equal(warmupLinearLr(100, 100, 10, 1), 0);
-  assert.equal(warmupLinearLr(1, 100, 0, 2), 2 * 99 / 100);
+  assert.equal(warmupLinearLr(11, 100, 10, 1), 1);
+  close(warmupLinearLr(55, 100, 10, 1), 46 / 90);
+  close(warmupLinearLr(100, 100, 10, 1), 1 / 90);
+  assert.equal(warmupLinearLr(1, 100, 0, 2), 2);
+  assert.equal(warmupLinearLr(1, 1, 0, 2), 2);
 });
