@@ -7,6 +7,7 @@ import { cse } from "./cse.ts";
 import { dce } from "./dce.ts";
 import { dedupPatterns } from "./dedup_patterns.ts";
 import { fuse } from "./fuse.ts";
+import { gradPass } from "./grad.ts";
 import { prune } from "./prune.ts";
 import { pruneReconstruct } from "./prune_reconstruct.ts";
 import { quantize } from "./quantize.ts";
@@ -21,6 +22,7 @@ export const builtinPasses: readonly AnyPass[] = [
   dce,
   dedupPatterns,
   fuse,
+  gradPass,
   prune,
   pruneReconstruct,
   quantize,
