@@ -1,0 +1,301 @@
+/**
+ * Row-grouped BSR kernels (codegen/wasm/grouped_bsr.ts) against the index-driven BSR kernels and
+ * the dense GEMM, one thread, relaxed SIMD (`--plain` for plain SIMD).
+ *
+ * 1. Kernels: M = 128 tokens, BERT-base shapes (N, K) = (768, 768), (3072, 768), (768, 3072),
+ *    80% block sparsity as `--groups` (default 16) seeded column patterns per matrix, each block
+ *    row assigned one at random; dense GEMM vs the cost model's index-driven default (prepare
+ *    included) vs row-grouped. Medians of interleaved rounds.
+ * 2. Model: synthetic BERT-base, S = 128, batch 1: dense; pruned to 80% in 1x32 blocks and
+ *    BSR-lowered, then each weight's pattern replaced by `--groups` shared patterns (same
+ *    density, seeded; values random), compiled once with the index-driven kernels (forced
+ *    through a tuning log) and once with the cost model's choice (row-grouped). Medians of
+ *    interleaved runs; the two sparse artifacts' logits are compared.
+ *
+ * Run: `deno run -A bench/grouped.ts [--groups=16] [--plain] [--rounds=9] [--no-model] [--dry] [--prune-patterns]`. Figures
+ * from a shared machine move from run to run.
+ */
+
+import { packBsrData, packBsrIndex } from "../codegen/bsr_pack.ts";
+import { packB } from "../codegen/pack.ts";
+import { cpuModel, emptyLog, tuningKey } from "../codegen/tuning_log.ts";
+import { assembleWat } from "../codegen/wasm/assemble.ts";
+import { bsrKernel, type BsrSpec, GROUPED_VARIANT, variantKey } from "../codegen/wasm/bsr.ts";
+import { indexedBsrVariant } from "../codegen/wasm/bsr_cost.ts";
+import { gemmKernel } from "../codegen/wasm/gemm.ts";
+import { WASM_HELPERS } from "../codegen/wasm/math.ts";
+import { kernelModuleWat } from "../codegen/wasm/module.ts";
+import { groupedSummary } from "../codegen/report.ts";
+import { compile, loadCompiled } from "../mod.ts";
+import { BsrTensor, type Tensor } from "../ir/tensor.ts";
+import { memoryStore } from "../ir/weights.ts";
+import { syntheticWorkload } from "./peers.ts";
+
+type Kernel = (...args: number[]) => void;
+
+const arg = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const target = { relaxedSimd: !Deno.args.includes("--plain") };
+const GROUPS = Number(arg("groups") ?? 16);
+const ROUNDS = Number(arg("rounds") ?? 9);
+const DENSITY = 0.2;
+/** `--dry`: build, compile and check everything, time nothing. */
+const DRY = Deno.args.includes("--dry");
+const M = 128;
+
+/** mulberry32 in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `groups` patterns keeping a DENSITY share of the block columns each, block rows assigned at random. */
+function groupedPattern(seed: number, nbr: number, nbc: number, groups: number) {
+  const rand = rng(seed);
+  const patterns = Array.from({ length: groups }, () => {
+    const cols = Array.from({ length: nbc }, (_, c) => c).sort(() => rand() - 0.5)
+      .slice(0, Math.max(1, Math.round(DENSITY * nbc)));
+    return cols.sort((a, b) => a - b);
+  });
+  const indptr = new Int32Array(nbr + 1);
+  const indices: number[] = [];
+  for (let r = 0; r < nbr; r++) {
+    indices.push(...patterns[r < groups ? r : Math.floor(rand() * groups)]);
+    indptr[r + 1] = indices.length;
+  }
+  return { indptr, indices: Int32Array.from(indices) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Seconds per call of each contender: interleaved rounds of ~20 ms batches, the median per contender. */
+function timeInterleaved(calls: (() => void)[]): number[] {
+  if (DRY) return calls.map(() => NaN);
+  const per = calls.map((call) => {
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < 60) call(), n++;
+    return Math.max(1, Math.round((20 * n) / (performance.now() - t0)));
+  });
+  const samples: number[][] = calls.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    calls.forEach((call, i) => {
+      const t = performance.now();
+      for (let k = 0; k < per[i]; k++) call();
+      samples[i].push((performance.now() - t) / 1000 / per[i]);
+    });
+  }
+  return samples.map(median);
+}
+
+async function kernels(): Promise<void> {
+  const pages = 4096;
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  let next = 64;
+  const put = (data: Float32Array | Int32Array | number) => {
+    const n = typeof data === "number" ? data : data.length;
+    const addr = next;
+    next = Math.ceil((addr + 4 * n) / 64) * 64 + 64;
+    if (typeof data !== "number") {
+      new (data.constructor as Float32ArrayConstructor)(memory.buffer, addr, n).set(data as Float32Array);
+    }
+    return addr;
+  };
+  console.log(
+    `kernels: M = ${M}, ${GROUPS} row patterns, density ${DENSITY}, 1 thread, ${
+      target.relaxedSimd ? "relaxed SIMD" : "SIMD"
+    }`,
+  );
+  console.log(
+    "shape       block  dense ms  indexed ms (variant)         grouped ms  indexed/dense  grouped/dense",
+  );
+  for (const [N, K] of [[768, 768], [3072, 768], [768, 3072]]) {
+    for (const [R, C] of [[1, 32], [1, 1], [4, 4]] as [number, number][]) {
+      next = 64;
+      const { indptr, indices } = groupedPattern(
+        N + K + R * 7 + C,
+        Math.ceil(N / R),
+        Math.ceil(K / C),
+        GROUPS,
+      );
+      const spec: BsrSpec = { M, N, K, block: [R, C], indptr, indices, bias: true, activation: "none" };
+      const data = Float32Array.from({ length: indices.length * R * C }, rng(3));
+      const indexed = defaultIndexed(spec);
+      const ik = bsrKernel(spec, indexed, target);
+      const gk = bsrKernel(spec, GROUPED_VARIANT, target);
+      const dk = gemmKernel({
+        batch: 1,
+        M,
+        N,
+        K,
+        lda: K,
+        aBatchStride: 0,
+        b: { layout: "packed" },
+        ldc: N,
+        cBatchStride: 0,
+        bias: true,
+        activation: "none",
+      }, target);
+      const wasm = await assembleWat(
+        "grouped.wat",
+        kernelModuleWat([ik.prepare!, ik.kernel, gk.kernel, dk], WASM_HELPERS, pages),
+      );
+      const ex = new WebAssembly.Instance(await WebAssembly.compile(wasm as BufferSource), {
+        env: { memory },
+      })
+        .exports as Record<string, Kernel>;
+      const x = put(Float32Array.from({ length: M * K }, rng(5))),
+        bias = put(Float32Array.from({ length: N }, rng(6)));
+      const y = put(M * N), y2 = put(M * N), y3 = put(M * N);
+      const dense = put(packB(Float32Array.from({ length: N * K }, rng(7)), K, N, true));
+      const iData = put(packBsrData(spec, indexed, data)), iIndex = put(packBsrIndex(spec, indexed)!);
+      const iScratch = put(ik.scratchBytes / 4);
+      const gData = put(packBsrData(spec, GROUPED_VARIANT, data));
+      const gIndex = put(packBsrIndex(spec, GROUPED_VARIANT)!), gScratch = put(gk.scratchBytes / 4);
+      const calls = [
+        () => ex[dk.name](x, dense, bias, y, 0, 1),
+        () => {
+          ex[ik.prepare!.name](x, iScratch, 0, 1);
+          ex[ik.kernel.name](x, iData, iIndex, bias, y2, iScratch, 0, 1);
+        },
+        () => ex[gk.kernel.name](x, gData, gIndex, bias, y3, gScratch, 0, 1),
+      ];
+      calls.forEach((c) => c());
+      const f32 = new Float32Array(memory.buffer);
+      let diff = 0;
+      for (let i = 0; i < M * N; i++) diff = Math.max(diff, Math.abs(f32[y2 / 4 + i] - f32[y3 / 4 + i]));
+      if (diff > 1e-3) throw new Error(`${N}x${K} ${R}x${C}: grouped and indexed differ by ${diff}`);
+      const [td, ti, tg] = timeInterleaved(calls);
+      console.log(
+        `${`${N}x${K}`.padEnd(11)} ${`${R}x${C}`.padEnd(5)} ${(td * 1e3).toFixed(3).padStart(9)} ${
+          (ti * 1e3).toFixed(3).padStart(11)
+        } ${`(${variantKey(indexed)})`.padEnd(18)} ${(tg * 1e3).toFixed(3).padStart(11)} ${
+          (ti / td).toFixed(3).padStart(14)
+        } ${(tg / td).toFixed(3).padStart(14)}`,
+      );
+    }
+  }
+}
+
+/** The index-driven variant the cost model picks when the grouped one is not a candidate. */
+function defaultIndexed(spec: BsrSpec) {
+  return indexedBsrVariant(spec).variant;
+}
+
+async function model(): Promise<void> {
+  const seq = 128;
+  const { m, weights, inputs } = syntheticWorkload("bert-base", seq);
+  const f = m.funcs[0];
+  const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
+  const log = () => {};
+  const t0 = performance.now();
+  // `--prune-patterns`: the prune pass groups block rows itself (prune{patterns=K}); else
+  // magnitude pruning, then each weight's pattern replaced by GROUPS synthetic shared ones.
+  const real = Deno.args.includes("--prune-patterns");
+  const pruned = await compile({ module: m, weights }, {
+    pipeline: `prune{sparsity=0.8 block=1x32${real ? ` patterns=${GROUPS}` : ""}},bsr-lower{block=1x32}`,
+    codegen: false,
+    log,
+  });
+  const tensors = new Map<string, Tensor>();
+  let seed = 11;
+  for (const w of pruned.module.weights.values()) {
+    const t = pruned.weights.get(w);
+    if (!w.type.sparse || real) {
+      tensors.set(w.name, t);
+      continue;
+    }
+    const [N, K] = w.type.shape, [R, C] = w.type.sparse.block;
+    const { indptr, indices } = groupedPattern(seed++, Math.ceil(N / R), Math.ceil(K / C), GROUPS);
+    w.type = { ...w.type, sparse: { ...w.type.sparse, nnzBlocks: indices.length } };
+    const r = rng(seed);
+    const data = Float32Array.from({ length: indices.length * R * C }, () => (r() - 0.5) * 0.08);
+    tensors.set(w.name, new BsrTensor(w.type, data, indices, indptr));
+  }
+  const sparseWeights = memoryStore(tensors);
+  const pipeline = "canonicalize,cse,fuse,dce";
+  const dense = await compile({ module: m, weights }, { log });
+  const grouped = await compile({ module: pruned.module, weights: sparseWeights }, { pipeline, log });
+  // Force the index-driven kernels through a tuning log naming the cost model's index-driven pick.
+  const forced = emptyLog();
+  for (const op of grouped.module.funcs[0].body) {
+    if (op.name !== "bsr_dense") continue;
+    const w = sparseWeights.get(grouped.module.weights.get(op.operands[1].name)!) as BsrTensor;
+    const [N, K] = w.sparseType.shape, block = w.sparseType.sparse!.block as [number, number];
+    const spec: BsrSpec = {
+      M: seq,
+      N,
+      K,
+      block,
+      indptr: w.indptr,
+      indices: w.indices,
+      bias: true,
+      activation: "none",
+    };
+    const density = (w.indices.length * block[0] * block[1]) / (N * K);
+    forced.entries[tuningKey({ ...spec, density }, target.relaxedSimd, cpuModel())] = {
+      best: variantKey(defaultIndexed(spec)),
+      timings: {},
+      date: new Date().toISOString(),
+    };
+  }
+  const indexed = await compile({ module: pruned.module, weights: sparseWeights }, {
+    pipeline,
+    log,
+    tuning: { log: forced },
+  });
+  console.log(
+    `\nmodel: synthetic BERT-base S=${seq} batch 1, 80% in 1x32 blocks, ${GROUPS} row patterns per matrix (${
+      real ? "prune{patterns}" : "synthetic"
+    }; built in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+  );
+  const g = grouped.artifact!.report, ix = indexed.artifact!.report;
+  const variants = (r: typeof g) => [...new Set(r.schedules.map((s) => s.variant))].join(", ");
+  console.log(`  grouped artifact: ${variants(g)}; ${groupedSummary(g) ?? "no row-grouped kernels"}`);
+  console.log(`  indexed artifact: ${variants(ix)}`);
+  console.log(
+    `  wasm: dense ${(dense.artifact!.report.wasmBytes.relaxed / 1024).toFixed(0)} KiB, indexed ${
+      (ix.wasmBytes.relaxed / 1024).toFixed(0)
+    } KiB, grouped ${(g.wasmBytes.relaxed / 1024).toFixed(0)} KiB`,
+  );
+  const models = await Promise.all(
+    [dense, indexed, grouped].map((c) =>
+      loadCompiled(c.artifact!, { threads: 1, noRelaxedSimd: !target.relaxedSimd })
+    ),
+  );
+  try {
+    const outs = models.map((mm) => mm.run(given));
+    const name = f.returns[0].name;
+    let diff = 0;
+    outs[1][name].forEach((v, i) => (diff = Math.max(diff, Math.abs(v - outs[2][name][i]))));
+    const show = (o: Float32Array) => [...o.slice(0, 4)].map((v) => v.toPrecision(6)).join(", ");
+    console.log(
+      `  logits: indexed [${show(outs[1][name])}], grouped [${show(outs[2][name])}]: max abs diff ${
+        diff.toExponential(2)
+      }`,
+    );
+    const samples: number[][] = models.map(() => []);
+    for (let round = 0; round < (DRY ? 0 : ROUNDS); round++) {
+      models.forEach((mm, i) => {
+        const t = performance.now();
+        mm.run(given);
+        samples[i].push(performance.now() - t);
+      });
+    }
+    const [d, i, gr] = samples.map((xs) => (xs.length ? median(xs) : NaN));
+    console.log(
+      `  median of ${ROUNDS} interleaved runs, 1 thread: dense ${d.toFixed(1)} ms, indexed ${
+        i.toFixed(1)
+      } ms (${(i / d).toFixed(3)}x), grouped ${gr.toFixed(1)} ms (${(gr / d).toFixed(3)}x)`,
+    );
+  } finally {
+    for (const mm of models) mm.close();
+  }
+}
+
+await kernels();
+if (!Deno.args.includes("--no-model")) await model();
