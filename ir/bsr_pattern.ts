@@ -186,6 +186,18 @@ export function bsrPatternIds(patterns: readonly BsrPattern[]): string[] {
 }
 
 /**
+ * The most distinct block-row patterns a weight may have for its block rows to be grouped (one
+ * dense micro-GEMM per group, codegen/wasm/grouped_bsr.ts), or at most half its block rows: the
+ * one threshold pruning, `dedup-patterns`' report and codegen's cost model agree on.
+ */
+export const GROUPED_MAX_GROUPS = 32;
+
+/** Whether `groups` distinct block-row patterns of `blockRows` are few enough to group by. */
+export function fewRowPatterns(groups: number, blockRows: number): boolean {
+  return groups <= GROUPED_MAX_GROUPS || groups <= blockRows / 2;
+}
+
+/**
  * Block rows that store the same block columns, in the same order: one group of a weight's
  * row-grouped form (codegen/wasm/grouped_bsr.ts runs one dense micro-GEMM per group).
  */
@@ -230,6 +242,14 @@ export function bsrRowGroupCount(p: { readonly indptr: Int32Array; readonly indi
     keys.add(p.indices.subarray(p.indptr[r], p.indptr[r + 1]).join(","));
   }
   return keys.size;
+}
+
+/** A group's output rows: R per block row, fewer in a block row cut by the shape's edge. */
+export function bsrGroupRows(p: BsrPattern, g: BsrRowGroup): number {
+  const [N] = p.shape, [R] = p.block;
+  let n = 0;
+  for (const br of g.rows) n += Math.min(R, N - br * R);
+  return n;
 }
 
 /**

@@ -44,7 +44,19 @@
  */
 
 import { attrFromJs } from "../ir/attrs.ts";
-import { canonicalBsr, isCanonical } from "../ir/bsr_pattern.ts";
+import {
+  bsrGroupedSignature,
+  bsrGroupRows,
+  bsrPatternIds,
+  bsrPatternOf,
+  bsrRowGroups,
+  canonicalBsr,
+  fewRowPatterns,
+  GROUPED_MAX_GROUPS,
+  isCanonical,
+} from "../ir/bsr_pattern.ts";
+import type { Op, Weight } from "../ir/module.ts";
+import type { WeightSource } from "./pattern_report.ts";
 import { BsrTensor, roundToDType } from "../ir/tensor.ts";
 import type { TensorType } from "../ir/types.ts";
 import { definePass } from "./pass.ts";
@@ -67,6 +79,9 @@ const statistics = {
   patterns: "distinct whole-matrix patterns",
   kernels: "kernels needed with dedup",
   canonicalized: "weights put in canonical form",
+  grouped: "weights whose block rows share few column patterns (row-grouped kernel candidates)",
+  "row-groups": "groups of block rows with equal columns, over those weights",
+  "group-kernels": "row-grouped kernels needed with dedup",
 } as const;
 
 /** The pass. */
@@ -119,10 +134,103 @@ export const dedupPatterns = definePass({
       ctx.stat("patterns", t.patterns);
       ctx.stat("kernels", t.kernels.withDedup);
     }
+    const grouped = rowGroupReport([...uses], ctx.weights);
+    if (grouped.weights > 0) {
+      ctx.stat("grouped", grouped.weights);
+      ctx.stat("row-groups", grouped.groups);
+      ctx.stat("group-kernels", grouped.kernels);
+    }
     if (ctx.options.table && t.weights > 0) {
       ctx.log(`@${m.name}: sparsity patterns of ${t.weights} BSR weights`);
       for (const line of formatPatternTable(report)) ctx.log(line);
+      for (const line of grouped.lines) ctx.log(line);
     }
     return changed ? "changed" : "unchanged";
   },
 });
+
+/** The row groups of a module's BSR weights with few block-row patterns, and the report's lines. */
+export interface RowGroupReport {
+  /** Weights with at most `GROUPED_MAX_GROUPS` block-row patterns (or half their block rows). */
+  weights: number;
+  /** Their groups of block rows, summed. */
+  groups: number;
+  /** Their block rows, summed. */
+  blockRows: number;
+  /** Distinct group signatures (the columns each group keeps and its output rows: what a row-grouped kernel bakes). */
+  signatures: number;
+  /** Row-grouped kernels with dedup: one per distinct signature, rows M, dtype, bias and activation. */
+  kernels: number;
+  /** bsr_dense ops over those weights: the row-grouped kernels without dedup. */
+  ops: number;
+  /** The report's lines (empty when no weight qualifies). */
+  lines: string[];
+}
+
+/**
+ * The row-grouped side of the report: which weights' block rows share few column patterns (so
+ * codegen may give them one dense micro-GEMM per group, codegen/wasm/grouped_bsr.ts), how many
+ * groups, and how many kernels those need once equal groups share one across weights and
+ * layers. Signatures are `bsrGroupedSignature`s named as `bsrPatternIds` names patterns; the
+ * compile report gives the kernels' code size.
+ */
+export function rowGroupReport(uses: [Weight, Op[]][], weights: WeightSource): RowGroupReport {
+  const found: {
+    w: Weight;
+    groups: number;
+    blockRows: number;
+    signature: ReturnType<typeof bsrGroupedSignature>;
+  }[] = [];
+  for (const [w] of uses) {
+    const p = bsrPatternOf(weights.get(w) as BsrTensor);
+    const groups = bsrRowGroups(p);
+    const blockRows = p.indptr.length - 1;
+    if (!fewRowPatterns(groups.length, blockRows)) continue;
+    found.push({
+      w,
+      groups: groups.length,
+      blockRows,
+      signature: bsrGroupedSignature(p, groups, (g) => bsrGroupRows(p, g)),
+    });
+  }
+  const ids = bsrPatternIds(found.map((f) => f.signature));
+  const kernels = new Set<string>();
+  const byId = new Map<string, string[]>();
+  let ops = 0;
+  found.forEach((f, i) => {
+    byId.set(ids[i], [...(byId.get(ids[i]) ?? []), `@${f.w.name}`]);
+    for (const op of uses.find(([w]) => w === f.w)![1]) {
+      const [x, , bias] = op.operands;
+      const K = f.w.type.shape[1];
+      const M = x.type.shape.reduce((a, b) => a * b, 1) / K;
+      const activation = op.attrs.get("activation")?.value ?? "none";
+      kernels.add(`${ids[i]}|${M}|${x.type.dtype}|${bias !== undefined}|${activation}`);
+      ops++;
+    }
+  });
+  const sum = (get: (f: (typeof found)[number]) => number) => found.reduce((n, f) => n + get(f), 0);
+  const report: RowGroupReport = {
+    weights: found.length,
+    groups: sum((f) => f.groups),
+    blockRows: sum((f) => f.blockRows),
+    signatures: byId.size,
+    kernels: kernels.size,
+    ops,
+    lines: [],
+  };
+  if (found.length === 0) return report;
+  report.lines.push(
+    `row groups: ${report.weights} weights with at most ${GROUPED_MAX_GROUPS} block-row patterns: ` +
+      `${report.groups} groups over ${report.blockRows} block rows ` +
+      `(${
+        (report.blockRows / report.groups).toFixed(2)
+      } rows per group); ${report.signatures} distinct group ` +
+      `signatures: ${report.ops} row-grouped kernels without dedup, ${report.kernels} with ` +
+      `(the compile report gives their code size; its cost model decides which products run them)`,
+  );
+  for (const [id, ws] of byId) {
+    const f = found[ids.indexOf(id)];
+    report.lines.push(`  groups ${id}: ${f.groups} groups of ${f.blockRows} block rows, ${ws.join(", ")}`);
+  }
+  return report;
+}

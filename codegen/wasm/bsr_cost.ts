@@ -25,7 +25,7 @@ import {
   paddedTokens,
   variantKey,
 } from "./bsr.ts";
-import { bsrRowGroupCount } from "../../ir/bsr_pattern.ts";
+import { bsrRowGroupCount, fewRowPatterns, GROUPED_MAX_GROUPS } from "../../ir/bsr_pattern.ts";
 import { GROUP_PANEL, groupedCodeBytes, groupedLayout } from "./grouped_bsr.ts";
 
 /** xᵀ larger than this (bytes) no longer stays in a core's L2 cache with the rest (Zen 5: 1 MiB). */
@@ -49,7 +49,7 @@ export function bsrVariants(spec: BsrSpec): BsrVariant[] {
   checkBsrSpec(spec);
   const R = spec.block[0];
   const out: BsrVariant[] = [];
-  const def = defaultBsrVariant(spec).variant;
+  const def = indexedBsrVariant(spec).variant;
   for (const [rows, vecs] of [[def.rows, def.vecs], ...REGISTER_BLOCKS]) {
     const isDefault = rows === def.rows && vecs === def.vecs;
     if (!isDefault && rows > 1 && rows > R) continue;
@@ -92,15 +92,11 @@ export function defaultBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: st
 }
 
 /**
- * Rows a weight's block rows may be grouped into for the row-grouped kernel to be a candidate:
- * more groups mean thin micro-GEMMs (fewer output rows per panel of 8) and more gather code.
+ * The row-grouped kernel is a candidate for at most `GROUPED_MAX_GROUPS` block-row patterns (or
+ * half the block rows), ir/bsr_pattern.ts's threshold: more groups mean thin micro-GEMMs (fewer
+ * output rows per panel of 8) and more gather code.
  */
-export const GROUPED_MAX_GROUPS = 32;
-
-/** Whether `groups` distinct block-row patterns of `blockRows` are few enough to group by. */
-export function fewRowPatterns(groups: number, blockRows: number): boolean {
-  return groups <= GROUPED_MAX_GROUPS || groups <= blockRows / 2;
-}
+export { fewRowPatterns, GROUPED_MAX_GROUPS };
 
 /**
  * Whether the row-grouped kernel (grouped_bsr.ts) is a candidate: at most `GROUPED_MAX_GROUPS`
@@ -148,7 +144,7 @@ function groupedEstimate(spec: BsrSpec) {
 }
 
 /** The best of the index-driven (generic or specialized) variants, by the heuristics below. */
-function indexedBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: string } {
+export function indexedBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: string } {
   checkBsrSpec(spec);
   const R = spec.block[0];
   let rows = 1, vecs = 8;

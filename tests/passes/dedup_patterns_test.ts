@@ -289,10 +289,21 @@ Deno.test("dedup-patterns: equal patterns get one id, different ones differ; ker
     ),
   );
   assert.equal(table[5], "total: 4 weights, 5 ops, 3 distinct patterns: 5 kernels without dedup, 4 with");
-  assert.deepEqual(logs, [
+  assert.deepEqual(logs.slice(0, 1 + table.length), [
     "dedup-patterns: @t: sparsity patterns of 4 BSR weights",
     ...table.map((l) => `dedup-patterns: ${l}`),
   ]);
+  // Then the row groups: every weight here has few block-row patterns. p and same share their
+  // groups; p's gelu op needs a kernel of its own.
+  assert.deepEqual(logs.slice(1 + table.length).map((l) => l.replace(/p[0-9a-f]{8}/g, "ID")), [
+    "dedup-patterns: row groups: 4 weights with at most 32 block-row patterns: 13 groups over 16 block " +
+    "rows (1.23 rows per group); 3 distinct group signatures: 5 row-grouped kernels without dedup, 4 with " +
+    "(the compile report gives their code size; its cost model decides which products run them)",
+    "dedup-patterns:   groups ID: 3 groups of 4 block rows, @p, @same",
+    "dedup-patterns:   groups ID: 4 groups of 4 block rows, @other",
+    "dedup-patterns:   groups ID: 3 groups of 4 block rows, @wide",
+  ]);
+  assert.deepEqual([stat(r, "grouped"), stat(r, "row-groups"), stat(r, "group-kernels")], [4, 13, 4]);
 
   // A second run finds every op marked: unchanged, and silent with table=false.
   const quiet: string[] = [];
@@ -390,7 +401,16 @@ Deno.test("dedup-patterns: a pruned bert-tiny after bsr-lower: every bsr_dense m
     assert.ok(w.rowPatterns <= Math.min(w.blockRows, 2 ** w.blockCols), w.name);
     assert.equal(w.reuseFactor, Number((w.blockRows / w.rowPatterns).toFixed(2)));
   }
-  assert.equal(logs.length, 1 + 1 + 12 + 2);
+  // The table (title, header, 12 weights, 2 totals), then the row groups of the weights with at
+  // most 32 block-row patterns (or half their rows): a line, and one per distinct signature.
+  const few = report.weights.filter((w) => w.rowPatterns <= 32 || w.rowPatterns <= w.blockRows / 2);
+  assert.ok(few.length > 0);
+  assert.equal(stat(r, "grouped"), few.length);
+  assert.equal(stat(r, "row-groups"), few.reduce((n, w) => n + w.rowPatterns, 0));
+  const signatures = logs.filter((l) => l.startsWith("dedup-patterns:   groups p")).length;
+  assert.ok(signatures >= 1 && signatures <= few.length);
+  assert.equal(logs.length, 1 + 1 + 12 + 2 + 1 + signatures, logs.join("\n"));
+  assert.match(logs[16], new RegExp(`^dedup-patterns: row groups: ${few.length} weights with at most 32 `));
   assert.ok(maxDiff(lowered.module, loweredStore, reparse(r.module, loweredStore), loweredStore, 5) === 0);
 });
 
