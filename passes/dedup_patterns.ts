@@ -37,9 +37,18 @@
  * (`formatPatternReportJson`) after the output, with write access to the report's folder
  * granted by the launcher (`cli/compile.ts`). `--report` needs `dedup-patterns` in the pipeline.
  *
+ * **Row groups.** After the table, the weights whose block rows share few column patterns (at
+ * most `GROUPED_MAX_GROUPS`, ir/bsr_pattern.ts, the threshold codegen's cost model uses too) are
+ * summed up: their groups of block rows, the distinct group signatures (what a row-grouped kernel
+ * bakes: each group's columns and row count, codegen/wasm/grouped_bsr.ts) with the weights of
+ * each, and the row-grouped kernels needed without dedup (one per op) and with (one per signature
+ * and kernel signature). The compile report gives their code size (`row-grouped kernels: ...`).
+ *
  * **Output.** Statistics `weights` (BSR weights marked), `ops` (ops marked), `patterns`
- * (distinct whole-matrix patterns), `kernels` (kernels needed with dedup) and `canonicalized`
- * (weights rewritten to canonical form). Returns "changed" iff a weight was rewritten or an op's
+ * (distinct whole-matrix patterns), `kernels` (kernels needed with dedup), `canonicalized`
+ * (weights rewritten to canonical form), and for row groups `grouped` (weights with few
+ * block-row patterns), `row-groups` (their groups) and `group-kernels` (row-grouped kernels
+ * needed with dedup). Returns "changed" iff a weight was rewritten or an op's
  * `pattern` was added or changed (an op already carrying its id is not a change).
  */
 
