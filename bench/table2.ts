@@ -1,6 +1,7 @@
 /**
  * `deno task bench table2 [--quick] [--limit N] [--calibration N] [--workers N] [--seq N]
- * [--threads 1,2] [--repeat N] [--interpreter] [--out DIR] [--results FILE | --no-results] [--from-json FILE]`: the paper's Table 2, accuracy beside
+ * [--threads 1,2] [--repeat N] [--interpreter] [--int8 [--int8-methods LIST]] [--out DIR]
+ * [--results FILE | --no-results] [--from-json FILE]`: the paper's Table 2, accuracy beside
  * sparsity, and the co-design view, accuracy against latency. SST-2 dev accuracy of sst2-bert-mini
  * dense and with every encoder dense weight pruned to 50% / 80% in blocks 1x1, 1x4, 1x32, 32x1, 4x4
  * and 16x16, by two one-shot methods without retraining:
@@ -20,6 +21,19 @@
  * the reference interpreter on the same pruned weights. `--interpreter` also evaluates every
  * configuration with the reference interpreter (each row at its own length, nothing padded) and
  * counts the rows whose prediction differs from the artifact's.
+ *
+ * `--int8` adds an int8 variant of each configuration of `--int8-methods` (default
+ * `dense,reconstruct`; `magnitude` may be added): the same pruned weights compiled with `quantize`
+ * after `bsr-lower` (after `fuse` for dense; per-channel int8 weights, 7-bit dynamic activations,
+ * int8 embedding tables) into `<configuration>-int8/`, its accuracy measured on every dev row as
+ * the f32 artifact's is, its first-row logits checked against the interpreter on the quantized
+ * module (`qdense`, `qgather`) within twice what ±2-ulp noise in the interpreter's f32 ops moves
+ * them (bench/ulp_noise.ts) or 1e-3 if larger, and timed in the same interleaved rounds as the f32
+ * artifacts. The int8 block-sparse kernel runs blocks whose rows and columns are multiples of 4;
+ * the other shapes run the int8 dense kernel on the densified weight, which the tables note. Table
+ * 2 then has an int8 column beside each such method's, an int8 table (accuracy and latency beside
+ * f32, and the difference), and the plot and the Pareto front take the f32 and int8 points together.
+ * JSON files from runs without it re-render without int8.
  *
  * Configurations are pruned, compiled and evaluated in `--workers` workers (default 2). Writes
  * `table2.json`, `table2.md` and `table2.svg` (accuracy against latency at the first thread
@@ -43,7 +57,7 @@ import { parseArgs } from "node:util";
 import { writeSection } from "../cli/generated_section.ts";
 import type { Job, JobResult, Setting } from "./table2/job.ts";
 import { measure, timeArtifacts } from "./table2/measure.ts";
-import { label, paretoView } from "./table2/pareto.ts";
+import { paretoView } from "./table2/pareto.ts";
 import { REFERENCE, resultsSection, table2Markdown } from "./table2/report.ts";
 
 const BLOCKS = ["1x1", "1x4", "1x32", "32x1", "4x4", "16x16"];
@@ -74,6 +88,8 @@ export async function table2Bench(args: string[]): Promise<void> {
       sparsities: { type: "string" },
       methods: { type: "string", default: "dense,magnitude,reconstruct" },
       "reconstruct-options": { type: "string", default: "" },
+      int8: { type: "boolean" },
+      "int8-methods": { type: "string", default: "dense,reconstruct" },
       out: { type: "string", default: "out/bench" },
     },
   });
@@ -87,6 +103,12 @@ export async function table2Bench(args: string[]): Promise<void> {
   const blocks = values.blocks?.split(",") ?? (quick ? ["1x32"] : BLOCKS);
   const sparsities = values.sparsities?.split(",").map(Number) ?? (quick ? [0.8] : SPARSITIES);
   const methods = values.methods.split(",");
+  const int8Methods = values.int8 ? values["int8-methods"].split(",") : [];
+  for (const m of [...methods, ...int8Methods]) {
+    if (!["dense", "magnitude", "reconstruct"].includes(m)) {
+      throw new Error(`unknown method '${m}' (dense, magnitude, reconstruct)`);
+    }
+  }
   const threadCounts = values.threads.split(",").map((t) => int("threads", t, 1)!);
   const repeat = int("repeat", values.repeat, 1)!;
   const setting: Setting = {
@@ -101,6 +123,7 @@ export async function table2Bench(args: string[]): Promise<void> {
     reconstructOptions: values["reconstruct-options"],
     artifacts: join(values.out, "table2-artifacts"),
     interpreter: values.interpreter === true,
+    int8Methods,
   };
   const jobs: Job[] = [];
   for (const method of ["reconstruct", "magnitude"] as const) {
@@ -116,7 +139,8 @@ export async function table2Bench(args: string[]): Promise<void> {
     const old = JSON.parse(await Deno.readTextFile(values["from-json"]));
     ({ results, seconds } = old);
     date = old.machine.date;
-    Object.assign(setting, old.setting);
+    // Runs before --int8 have no int8Methods and no int8 results: absent, not an error.
+    Object.assign(setting, { ...old.setting, int8Methods: old.setting.int8Methods ?? [] });
     blocks.splice(0, blocks.length, ...old.setting.blocks);
     sparsities.splice(0, sparsities.length, ...old.setting.sparsities);
     threadCounts.splice(0, threadCounts.length, ...old.setting.threads);
@@ -128,7 +152,7 @@ export async function table2Bench(args: string[]): Promise<void> {
     date = new Date().toISOString();
   }
   const view = paretoView(results, { threads: threadCounts[0], seq: setting.seq, model: setting.model });
-  const md = table2Markdown(results, setting, blocks, sparsities) + "\n" + view.markdown;
+  const md = table2Markdown(results, setting, blocks, sparsities, threadCounts[0]) + "\n" + view.markdown;
   await Deno.mkdir(values.out, { recursive: true });
   const json = {
     setting: {
@@ -145,7 +169,7 @@ export async function table2Bench(args: string[]): Promise<void> {
     seconds,
     reference: REFERENCE,
     results,
-    paretoFront: view.front.map((i) => label(results[i])),
+    paretoFront: view.front.map((i) => view.points[i].label),
   };
   await Deno.writeTextFile(join(values.out, "table2.json"), JSON.stringify(json, null, 2) + "\n");
   await Deno.writeTextFile(join(values.out, "table2.md"), md);
@@ -162,7 +186,7 @@ export async function table2Bench(args: string[]): Promise<void> {
     await writeSection(
       page,
       "table2",
-      resultsSection(results, setting, blocks, sparsities, view.frontTable, date),
+      resultsSection(results, setting, blocks, sparsities, view.frontTable, date, threadCounts[0]),
     );
     console.log(`(wrote the table2 section of ${page} and ${svgPath})`);
   }

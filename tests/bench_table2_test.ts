@@ -1,14 +1,33 @@
 /**
- * `deno task bench table2 --quick`: the smoke test of the paper's Table 2 benchmark (accuracy
- * against sparsity). Runs dense and 1x32 at 80% with magnitude and reconstruction on the first 20
- * dev rows with 16 calibration sentences into a temporary folder, compiles and times each pruned
- * model, and checks the JSON, the Markdown and the accuracy-against-latency plot. Takes about 25 s
- * on two cores.
+ * `deno task bench table2 --quick --int8`: the smoke test of the paper's Table 2 benchmark
+ * (accuracy against sparsity). Runs dense and 1x32 at 80% with magnitude and reconstruction on the
+ * first 20 dev rows with 16 calibration sentences into a temporary folder, with int8 variants of
+ * dense and reconstruct, compiles and times each model, and checks the JSON, the Markdown and the
+ * accuracy-against-latency plot; then re-renders from the JSON, and from the same JSON with the
+ * int8 results taken out (a run from before `--int8`). Takes about 35 s on two cores.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CAN_RUN, runTask } from "./compile_cli.ts";
+
+/** A configuration's name, as the bench writes it. */
+const label = (x: { method: string; block?: string; sparsity?: number }) =>
+  x.method === "dense" ? "dense" : `${x.method} ${x.block} ${x.sparsity! * 100}%`;
+
+interface Int8 {
+  accuracy: number;
+  correct: number;
+  rows: number;
+  artifact: string;
+  pipeline: string;
+  quantizedWeights: number;
+  qdenseSteps: { bsr: number; dense: number };
+  checkMaxAbs: number;
+  spread: number;
+  tolerance: number;
+  latency: Record<string, { median: number; n: number }>;
+}
 
 interface Result {
   method: string;
@@ -22,6 +41,7 @@ interface Result {
   checkMaxAbs: number;
   latency: Record<string, { median: number; n: number }>;
   layers?: { weight: string; magnitude: number; reconstructed: number }[];
+  int8?: Int8;
 }
 
 Deno.test({
@@ -49,10 +69,17 @@ Deno.test({
         out,
         "--results",
         results,
+        "--int8",
       );
       assert.equal(r.code, 0, r.stderr);
       const json = JSON.parse(await Deno.readTextFile(join(out, "table2.json"))) as {
-        setting: { limit: number; calibration: number; blocks: string[]; sparsities: number[] };
+        setting: {
+          limit: number;
+          calibration: number;
+          blocks: string[];
+          sparsities: number[];
+          int8Methods?: string[];
+        };
         results: Result[];
         paretoFront: string[];
       };
@@ -61,6 +88,7 @@ Deno.test({
       assert.deepEqual(json.setting.blocks, ["1x32"]);
       assert.deepEqual(json.setting.sparsities, [0.8]);
       assert.deepEqual(json.results.map((x) => x.method), ["reconstruct", "magnitude", "dense"]);
+      assert.deepEqual(json.setting.int8Methods, ["dense", "reconstruct"]);
       for (const x of json.results) {
         assert.equal(x.rows, 20);
         assert.ok(x.accuracy >= 0 && x.accuracy <= 1 && x.correct === Math.round(x.accuracy * 20));
@@ -77,31 +105,91 @@ Deno.test({
           assert.ok(Math.abs(x.sparsityAchieved - 0.8) < 0.001, `${x.method}: ${x.sparsityAchieved}`);
         }
       }
+      // int8 variants of dense and reconstruct (the default --int8-methods), none of magnitude.
+      assert.equal(json.results.find((x) => x.method === "magnitude")!.int8, undefined);
+      for (const x of json.results.filter((x) => x.method !== "magnitude")) {
+        const q = x.int8!;
+        assert.ok(q, `${x.method}: no int8 variant`);
+        assert.equal(q.rows, 20);
+        assert.ok(q.accuracy >= 0 && q.accuracy <= 1 && q.correct === Math.round(q.accuracy * 20));
+        // int8 stays close to its f32 model (docs/int8.md: within 0.5 points on all 872 rows): here
+        // at most 2 of 20 predictions apart.
+        assert.ok(Math.abs(q.correct - x.correct) <= 2, `${x.method}: int8 ${q.correct}, f32 ${x.correct}`);
+        assert.notEqual(q.artifact, x.artifact);
+        assert.ok((await Deno.stat(join(q.artifact, "plan.json"))).isFile, q.artifact);
+        assert.match(
+          q.pipeline,
+          x.method === "dense" ? /,fuse,quantize,dce$/ : /,bsr-lower\{[^}]*\},quantize,dce$/,
+        );
+        // 4 layers x 6 encoder weights, and the embedding tables (embeddings=true).
+        assert.ok(q.quantizedWeights > 24, `${q.quantizedWeights}`);
+        // 1x32 blocks are not made of 4x4 ones: the int8 dense kernel on the densified weight.
+        assert.equal(q.qdenseSteps.bsr, 0);
+        assert.ok(q.qdenseSteps.dense >= 24, JSON.stringify(q.qdenseSteps));
+        assert.ok(q.spread >= 0);
+        assert.equal(q.tolerance, Math.max(2 * q.spread, 1e-3));
+        assert.ok(q.checkMaxAbs <= q.tolerance, `${x.method} int8: ${q.checkMaxAbs} > ${q.tolerance}`);
+        assert.equal(q.latency["1"].n, 3);
+        assert.ok(q.latency["1"].median > 0);
+      }
       const rec = json.results.find((x) => x.method === "reconstruct")!;
       assert.equal(rec.layers!.length, 24, "4 layers x 6 dense weights");
       for (const l of rec.layers!) assert.ok(l.reconstructed <= l.magnitude, JSON.stringify(l));
-      // The front: dense is the most accurate here, so the fastest of the rest is on it unless dense is faster.
-      const dense = json.results.find((x) => x.method === "dense")!;
+      // The front, over the f32 and int8 points together.
+      const points = [
+        ...json.results.map((x) => ({ name: label(x), ms: x.latency["1"].median, acc: x.accuracy })),
+        ...json.results.filter((x) => x.int8).map((x) => ({
+          name: `${label(x)} int8`,
+          ms: x.int8!.latency["1"].median,
+          acc: x.int8!.accuracy,
+        })),
+      ];
+      assert.equal(points.length, 5);
       assert.ok(json.paretoFront.length >= 1);
-      for (const x of json.results) {
-        const dominated = json.results.some((y) =>
-          y.latency["1"].median <= x.latency["1"].median && y.accuracy >= x.accuracy &&
-          (y.latency["1"].median < x.latency["1"].median || y.accuracy > x.accuracy)
+      for (const p of points) {
+        const dominated = points.some((q) =>
+          q.ms <= p.ms && q.acc >= p.acc && (q.ms < p.ms || q.acc > p.acc)
         );
-        const name = x.method === "dense" ? "dense" : `${x.method} ${x.block} ${x.sparsity! * 100}%`;
-        assert.equal(json.paretoFront.includes(name), !dominated, name);
+        assert.equal(json.paretoFront.includes(p.name), !dominated, p.name);
       }
-      assert.ok(dense.latency["1"].median > 0);
       const svg = await Deno.readTextFile(join(out, "table2.svg"));
       assert.match(svg, /^<svg /);
       assert.match(svg, /Pareto front/);
       assert.equal(
         (svg.match(/<title>(dense|magnitude|reconstruct)[^<]*: [\d.]+, [\d.]+<\/title>/g) ?? []).length,
-        3,
+        5,
       );
+      // int8 points: their own marker (squares) and legend entry.
+      assert.equal((svg.match(/<rect [^>]*><title>[^<]* int8: [\d.]+, [\d.]+<\/title>/g) ?? []).length, 2);
+      assert.match(svg, />int8 \(dense, reconstruct\)</);
       const md = await Deno.readTextFile(join(out, "table2.md"));
       assert.match(md, /^\| dense \| [\d.]+ \| 1\.00 \| 90\.0 \|/m);
-      assert.match(md, /^\| 1x32 \| [\d.]+ \| [\d.]+ \| 60\.1 \|$/m);
+      assert.match(md, /^\| dense int8 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/m);
+      // Table 2 with the int8 column beside reconstruct's, marked as running the dense int8 kernel.
+      assert.match(
+        md,
+        /^\| block \| 80% magnitude \| 80% reconstruct \| 80% reconstruct int8 \| 80% reference \|$/m,
+      );
+      assert.match(md, /^\| 1x32 \| [\d.]+ \| [\d.]+ \| [\d.]+ † \| 60\.1 \|$/m);
+      assert.match(md, /^† int8 1x32: .*int8 dense kernel on the densified weight/m);
+      // The int8 table: accuracy and latency beside f32, and the difference.
+      assert.match(
+        md,
+        /^\| configuration \| f32 accuracy % \| int8 accuracy % \| int8 − f32 \(points\) \| f32 ms \| int8 ms \|/m,
+      );
+      for (const x of json.results.filter((x) => x.int8)) {
+        const d = 100 * (x.int8!.accuracy - x.accuracy);
+        assert.ok(
+          md.includes(
+            `| ${label(x)} | ${(100 * x.accuracy).toFixed(1)} | ${(100 * x.int8!.accuracy).toFixed(1)} | ${
+              d >= 0 ? "+" : ""
+            }${d.toFixed(1)} | ${x.latency["1"].median.toFixed(2)} | ${
+              x.int8!.latency["1"].median.toFixed(2)
+            } |`,
+          ),
+          label(x),
+        );
+      }
       assert.match(md, /Per-weight relative output error/);
       assert.ok(r.stdout.includes(md.trim()), "prints the Markdown");
       // The results section: rewritten between its markers as computed (not formatted), the rest kept;
@@ -110,12 +198,54 @@ Deno.test({
       assert.doesNotMatch(text, /stale/);
       assert.match(
         text,
-        /<!-- table2:begin -->\nWritten by `deno task bench table2` on \d{4}-\d\d-\d\d: 20 dev rows/,
+        /<!-- table2:begin -->\nWritten by `deno task bench table2 --int8` on \d{4}-\d\d-\d\d: 20 dev rows/,
       );
+      assert.match(text, /The int8 artifacts' logits are within/);
+      assert.match(text, /^\| reconstruct 1x32 80% \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \|/m);
       assert.match(text, /reconstruction recovers [\d.]+ of the [\d.]+ points/);
       assert.match(text, /^!\[accuracy against latency\]\(table2\.svg\)$/m);
       assert.match(text, /<!-- table2:end -->\n\nkept\n$/);
       assert.equal(await Deno.readTextFile(join(out, "docs", "table2.svg")), svg);
+
+      // --from-json renders the same again; and a JSON from before --int8 (no int8 results) renders without them.
+      const again = join(out, "again"), old = join(out, "old");
+      const r2 = await runTask(
+        "bench",
+        "table2",
+        "--from-json",
+        join(out, "table2.json"),
+        "--out",
+        again,
+        "--no-results",
+      );
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(await Deno.readTextFile(join(again, "table2.md")), md);
+      assert.equal(await Deno.readTextFile(join(again, "table2.svg")), svg);
+      const stripped = JSON.parse(await Deno.readTextFile(join(out, "table2.json")));
+      delete stripped.setting.int8Methods;
+      for (const x of stripped.results) delete x.int8;
+      await Deno.writeTextFile(join(out, "old.json"), JSON.stringify(stripped));
+      const r3 = await runTask(
+        "bench",
+        "table2",
+        "--from-json",
+        join(out, "old.json"),
+        "--out",
+        old,
+        "--no-results",
+      );
+      assert.equal(r3.code, 0, r3.stderr);
+      const oldMd = await Deno.readTextFile(join(old, "table2.md"));
+      assert.match(oldMd, /^\| 1x32 \| [\d.]+ \| [\d.]+ \| 60\.1 \|$/m);
+      assert.doesNotMatch(oldMd, /int8/);
+      const oldSvg = await Deno.readTextFile(join(old, "table2.svg"));
+      assert.equal(
+        (oldSvg.match(/<title>(dense|magnitude|reconstruct)[^<]*: [\d.]+, [\d.]+<\/title>/g) ?? []).length,
+        3,
+      );
+      assert.doesNotMatch(oldSvg, /int8/);
+      const oldJson = JSON.parse(await Deno.readTextFile(join(old, "table2.json")));
+      assert.ok(oldJson.paretoFront.every((n: string) => !n.endsWith(" int8")));
     } finally {
       await Deno.remove(out, { recursive: true });
     }

@@ -19,8 +19,9 @@ import { interpret } from "../../ir/interpreter.ts";
 import type { Module } from "../../ir/module.ts";
 import { Tensor } from "../../ir/tensor.ts";
 import type { WeightStore } from "../../ir/weights.ts";
-import { compile, loadCompiled, writeArtifact } from "../../mod.ts";
+import { compile, type CompileResult, loadCompiled, writeArtifact } from "../../mod.ts";
 import type { Summary } from "../stats.ts";
+import { ulpNoiseSpread } from "../ulp_noise.ts";
 
 /** One configuration to evaluate. */
 export interface Job {
@@ -46,6 +47,8 @@ export interface Setting {
   readonly artifacts: string;
   /** Also evaluate with the reference interpreter. */
   readonly interpreter: boolean;
+  /** The methods whose configurations also get an int8 variant (`--int8`; empty: none). */
+  readonly int8Methods: readonly string[];
 }
 
 /** One reconstructed weight's report. */
@@ -62,6 +65,39 @@ interface InterpreterAccuracy {
   /** Rows whose prediction differs from the artifact's. */
   readonly disagree: number;
   readonly seconds: number;
+}
+
+/**
+ * What the int8 variant of a configuration measured: the same pruned weights compiled with
+ * `quantize` after `bsr-lower` (after `fuse` for dense), evaluated like the f32 artifact.
+ */
+export interface Int8Result {
+  readonly accuracy: number;
+  readonly correct: number;
+  readonly rows: number;
+  readonly compileSeconds: number;
+  readonly evalSeconds: number;
+  readonly artifact: string;
+  readonly pipeline: string;
+  readonly memoryBytes: number;
+  /** Weights `quantize` made int8 (the encoder's dense weights and, by default, the embedding tables). */
+  readonly quantizedWeights: number;
+  /**
+   * The kernels of the artifact's `qdense` steps: the int8 block-sparse kernel (blocks made of 4x4
+   * ones), or the int8 dense GEMM (the dense model, and the densified weight of other block shapes).
+   */
+  readonly qdenseSteps: { readonly bsr: number; readonly dense: number };
+  /** The interpreter's logits on the first dev row, on the quantized module, and the artifact's distance from them. */
+  readonly referenceLogits: number[];
+  readonly checkMaxAbs: number;
+  /** How far ±2-ulp noise in the interpreter's f32 ops moves those logits (bench/ulp_noise.ts). */
+  readonly spread: number;
+  /** Seconds the interpreter took for the reference logits and their noise spread (five runs). */
+  readonly referenceSeconds: number;
+  /** The check's tolerance, set when timed: twice the spread, or the f32 checks' tolerance if larger. */
+  tolerance?: number;
+  /** Latency in ms by thread count, timed in the same rounds as the f32 artifacts. */
+  latency?: Record<string, Summary>;
 }
 
 /** What one configuration measured. */
@@ -86,6 +122,8 @@ export interface JobResult extends Job {
   readonly layers?: LayerError[];
   /** Latency in ms by thread count, filled in after every configuration is built. */
   latency?: Record<string, Summary>;
+  /** The int8 variant, with `--int8` for this method (absent in runs without it). */
+  readonly int8?: Int8Result;
 }
 
 const LAYER_LINE = /^prune-reconstruct: @(\S+) .*rel\. error magnitude ([\d.]+) -> reconstructed ([\d.]+)/;
@@ -150,26 +188,38 @@ export function jobId(j: Job): string {
 
 /**
  * Compiles the model at the artifact length with the pruned weights, `bsr-lower` in the job's
- * block shape for a pruned model, into `s.artifacts/<id>`; fails unless every pruned weight was lowered.
+ * block shape for a pruned model, into `s.artifacts/<id>`; fails unless every pruned weight was
+ * lowered. `int8` adds `quantize` after `bsr-lower` (after `fuse` for dense) and writes
+ * `s.artifacts/<id>-int8`.
  */
-async function build(s: Setting, l: Loaded, job: Job, pruned: Pruned) {
+async function build(s: Setting, l: Loaded, job: Job, pruned: Pruned, int8 = false) {
+  const quantize = int8 ? "quantize," : "";
   const pipeline = job.method === "dense"
-    ? "canonicalize,cse,fuse,dce"
-    : `canonicalize,cse,fuse,bsr-lower{block=${job.block} sparsity-threshold=0.3},dce`; // not the dense pooler
+    ? `canonicalize,cse,fuse,${quantize}dce`
+    : `canonicalize,cse,fuse,bsr-lower{block=${job.block} sparsity-threshold=0.3},${quantize}dce`; // not the dense pooler
   const r = await compile({ module: l.compiled, weights: pruned.weights }, {
     pipeline,
     log: () => {}, // the counts are checked below
   });
-  const lowered = r.stats.filter((x) => x.pass === "bsr-lower" && x.name === "weights")
-    .reduce((n, x) => n + x.value, 0);
+  const count = (pass: string) =>
+    r.stats.filter((x) => x.pass === pass && x.name === "weights").reduce((n, x) => n + x.value, 0);
+  const lowered = count("bsr-lower");
   if (lowered !== pruned.changed.size) {
     throw new Error(
-      `${jobId(job)}: bsr-lower lowered ${lowered} of the ${pruned.changed.size} pruned weights`,
+      `${jobId(job)}${
+        int8 ? " int8" : ""
+      }: bsr-lower lowered ${lowered} of the ${pruned.changed.size} pruned weights`,
     );
   }
-  const dir = join(s.artifacts, jobId(job));
+  const dir = join(s.artifacts, jobId(job) + (int8 ? "-int8" : ""));
   await writeArtifact(r, dir);
-  return { dir, pipeline, memoryBytes: r.artifact!.plan.memory.pages * 65536 };
+  return {
+    dir,
+    pipeline,
+    memoryBytes: r.artifact!.plan.memory.pages * 65536,
+    result: r,
+    quantized: count("quantize"),
+  };
 }
 
 /** The model inputs of one dev row fitted to `seq`. */
@@ -207,6 +257,72 @@ async function interpreterPredictions(s: Setting, l: Loaded, store: WeightStore)
   return preds;
 }
 
+/** The accuracy of the artifact in `dir` on every row, and its logits on the first (the timing input). */
+async function evaluateArtifact(s: Setting, l: Loaded, dir: string) {
+  const model = await loadCompiled(dir, { threads: 1 });
+  try {
+    const out = model.plan.buckets[0].outputs[0].name;
+    const runner: EvalRunner = {
+      seq: s.seq,
+      labels: model.plan.buckets[0].outputs[0].shape[1],
+      run: (values) => model.run(values)[out],
+    };
+    const acc = evaluateSst2(runner, l.tokenizer, l.rows);
+    return { acc, first: Float32Array.from(runner.run(rowInputs(l.tokenizer, l.rows[0], s.seq))) };
+  } finally {
+    model.close();
+  }
+}
+
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
+  return m;
+};
+
+/** The kernels of an artifact's `qdense` steps: int8 block-sparse, or int8 dense. */
+function qdenseSteps(r: CompileResult): { bsr: number; dense: number } {
+  // The GEMM steps (`qdense`, `qdense (bsr)`), not the row quantizers (`qdense (quantize)`).
+  const steps = r.artifact!.plan.buckets[0].steps.filter((st) =>
+    st.op.split("+").some((o) => o === "qdense" || o === "qdense (bsr)")
+  );
+  const bsr = steps.filter((st) => st.op.includes("qdense (bsr)") || st.kernel[0].startsWith("qbsr")).length;
+  return { bsr, dense: steps.length - bsr };
+}
+
+/**
+ * The int8 variant of a configuration: the pruned weights compiled with `quantize`, evaluated on
+ * every row like the f32 artifact, and its first row's logits beside the interpreter's on the
+ * quantized module, with how far ±2-ulp noise moves those.
+ */
+async function runInt8(s: Setting, l: Loaded, job: Job, pruned: Pruned): Promise<Int8Result> {
+  const t0 = performance.now();
+  const built = await build(s, l, job, pruned, true);
+  const t1 = performance.now();
+  const { acc, first } = await evaluateArtifact(s, l, built.dir);
+  const t2 = performance.now();
+  const f = built.result.module.func("main")!;
+  const values = rowInputs(l.tokenizer, l.rows[0], s.seq);
+  const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
+  const { output, spread } = ulpNoiseSpread(built.result.module, inputs, built.result.weights);
+  return {
+    accuracy: acc.accuracy,
+    correct: acc.correct,
+    rows: acc.rows,
+    compileSeconds: (t1 - t0) / 1000,
+    evalSeconds: acc.seconds,
+    artifact: built.dir,
+    pipeline: built.pipeline,
+    memoryBytes: built.memoryBytes,
+    quantizedWeights: built.quantized,
+    qdenseSteps: qdenseSteps(built.result),
+    referenceLogits: [...output],
+    checkMaxAbs: maxAbs(output, first),
+    spread,
+    referenceSeconds: (performance.now() - t2) / 1000,
+  };
+}
+
 /** Prunes, compiles and evaluates the configuration `job`: what it measured, but its latency. */
 export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult> {
   const t0 = performance.now();
@@ -215,23 +331,13 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
   const t1 = performance.now();
   const built = await build(s, l, job, pruned);
   const t2 = performance.now();
-  const model = await loadCompiled(built.dir, { threads: 1 });
-  let acc, checkMaxAbs, referenceLogits;
-  try {
-    const out = model.plan.buckets[0].outputs[0].name;
-    const runner: EvalRunner = {
-      seq: s.seq,
-      labels: model.plan.buckets[0].outputs[0].shape[1],
-      run: (values) => model.run(values)[out],
-    };
-    acc = evaluateSst2(runner, l.tokenizer, l.rows);
-    const first = rowInputs(l.tokenizer, l.rows[0], s.seq);
-    referenceLogits = interpreterLogits(l.compiled, pruned.weights, first);
-    const y = runner.run(first);
-    checkMaxAbs = Math.max(...referenceLogits.map((v, k) => Math.abs(v - y[k])));
-  } finally {
-    model.close();
-  }
+  const { acc, first } = await evaluateArtifact(s, l, built.dir);
+  const referenceLogits = interpreterLogits(
+    l.compiled,
+    pruned.weights,
+    rowInputs(l.tokenizer, l.rows[0], s.seq),
+  );
+  const checkMaxAbs = maxAbs(referenceLogits, first);
   const t3 = performance.now();
   let interpreter: InterpreterAccuracy | undefined;
   if (s.interpreter) {
@@ -244,6 +350,7 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
       seconds: (performance.now() - t3) / 1000,
     };
   }
+  const int8 = s.int8Methods.includes(job.method) ? await runInt8(s, l, job, pruned) : undefined;
   let zeros = 0, total = 0;
   for (const t of changed.values()) {
     total += t.data.length;
@@ -270,5 +377,6 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
     checkMaxAbs,
     ...(interpreter ? { interpreter } : {}),
     ...(job.method === "reconstruct" ? { layers } : {}),
+    ...(int8 ? { int8 } : {}),
   };
 }

@@ -8,9 +8,9 @@ import { loadTokenizer } from "../../frontend/tokenizer.ts";
 import { sparrow } from "../peers.ts";
 import { summarize } from "../stats.ts";
 import { memoryBudget } from "../table1/machine.ts";
-import { progressBar, type Slot, timeSlots } from "../table1/timing.ts";
+import { progressBar, type Slot, timeSlots, TOLERANCE } from "../table1/timing.ts";
 import { type Job, type JobResult, rowInputs, type Setting } from "./job.ts";
-import { label } from "./pareto.ts";
+import { int8Label, label } from "./pareto.ts";
 import { pct } from "./report.ts";
 
 /** Runs `jobs` in `nWorkers` workers (prune, compile, evaluate); results in the jobs' order. */
@@ -39,6 +39,12 @@ export async function measure(setting: Setting, jobs: Job[], nWorkers: number): 
             r.interpreter
               ? `; interpreter ${pct(r.interpreter.accuracy)}%, ${r.interpreter.disagree} rows differ`
               : ""
+          }${
+            r.int8
+              ? `; int8 ${pct(r.int8.accuracy)}% (${r.int8.correct}/${r.int8.rows}), compile ${
+                r.int8.compileSeconds.toFixed(1)
+              } s, eval ${r.int8.evalSeconds.toFixed(1)} s, reference ${r.int8.referenceSeconds.toFixed(1)} s`
+              : ""
           }`,
         );
         send();
@@ -56,7 +62,17 @@ export async function measure(setting: Setting, jobs: Job[], nWorkers: number): 
   return results.sort((a, b) => order(a) - order(b));
 }
 
-/** Times every configuration's artifact at `threads`, interleaved; fills in `latency`. */
+/**
+ * The tolerance of an int8 artifact's check against the interpreter on its quantized module: twice
+ * what ±2-ulp noise in the interpreter's f32 ops moves the logits (a quantizer rounding a value the
+ * other way), or the f32 artifacts' tolerance if that is larger.
+ */
+export const int8Tolerance = (spread: number): number => Math.max(2 * spread, TOLERANCE);
+
+/**
+ * Times every configuration's artifact at `threads`, f32 and int8 in the same interleaved rounds;
+ * fills in `latency` (and the int8 variants' `latency` and `tolerance`).
+ */
 export async function timeArtifacts(
   results: JobResult[],
   s: Setting,
@@ -81,10 +97,31 @@ export async function timeArtifacts(
       reloadable: true,
       source: `artifact ${r.artifact}`,
     }));
+    for (const r of results) {
+      const q = r.int8;
+      if (!q) continue;
+      q.tolerance = int8Tolerance(q.spread);
+      slots.push({
+        id: int8Label(r),
+        threads,
+        open: () => sparrow(int8Label(r), q.artifact, threads, feeds),
+        reference: Float32Array.from(q.referenceLogits),
+        referenceName: `the reference interpreter on the same quantized module (±2-ulp noise spread ${
+          q.spread.toExponential(1)
+        })`,
+        tolerance: q.tolerance,
+        bytes: q.memoryBytes,
+        reloadable: true,
+        source: `artifact ${q.artifact}`,
+      });
+    }
     progress.start(slots.length * (repeat + 1), `latency at ${threads} thread${threads > 1 ? "s" : ""}`);
     try {
       const { times } = await timeSlots(slots, { repeat, warmup: 3, progress, budgetBytes });
-      for (const r of results) (r.latency ??= {})[threads] = summarize(times.get(label(r))!);
+      for (const r of results) {
+        (r.latency ??= {})[threads] = summarize(times.get(label(r))!);
+        if (r.int8) (r.int8.latency ??= {})[threads] = summarize(times.get(int8Label(r))!);
+      }
     } finally {
       progress.stop();
     }

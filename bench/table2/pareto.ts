@@ -1,7 +1,8 @@
 /**
  * The co-design view of `deno task bench table2`: accuracy against the latency of Sparrow's
- * compiled artifact of the same pruned model, for every block shape, sparsity and method, with the
- * Pareto front (no other configuration is both as fast and as accurate, one of them strictly).
+ * compiled artifact of the same pruned model, for every block shape, sparsity and method, f32 and
+ * (with `--int8`) int8, with the Pareto front over all of them (no other point is both as fast and
+ * as accurate, one of them strictly).
  */
 
 import { basename } from "node:path";
@@ -15,37 +16,80 @@ const MARKERS: Record<JobResult["method"], Marker> = {
   reconstruct: "triangle",
 };
 
+/** The marker of int8 points, whatever their method. */
+const INT8_MARKER: Marker = "square";
+
 /** A configuration's name in tables and on the plot, e.g. `reconstruct 1x32 80%`. */
 export const label = (j: Job): string =>
   j.method === "dense" ? "dense" : `${j.method} ${j.block} ${j.sparsity! * 100}%`;
 
-/** The plot, the front (indices into `results`) and a Markdown table, at `o.threads` threads. */
+/** The name of a configuration's int8 variant, e.g. `reconstruct 1x32 80% int8`. */
+export const int8Label = (j: Job): string => `${label(j)} int8`;
+
+/** One point of the view: a configuration's f32 artifact, or its int8 variant's. */
+export interface ViewPoint {
+  readonly result: JobResult;
+  readonly int8: boolean;
+  readonly label: string;
+  readonly accuracy: number;
+  readonly latency?: JobResult["latency"];
+}
+
+/** Every configuration's f32 point, then every int8 variant's (results of runs without `--int8` have none). */
+export function viewPoints(results: readonly JobResult[]): ViewPoint[] {
+  return [
+    ...results.map((r) => ({
+      result: r,
+      int8: false,
+      label: label(r),
+      accuracy: r.accuracy,
+      latency: r.latency,
+    })),
+    ...results.filter((r) => r.int8).map((r) => ({
+      result: r,
+      int8: true,
+      label: int8Label(r),
+      accuracy: r.int8!.accuracy,
+      latency: r.int8!.latency,
+    })),
+  ];
+}
+
+/**
+ * The plot, the front (indices into `points`, every f32 and int8 point of `results`) and a Markdown
+ * table, at `o.threads` threads.
+ */
 export function paretoView(
   results: readonly JobResult[],
   o: { threads: number; seq: number; model: string },
-): { svg: string; front: number[]; markdown: string; frontTable: string } {
-  const ms = (r: JobResult) => r.latency?.[o.threads]?.median ?? NaN;
+): { svg: string; points: ViewPoint[]; front: number[]; markdown: string; frontTable: string } {
+  const all = viewPoints(results);
+  const ms = (p: ViewPoint) => p.latency?.[o.threads]?.median ?? NaN;
   const blocks = [...new Set(results.filter((r) => r.block).map((r) => r.block!))];
   const color = (r: JobResult) => r.block ? PALETTE[blocks.indexOf(r.block) % PALETTE.length] : "#000000";
-  const points: ScatterPoint[] = results.map((r) => ({
-    x: ms(r),
-    y: 100 * r.accuracy,
-    color: color(r),
-    marker: MARKERS[r.method],
-    filled: r.method === "dense" || r.sparsity! >= 0.8,
-    label: label(r),
+  const points: ScatterPoint[] = all.map((p) => ({
+    x: ms(p),
+    y: 100 * p.accuracy,
+    color: color(p.result),
+    marker: p.int8 ? INT8_MARKER : MARKERS[p.result.method],
+    filled: p.result.method === "dense" || p.result.sparsity! >= 0.8,
+    label: p.label,
   }));
   const front = paretoFront(points);
   const sparsities = [...new Set(results.filter((r) => r.sparsity).map((r) => r.sparsity!))].sort();
   const methods = [...new Set(results.map((r) => r.method))];
+  const int8Methods = [...new Set(results.filter((r) => r.int8).map((r) => r.method))];
   const legend: LegendEntry[] = [
     ...blocks.map((b) => ({
       label: `block ${b}`,
       color: color(results.find((r) => r.block === b)!),
-      marker: "square" as const,
+      marker: "circle" as const,
       filled: true,
     })),
-    ...methods.map((m) => ({ label: m, color: "#555555", marker: MARKERS[m], filled: true })),
+    ...methods.map((m) => ({ label: `${m}, f32`, color: "#555555", marker: MARKERS[m], filled: true })),
+    ...(int8Methods.length
+      ? [{ label: `int8 (${int8Methods.join(", ")})`, color: "#555555", marker: INT8_MARKER, filled: true }]
+      : []),
     ...sparsities.map((sp) => ({
       label: `${sp * 100}% sparse (${sp >= 0.8 ? "filled" : "outline"})`,
       color: "#555555",
@@ -53,11 +97,13 @@ export function paretoView(
       filled: sp >= 0.8,
     })),
   ];
-  const dense = results.find((r) => r.method === "dense");
+  const dense = all.find((p) => p.result.method === "dense" && !p.int8);
   const rows = results[0]?.rows ?? 0;
   const threads = `${o.threads} thread${o.threads > 1 ? "s" : ""}`;
   const svg = scatterPlot({
-    title: "Accuracy against latency: which block shape wins once both count",
+    title: int8Methods.length
+      ? "Accuracy against latency, f32 and int8: which block shape wins once both count"
+      : "Accuracy against latency: which block shape wins once both count",
     subtitle:
       `${
         basename(o.model)
@@ -76,35 +122,36 @@ export function paretoView(
       : [],
   });
   const onFront = new Set(front);
-  const order = results.map((_, i) => i).sort((a, b) => ms(results[a]) - ms(results[b]));
+  const order = all.map((_, i) => i).sort((a, b) => ms(all[a]) - ms(all[b]));
+  const vs = (p: ViewPoint) => dense ? (ms(p) / ms(dense)).toFixed(2) : "-";
   const md = [
     `Accuracy beside latency: each configuration's compiled artifact (S=${o.seq}, batch 1, ${threads}, median ` +
-    `of ${
-      results[0]?.latency?.[o.threads]?.n ?? 0
-    } interleaved runs), fastest first; ★ = on the Pareto front ` +
-    `(no configuration is both at least as fast and at least as accurate, one strictly). Plot: table2.svg.`,
+    `of ${results[0]?.latency?.[o.threads]?.n ?? 0} interleaved runs${
+      int8Methods.length ? ", f32 and int8 in the same rounds" : ""
+    }), fastest first; ` +
+    `★ = on the Pareto front (no configuration is both at least as fast and at least as accurate, one strictly` +
+    `${int8Methods.length ? "; f32 and int8 together" : ""}). Plot: table2.svg.`,
     "",
     "| configuration | latency ms | vs dense | accuracy % | Pareto |",
     "| --- | ---: | ---: | ---: | :---: |",
     ...order.map((i) => {
-      const r = results[i];
-      const vs = dense ? (ms(r) / ms(dense)).toFixed(2) : "-";
-      return `| ${label(r)} | ${ms(r).toFixed(2)} | ${vs} | ${(100 * r.accuracy).toFixed(1)} | ${
+      const p = all[i];
+      return `| ${p.label} | ${ms(p).toFixed(2)} | ${vs(p)} | ${(100 * p.accuracy).toFixed(1)} | ${
         onFront.has(i) ? "★" : ""
       } |`;
     }),
   ].join("\n") + "\n";
+  const denseIndex = dense ? all.indexOf(dense) : -1;
   const frontTable = [
     `| configuration | latency (S=${o.seq}, ${threads}) | vs dense | accuracy |`,
     "| --- | ---: | ---: | ---: |",
-    ...[...front, ...(dense && !onFront.has(results.indexOf(dense)) ? [results.indexOf(dense)] : [])].map(
+    ...[...front, ...(dense && !onFront.has(denseIndex) ? [denseIndex] : [])].map(
       (i) => {
-        const r = results[i];
-        const name = onFront.has(i) ? label(r) : `${label(r)} (not on the front)`;
-        const vs = dense ? (ms(r) / ms(dense)).toFixed(2) : "-";
-        return `| ${name} | ${ms(r).toFixed(2)} ms | ${vs} | ${(100 * r.accuracy).toFixed(1)}% |`;
+        const p = all[i];
+        const name = onFront.has(i) ? p.label : `${p.label} (not on the front)`;
+        return `| ${name} | ${ms(p).toFixed(2)} ms | ${vs(p)} | ${(100 * p.accuracy).toFixed(1)}% |`;
       },
     ),
   ].join("\n") + "\n";
-  return { svg, front, markdown: md, frontTable };
+  return { svg, points: all, front, markdown: md, frontTable };
 }

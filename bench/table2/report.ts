@@ -19,26 +19,109 @@ export const REFERENCE: Record<string, Record<string, number>> = {
 /** A fraction as a percentage with one decimal, e.g. `80.6`. */
 export const pct = (x: number): string => (100 * x).toFixed(1);
 
-/** The accuracy table: a row per block, magnitude / reconstruct / reference per sparsity. */
+/** The methods with int8 variants in `results`, in the accuracy table's order. */
+const int8MethodsOf = (results: JobResult[]) =>
+  ["magnitude", "reconstruct"].filter((m) => results.some((r) => r.method === m && r.int8));
+
+/** Whether an int8 variant runs any `qdense` on the int8 dense kernel over a densified block-sparse weight. */
+const densified = (r: JobResult) =>
+  r.method !== "dense" && r.int8 !== undefined && r.int8.qdenseSteps.dense > 0;
+
+/** The note on block shapes whose int8 variant runs the dense int8 kernel; undefined when there are none. */
+function densifiedNote(results: JobResult[]): string | undefined {
+  const blocks = [...new Set(results.filter(densified).map((r) => r.block!))];
+  if (!blocks.length) return undefined;
+  return `† int8 ${
+    blocks.join(", ")
+  }: quantized to int8, but the int8 block-sparse kernel runs only blocks whose ` +
+    `rows and columns are multiples of 4, so these run the int8 dense kernel on the densified weight ` +
+    `(correct, not sparse-fast).`;
+}
+
+/**
+ * The accuracy table: a row per block, magnitude / reconstruct / reference per sparsity, and beside a
+ * method's column its int8 variant's when the run has them.
+ */
 function accuracyTable(results: JobResult[], blocks: string[], sparsities: number[]): string[] {
   const find = (method: string, block: string, sp: number) =>
     results.find((r) => r.method === method && r.block === block && r.sparsity === sp);
+  const q8 = int8MethodsOf(results);
+  const methods = ["magnitude", "reconstruct"].flatMap((m) => q8.includes(m) ? [m, `${m} int8`] : [m]);
   const lines = [
     `| block | ${
-      sparsities.map((sp) => `${sp * 100}% magnitude | ${sp * 100}% reconstruct | ${sp * 100}% reference`)
-        .join(" | ")
+      sparsities.map((sp) => [...methods, "reference"].map((m) => `${sp * 100}% ${m}`).join(" | ")).join(
+        " | ",
+      )
     } |`,
-    `| --- | ${sparsities.map(() => "---: | ---: | ---:").join(" | ")} |`,
+    `| --- | ${sparsities.map(() => [...methods, "reference"].map(() => "---:").join(" | ")).join(" | ")} |`,
   ];
   for (const b of blocks) {
     const cells = sparsities.map((sp) => {
-      const m = find("magnitude", b, sp), r = find("reconstruct", b, sp);
       const ref = REFERENCE[b]?.[String(sp)];
-      return `${m ? pct(m.accuracy) : "-"} | ${r ? pct(r.accuracy) : "-"} | ${ref?.toFixed(1) ?? "-"}`;
+      return [
+        ...methods.map((m) => {
+          const r = find(m.replace(/ int8$/, ""), b, sp);
+          if (!m.endsWith(" int8")) return r ? pct(r.accuracy) : "-";
+          return r?.int8 ? `${pct(r.int8.accuracy)}${densified(r) ? " †" : ""}` : "-";
+        }),
+        ref?.toFixed(1) ?? "-",
+      ].join(" | ");
     });
     lines.push(`| ${b} | ${cells.join(" | ")} |`);
   }
   return lines;
+}
+
+/** A latency median in ms at `threads`, or `-`. */
+const ms = (latency: JobResult["latency"], threads: number) => latency?.[threads]?.median.toFixed(2) ?? "-";
+
+/**
+ * The int8 table: per configuration with an int8 variant, its accuracy and latency beside the f32
+ * artifact's (at `threads`), the int8 − f32 accuracy difference, and the int8 kernel; with the
+ * densified-kernel note. Empty when the run has no int8 variants.
+ */
+function int8Table(results: JobResult[], threads: number): string[] {
+  const with8 = results.filter((r) => r.int8);
+  if (!with8.length) return [];
+  const t = `${threads} thread${threads > 1 ? "s" : ""}`;
+  const lines = [
+    `int8 (\`quantize\` after \`bsr-lower\`: per-channel int8 weights, 7-bit dynamic activations, int8 embedding ` +
+    `tables) beside f32, the same pruned weights; latency at ${t} from the same interleaved rounds:`,
+    "",
+    "| configuration | f32 accuracy % | int8 accuracy % | int8 − f32 (points) | f32 ms | int8 ms | int8 / f32 | int8 kernel |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ...with8.map((r) => {
+      const q = r.int8!;
+      const f = r.latency?.[threads]?.median, i = q.latency?.[threads]?.median;
+      const diff = 100 * (q.accuracy - r.accuracy);
+      const kernel = r.method === "dense"
+        ? "dense"
+        : q.qdenseSteps.dense > 0
+        ? `dense, densified weight †`
+        : "block-sparse";
+      return `| ${label(r)} | ${pct(r.accuracy)} | ${pct(q.accuracy)} | ${diff >= 0 ? "+" : ""}${
+        diff.toFixed(1)
+      } | ${ms(r.latency, threads)} | ${ms(q.latency, threads)} | ${
+        f && i ? (i / f).toFixed(2) : "-"
+      } | ${kernel} |`;
+    }),
+  ];
+  const note = densifiedNote(results);
+  if (note) lines.push("", note);
+  return lines;
+}
+
+/** How closely the int8 artifacts matched the interpreter on their quantized modules, as a sentence. */
+function int8CheckSentence(results: JobResult[]): string {
+  const qs = results.map((r) => r.int8).filter((q) => q !== undefined);
+  if (!qs.length) return "";
+  const worst = Math.max(...qs.map((q) => q.checkMaxAbs));
+  const spread = Math.max(...qs.map((q) => q.spread));
+  return ` The int8 artifacts' logits are within ${
+    worst.toExponential(1)
+  } of the interpreter's on the same ` +
+    `quantized module (each checked within twice what ±2-ulp noise in the interpreter's f32 ops moves them, ` +
+    `at most ${spread.toExponential(1)} here, or 1e-3 if larger).`;
 }
 
 /**
@@ -70,11 +153,14 @@ export function resultsSection(
   sparsities: number[],
   frontTable: string,
   date: string,
+  threads = 1,
 ): string {
   const checked = results.filter((r) => r.interpreter);
   const worst = Math.max(...results.map((r) => r.checkMaxAbs));
   const lines = [
-    `Written by \`deno task bench table2${s.interpreter ? " --interpreter" : ""}\` on ${date.slice(0, 10)}: ${
+    `Written by \`deno task bench table2${s.interpreter ? " --interpreter" : ""}${
+      results.some((r) => r.int8) ? " --int8" : ""
+    }\` on ${date.slice(0, 10)}: ${
       results[0]?.rows ?? 0
     } dev rows, accuracy measured on each configuration's compiled artifact (S=${s.seq}).`,
     "",
@@ -84,12 +170,13 @@ export function resultsSection(
     `Each artifact's logits on the first dev row are within ${
       worst.toExponential(1)
     } of the reference interpreter's ` +
-    `on the same pruned weights.` +
+    `on the same pruned weights.` + int8CheckSentence(results) +
     (checked.length
       ? ` On the interpreter, each sentence at its own length, ${
         checked.reduce((n, r) => n + r.interpreter!.disagree, 0)
       } of ${checked.length} x ${results[0].rows} predictions differ from the artifacts'.`
       : ""),
+    ...(results.some((r) => r.int8) ? ["", ...int8Table(results, threads)] : []),
     "",
     "![accuracy against latency](table2.svg)",
     "",
@@ -106,6 +193,7 @@ export function table2Markdown(
   s: Setting,
   blocks: string[],
   sparsities: number[],
+  threads = 1,
 ): string {
   const dense = results.find((r) => r.method === "dense");
   const rows = results[0]?.rows ?? 0;
@@ -120,6 +208,7 @@ export function table2Markdown(
     ...accuracyTable(results, blocks, sparsities),
     "",
     recoverySentence(results) ?? "",
+    ...(results.some((r) => r.int8) ? ["", ...int8Table(results, threads)] : []),
   ];
   for (const r of results.filter((r) => r.layers && r.layers.length > 0)) {
     if (!(r.block === "1x32" && r.sparsity === 0.8)) continue;
@@ -134,12 +223,19 @@ export function table2Markdown(
     );
   }
   const interp = results.some((r) => r.interpreter);
+  const q8 = results.some((r) => r.int8);
   lines.push(
     "",
     `| configuration | accuracy % | zeros in pruned weights | prune s | compile s | eval s | artifact vs interpreter (max abs, row 1)${
       interp ? " | interpreter accuracy % | rows predicted differently" : ""
+    }${
+      q8
+        ? " | int8 compile s | int8 eval s | int8 artifact vs interpreter on its module (max abs, row 1) | its tolerance"
+        : ""
     } |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---:${interp ? " | ---: | ---:" : ""} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---:${interp ? " | ---: | ---:" : ""}${
+      q8 ? " | ---: | ---: | ---: | ---:" : ""
+    } |`,
     ...results.map((r) =>
       `| ${label(r)} | ${pct(r.accuracy)} | ${pct(r.sparsityAchieved)}% | ${r.pruneSeconds.toFixed(1)} | ${
         r.compileSeconds.toFixed(1)
@@ -147,6 +243,14 @@ export function table2Markdown(
         interp
           ? ` | ${r.interpreter ? pct(r.interpreter.accuracy) : "-"} | ${r.interpreter?.disagree ?? "-"}`
           : ""
+      }${
+        !q8
+          ? ""
+          : r.int8
+          ? ` | ${r.int8.compileSeconds.toFixed(1)} | ${r.int8.evalSeconds.toFixed(1)} | ${
+            r.int8.checkMaxAbs.toExponential(1)
+          } | ${r.int8.tolerance?.toExponential(1) ?? "-"}`
+          : " | - | - | - | -"
       } |`
     ),
   );
