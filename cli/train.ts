@@ -53,12 +53,16 @@ const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o O
   --prune-end N          gmp: last pruning step (default 60% of the steps)
   --prune-interval N     gmp: steps between pruning updates (default a tenth of end - start)
 
+  --train-rows N         train on a seeded random sample of N rows of --data (only they are tokenized)
   --dev FILE             dev TSV (default dev.tsv beside --data, when it exists)
   --eval-every N         evaluate every N steps (default 0: at the end only)
   --eval-rows N          rows of the interval evaluations (the first N; the final one uses all)
   --eval-at-start        also evaluate before training (all dev rows)
   --group-by-length N    batch rows of like length from runs of N batches (default 50; 0 = off)
   --freeze-embeddings    do not train the word embeddings
+  --time-limit MIN       stop after the step that passes MIN minutes of training (evaluations not
+                         counted; the schedule stays the one planned for --steps), then evaluate
+                         and write the checkpoint
   -h, --help             print this help`;
 
 function number(name: string, text: string | undefined, check: (n: number) => boolean, what: string) {
@@ -94,11 +98,13 @@ main(async () => {
     "prune-end": { type: "string" },
     "prune-interval": { type: "string" },
     dev: { type: "string" },
+    "train-rows": { type: "string" },
     "eval-every": { type: "string" },
     "eval-rows": { type: "string" },
     "eval-at-start": { type: "boolean" },
     "group-by-length": { type: "string" },
     "freeze-embeddings": { type: "boolean" },
+    "time-limit": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return void console.log(USAGE);
@@ -130,6 +136,8 @@ main(async () => {
   const interval = number("prune-interval", values["prune-interval"], int(1), "an integer >= 1");
   const evalEvery = number("eval-every", values["eval-every"], int(0), "an integer >= 0");
   const evalRows = number("eval-rows", values["eval-rows"], int(1), "an integer >= 1");
+  const trainRows = number("train-rows", values["train-rows"], int(1), "an integer >= 1");
+  const timeLimit = number("time-limit", values["time-limit"], (n) => n > 0, "a positive number of minutes");
   const group = number("group-by-length", values["group-by-length"], int(0), "an integer >= 0");
   let block: BlockShape = [1, 1];
   if (values.block !== undefined) {
@@ -195,6 +203,7 @@ main(async () => {
       model: positionals[0],
       data: values.data,
       weights: values.weights,
+      trainRows,
       dev: values.dev,
       out: values.out,
       steps,
@@ -210,6 +219,7 @@ main(async () => {
       evalAtStart: values["eval-at-start"],
       group,
       freezeEmbeddings: values["freeze-embeddings"],
+      timeLimit: timeLimit === undefined ? undefined : timeLimit * 60,
       onStage: (s) => console.error(s),
       onStep: (s) => {
         const fields = {
@@ -230,6 +240,10 @@ main(async () => {
           );
         }
       },
+      onEvalRow: (done, rows) => {
+        if (done === 0 && !bar) console.error(`evaluating on ${rows} dev rows`);
+        if (bar && (done % 10 === 0 || done === rows)) bar.update({ dev: `eval ${done}/${rows}` });
+      },
       onEval: (e) => {
         dev = `${pct(e.accuracy)} (${e.rows} rows)`;
         bar?.update({ dev });
@@ -240,7 +254,8 @@ main(async () => {
     const { result } = r;
     const last = result.evals.at(-1);
     console.log(
-      `trained ${positionals[0]} on ${values.data} (${r.trainRows} rows): ${steps} steps, ${objective.kind}`,
+      `trained ${positionals[0]} on ${values.data} (${r.trainRows} rows): ${result.steps} steps` +
+        (result.stoppedEarly ? ` (of ${steps} planned; stopped by --time-limit), ` : ", ") + objective.kind,
     );
     console.log(
       `  loss ${result.losses[0].toFixed(4)} -> ${result.losses.at(-1)!.toFixed(4)}; ` +
@@ -248,9 +263,14 @@ main(async () => {
     );
     for (const e of result.evals) console.log(`  step ${e.step}: dev accuracy ${pct(e.accuracy)}`);
     if (last) console.log(`  dev accuracy ${pct(last.accuracy)} on ${r.devRows} rows`);
+    const trainSeconds = result.seconds - result.evalSeconds;
     console.log(
-      `  ${result.seconds.toFixed(1)} s (${(steps * (batch ?? 32) / result.seconds).toFixed(2)} samples/s ` +
-        `with evaluations); total ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `  training ${trainSeconds.toFixed(1)} s (${
+        (result.steps * (batch ?? 32) / trainSeconds).toFixed(2)
+      } ` +
+        `samples/s), evaluations ${result.evalSeconds.toFixed(1)} s; total ${
+          ((performance.now() - t0) / 1000).toFixed(1)
+        } s`,
     );
     console.log(`  wrote ${values.out} (${r.checkpoint.files.length} files)`);
   } catch (e) {

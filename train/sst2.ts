@@ -27,7 +27,8 @@ import {
   writeHfCheckpoint,
   type WrittenCheckpoint,
 } from "./checkpoint.ts";
-import { Batches, type Example, readExamples } from "./data.ts";
+import { readSst2Tsv } from "../frontend/sst2.ts";
+import { Batches, encodeRows, type Example, readExamples, shuffled } from "./data.ts";
 import { type EvalPoint, type Objective, type StepReport, train, type TrainResult } from "./trainer.ts";
 
 /** Options of {@link trainSst2}. */
@@ -42,6 +43,11 @@ export interface Sst2TrainOptions {
   readonly weights?: string;
   /** The training TSV (`sentence<TAB>label`). */
   readonly data: string;
+  /**
+   * Train on a seeded random sample of this many training rows (only they are tokenized); all by
+   * default. Short runs see few rows, and tokenizing all 67,349 takes minutes on a busy machine.
+   */
+  readonly trainRows?: number;
   /** The dev TSV; by default `dev.tsv` beside `data` (no evaluation when it does not exist). */
   readonly dev?: string;
   /** The folder to write the trained checkpoint to (never the input's). */
@@ -72,6 +78,8 @@ export interface Sst2TrainOptions {
   readonly group?: number;
   /** Do not train the word embeddings (the largest weight, a third of the mini model). */
   readonly freezeEmbeddings?: boolean;
+  /** Stop training after this many seconds (see `TrainOptions.timeLimit`); unlimited by default. */
+  readonly timeLimit?: number;
   /** Called after every step. */
   readonly onStep?: (r: StepReport) => void;
   /** Called after every evaluation. */
@@ -129,7 +137,13 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     o.onStage?.(`${replaced} weights from ${o.weights}`);
   }
   o.onStage?.(`tokenizing ${o.data}`);
-  const examples = await readExamples(o.data, model.tokenizer, seq);
+  let rows = await readSst2Tsv(o.data);
+  if (o.trainRows !== undefined && o.trainRows < rows.length) {
+    const all = rows;
+    rows = shuffled(all.length, (seed ^ 0x9e3779b9) >>> 0).slice(0, o.trainRows).sort((a, b) => a - b)
+      .map((i) => all[i]);
+  }
+  const examples = encodeRows(rows, model.tokenizer, seq);
   const devPath = o.dev ?? join(dirname(o.data), "dev.tsv");
   let dev: Example[] = [];
   if (o.dev !== undefined || await isFile(devPath)) dev = await readExamples(devPath, model.tokenizer, seq);
@@ -159,6 +173,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     evalEvery: o.evalEvery,
     evalAtStart: o.evalAtStart,
     evaluate,
+    timeLimit: o.timeLimit,
     onStep: o.onStep,
     onEval: (e) => o.onEval?.({ ...e, rows: lastRows }),
   });
@@ -168,9 +183,13 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     weights: o.weights ?? null,
     task: "sst2",
     data: o.data,
+    trainRows: examples.length,
     dev: dev.length > 0 ? devPath : null,
     objective,
     steps,
+    stepsTaken: result.steps,
+    stoppedEarly: result.stoppedEarly,
+    timeLimit: o.timeLimit ?? null,
     batch,
     lr,
     warmup,
@@ -181,6 +200,9 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     trained: trainedWeights(model, { frozen }).length,
     frozen: o.freezeEmbeddings ? ["word embeddings"] : [],
     seconds: result.seconds,
+    evalSeconds: result.evalSeconds,
+    trainSeconds: result.seconds - result.evalSeconds,
+    samplesPerSecond: result.steps * batch / (result.seconds - result.evalSeconds),
     loss: { first: result.losses[0], last: result.losses.at(-1), mean: mean(result.losses) },
     evals: result.evals,
     sparsity: result.sparsity,

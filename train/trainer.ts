@@ -134,6 +134,12 @@ export interface TrainOptions {
     weights: ReadonlyMap<string, Float32Array>,
     at: { readonly step: number; readonly final: boolean },
   ) => number | Promise<number>;
+  /**
+   * Stop after the first step that ends when this many seconds of training (evaluations not
+   * counted) have passed; the learning-rate schedule stays the one planned for `steps`, and the
+   * final evaluation runs then. Unlimited by default.
+   */
+  readonly timeLimit?: number;
   /** Called after every step. */
   readonly onStep?: (r: StepReport) => void;
   /** Called after every evaluation. */
@@ -142,16 +148,20 @@ export interface TrainOptions {
 
 /** What {@link train} did. */
 export interface TrainResult {
-  /** Steps taken. */
+  /** Steps taken (fewer than planned when the time limit stopped training). */
   readonly steps: number;
+  /** Whether the time limit stopped training early. */
+  readonly stoppedEarly: boolean;
   /** The loss of each step. */
   readonly losses: number[];
   /** The evaluations, in order. */
   readonly evals: EvalPoint[];
   /** Zero fraction over the prunable weights at the end. */
   readonly sparsity: number;
-  /** Seconds of training (evaluations included). */
+  /** Seconds of the whole run, evaluations included. */
   readonly seconds: number;
+  /** Seconds spent in evaluations. */
+  readonly evalSeconds: number;
 }
 
 /** Zero fraction over all the prunable weights together. */
@@ -239,12 +249,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const losses: number[] = [];
   const evals: EvalPoint[] = [];
   const sparsity = () => prunableSparsity(o.weights, o.prunable);
+  let stopped = false, taken = 0;
 
+  let evalSeconds = 0;
   const evaluate = async (step: number) => {
     if (!o.evaluate) return;
-    const at = { step, final: step === o.steps };
+    const e0 = performance.now();
+    const at = { step, final: step === o.steps || stopped };
     const point = { step, accuracy: await o.evaluate(o.weights, at), sparsity: sparsity() };
     evals.push(point);
+    evalSeconds += (performance.now() - e0) / 1000;
     o.onEval?.(point);
   };
   if (o.evalAtStart) await evaluate(0);
@@ -316,8 +330,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       gradNorm,
       seconds: (performance.now() - t0) / 1000,
     });
+    taken = t;
+    stopped = t < o.steps && o.timeLimit !== undefined &&
+      (performance.now() - t0) / 1000 - evalSeconds >= o.timeLimit;
     const every = o.evalEvery ?? 0;
-    if (t === o.steps || (every > 0 && t % every === 0)) await evaluate(t);
+    if (t === o.steps || stopped || (every > 0 && t % every === 0)) await evaluate(t);
+    if (stopped) break;
   }
-  return { steps: o.steps, losses, evals, sparsity: sparsity(), seconds: (performance.now() - t0) / 1000 };
+  return {
+    steps: taken,
+    stoppedEarly: stopped,
+    losses,
+    evals,
+    sparsity: sparsity(),
+    seconds: (performance.now() - t0) / 1000,
+    evalSeconds,
+  };
 }

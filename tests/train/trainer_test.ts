@@ -239,3 +239,24 @@ Deno.test("batches grouped by length: each epoch still covers every row once, ba
   assert.ok(spread(new Batches(rows, 8, 1, 4)) * 3 < spread(new Batches(rows, 8, 1)));
   assert.deepEqual([...new Batches(rows, 8, 5, 4).next().ids], [...new Batches(rows, 8, 5, 4).next().ids]);
 });
+
+Deno.test("a time limit stops training early, evaluates and says so", async () => {
+  const weights = fresh();
+  const slow: LossAndGrads = async (w, b) => {
+    await new Promise((r) => setTimeout(r, 30));
+    return lossAndGrads(w, b);
+  };
+  const r = await train({
+    ...base,
+    lossAndGrads: slow,
+    steps: 1000,
+    weights,
+    batches: new Batches(examples, 32, 6),
+    timeLimit: 0.2,
+    evaluate: accuracy,
+  });
+  assert.ok(r.stoppedEarly);
+  assert.ok(r.steps >= 3 && r.steps < 50, `${r.steps} steps`);
+  assert.deepEqual(r.evals.map((e) => e.step), [r.steps]);
+  assert.equal(r.losses.length, r.steps);
+});
