@@ -18,7 +18,7 @@ export interface ReconstructOptions {
   readonly block: readonly [number, number];
   /** Diagonal damping as a fraction of mean(diag H); 0.01 by default. */
   readonly damp?: number;
-  /** Columns per mask-selection window (rounded up to a multiple of C); 0 = all; 128 by default. */
+  /** Columns per mask-selection window (rounded up to a multiple of C); 0 = all; 128 by default; not with `groups`. */
   readonly window?: number;
   /** The bias `[out]`, to update as well (then `h` is the Gram matrix of [X, 1]). */
   readonly bias?: Float64Array;
@@ -31,8 +31,8 @@ export interface ReconstructOptions {
   /**
    * Pattern groups (`passes/reconstruct/groups.ts`): the block rows are put in at most `max`
    * groups by their OBS saliency before any update (clustering seeded with `seed`), and every
-   * block row of a group prunes the same block columns, chosen per window by the saliency summed
-   * over the group's rows.
+   * block row of a group prunes the same block columns, those of least saliency summed over the
+   * group's rows, chosen once for the whole matrix (`window` does not apply).
    */
   readonly groups?: { readonly max: number; readonly seed: number };
 }
@@ -172,7 +172,9 @@ export function reconstructWeight(
   }
   const mask = new Uint8Array(total);
   const window = opts.window ?? 128;
-  const step = window === 0 ? gc * C : Math.ceil(window / C) * C;
+  // With groups the mask is chosen once for the whole matrix (the clustering's own choice): chosen
+  // window by window, after updates, the groups drift towards the same columns and fit worse.
+  const step = window === 0 || opts.groups ? gc * C : Math.ceil(window / C) * C;
   const z = new Float64Array(C);
   // Saliency of the blocks in block columns [c0, c1), from the weights as they are now.
   const saliency = (c0: number, c1: number): Float64Array => {
