@@ -14,6 +14,8 @@
  *   buckets  sst2-bert-mini rows/s on SST-2 dev: length buckets against fixed S=64, batch 1 and 8, in
  *            Deno, Node and Chromium beside onnxruntime-web [--threads] [--repeat] [--limit] [--no-node]
  *            [--no-browser] [--no-web] [--out]
+ *   train    training samples/s of sst2-bert-mini at batch 32, S=64: Sparrow beside PyTorch on CPU
+ *            [--steps] [--torch-steps] [--warmup] [--threads] [--batch] [--seq] [--no-torch] [--out]
  *   ir       parse, verify and print speed of the IR (deno bench)
  */
 
@@ -29,10 +31,11 @@ const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   compare: compareBench,
   table2: (args) => import("./table2.ts").then((m) => m.table2Bench(args)),
   buckets: (args) => import("./buckets.ts").then((m) => m.bucketsBench(args)),
+  train: (args) => import("./train.ts").then((m) => m.trainBench(args)),
 };
 
 /** What `deno task bench --help` prints: every benchmark and every option it takes. */
-const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|ir> [options]
+const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets|train|ir> [options]
 
   dense     BERT-base: Sparrow's dense artifact against onnxruntime-node and -web
     --model PRESET       synthetic preset (default bert-base)
@@ -117,6 +120,20 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets
     --no-browser         skip Chromium (and onnxruntime-web)
     --no-web             skip onnxruntime-web
     --out DIR            (default out/bench/buckets)
+
+  train     training samples/s of sst2-bert-mini at batch 32, S=64: Sparrow's trainer beside PyTorch
+            on CPU (python3-torch) on the same batches
+    --model DIR          the checkpoint (default ../shared/models/sst2-bert-mini)
+    --data FILE          training TSV (default ../shared/data/sst2/train.tsv)
+    --batch N            rows per batch (default 32)
+    --seq N              sequence length (default 64)
+    --steps N            Sparrow's timed steps (default 3)
+    --torch-steps N      PyTorch's timed steps (default 10)
+    --warmup N           untimed steps first (default 1)
+    --threads LIST       PyTorch thread counts (default 1,2)
+    --python PATH        (default /usr/bin/python3)
+    --no-torch           Sparrow only
+    --out DIR            (default out/bench/train)
 
   ir        parse, verify and print speed of the IR (deno bench)
 
