@@ -3,8 +3,9 @@
  * is exported with `exportOnnx`, run by onnxruntime-node on the interpreter's inputs (seeded,
  * i64 as BigInt64Array), and every output must agree within a max abs difference: 1e-4 for the
  * small synthetic BERTs (tiny, mini; with and without head; erf and tanh GELU; after `fuse`;
- * pruned to BSR), 1e-3 for BERT-base at S=128, and per op for one-op modules of every IR op
- * (random shapes, broadcasting, several dtypes). The measured differences are printed.
+ * pruned to BSR), 1e-3 for BERT-base at S=128, 1e-5 for the backward functions `grad` builds for
+ * bert-tiny (loss and gradients, which are at most about 0.5), and per op for one-op modules of
+ * every IR op (random shapes, broadcasting, several dtypes). The measured differences are printed.
  *
  * onnxruntime-node is a native addon, which Deno loads only with `--allow-ffi` (`deno task test`
  * grants it); without it these tests are ignored.
@@ -28,6 +29,7 @@ import {
   createPassRegistry,
   type DType,
   type FuncBuilder,
+  grad,
   interpret,
   isFloat,
   loadModule,
@@ -44,6 +46,7 @@ import {
   verify,
   Weight,
   type WeightStore,
+  withCrossEntropyLoss,
 } from "../mod.ts";
 import { formatDiagnostics } from "../ir/diagnostics.ts";
 
@@ -151,9 +154,10 @@ async function checkOracle(cases: readonly OracleCase[]): Promise<Map<string, nu
   for (const c of cases) {
     const ds = verify(c.module, { weights: c.weights.entries() });
     assert.equal(ds.length, 0, `${c.label}: ${formatDiagnostics(ds)}`);
-    const f = c.module.func("main")!;
+    const func = c.options?.func ?? "main";
+    const f = c.module.func(func)!;
     const inputs = c.inputs ?? seededInputs(f, c.seed ?? 0);
-    expected.push(interpret(c.module, inputs, c.weights));
+    expected.push(interpret(c.module, inputs, c.weights, { func }));
     const { bytes } = exportOnnx(c.module, c.weights, c.options);
     jobs.push({ model: bytes, feeds: f.params.map((p, i) => [p.name, inputs[i]] as const) });
   }
@@ -370,6 +374,53 @@ Deno.test({
     f.returns.push(hidden);
     f.resultTypes.push(hidden.type);
     await checkOracle([c]);
+  },
+});
+
+Deno.test({
+  name:
+    "oracle: the backward functions grad builds for bert-tiny (dense, and pruned to BSR) match onnxruntime",
+  ignore: !CAN_ORT,
+  async fn() {
+    const config = bertConfig("bert-tiny", { seq: 8, vocab: 40, maxPositions: 16 });
+    const inputs = [
+      Tensor.from([1, 8], "i64", [1, 7, 12, 3, 30, 2, 0, 0]),
+      Tensor.from([1, 8], "i64", [0, 0, 0, 0, 1, 1, 1, 1]),
+      Tensor.from([1, 8], "i64", [1, 1, 1, 1, 1, 1, 0, 0]),
+      Tensor.from([1], "i64", [1]),
+    ];
+    const ops = new Set<string>();
+    const backward = (label: string, passes: string, act: "erf" | "tanh"): OracleCase => {
+      const c = { ...config, act };
+      const r = runPipeline(
+        buildBertModule(c, "w.safetensors"),
+        parsePipeline(passes, createPassRegistry()),
+        {
+          weights: bertWeights(c),
+          log: () => {},
+        },
+      );
+      const info = grad(r.module, withCrossEntropyLoss(r.module, "main"));
+      r.module.func(info.func)!.body.forEach((op) => ops.add(op.name));
+      const what = `${label}: loss and ${info.grads.length} gradients`;
+      return {
+        label: what,
+        module: r.module,
+        weights: r.weights,
+        inputs,
+        tol: 1e-5,
+        options: { func: info.func },
+      };
+    };
+    const cases = [
+      backward("bert-tiny, erf", "", "erf"),
+      backward("bert-tiny, tanh, fused", "fuse", "tanh"),
+      backward("bert-tiny pruned to 4x4 BSR", "prune{sparsity=0.8 block=4x4},bsr-lower{block=4x4}", "erf"),
+    ];
+    const gradOps = ["cross_entropy", "cross_entropy_grad", "reduce_sum", "scatter_add", "slice_grad"];
+    gradOps.push("softmax_grad", "layer_norm_grad", "gelu_grad", "bsr_dense_grad_x", "bsr_dense_grad_w");
+    assert.deepEqual(gradOps.filter((n) => !ops.has(n)), [], "ops the backward functions should use");
+    await checkOracle(cases);
   },
 });
 
@@ -826,6 +877,178 @@ const miscCases = (): OpCase[] => [
   },
 ];
 
+const bsrType = (shape: number[], block: [number, number], nnzBlocks: number): TensorType => ({
+  shape,
+  dtype: "f32",
+  sparse: { kind: "bsr", block, nnzBlocks },
+});
+
+/** The ops autodiff adds (docs/autodiff.md) and qgather. */
+const gradCases = (): OpCase[] => [
+  ...(["f32", "f64"] as const).flatMap((d): OpCase[] => [
+    { label: `exp ${d} [2,3,4]`, params: [["x", ty([2, 3, 4], d)]], body: (f, [x]) => f.op("exp", [x]) },
+    {
+      label: `log ${d} [5,3] (positive)`,
+      params: [["x", ty([5, 3], d)]],
+      body: (f, [x]) => f.op("log", [x]),
+      fills: { x: positive },
+    },
+  ]),
+  {
+    label: "reduce_sum f32 axes [0,2] keepdims",
+    params: [["x", ty([3, 4, 5])]],
+    body: (f, [x]) => f.op("reduce_sum", [x], { axes: [0, 2] }),
+  },
+  {
+    label: "reduce_sum f32 axes [-1] no keepdims",
+    params: [["x", ty([3, 4])]],
+    body: (f, [x]) => f.op("reduce_sum", [x], { axes: [-1], keepdims: false }),
+  },
+  {
+    label: "reduce_sum f64 axes [1, 0] no keepdims",
+    params: [["x", ty([3, 4, 2], "f64")]],
+    body: (f, [x]) => f.op("reduce_sum", [x], { axes: [1, 0], keepdims: false }),
+  },
+  ...([["f32", "i64", 4, 5], ["f32", "i32", 3, 2], ["f64", "i64", 2, 7]] as const).flatMap((
+    [d, li, B, C],
+  ): OpCase[] => [
+    {
+      label: `cross_entropy ${d} [${B},${C}] labels ${li}`,
+      params: [["logits", ty([B, C], d)], ["labels", ty([B], li)]],
+      body: (f, [x, l]) => f.op("cross_entropy", [x, l]),
+      fills: { logits: (rng) => rng.normal(0, 3), labels: ints(0, C - 1) },
+    },
+    {
+      label: `cross_entropy_grad ${d} [${B},${C}] labels ${li}`,
+      params: [["dy", ty([], d)], ["logits", ty([B, C], d)], ["labels", ty([B], li)]],
+      body: (f, [dy, x, l]) => f.op("cross_entropy_grad", [dy, x, l]),
+      fills: { logits: (rng) => rng.normal(0, 3), labels: ints(0, C - 1) },
+    },
+  ]),
+  {
+    label: "scatter_add f32 [6,4] axis 0, i64 indices [2,3] (negative, repeated)",
+    params: [["u", ty([2, 3, 4])], ["ids", ty([2, 3], "i64")]],
+    body: (f, [u, ids]) => f.op("scatter_add", [u, ids], {}, { type: ty([6, 4]) }),
+    fills: { ids: ints(-6, 5) },
+  },
+  {
+    label: "scatter_add f32 [3,5,2] axis 1, i32 indices [4]",
+    params: [["u", ty([3, 4, 2])], ["ids", ty([4], "i32")]],
+    body: (f, [u, ids]) => f.op("scatter_add", [u, ids], { axis: 1 }, { type: ty([3, 5, 2]) }),
+    fills: { ids: ints(-5, 4) },
+  },
+  {
+    label: "scatter_add f64 [2,4] axis -1, i64 indices [2,3]",
+    params: [["u", ty([2, 2, 3], "f64")], ["ids", ty([2, 3], "i64")]],
+    body: (f, [u, ids]) => f.op("scatter_add", [u, ids], { axis: -1 }, { type: ty([2, 4], "f64") }),
+    fills: { ids: ints(-4, 3) },
+  },
+  {
+    label: "slice_grad f32 unit steps (Pad) [4,5,6]",
+    params: [["dy", ty([2, 5, 4])]],
+    body: (f, [dy]) =>
+      f.op("slice_grad", [dy], { starts: [1, -4], ends: [3, 100], axes: [0, 2] }, { type: ty([4, 5, 6]) }),
+  },
+  {
+    label: "slice_grad f32 strided (ScatterND) [4,5,6]",
+    params: [["dy", ty([2, 5, 2])]],
+    body: (f, [dy]) =>
+      f.op("slice_grad", [dy], { starts: [-4, 1], ends: [100, -1], axes: [2, 0], steps: [2, 1] }, {
+        type: ty([4, 5, 6]),
+      }),
+  },
+  {
+    label: "slice_grad f64 [CLS] row [1,6,3]",
+    params: [["dy", ty([1, 1, 3], "f64")]],
+    body: (f, [dy]) =>
+      f.op("slice_grad", [dy], { starts: [0], ends: [1], axes: [1] }, { type: ty([1, 6, 3], "f64") }),
+  },
+  {
+    label: "softmax_grad f32 axis -1 [2,3,5]",
+    params: [["dy", ty([2, 3, 5])], ["y", ty([2, 3, 5])]],
+    body: (f, [dy, y]) => f.op("softmax_grad", [dy, y]),
+  },
+  {
+    label: "softmax_grad f64 axis 1 [2,4,3]",
+    params: [["dy", ty([2, 4, 3], "f64")], ["y", ty([2, 4, 3], "f64")]],
+    body: (f, [dy, y]) => f.op("softmax_grad", [dy, y], { axis: 1 }),
+  },
+  {
+    label: "layer_norm_grad f32 axis -1, eps 1e-12",
+    params: [["dy", ty([2, 3, 8])], ["x", ty([2, 3, 8])]],
+    weights: [["g", ty([8])]],
+    body: (f, [dy, x], [g]) => f.op("layer_norm_grad", [dy, x, g]),
+  },
+  {
+    label: "layer_norm_grad f32 axis 1 (two dims), eps 1e-5",
+    params: [["dy", ty([2, 3, 4])], ["x", ty([2, 3, 4])]],
+    weights: [["g", ty([3, 4])]],
+    body: (f, [dy, x], [g]) => f.op("layer_norm_grad", [dy, x, g], { axis: 1, epsilon: 1e-5 }),
+  },
+  {
+    label: "layer_norm_grad f64",
+    params: [["dy", ty([3, 5], "f64")], ["x", ty([3, 5], "f64")]],
+    weights: [["g", ty([5], "f64")]],
+    body: (f, [dy, x], [g]) => f.op("layer_norm_grad", [dy, x, g], { epsilon: 1e-6 }),
+  },
+  ...([["erf", "f32"], ["tanh", "f32"], ["tanh", "f64"]] as const).map(([approximation, d]): OpCase => ({
+    label: `gelu_grad ${approximation} ${d} [4,6]`,
+    params: [["dy", ty([4, 6], d)], ["x", ty([4, 6], d)]],
+    body: (f, [dy, x]) => f.op("gelu_grad", [dy, x], { approximation }),
+    fills: { x: (rng) => rng.normal(0, 3) },
+  })),
+  {
+    label: "bsr_dense_grad_x f32 1x4 blocks",
+    params: [["dy", ty([2, 3, 6])]],
+    weights: [["w", bsrType([6, 12], [1, 4], 7)]],
+    body: (f, [dy], [w]) => f.op("bsr_dense_grad_x", [dy, w]),
+  },
+  {
+    label: "bsr_dense_grad_x f32 3x5 blocks, padded edges",
+    params: [["dy", ty([4, 5])]],
+    weights: [["w", bsrType([5, 7], [3, 5], 3)]],
+    body: (f, [dy], [w]) => f.op("bsr_dense_grad_x", [dy, w]),
+  },
+  {
+    label: "bsr_dense_grad_w f32 1x4 blocks",
+    params: [["dy", ty([2, 3, 6])], ["x", ty([2, 3, 12])]],
+    weights: [["w", bsrType([6, 12], [1, 4], 7)]],
+    body: (f, [dy, x], [w]) => f.op("bsr_dense_grad_w", [dy, x, w]),
+  },
+  {
+    label: "bsr_dense_grad_w f32 3x5 blocks, padded edges (0 there)",
+    params: [["dy", ty([4, 5])], ["x", ty([4, 7])]],
+    weights: [["w", bsrType([5, 7], [3, 5], 3)]],
+    body: (f, [dy, x], [w]) => f.op("bsr_dense_grad_w", [dy, x, w]),
+  },
+  {
+    label: "bsr_dense_grad_x and _w of one weight, with bsr_dense",
+    params: [["x", ty([3, 12])], ["dy", ty([3, 6])]],
+    weights: [["w", bsrType([6, 12], [2, 4], 4)]],
+    body: (f, [x, dy], [w]) => [
+      f.op("bsr_dense", [x, w]),
+      f.op("bsr_dense_grad_x", [dy, w]),
+      f.op("bsr_dense_grad_w", [dy, x, w]),
+    ],
+  },
+  {
+    label: "qgather i8 table [10,4], i64 ids [2,3] (negative)",
+    params: [["table", ty([10, 4], "i8")], ["ids", ty([2, 3], "i64")]],
+    weights: [["scale", ty([10])]],
+    body: (f, [table, ids], [scale]) => f.op("qgather", [table, scale, ids]),
+    fills: { table: ints(-127, 127), ids: ints(-10, 9) },
+    tol: 0,
+  },
+  {
+    label: "qgather i8 table [5,3], i32 ids [4]",
+    params: [["table", ty([5, 3], "i8")], ["ids", ty([4], "i32")]],
+    weights: [["scale", ty([5])]],
+    body: (f, [table, ids], [scale]) => f.op("qgather", [table, scale, ids]),
+    fills: { table: ints(-128, 127), ids: ints(-5, 4) },
+    tol: 0,
+  },
+];
+
 /** Every op case, checking that together they cover every IR op. */
 function allOpCases(): OpCase[] {
   return [
@@ -835,6 +1058,7 @@ function allOpCases(): OpCase[] {
     ...shapeCases(),
     ...normCases(),
     ...miscCases(),
+    ...gradCases(),
   ];
 }
 

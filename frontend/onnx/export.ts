@@ -37,6 +37,7 @@ import {
   valueInfo,
 } from "./proto.ts";
 import { exportQdense, exportQgather } from "./export_quant.ts";
+import { GRAD_EXPORTERS } from "./export_grad.ts";
 
 /** Options of `exportOnnx`. */
 export interface ExportOptions {
@@ -108,6 +109,18 @@ export const ORT_KERNEL_DTYPES: Readonly<Record<string, readonly DType[]>> = Obj
   Gather: ALL,
   Cast: ALL,
   Identity: ALL,
+  // The autodiff ops' (export_grad.ts).
+  ReduceSum: NUMBERS,
+  Exp: FLOATS,
+  Log: FLOATS,
+  Neg: [...NUMBERS, "i8"],
+  LogSoftmax: FLOATS,
+  GatherElements: ALL,
+  Equal: ["f32", "f16", "f64", "i64", "i32", "i8", "u8", "bool"],
+  // With reduction = add (scatter_add) there is no f16 kernel; without (slice_grad) there is.
+  ScatterND: ["f32", "f64", "i64", "i32", "i8", "u8", "bool"],
+  ConstantOfShape: ALL,
+  Pad: ["f32", "f16", "f64", "i64", "i32", "i8", "u8", "bool"],
 });
 
 type Attribute = Onnx.IAttributeProto;
@@ -291,6 +304,13 @@ class GraphWriter {
       const src = dense ? this.denseInitializer(w, dense) : this.name(w);
       return this.node("Transpose", [src], d, [intsAttr("perm", [1, 0])], this.fresh(`${w.name}.T`));
     });
+  }
+
+  /** The densified `[N, K]` initializer of BSR weight `w` (under its name; bsr_dense_grad_x/w). */
+  bsrMatrix(w: Value): string {
+    const bsr = this.weightData(w);
+    if (!(bsr instanceof BsrTensor)) return this.refuse(`weight ${w.ref} is not stored as BSR`);
+    return this.denseInitializer(w, () => densify(bsr));
   }
 
   /** The initializer of a BSR weight, densified to its logical `[out, in]` matrix, under the weight's name. */
@@ -493,6 +513,9 @@ export const EXPORTERS: Readonly<Record<string, Exporter>> = {
     g.node("Concat", op.operands.map((v) => g.name(v)), dt(op), [intAttr("axis", a.int("axis"))]),
   qdense: (op, g, a) => exportQdense(op, g, a, activation),
   qgather: (op, g) => exportQgather(op, g),
+  // The ops autodiff adds: exp, log, reduce_sum, cross_entropy(_grad), scatter_add, slice_grad,
+  // softmax_grad, layer_norm_grad, gelu_grad, bsr_dense_grad_x/w.
+  ...GRAD_EXPORTERS,
 };
 
 /** LayerNormalization over dims axis.. (beta optional in opset 17). */
