@@ -251,3 +251,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "bench table2 --int8 runs 4x4 blocks on the int8 block-sparse kernel",
+  ignore: !CAN_RUN,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "sparrow-table2-int8-" });
+    try {
+      const r = await runTask(
+        "bench",
+        "table2",
+        "--methods",
+        "magnitude",
+        "--blocks",
+        "4x4",
+        "--sparsities",
+        "0.8",
+        "--int8",
+        "--int8-methods",
+        "magnitude",
+        "--limit",
+        "5",
+        "--repeat",
+        "1",
+        "--out",
+        out,
+        "--no-results",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const json = JSON.parse(await Deno.readTextFile(join(out, "table2.json"))) as { results: Result[] };
+      assert.equal(json.results.length, 1);
+      const q = json.results[0].int8!;
+      assert.equal(q.rows, 5);
+      assert.match(q.pipeline, /bsr-lower\{block=4x4 [^}]*\},quantize,dce$/);
+      // Every encoder weight on the int8 block-sparse kernel, none densified.
+      assert.deepEqual(q.qdenseSteps, { bsr: 24, dense: 0 });
+      assert.ok(q.checkMaxAbs <= q.tolerance, `${q.checkMaxAbs} > ${q.tolerance}`);
+      const md = await Deno.readTextFile(join(out, "table2.md"));
+      assert.match(
+        md,
+        /^\| block \| 80% magnitude \| 80% magnitude int8 \| 80% reconstruct \| 80% reference \|$/m,
+      );
+      assert.match(md, /^\| 4x4 \| [\d.]+ \| [\d.]+ \| - \| 73\.3 \|$/m);
+      assert.match(
+        md,
+        /^\| magnitude 4x4 80% \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| block-sparse \|$/m,
+      );
+      assert.doesNotMatch(md, /†/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});

@@ -21,6 +21,7 @@ import { Tensor } from "../../ir/tensor.ts";
 import type { WeightStore } from "../../ir/weights.ts";
 import { compile, type CompileResult, loadCompiled, writeArtifact } from "../../mod.ts";
 import type { Summary } from "../stats.ts";
+import { TOLERANCE } from "../table1/timing.ts";
 import { ulpNoiseSpread } from "../ulp_noise.ts";
 
 /** One configuration to evaluate. */
@@ -94,11 +95,18 @@ export interface Int8Result {
   readonly spread: number;
   /** Seconds the interpreter took for the reference logits and their noise spread (five runs). */
   readonly referenceSeconds: number;
-  /** The check's tolerance, set when timed: twice the spread, or the f32 checks' tolerance if larger. */
-  tolerance?: number;
+  /** The check's tolerance: twice the spread, or the f32 checks' tolerance if larger ({@link int8Tolerance}). */
+  readonly tolerance: number;
   /** Latency in ms by thread count, timed in the same rounds as the f32 artifacts. */
   latency?: Record<string, Summary>;
 }
+
+/**
+ * The tolerance of an int8 artifact's check against the interpreter on its quantized module: twice
+ * what ±2-ulp noise in the interpreter's f32 ops moves the logits (a quantizer rounding a value the
+ * other way), or the f32 artifacts' tolerance if that is larger.
+ */
+export const int8Tolerance = (spread: number): number => Math.max(2 * spread, TOLERANCE);
 
 /** What one configuration measured. */
 export interface JobResult extends Job {
@@ -305,6 +313,15 @@ async function runInt8(s: Setting, l: Loaded, job: Job, pruned: Pruned): Promise
   const values = rowInputs(l.tokenizer, l.rows[0], s.seq);
   const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
   const { output, spread } = ulpNoiseSpread(built.result.module, inputs, built.result.weights);
+  const checkMaxAbs = maxAbs(output, first), tolerance = int8Tolerance(spread);
+  // Checked here, so that a mismatch stops the run at once; the timing checks it again.
+  if (!(checkMaxAbs <= tolerance)) {
+    throw new Error(
+      `${jobId(job)} int8: the artifact's logits on the first dev row differ from the interpreter's on the ` +
+        `quantized module by ${checkMaxAbs} (max abs; tolerance ${tolerance}, ±2-ulp noise spread ${spread}); ` +
+        `artifact ${built.dir}`,
+    );
+  }
   return {
     accuracy: acc.accuracy,
     correct: acc.correct,
@@ -317,8 +334,9 @@ async function runInt8(s: Setting, l: Loaded, job: Job, pruned: Pruned): Promise
     quantizedWeights: built.quantized,
     qdenseSteps: qdenseSteps(built.result),
     referenceLogits: [...output],
-    checkMaxAbs: maxAbs(output, first),
+    checkMaxAbs,
     spread,
+    tolerance,
     referenceSeconds: (performance.now() - t2) / 1000,
   };
 }

@@ -8,7 +8,7 @@ import { loadTokenizer } from "../../frontend/tokenizer.ts";
 import { sparrow } from "../peers.ts";
 import { summarize } from "../stats.ts";
 import { memoryBudget } from "../table1/machine.ts";
-import { progressBar, type Slot, timeSlots, TOLERANCE } from "../table1/timing.ts";
+import { progressBar, type Slot, timeSlots } from "../table1/timing.ts";
 import { type Job, type JobResult, rowInputs, type Setting } from "./job.ts";
 import { int8Label, label } from "./pareto.ts";
 import { pct } from "./report.ts";
@@ -63,15 +63,8 @@ export async function measure(setting: Setting, jobs: Job[], nWorkers: number): 
 }
 
 /**
- * The tolerance of an int8 artifact's check against the interpreter on its quantized module: twice
- * what ±2-ulp noise in the interpreter's f32 ops moves the logits (a quantizer rounding a value the
- * other way), or the f32 artifacts' tolerance if that is larger.
- */
-export const int8Tolerance = (spread: number): number => Math.max(2 * spread, TOLERANCE);
-
-/**
  * Times every configuration's artifact at `threads`, f32 and int8 in the same interleaved rounds;
- * fills in `latency` (and the int8 variants' `latency` and `tolerance`).
+ * fills in `latency` (and the int8 variants' `latency`).
  */
 export async function timeArtifacts(
   results: JobResult[],
@@ -100,7 +93,6 @@ export async function timeArtifacts(
     for (const r of results) {
       const q = r.int8;
       if (!q) continue;
-      q.tolerance = int8Tolerance(q.spread);
       slots.push({
         id: int8Label(r),
         threads,

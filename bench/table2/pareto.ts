@@ -78,7 +78,9 @@ export function paretoView(
   const front = paretoFront(points);
   const sparsities = [...new Set(results.filter((r) => r.sparsity).map((r) => r.sparsity!))].sort();
   const methods = [...new Set(results.map((r) => r.method))];
-  const int8Methods = [...new Set(results.filter((r) => r.int8).map((r) => r.method))];
+  const int8Methods = (["dense", "magnitude", "reconstruct"] as const).filter((m) =>
+    results.some((r) => r.method === m && r.int8)
+  );
   const legend: LegendEntry[] = [
     ...blocks.map((b) => ({
       label: `block ${b}`,

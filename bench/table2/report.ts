@@ -249,7 +249,7 @@ export function table2Markdown(
           : r.int8
           ? ` | ${r.int8.compileSeconds.toFixed(1)} | ${r.int8.evalSeconds.toFixed(1)} | ${
             r.int8.checkMaxAbs.toExponential(1)
-          } | ${r.int8.tolerance?.toExponential(1) ?? "-"}`
+          } | ${r.int8.tolerance.toExponential(1)}`
           : " | - | - | - | -"
       } |`
     ),
