@@ -10,6 +10,7 @@
  *            pruning method, each pruned model compiled and timed; accuracy against latency with the
  *            Pareto front [--quick] [--limit] [--threads] [--repeat] [--interpreter] [--out]
  *            [--results FILE | --no-results] (a full run rewrites docs/results.md's table2 section)
+ *            [--int8 [--int8-methods LIST]]: also int8 (quantize) variants, timed and plotted beside f32
  *   compare  compiled artifacts side by side, interleaved medians: DIR... [--threads] [--repeat]
  *   buckets  sst2-bert-mini rows/s on SST-2 dev: length buckets against fixed S=64, batch 1 and 8, in
  *            Deno, Node and Chromium beside onnxruntime-web [--threads] [--repeat] [--limit] [--no-node]
@@ -108,6 +109,9 @@ const USAGE = `usage: deno task bench <dense|table1|sweep|compare|table2|buckets
     --sparsities LIST    sparsities
     --methods LIST       dense,magnitude,reconstruct (default all three)
     --reconstruct-options OPTS  more prune-reconstruct options
+    --int8               also an int8 variant (quantize) of each configuration of --int8-methods:
+                         accuracy, latency (same rounds), on the plot and the Pareto front
+    --int8-methods LIST  methods with int8 variants (default dense,reconstruct)
     --out DIR            (default out/bench)
 
   buckets   sst2-bert-mini rows/s on the SST-2 dev rows: an artifact with length buckets
