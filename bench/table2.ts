@@ -33,7 +33,8 @@
  * the other shapes run the int8 dense kernel on the densified weight, which the tables note. Table
  * 2 then has an int8 column beside each such method's, an int8 table (accuracy and latency beside
  * f32, and the difference), and the plot and the Pareto front take the f32 and int8 points together.
- * JSON files from runs without it re-render without int8.
+ * `--interpreter` evaluates the f32 models only. JSON files from runs without `--int8` re-render
+ * without int8.
  *
  * Configurations are pruned, compiled and evaluated in `--workers` workers (default 2). Writes
  * `table2.json`, `table2.md` and `table2.svg` (accuracy against latency at the first thread
