@@ -270,6 +270,59 @@ Deno.test("export: a bsr_dense weight is densified under its own name, and the n
   assertWellFormed(g);
 });
 
+Deno.test("export: the autodiff ops become standard ONNX ops; BSR block gradients gather from dyᵀ·x", () => {
+  const m = load(`module @t {
+  weights "w.safetensors" {
+    @w : tensor<5x7xf32, bsr<3x5, nnz = 3>>
+  }
+  func @main(%logits: tensor<3x4xf32>, %labels: tensor<3xi32>, %dy: tensor<2x2x5xf32>, %x: tensor<2x2x7xf32>, %u: tensor<2x3x2xf32>, %ids: tensor<3xi64>) -> (tensor<f32>, tensor<3x3x5xf32>, tensor<2x4x2xf32>, tensor<2x4x5xf32>, tensor<2x4x5xf32>) {
+    %loss = cross_entropy %logits, %labels : tensor<f32>
+    %dw = bsr_dense_grad_w %dy, %x, @w : tensor<3x3x5xf32>
+    %s = scatter_add %u, %ids {axis = 1} : tensor<2x4x2xf32>
+    %p = slice_grad %dy {starts = [1], ends = [3], axes = [1]} : tensor<2x4x5xf32>
+    %q = slice_grad %dy {starts = [0], ends = [4], axes = [1], steps = [2]} : tensor<2x4x5xf32>
+    return %loss, %dw, %s, %p, %q
+  }
+}
+`);
+  const weights = seededWeights(m, 1);
+  const { graph: g } = exported(m, weights);
+  assertWellFormed(g);
+  const types = (name: string) => {
+    const out = nodes(g).findIndex((n) => n.output[0] === name);
+    const first = nodes(g).findLastIndex((n, i) => i < out && g.output!.some((o) => o.name === n.output[0]));
+    return nodes(g).slice(first + 1, out + 1).map((n) => n.opType);
+  };
+  assert.deepEqual(types("loss"), ["LogSoftmax", "Reshape", "GatherElements", "ReduceMean", "Neg"]);
+  assert.deepEqual(types("dw"), ["Reshape", "Transpose", "Reshape", "MatMul", "Reshape", "Concat", "Gather"]);
+  assert.deepEqual(types("s"), [
+    "Transpose",
+    "Reshape",
+    "Reshape",
+    "ConstantOfShape",
+    "ScatterND",
+    "Transpose",
+  ]);
+  assert.deepEqual(types("p"), ["Pad"]);
+  assert.deepEqual(types("q"), ["Reshape", "ConstantOfShape", "ScatterND", "Reshape"]);
+  // No densified weight: the [nnz, R, C] indices into the flattened [N·K] gradient, N·K = 35 the
+  // 0 appended for the padding of edge blocks (rows 5 and 6 of the second block row, columns 7-9).
+  assert.equal(g.initializer.find((t) => t.name === "w"), undefined);
+  const w = weights.get(m.weights.get("w")!) as BsrTensor;
+  const at = [...tensorFromProto(g.initializer.find((t) => t.name === "w.block_entries")!).data];
+  assert.equal(at.length, 3 * 3 * 5);
+  for (let k = 0; k < 3; k++) {
+    const br = [...w.indptr].findLastIndex((p) => p <= k), col0 = w.indices[k] * 5;
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 5; j++) {
+        const [n, c] = [br * 3 + i, col0 + j];
+        assert.equal(at[(k * 3 + i) * 5 + j], n < 5 && c < 7 ? n * 7 + c : 35, `block ${k} (${i}, ${j})`);
+      }
+    }
+  }
+  assert.ok(at.includes(35));
+});
+
 Deno.test("export: names: a weight named like a parameter is renamed with a note; unused weights and other functions are noted", () => {
   const text = `module @t {
   weights {
@@ -356,6 +409,22 @@ Deno.test("export: what onnxruntime cannot run is refused, naming the op, its va
         "%y : tensor<2x2xf64>",
       ),
       "t.sir:3:5: error: cannot export 'dense' (%y) to ONNX: onnxruntime has no Erf kernel for f64 (it takes f32, f16)",
+    ],
+    [
+      one(
+        "%u: tensor<2x2xf16>, %i: tensor<2xi64>",
+        "%y = scatter_add %u, %i : tensor<3x2xf16>",
+        "%y : tensor<3x2xf16>",
+      ),
+      "t.sir:3:5: error: cannot export 'scatter_add' (%y) to ONNX: onnxruntime has no ScatterND kernel for f16 (it takes f32, f64, i64, i32, i8, u8, bool)",
+    ],
+    [
+      one(
+        "%d: tensor<4xf64>, %x: tensor<4xf64>",
+        "%y = gelu_grad %d, %x : tensor<4xf64>",
+        "%y : tensor<4xf64>",
+      ),
+      "t.sir:3:5: error: cannot export 'gelu_grad' (%y) to ONNX: onnxruntime has no Erf kernel for f64 (it takes f32, f16)",
     ],
   ];
   for (const [text, message] of cases) {

@@ -13,7 +13,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { exportOnnx, type ExportOptions } from "../frontend/onnx/export.ts";
+import { exportOnnx, type ExportOptions, ORT_KERNEL_DTYPES } from "../frontend/onnx/export.ts";
+import { decodeModel } from "../frontend/onnx/proto.ts";
 import {
   type BertConfig,
   bertConfig,
@@ -1072,6 +1073,16 @@ Deno.test({
       builtinOps.map((d) => d.name).filter((n) => !covered.has(n)),
       [],
       "ops without an oracle case",
+    );
+    // Every ONNX op the exporters write has its onnxruntime kernel dtypes listed (so refused when wrong).
+    const written = new Set(cases.flatMap((c) => {
+      const { graph } = decodeModel(exportOnnx(c.module, c.weights, c.options).bytes);
+      return graph!.node!.map((n) => n.opType!);
+    }));
+    assert.deepEqual(
+      [...written].filter((t) => !Object.hasOwn(ORT_KERNEL_DTYPES, t)).sort(),
+      [],
+      "ONNX ops missing from ORT_KERNEL_DTYPES",
     );
     await checkOracle(cases);
   },

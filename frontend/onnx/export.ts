@@ -121,6 +121,13 @@ export const ORT_KERNEL_DTYPES: Readonly<Record<string, readonly DType[]>> = Obj
   ScatterND: ["f32", "f64", "i64", "i32", "i8", "u8", "bool"],
   ConstantOfShape: ALL,
   Pad: ["f32", "f16", "f64", "i64", "i32", "i8", "u8", "bool"],
+  // qdense's (export_quant.ts); MatMulInteger by its A (B is the int8 weight).
+  Abs: [...NUMBERS, "i8", "u8"],
+  ReduceMax: [...NUMBERS, "i8", "u8"],
+  Round: FLOATS,
+  Clip: [...NUMBERS, "i8", "u8"],
+  MatMulInteger: ["i8", "u8"],
+  DynamicQuantizeLinear: ["f32"],
 });
 
 type Attribute = Onnx.IAttributeProto;
