@@ -31,7 +31,14 @@
  * index, [bias,] y, scratch (byte addresses), then tid, nt, like the generic BSR kernels.
  */
 
-import { bsrGroupedSignature, bsrPatternHash, type BsrRowGroup, bsrRowGroups } from "../../ir/bsr_pattern.ts";
+import {
+  bsrGroupedSignature,
+  bsrGroupRows,
+  type BsrPattern,
+  bsrPatternHash,
+  type BsrRowGroup,
+  bsrRowGroups,
+} from "../../ir/bsr_pattern.ts";
 import { type BsrSpec, checkBsrSpec } from "./bsr.ts";
 import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import { helperFor } from "./math.ts";
@@ -135,14 +142,15 @@ export function groupedScratchBytes(M: number, layout: GroupedLayout): number {
   return 4 * rows * layout.lda;
 }
 
-/** The id in a grouped kernel's name: `p` and the hash of what it bakes (`bsrGroupedSignature`). */
-export function groupedSignatureOf(spec: BsrSpec, layout: GroupedLayout = groupedLayout(spec)) {
-  const rowsOut = new Map(layout.groups.map((g) => [g as BsrRowGroup, g.features.length]));
-  return bsrGroupedSignature(
-    { shape: [spec.N, spec.K], block: spec.block, indptr: spec.indptr, indices: spec.indices },
-    layout.groups,
-    (g) => rowsOut.get(g)!,
-  );
+/** What a grouped kernel bakes, as a pattern (`bsrGroupedSignature`): the groups' columns and output rows. */
+export function groupedSignatureOf(spec: BsrSpec, layout: GroupedLayout = groupedLayout(spec)): BsrPattern {
+  const p: BsrPattern = {
+    shape: [spec.N, spec.K],
+    block: spec.block,
+    indptr: spec.indptr,
+    indices: spec.indices,
+  };
+  return bsrGroupedSignature(p, layout.groups, (g) => bsrGroupRows(p, g));
 }
 
 /** Runs of consecutive x columns gathered to consecutive panel columns: [source column, panel column, length]. */
