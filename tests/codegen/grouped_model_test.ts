@@ -3,7 +3,8 @@
  * shared row patterns compiles to row-grouped kernels (the cost model's choice), whose outputs
  * at 1 and 2 threads match the interpreter; two weights with the same groups on other rows
  * share one kernel; `--tune` times the grouped candidate and the log records it; the compile
- * report lists the grouped schedules and kernels.
+ * report lists the grouped schedules and kernels; `dedup-patterns` names the same group
+ * signatures the kernels are named by.
  */
 
 import assert from "node:assert/strict";
@@ -18,6 +19,9 @@ import { BsrTensor, Tensor } from "../../ir/tensor.ts";
 import { verify } from "../../ir/verifier.ts";
 import { memoryStore, type WeightStore } from "../../ir/weights.ts";
 import { loadCompiled } from "../../runtime/compiled.ts";
+import { createPassRegistry } from "../../passes/index.ts";
+import { runPipeline } from "../../passes/manager.ts";
+import { parsePipeline } from "../../passes/pipeline.ts";
 import { groupedPattern } from "./grouped_cases.ts";
 import { rng } from "./kernel_runner.ts";
 
@@ -147,4 +151,22 @@ Deno.test("grouped model: --tune times the grouped candidate and logs it", async
     assert.ok(e.best in e.timings);
   }
   assert.equal(compiled.report.tuned, entries.length);
+});
+
+Deno.test("grouped model: dedup-patterns names the group signatures the kernels are named by", async () => {
+  const { m, weights } = model();
+  const logs: string[] = [];
+  const r = runPipeline(m, parsePipeline("dedup-patterns", createPassRegistry()), {
+    weights,
+    log: (l) => logs.push(l),
+  });
+  const stat = (name: string) => r.stats.find((s) => s.pass === "dedup-patterns" && s.name === name)?.value;
+  // w0 and w2 share a signature; w0's gelu and w2's tanh ops are two kernels, w1 a third.
+  assert.deepEqual([stat("grouped"), stat("group-kernels")], [3, 3]);
+  const ids = logs.flatMap((l) => /groups (p[0-9a-f]{8,})(-\d+)?: /.exec(l)?.[1] ?? []);
+  assert.equal(ids.length, 2, logs.join("\n"));
+  assert.match(logs.find((l) => l.includes(`groups ${ids[0]}`))!, /@w0, @w2$/);
+  const compiled = await compileModule(r.module, weights);
+  const names = compiled.kernels.map((k) => k.name).filter((n) => n.startsWith("gbsr_"));
+  for (const id of ids) assert.ok(names.some((n) => n.includes(`_${id}_g`)), `${id} in ${names.join(", ")}`);
 });
