@@ -1,6 +1,8 @@
 /**
  * `--tune`: times every candidate schedule of a sparse product on this machine (one thread,
- * random inputs with the weight's real pattern) and returns the median time of each.
+ * random inputs with the weight's real pattern) and returns the median time of each. The
+ * candidates are `bsrVariants`', so a weight with few block-row patterns has its row-grouped
+ * kernel (codegen/wasm/grouped_bsr.ts) timed beside the index-driven ones.
  */
 
 import { bsrKernel, type BsrSpec, variantKey } from "./wasm/bsr.ts";
