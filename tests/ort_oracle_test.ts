@@ -930,7 +930,8 @@ const gradCases = (): OpCase[] => [
     label: "scatter_add f32 [6,4] axis 0, i64 indices [2,3] (negative, repeated)",
     params: [["u", ty([2, 3, 4])], ["ids", ty([2, 3], "i64")]],
     body: (f, [u, ids]) => f.op("scatter_add", [u, ids], {}, { type: ty([6, 4]) }),
-    fills: { ids: ints(-6, 5) },
+    // -1 twice, and -6 and 0 the same row: repeated indices add up.
+    fills: { ids: (_rng, i) => [-1, 5, 2, -1, 0, -6][i] },
   },
   {
     label: "scatter_add f32 [3,5,2] axis 1, i32 indices [4]",
@@ -1037,15 +1038,15 @@ const gradCases = (): OpCase[] => [
     params: [["table", ty([10, 4], "i8")], ["ids", ty([2, 3], "i64")]],
     weights: [["scale", ty([10])]],
     body: (f, [table, ids], [scale]) => f.op("qgather", [table, scale, ids]),
-    fills: { table: ints(-127, 127), ids: ints(-10, 9) },
+    fills: { table: ints(-127, 127), ids: (rng, i) => i % 2 === 0 ? rng.int(10) : -1 - rng.int(10) },
     tol: 0,
   },
   {
-    label: "qgather i8 table [5,3], i32 ids [4]",
+    label: "qgather i8 table [5,3], i32 ids [4] (negative)",
     params: [["table", ty([5, 3], "i8")], ["ids", ty([4], "i32")]],
     weights: [["scale", ty([5])]],
     body: (f, [table, ids], [scale]) => f.op("qgather", [table, scale, ids]),
-    fills: { table: ints(-128, 127), ids: ints(-5, 4) },
+    fills: { table: ints(-128, 127), ids: (_rng, i) => [4, -5, -1, 0][i] },
     tol: 0,
   },
 ];
