@@ -85,6 +85,9 @@ export function defaultBsrVariant(spec: BsrSpec): { variant: BsrVariant; why: st
         } KiB of code.`,
     };
   }
+  // A near miss is worth a word (tuning may decide otherwise); a far one would only make the
+  // report's otherwise equal lines differ.
+  if (grouped.cost > 1.5 * other) return chosen;
   return {
     variant: chosen.variant,
     why: `${chosen.why} Row-grouped (${grouped.groups} groups): est. ${ratio}x.`,

@@ -98,6 +98,18 @@ Deno.test("grouped: a candidate with few row patterns, not for magnitude-pruned 
   assert.equal(groupedCandidate(s), false);
   assert.ok(!bsrVariants(s).some((v) => v.grouped));
   assert.equal(defaultBsrVariant(s).variant.grouped, undefined);
+  // Magnitude-pruned with few block columns (bert-mini's 256x256 in 1x32 blocks: 8 columns), so
+  // rows repeat patterns by chance: a candidate, far slower by the estimate, and not mentioned.
+  const mini = groupedPattern(rng(8), 256, 8, 256, 0.2);
+  const m: BsrSpec = {
+    ...bertLike(9, 256, 256, [1, 32], 1),
+    M: 64,
+    indptr: mini.indptr,
+    indices: mini.indices,
+  };
+  assert.ok(groupedCandidate(m) && bsrRowGroupCount(m) > GROUPED_MAX_GROUPS);
+  assert.equal(defaultBsrVariant(m).variant.grouped, undefined);
+  assert.doesNotMatch(defaultBsrVariant(m).why, /grouped/i);
   // Groups of one thin row each (32 groups of 1 row at 4 tokens): padding makes it slower, not chosen.
   const thin = bertLike(6, 32, 64, [1, 1], 32);
   if (bsrRowGroupCount(thin) === 32) {
