@@ -13,7 +13,20 @@ import { numel, sameShape } from "../../ir/types.ts";
 import type { LowerContext } from "./context.ts";
 
 /** Element-wise f32 ops a fused chain can hold. */
-export const ELEMENTWISE = new Set(["add", "sub", "mul", "div", "pow", "sqrt", "erf", "tanh", "gelu"]);
+export const ELEMENTWISE = new Set([
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "sqrt",
+  "erf",
+  "tanh",
+  "gelu",
+  "exp",
+  "log",
+  "gelu_grad",
+]);
 
 /** The single op that uses `v` (one use, not returned), if any. */
 function onlyUser(ctx: LowerContext, v: Value): Op | undefined {

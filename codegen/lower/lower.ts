@@ -11,11 +11,20 @@ import type { WeightStore } from "../../ir/weights.ts";
 import { CodegenError, LowerContext, type Lowering } from "./context.ts";
 import { lowerElementwise } from "./elementwise.ts";
 import { ELEMENTWISE, planFusion } from "./fusion.ts";
-import { lowerCast, lowerGather, lowerQGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
+import { lowerCast, lowerQGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
 import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
 import { lowerBsrDense } from "./bsr.ts";
 import { lowerQDense } from "./quant.ts";
 import { lowerLayerNorm, lowerSoftmax } from "./norm.ts";
+import {
+  lowerCrossEntropy,
+  lowerGatherAny,
+  lowerLayerNormGrad,
+  lowerReduceSum,
+  lowerScatterAdd,
+  lowerSliceGrad,
+  lowerSoftmaxGrad,
+} from "./grad.ts";
 
 /** The lowering of each op that has kernels. */
 const LOWERINGS: Readonly<Record<string, Lowering>> = {
@@ -29,9 +38,16 @@ const LOWERINGS: Readonly<Record<string, Lowering>> = {
   reshape: lowerReshape,
   transpose: lowerTranspose,
   slice: lowerSlice,
-  gather: lowerGather,
+  gather: lowerGatherAny,
   qgather: lowerQGather,
   cast: lowerCast,
+  reduce_sum: lowerReduceSum,
+  scatter_add: lowerScatterAdd,
+  slice_grad: lowerSliceGrad,
+  softmax_grad: lowerSoftmaxGrad,
+  layer_norm_grad: lowerLayerNormGrad,
+  cross_entropy: lowerCrossEntropy,
+  cross_entropy_grad: lowerCrossEntropy,
   ...Object.fromEntries([...ELEMENTWISE].map((name) => [name, lowerElementwise])),
 };
 

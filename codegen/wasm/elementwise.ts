@@ -12,7 +12,8 @@
  *
  * Each op rounds to f32 as the IR's ops do; `add(mul(a, b), c)` is not fused. exp, erf, tanh,
  * gelu and gelu_tanh are math.ts's code inlined into the loop (with FMA on the relaxed-SIMD
- * target, whose kernels are then named `..._fma`); their accuracy is math.ts's. pow with a
+ * target, whose kernels are then named `..._fma`); their accuracy is math.ts's. log calls
+ * math.ts's `log_f32x4` helper (`_fma` on the relaxed target). pow with a
  * constant exponent is exact for 0, 1, 2, 0.5 and -1 (matching `Math.pow` rounded to f32,
  * including pow(-0, 0.5) = 0 and pow(-inf, 0.5) = inf); other small integer exponents (|n| <= 8)
  * multiply out (within a few ulp); any other pow calls `pow_f32x4` (see math.ts: relative error
@@ -23,7 +24,15 @@
  */
 
 import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
-import { erfInline, expInline, geluInline, geluTanhInline, type Inline, tanhInline } from "./math.ts";
+import {
+  erfInline,
+  expInline,
+  geluInline,
+  geluTanhInline,
+  helperFor,
+  type Inline,
+  tanhInline,
+} from "./math.ts";
 import { broadcastSteps, rowMajorStrides, stridedOffset } from "./rows.ts";
 import type { I32, Instr, V128 } from "./wat.ts";
 import {
@@ -48,7 +57,10 @@ export type ElementwiseExpr =
   | { input: number }
   | { constant: number }
   | { op: "add" | "sub" | "mul" | "div" | "pow" | "max" | "min"; args: [ElementwiseExpr, ElementwiseExpr] }
-  | { op: "neg" | "sqrt" | "erf" | "tanh" | "gelu" | "gelu_tanh" | "exp" | "abs"; args: [ElementwiseExpr] };
+  | {
+    op: "neg" | "sqrt" | "erf" | "tanh" | "gelu" | "gelu_tanh" | "exp" | "log" | "abs";
+    args: [ElementwiseExpr];
+  };
 
 /** What an element-wise kernel is specialized to. */
 export interface ElementwiseSpec {
@@ -141,6 +153,11 @@ class ExprGen {
     }
     const a = this.value(e.args[0]);
     if (e.op in UNARY) return UNARY[e.op](valueOf(a));
+    if (e.op === "log") {
+      const fn = helperFor("log_f32x4", this.target);
+      this.uses.add(fn);
+      return call("v128", fn, valueOf(a));
+    }
     const inline = INLINE[e.op];
     if (!inline) throw new Error(`unknown element-wise op '${e.op}'`);
     const m = inline(this.inLocal(a), `${e.op}${this.sites++}_`, this.target);
@@ -259,7 +276,7 @@ export function elementwiseKernel(spec: ElementwiseSpec, target: KernelTarget): 
     : ops.join("_");
   const key = JSON.stringify({ shape, inputs: inputs.map((i) => i.shape), expr });
   // the inlined math ops use FMA on the relaxed target: different code, so a different name
-  const fused = target.relaxedSimd && ops.some((o) => o in INLINE);
+  const fused = target.relaxedSimd && ops.some((o) => o in INLINE || o === "log");
   const name = `eltwise_${summary}_${shape.join("x") || "scalar"}_${fnv1a(key)}${fused ? "_fma" : ""}`;
 
   const params = [...inputs.map((_, k) => local.i32(`in${k}`)), local.i32("out")];
