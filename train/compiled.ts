@@ -61,7 +61,10 @@ async function compileStep(
   const info = grad(m, withCrossEntropyLoss(m, "main"), { wrt });
   const params = weightsAsParams(m, info.func);
   const compiled = await compileModule(m, storeOf(m, model.weights), { func: params.func });
-  const loaded = await loadCompiled(compiled, { threads: options.threads, noRelaxedSimd: options.noRelaxedSimd });
+  const loaded = await loadCompiled(compiled, {
+    threads: options.threads,
+    noRelaxedSimd: options.noRelaxedSimd,
+  });
   return { model: loaded, info, params, outputs: loaded.plan.buckets[0].outputs.map((o) => o.name) };
 }
 
