@@ -146,6 +146,7 @@ export {
   runGrad,
 } from "./ir/autodiff.ts";
 export { type CrossEntropyOptions, withCrossEntropyLoss } from "./ir/loss.ts";
+export { type ParamsInfo, weightsAsParams, type WeightsAsParamsOptions } from "./ir/params.ts";
 export type { GradEmitter, GradRule } from "./ir/registry.ts";
 export { gradPass } from "./passes/grad.ts";
 
@@ -371,4 +372,9 @@ export {
   type TrainableBert,
   trainedWeights,
 } from "./train/bert.ts";
+export {
+  compiledBertLossAndGrads,
+  type CompiledGradOptions,
+  type CompiledLossAndGrads,
+} from "./train/compiled.ts";
 export { type Sst2TrainOptions, type Sst2TrainResult, trainSst2 } from "./train/sst2.ts";
