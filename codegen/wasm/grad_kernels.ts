@@ -13,6 +13,7 @@
 
 import { kernel, type KernelTarget, nameNumber, threadRange, type WasmKernel } from "./kernel.ts";
 import { helperFor } from "./math.ts";
+import { horizontal } from "./rows.ts";
 import type { Code, F32, I32, Local } from "./wat.ts";
 import { block, br, br_if, call, f32, f32x4, i32, if_, local, loop, v128 } from "./wat.ts";
 
@@ -180,45 +181,91 @@ export function scatterAddKernel(spec: ScatterAddSpec): WasmKernel {
 }
 
 /**
- * `softmax_grad` over the last axis of `[rows, n]`: out = y·(dy - Σ dy·y) per row. Rows split
- * across threads.
+ * A pass over a row of `n` f32 at byte offset `o` from the row pointers: full vectors (`vec`, o
+ * stepping by 16), then the scalar tail (`scalar`, o stepping by 4); either may be left out (a
+ * pass of only the tail starts at it). `at(p)` is pointer p plus o.
+ */
+function rowPass(
+  o: Local<"i32">,
+  n: number,
+  label: string,
+  vec: ((at: (p: Local<"i32">) => I32) => Code) | undefined,
+  scalar: ((at: (p: Local<"i32">) => I32) => Code) | undefined,
+): Code {
+  const at = (p: Local<"i32">) => i32.add(local.get(p), local.get(o));
+  const loopTo = (end: number, step: number, name: string, body: Code) =>
+    block(
+      `${name}_done`,
+      loop(
+        name,
+        br_if(`${name}_done`, i32.ge_u(local.get(o), c(end))),
+        body,
+        local.set(o, i32.add(local.get(o), c(step))),
+        br(name),
+      ),
+    );
+  const nv = Math.floor(n / 4);
+  return [
+    local.set(o, c(vec ? 0 : nv * 16)),
+    vec && nv > 0 && loopTo(nv * 16, 16, `${label}_v`, vec(at)),
+    scalar && n % 4 > 0 && loopTo(n * 4, 4, `${label}_s`, scalar(at)),
+  ];
+}
+
+/** Sets the f32 local `to` to the sum of the lanes of v128 local `v` (using `tmp`). */
+function laneSum(v: Local<"v128">, tmp: Local<"v128">, to: Local<"f32">): Code {
+  return [horizontal(f32x4.add, local.get(v), tmp), local.set(to, f32x4.extract_lane(0, local.get(tmp)))];
+}
+
+/**
+ * `softmax_grad` over the last axis of `[rows, n]`: out = y·(dy - Σ dy·y) per row, on f32x4
+ * vectors with a scalar tail. Rows split across threads.
  */
 export function softmaxGradKernel(rows: number, n: number): WasmKernel {
-  const [dy, y, out, start, end, row, i, pd, py, po] = [
+  const [dy, y, out, start, end, row, o, pd, py, po] = [
     "dy",
     "y",
     "out",
     "start",
     "end",
     "row",
-    "i",
+    "o",
     "pd",
     "py",
     "po",
   ]
     .map(local.i32);
   const dot = local.f32("dot");
-  const at = (p: Local<"i32">) => i32.add(local.get(p), i32.mul(local.get(i), c(4)));
+  const [dv, tmp] = ["dv", "tmp"].map(local.v128);
   const body: Code = [
     threadRange(rows, start, end),
     each(row, local.get(start), local.get(end), "rows", [
       local.set(pd, addr(dy, local.get(row), n * 4)),
       local.set(py, addr(y, local.get(row), n * 4)),
       local.set(po, addr(out, local.get(row), n * 4)),
-      local.set(dot, f32.const(0)),
-      each(i, c(0), c(n), "dot", [
+      local.set(dv, f32x4.const(0)),
+      rowPass(o, n, "dot", (at) => [
+        local.set(dv, f32x4.add(local.get(dv), f32x4.mul(v128.load(at(pd)), v128.load(at(py))))),
+      ], undefined),
+      laneSum(dv, tmp, dot),
+      rowPass(o, n, "dot_tail", undefined, (at) => [
         local.set(dot, f32.add(local.get(dot), f32.mul(f32.load(at(pd)), f32.load(at(py))))),
       ]),
-      each(i, c(0), c(n), "out", [
-        f32.store(at(po), f32.mul(f32.load(at(py)), f32.sub(f32.load(at(pd)), local.get(dot)))),
-      ]),
+      local.set(dv, f32x4.splat(local.get(dot))),
+      rowPass(
+        o,
+        n,
+        "out",
+        (at) => v128.store(at(po), f32x4.mul(v128.load(at(py)), f32x4.sub(v128.load(at(pd)), local.get(dv)))),
+        (at) => f32.store(at(po), f32.mul(f32.load(at(py)), f32.sub(f32.load(at(pd)), local.get(dot)))),
+      ),
     ]),
   ];
   return kernel({
     name: `softmax_grad_${rows}x${n}`,
     params: [dy, y, out],
     comment: `out = y·(dy - Σ dy·y) over rows of ${n}, ${rows} rows split across threads`,
-    locals: [start, end, row, i, pd, py, po, dot],
+    locals: [start, end, row, o, pd, py, po, dot, dv, tmp],
     body: rows * n === 0 ? [] : body,
   });
 }
@@ -226,10 +273,11 @@ export function softmaxGradKernel(rows: number, n: number): WasmKernel {
 /**
  * `layer_norm_grad` over `[rows, n]` (n the normalized elements of a row), gamma `[n]`:
  * x̂ = (x - mean)·s, s = 1/√(var + ε), g = dy·gamma, out = s·(g - mean(g) - x̂·mean(g·x̂)). Rows
- * split across threads; mean and variance take two passes, as the forward kernel.
+ * split across threads; mean and variance take two passes, as the forward kernel; f32x4 vectors
+ * with a scalar tail.
  */
 export function layerNormGradKernel(rows: number, n: number, epsilon: number): WasmKernel {
-  const [dy, x, gamma, out, start, end, row, i, pd, px, po] = [
+  const [dy, x, gamma, out, start, end, row, o, pd, px, po] = [
     "dy",
     "x",
     "gamma",
@@ -237,54 +285,91 @@ export function layerNormGradKernel(rows: number, n: number, epsilon: number): W
     "start",
     "end",
     "row",
-    "i",
+    "o",
     "pd",
     "px",
     "po",
   ].map(local.i32);
-  const [mean, vr, s, mg, mgx, xh, g] = ["mean", "vr", "s", "mg", "mgx", "xh", "g"].map(local.f32);
-  const at = (p: Local<"i32">) => i32.add(local.get(p), i32.mul(local.get(i), c(4)));
+  const [mean, vr, s, mg, mgx, g] = ["mean", "vr", "s", "mg", "mgx", "g"].map(local.f32);
+  const [acc, acc2, tmp, vmean, vs, vg, vxh] = ["acc", "acc2", "tmp", "vmean", "vs", "vg", "vxh"].map(
+    local.v128,
+  );
   const inv = f32.const(1 / n);
-  const xhat = f32.mul(f32.sub(f32.load(at(px)), local.get(mean)), local.get(s));
-  const gOf = f32.mul(f32.load(at(pd)), f32.load(at(gamma)));
+  const gOf = (at: (p: Local<"i32">) => I32) => f32.mul(f32.load(at(pd)), f32.load(at(gamma)));
+  const xhatOf = (at: (p: Local<"i32">) => I32) =>
+    f32.mul(f32.sub(f32.load(at(px)), local.get(mean)), local.get(s));
   const body: Code = [
     threadRange(rows, start, end),
     each(row, local.get(start), local.get(end), "rows", [
       local.set(pd, addr(dy, local.get(row), n * 4)),
       local.set(px, addr(x, local.get(row), n * 4)),
       local.set(po, addr(out, local.get(row), n * 4)),
-      local.set(mean, f32.const(0)),
-      each(i, c(0), c(n), "mean", [local.set(mean, f32.add(local.get(mean), f32.load(at(px))))]),
+      // mean
+      local.set(acc, f32x4.const(0)),
+      rowPass(o, n, "mean", (at) => local.set(acc, f32x4.add(local.get(acc), v128.load(at(px)))), undefined),
+      laneSum(acc, tmp, mean),
+      rowPass(o, n, "mean_t", undefined, (at) => local.set(mean, f32.add(local.get(mean), f32.load(at(px))))),
       local.set(mean, f32.mul(local.get(mean), inv)),
-      local.set(vr, f32.const(0)),
-      each(i, c(0), c(n), "var", [
+      local.set(vmean, f32x4.splat(local.get(mean))),
+      // variance
+      local.set(acc, f32x4.const(0)),
+      rowPass(o, n, "var", (at) => [
+        local.set(tmp, f32x4.sub(v128.load(at(px)), local.get(vmean))),
+        local.set(acc, f32x4.add(local.get(acc), f32x4.mul(local.get(tmp), local.get(tmp)))),
+      ], undefined),
+      laneSum(acc, tmp, vr),
+      rowPass(o, n, "var_t", undefined, (at) => [
         local.set(g, f32.sub(f32.load(at(px)), local.get(mean))),
         local.set(vr, f32.add(local.get(vr), f32.mul(local.get(g), local.get(g)))),
       ]),
       local.set(s, f32.div(f32.const(1), f32.sqrt(f32.add(f32.mul(local.get(vr), inv), f32.const(epsilon))))),
-      local.set(mg, f32.const(0)),
-      local.set(mgx, f32.const(0)),
-      each(i, c(0), c(n), "sums", [
-        local.set(g, gOf),
+      local.set(vs, f32x4.splat(local.get(s))),
+      // mean(g) and mean(g·x̂)
+      local.set(acc, f32x4.const(0)),
+      local.set(acc2, f32x4.const(0)),
+      rowPass(o, n, "sums", (at) => [
+        local.set(vg, f32x4.mul(v128.load(at(pd)), v128.load(at(gamma)))),
+        local.set(vxh, f32x4.mul(f32x4.sub(v128.load(at(px)), local.get(vmean)), local.get(vs))),
+        local.set(acc, f32x4.add(local.get(acc), local.get(vg))),
+        local.set(acc2, f32x4.add(local.get(acc2), f32x4.mul(local.get(vg), local.get(vxh)))),
+      ], undefined),
+      laneSum(acc, tmp, mg),
+      laneSum(acc2, tmp, mgx),
+      rowPass(o, n, "sums_t", undefined, (at) => [
+        local.set(g, gOf(at)),
         local.set(mg, f32.add(local.get(mg), local.get(g))),
-        local.set(mgx, f32.add(local.get(mgx), f32.mul(local.get(g), xhat))),
+        local.set(mgx, f32.add(local.get(mgx), f32.mul(local.get(g), xhatOf(at)))),
       ]),
       local.set(mg, f32.mul(local.get(mg), inv)),
       local.set(mgx, f32.mul(local.get(mgx), inv)),
-      each(i, c(0), c(n), "out", [
-        local.set(xh, xhat),
+      local.set(acc, f32x4.splat(local.get(mg))),
+      local.set(acc2, f32x4.splat(local.get(mgx))),
+      // out
+      rowPass(o, n, "out", (at) => [
+        local.set(vg, f32x4.mul(v128.load(at(pd)), v128.load(at(gamma)))),
+        local.set(vxh, f32x4.mul(f32x4.sub(v128.load(at(px)), local.get(vmean)), local.get(vs))),
+        v128.store(
+          at(po),
+          f32x4.mul(
+            local.get(vs),
+            f32x4.sub(f32x4.sub(local.get(vg), local.get(acc)), f32x4.mul(local.get(vxh), local.get(acc2))),
+          ),
+        ),
+      ], (at) =>
         f32.store(
           at(po),
-          f32.mul(local.get(s), f32.sub(f32.sub(gOf, local.get(mg)), f32.mul(local.get(xh), local.get(mgx)))),
-        ),
-      ]),
+          f32.mul(
+            local.get(s),
+            f32.sub(f32.sub(gOf(at), local.get(mg)), f32.mul(xhatOf(at), local.get(mgx))),
+          ),
+        )),
     ]),
   ];
   return kernel({
     name: `layer_norm_grad_${rows}x${n}_e${nameNumber(epsilon)}`,
     params: [dy, x, gamma, out],
     comment: `out = dx of layer_norm (ε = ${epsilon}) over rows of ${n}, ${rows} rows split across threads`,
-    locals: [start, end, row, i, pd, px, po, mean, vr, s, mg, mgx, xh, g],
+    locals: [start, end, row, o, pd, px, po, mean, vr, s, mg, mgx, g, acc, acc2, tmp, vmean, vs, vg, vxh],
     body: rows * n === 0 ? [] : body,
   });
 }
