@@ -18,6 +18,7 @@ import {
 } from "../../frontend/synthetic_bert.ts";
 import { grad, runGrad } from "../../ir/autodiff.ts";
 import { withCrossEntropyLoss } from "../../ir/loss.ts";
+import type { Module } from "../../ir/module.ts";
 import { parse } from "../../ir/parse.ts";
 import { weightsAsParams } from "../../ir/params.ts";
 import { print } from "../../ir/printer.ts";
@@ -26,7 +27,9 @@ import { Tensor } from "../../ir/tensor.ts";
 import { tensorType } from "../../ir/types.ts";
 import { memoryStore } from "../../ir/weights.ts";
 import { loadCompiled } from "../../runtime/compiled.ts";
-import { bertLossAndGrads, loadBert } from "../../train/bert.ts";
+import { bertLossAndGrads, loadBert, type TrainableBert } from "../../train/bert.ts";
+import type { Batch } from "../../train/data.ts";
+import { prunableWeights } from "../../train/sparsity.ts";
 import { compiledBertLossAndGrads } from "../../train/compiled.ts";
 import { readExamples } from "../../train/data.ts";
 
@@ -163,6 +166,87 @@ Deno.test("weightsAsParams: arguments after the function's own, named as the wei
   assert.throws(() => weightsAsParams(m, "main"), /already has a function '@main_params'/);
   assert.throws(() => weightsAsParams(m, "missing"), /no function '@missing'/);
   assert.equal(m.funcs.length, 3, "failed calls leave the module unchanged");
+});
+
+/** bert-tiny as a trainer's problem (what loadBert returns for a checkpoint), at length 32. */
+function tinyTrainable(): TrainableBert {
+  const config = bertConfig("bert-tiny", { seq: 32, vocab: 60, maxPositions: 32 });
+  const module = buildBertModule(config, "w.safetensors");
+  const weights = new Map(
+    syntheticBertWeights(config).map((t) => [t.name, Float32Array.from(t.data as Float32Array)]),
+  );
+  const cache = new Map<string, Module>();
+  return {
+    dir: "synthetic",
+    module,
+    config,
+    seq: 32,
+    labels: 2,
+    weights,
+    prunable: prunableWeights(module),
+    tokenizer: undefined as unknown as TrainableBert["tokenizer"],
+    moduleAt(batch, seq) {
+      const key = `${batch}x${seq}`;
+      if (!cache.has(key)) cache.set(key, specializeShapes(module, { batch, seq }));
+      return cache.get(key)!;
+    },
+  };
+}
+
+/** A batch of `B` rows of `lengths[r]` tokens each, padded to 32. */
+function tinyBatch(lengths: number[]): Batch {
+  const B = lengths.length, seq = 32;
+  const ids = new Int32Array(B * seq), mask = new Int32Array(B * seq);
+  lengths.forEach((n, r) => {
+    for (let i = 0; i < n; i++) {
+      ids[r * seq + i] = 1 + (r * 13 + i * 7) % 59;
+      mask[r * seq + i] = 1;
+    }
+  });
+  return {
+    batch: B,
+    seq,
+    ids,
+    mask,
+    labels: Int32Array.from(lengths, (_, r) => r % 2),
+    maxLength: Math.max(...lengths),
+  };
+}
+
+Deno.test("compiledBertLossAndGrads equals bertLossAndGrads on bert-tiny: one artifact per length bucket, reused", async () => {
+  const model = tinyTrainable();
+  const compiledShapes: string[] = [];
+  const frozen = (n: string) => n.endsWith("word_embeddings.weight");
+  const compiled = compiledBertLossAndGrads(model, {
+    threads: 2,
+    frozen,
+    onCompile: (k) => compiledShapes.push(k),
+  });
+  const interpreted = bertLossAndGrads(model, { frozen });
+  try {
+    for (const lengths of [[5, 12, 9], [30, 17, 3], [11, 4, 14]]) {
+      const batch = tinyBatch(lengths);
+      const got = await compiled(model.weights, batch);
+      const want = await interpreted(model.weights, batch);
+      assert.ok(
+        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
+        `${got.loss} vs ${want.loss}`,
+      );
+      assert.ok(!got.grads.has("bert.embeddings.word_embeddings.weight"), "a frozen weight has no gradient");
+      const errors = gradErrors(got.grads, want.grads);
+      assert.equal(errors.size, model.weights.size - 1);
+      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
+      assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);
+      // a step, so the next batch runs on other weights
+      for (const [n, g] of want.grads) {
+        const w = model.weights.get(n)!;
+        for (let i = 0; i < w.length; i++) w[i] -= 0.5 * g[i];
+      }
+    }
+    assert.deepEqual(compiledShapes, ["3x16", "3x32"], "lengths 16 and 32 compiled once each");
+  } finally {
+    compiled.close();
+  }
 });
 
 const MINI = "../shared/models/sst2-bert-mini";
