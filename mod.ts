@@ -44,6 +44,34 @@ export {
 } from "./driver/input.ts";
 export { writeArtifact, type WriteArtifactOptions, writeModule } from "./driver/output.ts";
 export { CalibrationError, declaredReads, prepareSentences } from "./driver/calibration.ts";
+export {
+  advise,
+  type AdviseOptions,
+  type AdviseResult,
+  type AppliedWeight,
+  applyPlanPass,
+  artifactAccuracy,
+  beyondFront,
+  type CalibrationOptions,
+  type Candidate,
+  candidateName,
+  type EvalRow,
+  lagrangianPath,
+  type MeasuredPoint,
+  paretoIndices,
+  type Plan,
+  planFor,
+  planMap,
+  planRules,
+  type Probe,
+  readEvalRows,
+  type RuleEntry,
+  searchPath,
+  sensitivityPass,
+  timeInterleaved,
+  type WeightOptions,
+  type WeightSensitivity,
+} from "./driver/advise.ts";
 
 // The textual IR: parse, print, verify.
 export { parse, type ParseOptions, type ParseResult } from "./ir/parse.ts";
