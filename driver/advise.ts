@@ -68,20 +68,20 @@ export interface WeightOptions {
 }
 
 /** A plan: the index of each weight's chosen option, its predicted latency (Σ ms) and damage (Σ error²). */
-export interface Plan {
+export interface AdvisePlan {
   readonly choice: readonly number[];
   readonly latency: number;
   readonly damage: number;
 }
 
-const planOf = (table: readonly WeightOptions[], choice: number[]): Plan => ({
+const planOf = (table: readonly WeightOptions[], choice: number[]): AdvisePlan => ({
   choice,
   latency: table.reduce((s, w, i) => s + w.options[choice[i]].ms, 0),
   damage: table.reduce((s, w, i) => s + w.options[choice[i]].error ** 2, 0),
 });
 
 /** The plan minimizing Σ latency + λ·error² (per weight; ties to the smaller error, then the first option). */
-export function planFor(table: readonly WeightOptions[], lambda: number): Plan {
+export function planFor(table: readonly WeightOptions[], lambda: number): AdvisePlan {
   return planOf(
     table,
     table.map((w) => {
@@ -102,7 +102,7 @@ export function planFor(table: readonly WeightOptions[], lambda: number): Plan {
  * fastest plan among those with at most its damage (a property of Lagrangian relaxation for plans
  * on the lower convex hull).
  */
-export function lagrangianPath(table: readonly WeightOptions[]): Plan[] {
+export function lagrangianPath(table: readonly WeightOptions[]): AdvisePlan[] {
   const breaks = new Set<number>();
   for (const w of table) {
     for (const a of w.options) {
@@ -114,7 +114,7 @@ export function lagrangianPath(table: readonly WeightOptions[]): Plan[] {
   }
   const ls = [...breaks].sort((x, y) => x - y);
   const probes = [0, ...ls.map((l, i) => i + 1 < ls.length ? (l + ls[i + 1]) / 2 : 2 * l + 1)];
-  const seen = new Map<string, Plan>();
+  const seen = new Map<string, AdvisePlan>();
   for (const l of probes) {
     const p = planFor(table, l);
     const key = p.choice.join(",");
@@ -137,8 +137,8 @@ export interface Probe {
  * found (-1 if none) and every probe in order.
  */
 export async function searchPath(
-  path: readonly Plan[],
-  lossOf: (plan: Plan, index: number) => Promise<number>,
+  path: readonly AdvisePlan[],
+  lossOf: (plan: AdvisePlan, index: number) => Promise<number>,
   budget: number,
   maxEvals: number,
 ): Promise<{ best: number; probes: Probe[] }> {
@@ -188,7 +188,7 @@ const exact = (name: string) => `^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}
  * The plan as a `rules` file for prune: one exact-name entry per weight, in the table's order; a
  * weight planned dense gets sparsity 0 (block 1x1), which prunes nothing.
  */
-export function planRules(table: readonly WeightOptions[], plan: Plan): RuleEntry[] {
+export function planRules(table: readonly WeightOptions[], plan: AdvisePlan): RuleEntry[] {
   return table.map((w, i) => {
     const c = w.options[plan.choice[i]].candidate;
     return {
@@ -200,7 +200,7 @@ export function planRules(table: readonly WeightOptions[], plan: Plan): RuleEntr
 }
 
 /** The plan as weight name → candidate. */
-export function planMap(table: readonly WeightOptions[], plan: Plan): Map<string, Candidate> {
+export function planMap(table: readonly WeightOptions[], plan: AdvisePlan): Map<string, Candidate> {
   return new Map(table.map((w, i) => [w.name, w.options[plan.choice[i]].candidate]));
 }
 
@@ -268,7 +268,9 @@ export async function timeInterleaved(
         if (round >= 3) times[i].push(performance.now() - t);
       });
     }
-    return new Map(artifacts.map((a, i) => [a.label, [...times[i]].sort((x, y) => x - y)[times[i].length >> 1]]));
+    return new Map(
+      artifacts.map((a, i) => [a.label, [...times[i]].sort((x, y) => x - y)[times[i].length >> 1]]),
+    );
   } finally {
     for (const m of models) m.close();
   }
@@ -321,10 +323,10 @@ export interface MeasuredPoint {
 /** What {@link advise} found. */
 export interface AdviseResult {
   readonly table: WeightOptions[];
-  readonly path: Plan[];
+  readonly path: AdvisePlan[];
   readonly probes: Probe[];
   /** The chosen plan (undefined: nothing within budget but dense). */
-  readonly plan?: Plan;
+  readonly plan?: AdvisePlan;
   readonly rules: RuleEntry[];
   readonly applied: AppliedWeight[];
   readonly dense: MeasuredPoint;
@@ -434,17 +436,22 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
     } ms; budget ${o.budget} points`,
   );
   const built = new Map<number, Awaited<ReturnType<typeof build>>>();
-  const { best, probes } = await searchPath(path, async (plan, index) => {
-    const b = await build(planMap(table, plan));
-    built.set(index, b);
-    const loss = 100 * (dense.accuracy! - b.acc.accuracy);
-    log(
-      `  plan ${index + 1}/${path.length}: predicted ${plan.latency.toFixed(2)} ms, damage ${
-        plan.damage.toFixed(3)
-      }: ${(100 * b.acc.accuracy).toFixed(2)}% (loss ${loss.toFixed(2)} points)`,
-    );
-    return loss;
-  }, o.budget, o.maxEvals ?? 5);
+  const { best, probes } = await searchPath(
+    path,
+    async (plan, index) => {
+      const b = await build(planMap(table, plan));
+      built.set(index, b);
+      const loss = 100 * (dense.accuracy! - b.acc.accuracy);
+      log(
+        `  plan ${index + 1}/${path.length}: predicted ${plan.latency.toFixed(2)} ms, damage ${
+          plan.damage.toFixed(3)
+        }: ${(100 * b.acc.accuracy).toFixed(2)}% (loss ${loss.toFixed(2)} points)`,
+      );
+      return loss;
+    },
+    o.budget,
+    o.maxEvals ?? 5,
+  );
   const plan = best >= 0 ? path[best] : undefined;
   const chosen = plan ? built.get(best)! : denseBuilt;
   const advised: MeasuredPoint = {
@@ -520,7 +527,9 @@ const repeatOf = (o: AdviseOptions) => o.repeat ?? 50;
  * The points no other is both at least as fast as and at least as accurate as, one strictly
  * (indices into `points`, fastest first).
  */
-export function paretoIndices(points: readonly { readonly ms: number; readonly accuracy: number }[]): number[] {
+export function paretoIndices(
+  points: readonly { readonly ms: number; readonly accuracy: number }[],
+): number[] {
   return points.map((_, i) => i).filter((i) =>
     !points.some((q, j) =>
       j !== i && q.ms <= points[i].ms && q.accuracy >= points[i].accuracy &&

@@ -29,7 +29,7 @@
  */
 
 import { timeBsrVariants } from "../codegen/tune.ts";
-import { cpuModel, type TuningEntry, type TuningLog, tuningKey } from "../codegen/tuning_log.ts";
+import { cpuModel, type TuningEntry, tuningKey, type TuningLog } from "../codegen/tuning_log.ts";
 import { packB, packedLength } from "../codegen/pack.ts";
 import { assembleWat } from "../codegen/wasm/assemble.ts";
 import { gemmKernel, type GemmSpec } from "../codegen/wasm/gemm.ts";
@@ -345,7 +345,9 @@ export function applyPlanPass(
           error: res.errorReconstructed,
         });
         ctx.log(
-          `@${t.weight.name} block ${cand.block[0]}x${cand.block[1]}: pruned ${res.pruned}/${res.mask.length} ` +
+          `@${t.weight.name} block ${cand.block[0]}x${
+            cand.block[1]
+          }: pruned ${res.pruned}/${res.mask.length} ` +
             `blocks; rel. error ${res.errorReconstructed.toFixed(4)}`,
         );
       }
@@ -355,7 +357,11 @@ export function applyPlanPass(
 }
 
 /** SciPy BSR `indptr` and `indices` of the blocks a mask keeps (mask 1 = pruned), over a gr×gc grid. */
-export function maskToBsr(mask: Uint8Array, gr: number, gc: number): { indptr: Int32Array; indices: Int32Array } {
+export function maskToBsr(
+  mask: Uint8Array,
+  gr: number,
+  gc: number,
+): { indptr: Int32Array; indices: Int32Array } {
   const indptr = new Int32Array(gr + 1), indices: number[] = [];
   for (let br = 0; br < gr; br++) {
     for (let bc = 0; bc < gc; bc++) if (!mask[br * gc + bc]) indices.push(bc);
@@ -441,7 +447,16 @@ export async function candidateLatency(
     const { indptr, indices } = maskToBsr(mask, gr, gc);
     const density = (indices.length * R * C) / Math.max(1, N * K);
     key = tuningKey({ M, N, K, block: [R, C], density, indptr, indices }, relaxedSimd, cpu);
-    const spec = { M, N, K, block: [R, C] as [number, number], indptr, indices, bias: true, activation: "none" as const };
+    const spec = {
+      M,
+      N,
+      K,
+      block: [R, C] as [number, number],
+      indptr,
+      indices,
+      bias: true,
+      activation: "none" as const,
+    };
     const data = new Float32Array(indices.length * R * C).map((_, i) => Math.sin(i + 1) * 0.1);
     measure = () => timeBsrVariants(spec, data, { relaxedSimd }, 15);
   }
