@@ -47,6 +47,7 @@ export { CalibrationError, declaredReads, prepareSentences } from "./driver/cali
 export {
   advise,
   type AdviseOptions,
+  type AdvisePlan,
   type AdviseResult,
   type AppliedWeight,
   applyPlanPass,
@@ -59,7 +60,6 @@ export {
   lagrangianPath,
   type MeasuredPoint,
   paretoIndices,
-  type Plan,
   planFor,
   planMap,
   planRules,
