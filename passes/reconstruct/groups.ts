@@ -1,8 +1,9 @@
 /**
  * Pattern groups for `prune-reconstruct{patterns=K}` and `prune{patterns=K}`: the block rows of a
- * weight are put in at most K groups, and every block row of a group keeps the same set of block columns, so that the
- * BSR weight has at most K distinct `indices` lists and a kernel can gather a group's activation
- * columns once for all of its rows. Groups are any subsets of block rows (nothing is reordered).
+ * weight are put in at most K groups, and every block row of a group keeps the same set of block
+ * columns, so that the BSR weight has at most K distinct `indices` lists and a kernel can gather a
+ * group's activation columns once for all of its rows. Groups are any subsets of block rows
+ * (nothing is reordered).
  *
  * **Clustering** (`clusterBlockRows`). Each block row has a score per block column (the OBS
  * saliency of the block, or any non-negative score where larger means more worth keeping). With
