@@ -16,6 +16,7 @@ import {
   type AdviseResult,
   beyondFront,
   type Candidate,
+  CompileError,
   EvalError,
   type MeasuredPoint,
   paretoIndices,
@@ -308,7 +309,7 @@ main(async () => {
       log: (line) => console.error(line),
     });
   } catch (e) {
-    if (e instanceof EvalError) throw new UsageError(e.message);
+    if (e instanceof EvalError || e instanceof CompileError) throw new UsageError(e.message);
     throw e;
   }
   const seconds = (performance.now() - t0) / 1000;

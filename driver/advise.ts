@@ -354,6 +354,8 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
   const cal = await loadEvalModel(o.model, isDir ? { seq: o.calSeq ?? 48 } : {});
   const compiled = await loadEvalModel(o.model, isDir ? { seq: o.seq ?? 64 } : {});
   const seq = compiled.seq;
+  // The calibration options, the tokenizer defaulting to the model's (a checkpoint folder's own).
+  const co: CalibrationOptions = { ...o, tokenizer: o.tokenizer || cal.tokenizerDir };
   const candidates: Candidate[] = [
     { block: [1, 1], sparsity: 0 },
     ...o.blocks.flatMap((block) => o.sparsities.map((sparsity) => ({ block, sparsity }))),
@@ -363,7 +365,7 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
   log(`sensitivity: ${candidates.length - 1} candidates per weight, ${o.calibration} calibration sentences`);
   const sens: WeightSensitivity[] = [];
   await compile({ module: cal.module, weights: cal.weights, path: o.model }, {
-    pipeline: [sensitivityPass(candidates, o, sens)],
+    pipeline: [sensitivityPass(candidates, co, sens)],
     codegen: false,
     log: (line) => log(`  ${line}`),
   });
@@ -396,7 +398,7 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
     let weights: WeightStore = cal.weights;
     if ([...plan.values()].some((c) => c.sparsity > 0)) {
       const r = await compile({ module: cal.module, weights: cal.weights, path: o.model }, {
-        pipeline: [applyPlanPass(plan, o, applied)],
+        pipeline: [applyPlanPass(plan, co, applied)],
         codegen: false,
         log: () => {},
       });
