@@ -1,8 +1,9 @@
 /**
  * Lowering of the ops backward functions use (ir/autodiff.ts) and of what training needs beyond
  * inference: `reduce_sum`, `scatter_add`, `slice_grad`, `softmax_grad`, `layer_norm_grad`,
- * `cross_entropy`, `cross_entropy_grad` (kernels in codegen/wasm/grad_kernels.ts), and `gather`
- * from a run-time table (an embedding table passed as an argument, `weightsAsParams`).
+ * `cross_entropy`, `cross_entropy_grad` (kernels in codegen/wasm/grad_kernels.ts), `gather` from a
+ * run-time table (an embedding table passed as an argument, `weightsAsParams`), and `dense` and
+ * one-matrix `batch_matmul` by a run-time B, packed at run time for the GEMM (grad_pack.ts).
  * `gelu_grad`, `exp` and `log` are element-wise and fuse (elementwise.ts).
  */
 
@@ -21,8 +22,13 @@ import {
   scatterAddKernel,
   softmaxGradKernel,
 } from "../wasm/grad_kernels.ts";
-import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
+import { packedLength } from "../pack.ts";
+import { gemmKernel, type GemmSpec } from "../wasm/gemm.ts";
+import { packKernel } from "../wasm/grad_pack.ts";
+import { transposeKernel } from "../wasm/transpose.ts";
+import { type Arg, attrsOf, CodegenError, type LowerContext } from "./context.ts";
 import { lowerGather } from "./data.ts";
+import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
 
 /** An integer operand read by index: i32 or i64, else a CodegenError. */
 function indexDtype(op: Op, v: Value): "i32" | "i64" {
@@ -246,5 +252,103 @@ export function lowerCrossEntropy(op: Op, ctx: LowerContext): void {
     wasm: (t) => grad ? crossEntropyGradKernel(B, C, dtype, t) : crossEntropyKernel(B, C, dtype, t),
     args: [...operands, { buffer: ctx.bufferOf(op, op.result) }],
     flops: 6 * B * C,
+  });
+}
+
+/** Emits a transpose of the last two dims of `v` into a temporary (`[b, r, c]` → `[b, c, r]`). */
+function transposed(ctx: LowerContext, op: Op, v: Value): Arg {
+  const [r, c] = v.type.shape.slice(-2);
+  const batch = numel(v.type.shape) / (r * c);
+  const out = ctx.temp(numel(v.type.shape) * 4);
+  const src = ctx.operand(op, v);
+  ctx.emit({
+    op,
+    ops: ["transpose"],
+    wasm: (t) => transposeKernel({ shape: [batch, r, c], perm: [0, 2, 1] }, t),
+    args: [src, { buffer: out }],
+    flops: 0,
+  });
+  return { buffer: out };
+}
+
+/** Emits the packing of run-time B (`[K, N]`, or `[N, K]` when `trans`) into a temporary in the GEMM's panel layout. */
+function packed(ctx: LowerContext, op: Op, b: Value, K: number, N: number, trans: boolean): Arg {
+  const out = ctx.temp(packedLength(K, N) * 4);
+  const kernel = packKernel(K, N, trans);
+  ctx.emit({ op, ops: ["pack"], wasm: () => kernel, args: [ctx.operand(op, b), { buffer: out }], flops: 0 });
+  return { buffer: out };
+}
+
+/**
+ * `dense(x, w, bias?)` with a run-time weight (a training step's, `weightsAsParams`): w is packed
+ * into the GEMM's panel layout at run time (one pass), then one GEMM with the bias and activation
+ * in its epilogue, as for a compile-time weight. Other cases are matmul.ts's.
+ */
+export function lowerDenseAny(op: Op, ctx: LowerContext): void {
+  const [x, w, bias] = op.operands;
+  const attrs = attrsOf(op);
+  if (ctx.knownValue(w) || (attrs.bool("transpose_a") && x.type.shape.length >= 2)) {
+    return lowerDense(op, ctx);
+  }
+  const transB = attrs.bool("transpose_b");
+  const [K, N] = transB ? [w.type.shape[1], w.type.shape[0]] : [w.type.shape[0], w.type.shape[1]];
+  const M = numel(x.type.shape) / K;
+  const a = ctx.operand(op, x);
+  const b = packed(ctx, op, w, K, N, transB);
+  const spec: GemmSpec = {
+    batch: 1,
+    M,
+    N,
+    K,
+    lda: K,
+    aBatchStride: 0,
+    b: { layout: "packed" },
+    ldc: N,
+    cBatchStride: 0,
+    bias: bias !== undefined,
+    activation: attrs.string("activation") as GemmSpec["activation"],
+  };
+  ctx.emit({
+    op,
+    ops: ["dense"],
+    wasm: (t) => gemmKernel(spec, t),
+    args: [a, b, ...(bias ? [ctx.operand(op, bias)] : []), { buffer: ctx.bufferOf(op, op.result) }],
+    flops: 2 * M * N * K,
+  });
+}
+
+/**
+ * `batch_matmul(a, b)` of one matrix pair (every batch dim 1: the weight gradients `dyᵀ·x` a
+ * backward function computes over the flattened rows): b packed at run time, a transposed into a
+ * temporary when `transpose_a`, one GEMM. Batched products are matmul.ts's.
+ */
+export function lowerBatchMatmulAny(op: Op, ctx: LowerContext): void {
+  const [a, b] = op.operands;
+  const out = op.result.type.shape;
+  if (numel(out.slice(0, -2)) !== 1 || ctx.knownValue(b) || out.length < 2) return lowerBatchMatmul(op, ctx);
+  const attrs = attrsOf(op);
+  const [M, N] = out.slice(-2);
+  const K = attrs.bool("transpose_a") ? a.type.shape.at(-2)! : a.type.shape.at(-1)!;
+  const aArg = attrs.bool("transpose_a") ? transposed(ctx, op, a) : ctx.operand(op, a);
+  const bArg = packed(ctx, op, b, K, N, attrs.bool("transpose_b"));
+  const spec: GemmSpec = {
+    batch: 1,
+    M,
+    N,
+    K,
+    lda: K,
+    aBatchStride: 0,
+    b: { layout: "packed" },
+    ldc: N,
+    cBatchStride: 0,
+    bias: false,
+    activation: "none",
+  };
+  ctx.emit({
+    op,
+    ops: ["batch_matmul"],
+    wasm: (t) => gemmKernel(spec, t),
+    args: [aArg, bArg, { buffer: ctx.bufferOf(op, op.result) }],
+    flops: 2 * M * N * K,
   });
 }

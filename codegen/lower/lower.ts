@@ -12,12 +12,13 @@ import { CodegenError, LowerContext, type Lowering } from "./context.ts";
 import { lowerElementwise } from "./elementwise.ts";
 import { ELEMENTWISE, planFusion } from "./fusion.ts";
 import { lowerCast, lowerQGather, lowerReshape, lowerSlice, lowerTranspose } from "./data.ts";
-import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
 import { lowerBsrDense } from "./bsr.ts";
 import { lowerQDense } from "./quant.ts";
 import { lowerLayerNorm, lowerSoftmax } from "./norm.ts";
 import {
+  lowerBatchMatmulAny,
   lowerCrossEntropy,
+  lowerDenseAny,
   lowerGatherAny,
   lowerLayerNormGrad,
   lowerReduceSum,
@@ -28,8 +29,8 @@ import {
 
 /** The lowering of each op that has kernels. */
 const LOWERINGS: Readonly<Record<string, Lowering>> = {
-  dense: lowerDense,
-  batch_matmul: lowerBatchMatmul,
+  dense: lowerDenseAny,
+  batch_matmul: lowerBatchMatmulAny,
   bsr_dense: lowerBsrDense,
   qdense: lowerQDense,
   softmax: lowerSoftmax,

@@ -4,6 +4,7 @@
  * with ragged shapes, compiled, run on 1-3 real threads on both SIMD targets, and compared output
  * by output with the reference interpreter on seeded inputs. Index inputs repeat values (so a
  * scatter_add adds several rows into one) and the run-time table of a gather is a function input.
+ * The run-time pack of a GEMM's B operand must equal codegen/pack.ts's compile-time layout.
  */
 
 import assert from "node:assert/strict";
@@ -23,7 +24,9 @@ import {
   scatterAddKernel,
   softmaxGradKernel,
 } from "../../codegen/wasm/grad_kernels.ts";
+import { packKernel } from "../../codegen/wasm/grad_pack.ts";
 import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
+import { packB } from "../../codegen/pack.ts";
 import { rng } from "./kernel_runner.ts";
 import { KernelHarness } from "./wasm_harness.ts";
 
@@ -356,4 +359,25 @@ Deno.test("the training kernels write their whole output and nothing past it, on
       }
     });
   }
+});
+
+Deno.test("the run-time pack kernel lays B out exactly as packB does, ragged panels, both storages", async () => {
+  const shapes: [number, number][] = [[1, 1], [3, 5], [7, 8], [5, 17], [16, 24], [9, 30]];
+  const cases = shapes.flatMap(([K, N]) => [false, true].map((t) => ({ K, N, t })));
+  const kernels = cases.map((c) => packKernel(c.K, c.N, c.t));
+  const h = await KernelHarness.create(kernels, {});
+  const next = rng(23);
+  cases.forEach((c, k) => {
+    const w = Float32Array.from({ length: c.K * c.N }, () => next() - 0.5);
+    const want = packB(w, c.K, c.N, c.t);
+    for (const threads of [1, 2, 3]) {
+      h.reset();
+      const src = h.put(w);
+      const out = h.alloc(want.length + 16);
+      h.run(kernels[k].name, [src, out], threads);
+      const got = h.read(out, want.length + 16);
+      assert.deepEqual(got.subarray(0, want.length), want, `${kernels[k].name} on ${threads} thread(s)`);
+      assert.ok(got.subarray(want.length).every(Number.isNaN), `${kernels[k].name}: wrote past its output`);
+    }
+  });
 });
