@@ -30,7 +30,8 @@ import { loadCompiled } from "../../runtime/compiled.ts";
 import { bertLossAndGrads, loadBert, type TrainableBert } from "../../train/bert.ts";
 import type { Batch } from "../../train/data.ts";
 import { prunableWeights } from "../../train/sparsity.ts";
-import { compiledBertLossAndGrads } from "../../train/compiled.ts";
+import { compiledBertLossAndGrads, type CompiledLossAndGrads } from "../../train/compiled.ts";
+import { train } from "../../train/trainer.ts";
 import { readExamples } from "../../train/data.ts";
 
 /**
@@ -247,6 +248,46 @@ Deno.test("compiledBertLossAndGrads equals bertLossAndGrads on bert-tiny: one ar
   } finally {
     compiled.close();
   }
+});
+
+Deno.test("the trainer runs on compiledBertLossAndGrads: five AdamW steps with masking give the interpreter path's losses and weights", async () => {
+  const batches = [[5, 12, 9], [30, 17, 3], [11, 4, 14], [7, 7, 25], [16, 2, 9]].map(tinyBatch);
+  const run = async (compiled: boolean) => {
+    const model = tinyTrainable();
+    // a pruned entry per prunable matrix: masked training keeps it 0
+    for (const mat of model.prunable) model.weights.get(mat.name)![0] = 0;
+    const f = compiled ? compiledBertLossAndGrads(model, { threads: 2 }) : bertLossAndGrads(model);
+    let i = 0;
+    try {
+      const result = await train({
+        weights: model.weights,
+        prunable: model.prunable,
+        lossAndGrads: f,
+        batches: { next: () => batches[i++ % batches.length] },
+        steps: 5,
+        lr: 1e-3,
+        warmup: 1,
+        objective: { kind: "masked" },
+      });
+      return { losses: result.losses, weights: model.weights, prunable: model.prunable };
+    } finally {
+      if ("close" in f) (f as CompiledLossAndGrads).close();
+    }
+  };
+  const got = await run(true);
+  const want = await run(false);
+  assert.equal(got.losses.length, 5);
+  got.losses.forEach((l, i) =>
+    assert.ok(Math.abs(l - want.losses[i]) <= 1e-5, `step ${i + 1}: ${l} vs ${want.losses[i]}`)
+  );
+  assert.ok(want.losses[4] < want.losses[0], "the loss goes down");
+  for (const mat of got.prunable) assert.equal(got.weights.get(mat.name)![0], 0, `${mat.name} stays pruned`);
+  let worst = 0;
+  for (const [n, w] of want.weights) {
+    const g = got.weights.get(n)!;
+    for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i] - w[i]));
+  }
+  assert.ok(worst <= 1e-5, `weights differ by ${worst} after 5 steps`);
 });
 
 const MINI = "../shared/models/sst2-bert-mini";
