@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { compileModule } from "../../codegen/compile.ts";
 import {
   type BertConfig,
@@ -290,8 +291,8 @@ Deno.test("the trainer runs on compiledBertLossAndGrads: five AdamW steps with m
   assert.ok(worst <= 1e-5, `weights differ by ${worst} after 5 steps`);
 });
 
-const MINI = "../shared/models/sst2-bert-mini";
-const DEV = "../shared/data/sst2/dev.tsv";
+const MINI = fileURLToPath(new URL("../../../shared/models/sst2-bert-mini", import.meta.url));
+const DEV = fileURLToPath(new URL("../../../shared/data/sst2/dev.tsv", import.meta.url));
 const hasMini = await Deno.stat(MINI).then(() => Deno.stat(DEV)).then(() => true, () => false);
 
 Deno.test({
