@@ -83,11 +83,20 @@ Deno.test("driver/ and mod.ts do not import their callers", async () => {
   await assertImports("mod.ts", library, "mod.ts exports the library");
 });
 
-Deno.test("train/ builds on ir/, frontend/, passes/ and driver/ (never cli/, bench/ or runtime/)", async () => {
+Deno.test("train/ builds on ir/, frontend/, passes/ and driver/; its compiled steps on codegen/ and runtime/", async () => {
+  const compiled = (file: string) => file === "train/compiled.ts";
   await assertImports(
     "train",
     under("train", "ir", "frontend", "passes", "driver"),
     "train/ may import only ir/, frontend/, passes/ and driver/",
+    compiled,
+  );
+  // Training steps run as compiled artifacts: codegen compiles the backward function, the runtime runs it.
+  await assertImports(
+    "train",
+    under("train", "ir", "frontend", "passes", "driver", "codegen", "runtime"),
+    "train/compiled.ts may also import codegen/ and runtime/ (it compiles and runs training steps)",
+    (file) => !compiled(file),
   );
 });
 
