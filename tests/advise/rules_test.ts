@@ -21,7 +21,10 @@ import {
 import type { Tensor } from "../../ir/tensor.ts";
 
 /** Blocks of `t` (`[out, in]`) that are entirely zero, and elements that are zero outside them. */
-function zeroBlocks(t: Tensor, block: readonly [number, number]): { zero: number; total: number; stray: number } {
+function zeroBlocks(
+  t: Tensor,
+  block: readonly [number, number],
+): { zero: number; total: number; stray: number } {
   const [out, inn] = t.shape, [R, C] = block;
   let zero = 0, total = 0, stray = 0;
   for (let r0 = 0; r0 < out; r0 += R) {
@@ -68,7 +71,11 @@ Deno.test("advise: the rules file round-trips through prune: each weight has its
     assert.equal(rules.length, table.length);
     const file = join(dir, "rules.json");
     await Deno.writeTextFile(file, JSON.stringify(rules));
-    const r = await compile(ir, { pipeline: `prune{rules=${JSON.stringify(file)}}`, codegen: false, log: () => {} });
+    const r = await compile(ir, {
+      pipeline: `prune{rules=${JSON.stringify(file)}}`,
+      codegen: false,
+      log: () => {},
+    });
     for (const [i, w] of table.entries()) {
       const c = w.options[plan.choice[i]].candidate;
       const t = r.weights.get(r.module.weights.get(w.name)!);

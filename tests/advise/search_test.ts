@@ -72,13 +72,21 @@ Deno.test("advise: the search finds the fastest plan of the path within budget, 
   for (const budget of [0.3, 1, 2.5]) {
     const optimum = path.findIndex((p) => lossOf(p) <= budget);
     let evals = 0;
-    const { best, probes } = await searchPath(path, (p) => {
-      evals++;
-      return Promise.resolve(lossOf(p));
-    }, budget, 20);
+    const { best, probes } = await searchPath(
+      path,
+      (p) => {
+        evals++;
+        return Promise.resolve(lossOf(p));
+      },
+      budget,
+      20,
+    );
     assert.equal(best, optimum, `budget ${budget}`);
     assert.equal(probes.length, evals);
-    assert.ok(evals <= Math.ceil(Math.log2(path.length)) + 2, `${evals} evaluations for ${path.length} plans`);
+    assert.ok(
+      evals <= Math.ceil(Math.log2(path.length)) + 2,
+      `${evals} evaluations for ${path.length} plans`,
+    );
   }
   // With too few evaluations it keeps the best plan it measured within budget, never one outside.
   const { best, probes } = await searchPath(path, (p) => Promise.resolve(lossOf(p)), 1, 1);
