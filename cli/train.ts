@@ -20,7 +20,7 @@ import {
   TokenizerError,
   trainSst2,
 } from "../mod.ts";
-import { main, parseCli, UsageError } from "./common.ts";
+import { main, parseCli, threadsFlag, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o OUT [options]
 
@@ -59,6 +59,9 @@ const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o O
   --eval-rows N          rows of the interval evaluations (the first N; the final one uses all)
   --eval-at-start        also evaluate before training (all dev rows)
   --group-by-length N    batch rows of like length from runs of N batches (default 50; 0 = off)
+  --compiled             run the training steps as compiled wasm artifacts (one per batch shape,
+                         compiled at its first batch) instead of on the interpreter
+  --threads N            threads of the compiled steps (default: the number of cores)
   --freeze-embeddings    do not train the word embeddings
   --time-limit MIN       stop after the step that passes MIN minutes of training (evaluations not
                          counted; the schedule stays the one planned for --steps), then evaluate
@@ -104,6 +107,8 @@ main(async () => {
     "eval-at-start": { type: "boolean" },
     "group-by-length": { type: "string" },
     "freeze-embeddings": { type: "boolean" },
+    compiled: { type: "boolean" },
+    threads: { type: "string" },
     "time-limit": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
@@ -219,6 +224,8 @@ main(async () => {
       evalAtStart: values["eval-at-start"],
       group,
       freezeEmbeddings: values["freeze-embeddings"],
+      compiled: values.compiled,
+      threads: threadsFlag(values.threads),
       timeLimit: timeLimit === undefined ? undefined : timeLimit * 60,
       onStage: (s) => console.error(s),
       onStep: (s) => {

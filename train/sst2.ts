@@ -20,6 +20,7 @@
 
 import { dirname, join } from "node:path";
 import { bertLossAndGrads, evaluateAccuracy, loadBert, trainedWeights } from "./bert.ts";
+import { compiledBertLossAndGrads, type CompiledLossAndGrads } from "./compiled.ts";
 import { readSafetensors } from "../ir/safetensors.ts";
 import {
   checkOutputFolder,
@@ -76,6 +77,14 @@ export interface Sst2TrainOptions {
   readonly evalAtStart?: boolean;
   /** Batch rows of like length together (runs of `group` batches sorted by length); 0 = off; 50 by default. */
   readonly group?: number;
+  /**
+   * Run the training steps as compiled wasm artifacts (`train/compiled.ts`, one per batch shape,
+   * compiled at its first batch) instead of on the reference interpreter; evaluation stays on the
+   * interpreter.
+   */
+  readonly compiled?: boolean;
+  /** Threads of the compiled steps; the number of cores by default. */
+  readonly threads?: number;
   /** Do not train the word embeddings (the largest weight, a third of the mini model). */
   readonly freezeEmbeddings?: boolean;
   /** Stop training after this many seconds (see `TrainOptions.timeLimit`); unlimited by default. */
@@ -148,7 +157,14 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   let dev: Example[] = [];
   if (o.dev !== undefined || await isFile(devPath)) dev = await readExamples(devPath, model.tokenizer, seq);
   const frozen = o.freezeEmbeddings ? (n: string) => n.endsWith("word_embeddings.weight") : undefined;
-  const lossAndGrads = bertLossAndGrads(model, { frozen });
+  const lossAndGrads = o.compiled
+    ? compiledBertLossAndGrads(model, {
+      frozen,
+      threads: o.threads,
+      onCompile: (key, seconds) =>
+        o.onStage?.(`compiled the ${key} training step in ${seconds.toFixed(1)} s`),
+    })
+    : bertLossAndGrads(model, { frozen });
 
   let lastRows = 0;
   const evaluate = dev.length === 0
@@ -160,23 +176,28 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
       o.onEvalRow?.(0, rows.length);
       return evaluateAccuracy(model, weights, rows, (d) => o.onEvalRow?.(d, rows.length));
     };
-  const result = await train({
-    weights: model.weights,
-    prunable: model.prunable,
-    lossAndGrads,
-    batches: new Batches(examples, batch, seed, o.group ?? 50),
-    steps,
-    lr,
-    warmup,
-    weightDecay: o.weightDecay,
-    objective,
-    evalEvery: o.evalEvery,
-    evalAtStart: o.evalAtStart,
-    evaluate,
-    timeLimit: o.timeLimit,
-    onStep: o.onStep,
-    onEval: (e) => o.onEval?.({ ...e, rows: lastRows }),
-  });
+  let result: TrainResult;
+  try {
+    result = await train({
+      weights: model.weights,
+      prunable: model.prunable,
+      lossAndGrads,
+      batches: new Batches(examples, batch, seed, o.group ?? 50),
+      steps,
+      lr,
+      warmup,
+      weightDecay: o.weightDecay,
+      objective,
+      evalEvery: o.evalEvery,
+      evalAtStart: o.evalAtStart,
+      evaluate,
+      timeLimit: o.timeLimit,
+      onStep: o.onStep,
+      onEval: (e) => o.onEval?.({ ...e, rows: lastRows }),
+    });
+  } finally {
+    if ("close" in lossAndGrads) (lossAndGrads as CompiledLossAndGrads).close();
+  }
 
   const report = {
     model: o.model,
@@ -197,6 +218,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     seed,
     weightDecay: o.weightDecay ?? 0.01,
     group: o.group ?? 50,
+    stepsOn: o.compiled ? "compiled artifacts" : "the reference interpreter",
     trained: trainedWeights(model, { frozen }).length,
     frozen: o.freezeEmbeddings ? ["word embeddings"] : [],
     seconds: result.seconds,
