@@ -56,21 +56,29 @@ export {
   type Candidate,
   candidateName,
   sensitivityPass,
+  type TargetWeight,
   type WeightSensitivity,
 } from "./advise_measure.ts";
 
 /** One weight's candidates with their measured error and latency. */
 export interface WeightOptions {
+  /** The weight's name. */
   readonly name: string;
+  /** Its output features (rows of W[out, in]). */
   readonly out: number;
+  /** Its input features. */
   readonly in: number;
+  /** Its options: each candidate with its measured relative error and kernel latency (ms). */
   readonly options: readonly { readonly candidate: Candidate; readonly error: number; readonly ms: number }[];
 }
 
 /** A plan: the index of each weight's chosen option, its predicted latency (Σ ms) and damage (Σ error²). */
 export interface AdvisePlan {
+  /** The option index each weight takes, in the table's order. */
   readonly choice: readonly number[];
+  /** Predicted latency: the sum of the chosen kernels' ms. */
   readonly latency: number;
+  /** Damage: the sum of the chosen errors squared. */
   readonly damage: number;
 }
 
@@ -176,8 +184,11 @@ export async function searchPath(
 
 /** One entry of a prune rules file. */
 export interface RuleEntry {
+  /** An anchored regex of the weight's exact name. */
   readonly match: string;
+  /** Its sparsity (0: dense). */
   readonly sparsity: number;
+  /** Its block shape, `RxC`. */
   readonly block: string;
 }
 
@@ -206,7 +217,9 @@ export function planMap(table: readonly WeightOptions[], plan: AdvisePlan): Map<
 
 /** A dev row, tokenized: ids `[CLS] … [SEP]` and the label. */
 export interface EvalRow {
+  /** Token ids, `[CLS] … [SEP]`. */
   readonly ids: readonly number[];
+  /** The label. */
   readonly label: number;
 }
 
@@ -286,6 +299,7 @@ export interface AdviseOptions extends CalibrationOptions {
   readonly budget: number;
   /** Candidate block shapes and sparsities (each weight may also stay dense). */
   readonly blocks: readonly (readonly [number, number])[];
+  /** Candidate sparsities, in (0, 1). */
   readonly sparsities: readonly number[];
   /** Length the artifacts are compiled at (a checkpoint; an IR file keeps its own). */
   readonly seq?: number;
@@ -301,6 +315,7 @@ export interface AdviseOptions extends CalibrationOptions {
   readonly references?: readonly { readonly label: string; readonly artifact: string }[];
   /** Timing rounds (default 50) and threads (default 1). */
   readonly repeat?: number;
+  /** Threads when timing (default 1). */
   readonly threads?: number;
   /** Where to write `rules.json`, `artifact/`, `advise.json`. */
   readonly out: string;
@@ -310,31 +325,47 @@ export interface AdviseOptions extends CalibrationOptions {
 
 /** One measured model: a plan of the search, a uniform plan, the dense model or a reference. */
 export interface MeasuredPoint {
+  /** The model's name on the plot. */
   readonly label: string;
+  /** Dev accuracy (0-1), when measured here. */
   readonly accuracy?: number;
+  /** Rows right. */
   readonly correct?: number;
+  /** Rows evaluated. */
   readonly rows?: number;
   /** Predicted (Σ kernel ms) and measured (median, ms) latency. */
   readonly predictedMs?: number;
+  /** Measured latency: median ms of the interleaved runs. */
   latencyMs?: number;
+  /** The plan's damage (Σ error²). */
   readonly damage?: number;
 }
 
 /** What {@link advise} found. */
 export interface AdviseResult {
+  /** The candidate table. */
   readonly table: WeightOptions[];
+  /** The Lagrangian path, fastest first. */
   readonly path: AdvisePlan[];
+  /** The plans evaluated, in order. */
   readonly probes: Probe[];
   /** The chosen plan (undefined: nothing within budget but dense). */
   readonly plan?: AdvisePlan;
+  /** The rules file written (the plan; all dense when no plan). */
   readonly rules: RuleEntry[];
+  /** What applying the chosen plan did, weight by weight. */
   readonly applied: AppliedWeight[];
+  /** The dense model. */
   readonly dense: MeasuredPoint;
+  /** The advised model. */
   readonly advised: MeasuredPoint;
+  /** The uniform configurations measured. */
   readonly uniform: MeasuredPoint[];
+  /** The reference artifacts timed. */
   readonly references: MeasuredPoint[];
   /** Block shape bsr-lower stored each weight in, from the compile log. */
   readonly lowered: Record<string, string>;
+  /** Seconds spent in each stage. */
   readonly seconds: Record<string, number>;
   /** Kernel timings done now (the rest came from the tuning log). */
   readonly timed: number;

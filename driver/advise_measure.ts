@@ -82,8 +82,11 @@ export interface CalibrationOptions {
 
 /** A prunable weight: its name and `[out, in]` shape. */
 export interface TargetWeight {
+  /** The weight's name. */
   readonly name: string;
+  /** Output features. */
   readonly out: number;
+  /** Input features. */
   readonly in: number;
 }
 
@@ -254,10 +257,15 @@ export function sensitivityPass(
 
 /** What {@link applyPlanPass} did to one weight. */
 export interface AppliedWeight {
+  /** The weight's name. */
   readonly name: string;
+  /** Its block shape. */
   readonly block: readonly [number, number];
+  /** Its sparsity. */
   readonly sparsity: number;
+  /** Blocks pruned. */
   readonly pruned: number;
+  /** Blocks in all. */
   readonly blocks: number;
   /** Relative output error against the unpruned model's outputs, sequentially (as prune-reconstruct logs it). */
   readonly error: number;
