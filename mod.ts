@@ -68,6 +68,7 @@ export {
   type RuleEntry,
   searchPath,
   sensitivityPass,
+  type TargetWeight,
   timeInterleaved,
   type WeightOptions,
   type WeightSensitivity,
