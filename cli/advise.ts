@@ -347,7 +347,7 @@ main(async () => {
     front,
     `${
       model.split("/").filter((x) => x).pop()
-    }, ${dev.rows.length} dev rows, budget ${budget} points, S=${seq}, ${threads} thread${
+    }, ${dev.rows.length} dev rows, budget ${budget} points, S=${r.seq}, ${threads} thread${
       threads > 1 ? "s" : ""
     }`,
   );
@@ -357,7 +357,17 @@ main(async () => {
     data: values.data,
     rowsEvaluated: dev.rows.length,
     budget,
-    setting: { blocks: values.blocks, sparsities, seq, calSeq, calibration, seed, maxEvals, repeat, threads },
+    setting: {
+      blocks: values.blocks,
+      sparsities,
+      seq: r.seq,
+      calSeq,
+      calibration,
+      seed,
+      maxEvals,
+      repeat,
+      threads,
+    },
     machine: { deno: Deno.version.deno, date: new Date().toISOString() },
     seconds,
     plan: planSummary(r),

@@ -365,6 +365,8 @@ export interface AdviseResult {
   readonly references: MeasuredPoint[];
   /** Block shape bsr-lower stored each weight in, from the compile log. */
   readonly lowered: Record<string, string>;
+  /** The length the models were compiled and evaluated at. */
+  readonly seq: number;
   /** Seconds spent in each stage. */
   readonly seconds: Record<string, number>;
   /** Kernel timings done now (the rest came from the tuning log). */
@@ -549,6 +551,7 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
     uniform,
     references,
     lowered,
+    seq,
     seconds: sec,
     timed,
   };
