@@ -317,7 +317,7 @@ export interface AdviseOptions extends CalibrationOptions {
   readonly repeat?: number;
   /** Threads when timing (default 1). */
   readonly threads?: number;
-  /** Where to write `rules.json`, `artifact/`, `advise.json`. */
+  /** Where to write `rules.json`, `artifact/` (and `dense/`, `uniform-RxC-S/`). */
   readonly out: string;
   /** Progress lines. */
   readonly log?: (line: string) => void;
@@ -505,9 +505,11 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
   // Uniform plans beside it.
   const uniform: MeasuredPoint[] = [];
   const uniformArtifacts: ArtifactData[] = [];
+  const uniformBuilt: CompileResult[] = [];
   for (const c of o.uniform ?? []) {
     const b = await build(new Map(table.map((w) => [w.name, c])));
     uniformArtifacts.push(b.r.artifact!);
+    uniformBuilt.push(b.r);
     const k = table[0].options.findIndex((x) => candidateName(x.candidate) === candidateName(c));
     uniform.push({
       label: `uniform ${candidateName(c)}`,
@@ -521,6 +523,11 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
   await Deno.mkdir(o.out, { recursive: true });
   await writeFileAtomic(join(o.out, "rules.json"), JSON.stringify(rules, null, 2) + "\n");
   await writeArtifact(chosen.r as CompileResult, join(o.out, "artifact"));
+  // The others too, so that they can be timed again (e.g. `deno task bench compare`).
+  await writeArtifact(denseBuilt.r, join(o.out, "dense"));
+  for (const [i, c] of (o.uniform ?? []).entries()) {
+    await writeArtifact(uniformBuilt[i], join(o.out, uniformDir(c)));
+  }
   await writeFileAtomic(o.tuningLog, JSON.stringify(tuning, null, 1) + "\n");
   const first = o.dev.rows[0];
   const values = rowValues(first.ids, seq, o.dev.sepId, o.dev.padId);
@@ -558,6 +565,10 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
 }
 
 const repeatOf = (o: AdviseOptions) => o.repeat ?? 50;
+
+/** The folder a uniform configuration's artifact is written to under `out`, e.g. `uniform-4x4-80`. */
+export const uniformDir = (c: Candidate): string =>
+  `uniform-${c.block[0]}x${c.block[1]}-${Math.round(c.sparsity * 100)}`;
 
 /**
  * The points no other is both at least as fast as and at least as accurate as, one strictly
