@@ -70,6 +70,7 @@ export {
   sensitivityPass,
   type TargetWeight,
   timeInterleaved,
+  uniformDir,
   type WeightOptions,
   type WeightSensitivity,
 } from "./driver/advise.ts";
