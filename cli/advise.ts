@@ -22,6 +22,7 @@ import {
   paretoIndices,
   readEvalRows,
   TokenizerError,
+  uniformDir,
 } from "../mod.ts";
 import { main, parseCli, requireInput, UsageError, writeTextAtomic } from "./common.ts";
 import { esc, figureAxes, figureHead, type Frame, niceStep, PALETTE, tick, yGridLine } from "./plot.ts";
@@ -422,6 +423,13 @@ main(async () => {
     })`,
   );
   console.log(
-    `(${seconds.toFixed(0)} s; wrote ${join(values.out, "{rules.json,artifact/,advise.json,advise.svg}")})`,
+    `(${seconds.toFixed(0)} s; wrote ${
+      join(values.out, "{rules.json,advise.json,advise.svg}")
+    } and the artifacts artifact/ (advised), dense/${uniform.map((c) => `, ${uniformDir(c)}/`).join("")})`,
+  );
+  console.log(
+    `time them again with: deno task bench compare ${
+      ["artifact", "dense", ...uniform.map(uniformDir)].map((d) => join(values.out, d)).join(" ")
+    } --repeat 200`,
   );
 });
