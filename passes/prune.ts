@@ -62,7 +62,8 @@ import { definePass, type NameRegex, nameRegex, type PassContext } from "./pass.
 import { distinctRowPatterns, groupedMask, type Grouping } from "./reconstruct/groups.ts";
 
 /** The default `target`: every dense weight of an encoder layer. */
-export const DEFAULT_PRUNE_TARGET = String.raw`encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$`;
+export const DEFAULT_PRUNE_TARGET: string = String
+  .raw`encoder\.layer\.\d+\..*(query|key|value|dense)\.weight$`;
 
 /** What `attention-only` keeps: the Q, K, V projections and the attention output projection. */
 const ATTENTION = /(query|key|value)\.weight$|attention\.output\.dense\.weight$/;
