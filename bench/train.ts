@@ -1,14 +1,16 @@
 /**
  * `deno task bench train`: training speed, samples/s, of sst2-bert-mini at batch 32 and S=64:
- * Sparrow's trainer (gradients from the IR's autodiff on the reference interpreter, AdamW) beside
- * PyTorch on CPU (Debian's python3-torch; `bench/train_torch.py`) training the same model on the
- * same batches with the same optimizer, in the same run.
+ * Sparrow's trainer (gradients from the IR's autodiff, compiled to wasm kernels by
+ * `compiledBertLossAndGrads` at each thread count of `--threads`, and with `--interpreter` also on the
+ * reference interpreter; AdamW) beside PyTorch on CPU (Debian's python3-torch;
+ * `bench/train_torch.py`) training the same model on the same batches with the same optimizer, in
+ * the same run.
  *
  * Both run every batch at the full length S (no length buckets), so they do the same work; the
  * rows are a seeded sample of the training TSV, tokenized once here and handed to the torch script
- * as ids and masks. The first `--warmup` steps of each are not timed (Sparrow builds its backward
- * function then). PyTorch runs once per thread count of `--threads`; Sparrow's interpreter uses
- * one thread. The losses of the first steps are printed side by side: the two run the same model
+ * as ids and masks. The first `--warmup` steps of each are not timed (Sparrow builds and compiles
+ * its backward function then). Sparrow compiled and PyTorch run once per thread count of
+ * `--threads`; the interpreter uses one thread. The losses of the first steps are printed side by side: the two run the same model
  * on the same batches, so they agree.
  */
 
@@ -17,8 +19,10 @@ import { join } from "node:path";
 import {
   AdamW,
   bertLossAndGrads,
+  compiledBertLossAndGrads,
   encodeRows,
   loadBert,
+  type LossAndGrads,
   makeBatch,
   readSst2Tsv,
   shuffled,
@@ -38,6 +42,7 @@ const USAGE = `usage: deno task bench train [options]
   --threads LIST     PyTorch thread counts (default 1,2)
   --python PATH      the Python with torch (default /usr/bin/python3)
   --no-torch         Sparrow only
+  --interpreter      also time Sparrow's steps on the reference interpreter (about 30-140 s a step)
   --out DIR          where the batches and results go (default out/bench/train)`;
 
 /** Runs the benchmark with command-line `args`. */
@@ -55,6 +60,7 @@ export async function trainBench(args: string[]): Promise<void> {
       threads: { type: "string", default: "1,2" },
       python: { type: "string", default: "/usr/bin/python3" },
       "no-torch": { type: "boolean" },
+      interpreter: { type: "boolean" },
       out: { type: "string", default: "out/bench/train" },
       help: { type: "boolean", short: "h" },
     },
@@ -89,31 +95,53 @@ export async function trainBench(args: string[]): Promise<void> {
     }),
   );
 
-  // Sparrow: the loss and gradients at the full length S, then AdamW, as train() steps.
-  const lossAndGrads = bertLossAndGrads(model, { buckets: false });
-  const opt = new AdamW(model.weights, { weightDecay: 0.01 });
-  const sparrowLosses: number[] = [], times: number[] = [];
-  for (let t = 0; t < warmup + steps; t++) {
-    const t0 = performance.now();
-    const { loss, grads } = await lossAndGrads(model.weights, batches[t]);
-    opt.step(grads, 5e-5);
-    const dt = (performance.now() - t0) / 1000;
-    sparrowLosses.push(loss);
-    if (t >= warmup) times.push(dt);
-    console.error(`sparrow step ${t + 1}/${warmup + steps}: ${dt.toFixed(1)} s, loss ${loss.toFixed(4)}`);
-  }
-  const seconds = times.reduce((a, b) => a + b, 0);
-  const sparrow = {
-    engine: "sparrow (IR autodiff on the reference interpreter, 1 thread)",
-    batch: B,
-    seq: S,
-    steps,
-    warmup,
-    seconds,
-    seconds_per_step: seconds / steps,
-    samples_per_s: B * steps / seconds,
-    losses: sparrowLosses,
+  // Sparrow: the loss and gradients at the full length S, then AdamW, as train() steps, each
+  // engine from the same starting weights.
+  const initial = new Map([...model.weights].map(([k, v]) => [k, v.slice()]));
+  const runSparrow = async (
+    engine: string,
+    lossAndGrads: LossAndGrads,
+  ) => {
+    for (const [k, v] of initial) model.weights.get(k)!.set(v);
+    const opt = new AdamW(model.weights, { weightDecay: 0.01 });
+    const losses: number[] = [], times: number[] = [];
+    for (let t = 0; t < warmup + steps; t++) {
+      const t0 = performance.now();
+      const { loss, grads } = await lossAndGrads(model.weights, batches[t]);
+      opt.step(grads, 5e-5);
+      const dt = (performance.now() - t0) / 1000;
+      losses.push(loss);
+      if (t >= warmup) times.push(dt);
+      console.error(`${engine} step ${t + 1}/${warmup + steps}: ${dt.toFixed(2)} s, loss ${loss.toFixed(4)}`);
+    }
+    const seconds = times.reduce((a, b) => a + b, 0);
+    return {
+      engine,
+      batch: B,
+      seq: S,
+      steps,
+      warmup,
+      seconds,
+      seconds_per_step: seconds / steps,
+      samples_per_s: B * steps / seconds,
+      losses,
+    };
   };
+  const sparrows = [];
+  for (const th of threads) {
+    const compiled = compiledBertLossAndGrads(model, { buckets: false, threads: th });
+    try {
+      sparrows.push(await runSparrow(`sparrow compiled, ${th} thread${th > 1 ? "s" : ""}`, compiled));
+    } finally {
+      compiled.close();
+    }
+  }
+  if (values.interpreter) {
+    sparrows.push(
+      await runSparrow("sparrow interpreter, 1 thread", bertLossAndGrads(model, { buckets: false })),
+    );
+  }
+  const sparrow = sparrows[0];
 
   const torch: Record<string, unknown>[] = [];
   if (!values["no-torch"]) {
@@ -148,21 +176,26 @@ export async function trainBench(args: string[]): Promise<void> {
   console.log(
     `training samples/s, ${model.dir}, batch ${B}, S=${S} (the same batches; full length, no buckets)`,
   );
-  console.log(
-    `  sparrow  ${sparrow.samples_per_s.toFixed(2)} samples/s (${
-      sparrow.seconds_per_step.toFixed(2)
-    } s/step, ` +
-      `${steps} timed steps)`,
-  );
-  for (const t of torch) {
-    const ratio = (t.samples_per_s as number) / sparrow.samples_per_s;
+  for (const sp of sparrows) {
     console.log(
-      `  pytorch  ${(t.samples_per_s as number).toFixed(2)} samples/s (${
-        (t.seconds_per_step as number).toFixed(3)
-      } ` +
-        `s/step, ${t.threads} threads, torch ${t.torch}): ${ratio.toFixed(1)}x Sparrow`,
+      `  ${sp.engine}: ${sp.samples_per_s.toFixed(2)} samples/s (${sp.seconds_per_step.toFixed(3)} s/step, ` +
+        `${steps} timed steps)`,
     );
   }
+  for (const t of torch) {
+    const same = sparrows.find((sp) => sp.engine.startsWith(`sparrow compiled, ${t.threads} thread`));
+    console.log(
+      `  pytorch, ${t.threads} thread(s): ${(t.samples_per_s as number).toFixed(2)} samples/s (${
+        (t.seconds_per_step as number).toFixed(3)
+      } s/step, torch ${t.torch})` +
+        (same
+          ? `: Sparrow compiled at ${t.threads} thread(s) is ${
+            (same.samples_per_s / (t.samples_per_s as number)).toFixed(2)
+          }x PyTorch`
+          : ""),
+    );
+  }
+  const sparrowLosses = sparrow.losses;
   const common = Math.min(sparrowLosses.length, ...torch.map((t) => (t.losses as number[]).length));
   if (torch.length > 0) {
     const worst = Math.max(
@@ -173,7 +206,7 @@ export async function trainBench(args: string[]): Promise<void> {
     );
     console.log(`  losses of the first ${common} steps: max |sparrow - pytorch| ${worst.toExponential(2)}`);
   }
-  const result = { machine: await machineInfo(), sparrow, pytorch: torch };
+  const result = { machine: await machineInfo(), sparrow: sparrows, pytorch: torch };
   const out = join(values.out, "train.json");
   await writeFileAtomic(out, JSON.stringify(result, null, 2) + "\n");
   console.log(`  wrote ${out}`);
