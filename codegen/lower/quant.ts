@@ -5,12 +5,12 @@
  * scales and bias must be known at compile time; they are packed once (codegen/qpack.ts).
  */
 
-import type { Op } from "../../ir/module.ts";
+import type { Op, Value } from "../../ir/module.ts";
 import { numel } from "../../ir/types.ts";
 import { BsrTensor } from "../../ir/tensor.ts";
 import { packQBsr, packQWeight } from "../qpack.ts";
 import { qbsrKernel, qgemmKernel, type QGemmSpec, quantizeRowsKernel } from "../wasm/qgemm.ts";
-import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
+import { attrsOf, CodegenError, type LowerContext, type RuntimeBuffer } from "./context.ts";
 
 /** The quantized activations the relaxed-SIMD kernel reads exactly: 7-bit, so |q| <= 63. */
 const MAX_ACT_MAX = 63;
@@ -29,6 +29,19 @@ function densify(w: BsrTensor, N: number, K: number): Int8Array {
     }
   }
   return out;
+}
+
+/** The quantized activations emitted so far in a lowering, by x and layout. */
+const quantized = new WeakMap<
+  LowerContext,
+  Map<Value, Map<string, { xq: RuntimeBuffer; rowScales: RuntimeBuffer }>>
+>();
+
+/** `quantized`'s entry for `ctx`. */
+function quantizedOf(ctx: LowerContext) {
+  let m = quantized.get(ctx);
+  if (!m) quantized.set(ctx, m = new Map());
+  return m;
 }
 
 /**
@@ -73,8 +86,16 @@ export function lowerQDense(op: Op, ctx: LowerContext): void {
     );
   const activation = attrs.string("activation") as QGemmSpec["activation"];
   const quantize = (ldq: number, Kp: number) => {
+    // qdense ops reading the same x with the same layout and scales (attention's query, key and
+    // value projections) share one quantization: its temporaries live until the last of them.
+    const done = quantizedOf(ctx);
+    const key = `${ldq} ${Kp} ${actMax} ${actScale}`;
+    const cached = done.get(x)?.get(key);
+    if (cached) return cached;
     const xq = ctx.temp(Math.ceil((M * ldq) / 4) * 4);
     const rowScales = ctx.temp(M * 4);
+    if (!done.has(x)) done.set(x, new Map());
+    done.get(x)!.set(key, { xq, rowScales });
     ctx.emit({
       op,
       ops: ["qdense (quantize)"],

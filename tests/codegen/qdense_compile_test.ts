@@ -39,6 +39,11 @@ Deno.test("a quantized bert-tiny compiles to int8 kernels and runs like the inte
   assert.ok(kernels.some((k) => k.startsWith("qgemm_")), kernels.join(" "));
   assert.ok(kernels.some((k) => k.startsWith("quantize_rows_")), kernels.join(" "));
   assert.ok(kernels.some((k) => k.startsWith("qgather_")), kernels.join(" ")); // int8 embeddings
+  // Query, key and value read one x: quantized once. Per layer: that, the attention output, and the
+  // two FFN inputs: 4 row quantizations for 6 qdense ops.
+  const quantizations = result.artifact!.report.kernels.filter((k) => k.name.startsWith("quantize_rows_"))
+    .reduce((n, k) => n + k.calls, 0);
+  assert.equal(quantizations, 4 * c.layers);
   const f = result.module.func("main")!;
   const inputs = seededInputs(f, 3);
   const [want] = interpret(result.module, inputs, result.weights);
