@@ -187,6 +187,21 @@ function outInWeight(t: Target, src: ArrayLike<number>): Float64Array {
   return w;
 }
 
+/** The calibration sentences the driver prepares for an advisor pass (none for random ids). */
+function calibrationInputs(
+  opts: { "calibration-data": string; tokenizer: string; calibration: number; seed: number },
+) {
+  if (opts["calibration-data"] === "random") return {};
+  return {
+    sentences: {
+      data: opts["calibration-data"],
+      tokenizer: opts.tokenizer,
+      count: opts.calibration,
+      seed: opts.seed,
+    },
+  };
+}
+
 /**
  * A pass that measures, without changing the module, every target weight's relative output error
  * under each of `candidates` (see the file header), into `sink`; `target` as prune's.
@@ -201,17 +216,7 @@ export function sensitivityPass(
     name: "advise-sensitivity",
     description: "Measures each weight's reconstruction error under each advisor candidate (no change).",
     options: calibrationOptionSpecs(o),
-    inputs(opts) {
-      if (opts["calibration-data"] === "random") return {};
-      return {
-        sentences: {
-          data: opts["calibration-data"],
-          tokenizer: opts.tokenizer,
-          count: opts.calibration,
-          seed: opts.seed,
-        },
-      };
-    },
+    inputs: calibrationInputs,
     runOnModule(m, ctx) {
       const c = ctx as unknown as PassContext;
       const ts = findTargets(m, m.func("main")!, c, target);
@@ -284,17 +289,7 @@ export function applyPlanPass(
     name: "advise-apply",
     description: "prune-reconstruct with a block shape and sparsity per weight (an advisor plan).",
     options: calibrationOptionSpecs(o),
-    inputs(opts) {
-      if (opts["calibration-data"] === "random") return {};
-      return {
-        sentences: {
-          data: opts["calibration-data"],
-          tokenizer: opts.tokenizer,
-          count: opts.calibration,
-          seed: opts.seed,
-        },
-      };
-    },
+    inputs: calibrationInputs,
     runOnModule(m, ctx) {
       const c = ctx as unknown as PassContext;
       const f0 = m.func("main")!;

@@ -25,10 +25,9 @@ import {
 import { packedLength } from "../pack.ts";
 import { gemmKernel, type GemmSpec } from "../wasm/gemm.ts";
 import { packKernel } from "../wasm/grad_pack.ts";
-import { transposeKernel } from "../wasm/transpose.ts";
 import { type Arg, attrsOf, CodegenError, type LowerContext } from "./context.ts";
 import { lowerGather } from "./data.ts";
-import { lowerBatchMatmul, lowerDense } from "./matmul.ts";
+import { lowerBatchMatmul, lowerDense, transposedLastTwo } from "./matmul.ts";
 
 /** An integer operand read by index: i32 or i64, else a CodegenError. */
 function indexDtype(op: Op, v: Value): "i32" | "i64" {
@@ -255,22 +254,6 @@ export function lowerCrossEntropy(op: Op, ctx: LowerContext): void {
   });
 }
 
-/** Emits a transpose of the last two dims of `v` into a temporary (`[b, r, c]` → `[b, c, r]`). */
-function transposed(ctx: LowerContext, op: Op, v: Value): Arg {
-  const [r, c] = v.type.shape.slice(-2);
-  const batch = numel(v.type.shape) / (r * c);
-  const out = ctx.temp(numel(v.type.shape) * 4);
-  const src = ctx.operand(op, v);
-  ctx.emit({
-    op,
-    ops: ["transpose"],
-    wasm: (t) => transposeKernel({ shape: [batch, r, c], perm: [0, 2, 1] }, t),
-    args: [src, { buffer: out }],
-    flops: 0,
-  });
-  return { buffer: out };
-}
-
 /** Emits the packing of run-time B (`[K, N]`, or `[N, K]` when `trans`) into a temporary in the GEMM's panel layout. */
 function packed(ctx: LowerContext, op: Op, b: Value, K: number, N: number, trans: boolean): Arg {
   const out = ctx.temp(packedLength(K, N) * 4);
@@ -329,7 +312,7 @@ export function lowerBatchMatmulAny(op: Op, ctx: LowerContext): void {
   const attrs = attrsOf(op);
   const [M, N] = out.slice(-2);
   const K = attrs.bool("transpose_a") ? a.type.shape.at(-2)! : a.type.shape.at(-1)!;
-  const aArg = attrs.bool("transpose_a") ? transposed(ctx, op, a) : ctx.operand(op, a);
+  const aArg = attrs.bool("transpose_a") ? transposedLastTwo(ctx, op, a) : ctx.operand(op, a);
   const bArg = packed(ctx, op, b, K, N, attrs.bool("transpose_b"));
   const spec: GemmSpec = {
     batch: 1,

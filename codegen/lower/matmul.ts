@@ -12,7 +12,7 @@ import { transposeKernel } from "../wasm/transpose.ts";
 import { type Arg, attrsOf, CodegenError, type LowerContext } from "./context.ts";
 
 /** Emits a transpose of the last two dims of `v` (`[batch, r, c]` → `[batch, c, r]`) into a temporary. */
-function transposedLastTwo(ctx: LowerContext, op: Op, v: Value): Arg {
+export function transposedLastTwo(ctx: LowerContext, op: Op, v: Value): Arg {
   const [r, c] = v.type.shape.slice(-2);
   const batch = numel(v.type.shape) / (r * c);
   const out = ctx.temp(numel(v.type.shape) * 4);
