@@ -60,9 +60,15 @@ const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o O
   --eval-at-start        also evaluate before training (all dev rows)
   --group-by-length N    batch rows of like length from runs of N batches (default 50; 0 = off)
   --compiled             run the training steps as compiled wasm artifacts (one per batch shape,
-                         compiled at its first batch) instead of on the interpreter
+                         compiled at its first batch) instead of on the interpreter,
+                         and evaluate on compiled artifacts too
   --threads N            threads of the compiled steps (default: the number of cores)
   --freeze-embeddings    do not train the word embeddings
+  --distill              distil from the checkpoint's own weights (the model before --weights
+                         replaced them): alpha x cross-entropy + (1 - alpha) x T^2 x soft
+                         cross-entropy against its probabilities at temperature T
+  --temperature T        distillation temperature (default 2)
+  --distill-alpha A      weight of the labels' cross-entropy, in [0, 1] (default 0.5)
   --time-limit MIN       stop after the step that passes MIN minutes of training (evaluations not
                          counted; the schedule stays the one planned for --steps), then evaluate
                          and write the checkpoint
@@ -107,6 +113,9 @@ main(async () => {
     "eval-at-start": { type: "boolean" },
     "group-by-length": { type: "string" },
     "freeze-embeddings": { type: "boolean" },
+    distill: { type: "boolean" },
+    temperature: { type: "string" },
+    "distill-alpha": { type: "string" },
     compiled: { type: "boolean" },
     threads: { type: "string" },
     "time-limit": { type: "string" },
@@ -144,6 +153,16 @@ main(async () => {
   const trainRows = number("train-rows", values["train-rows"], int(1), "an integer >= 1");
   const timeLimit = number("time-limit", values["time-limit"], (n) => n > 0, "a positive number of minutes");
   const group = number("group-by-length", values["group-by-length"], int(0), "an integer >= 0");
+  const temperature = number("temperature", values.temperature, (n) => n > 0, "a positive number");
+  const alpha = number(
+    "distill-alpha",
+    values["distill-alpha"],
+    (n) => n >= 0 && n <= 1,
+    "a number in [0, 1]",
+  );
+  if (!values.distill && (temperature !== undefined || alpha !== undefined)) {
+    throw new UsageError(`--${temperature !== undefined ? "temperature" : "distill-alpha"} needs --distill`);
+  }
   let block: BlockShape = [1, 1];
   if (values.block !== undefined) {
     try {
@@ -224,6 +243,7 @@ main(async () => {
       evalAtStart: values["eval-at-start"],
       group,
       freezeEmbeddings: values["freeze-embeddings"],
+      distill: values.distill ? { temperature, alpha } : undefined,
       compiled: values.compiled,
       threads: threadsFlag(values.threads),
       timeLimit: timeLimit === undefined ? undefined : timeLimit * 60,

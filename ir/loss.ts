@@ -8,7 +8,8 @@ import { createOp } from "./builder.ts";
 import { Func, type Module, Op, Value } from "./module.ts";
 import { builtinRegistry } from "./ops/index.ts";
 import type { OpRegistry } from "./registry.ts";
-import { type DType, formatType, isFloat } from "./types.ts";
+import type { AttrJs } from "./attrs.ts";
+import { formatType, isFloat, type TensorType } from "./types.ts";
 
 /** Options of {@link withCrossEntropyLoss}. */
 export interface CrossEntropyOptions {
@@ -32,31 +33,108 @@ export interface CrossEntropyOptions {
  * function is missing, the new name is taken, or the chosen result is not float `[B, C]`.
  */
 export function withCrossEntropyLoss(m: Module, fnName: string, options: CrossEntropyOptions = {}): string {
+  const made = lossCopy(m, fnName, options, "withCrossEntropyLoss");
+  const loss = made.emit("cross_entropy", [made.logits, made.labels], {}, "loss");
+  loss.comments = {
+    leading: ["// loss: mean cross-entropy of the logits against the labels"],
+    blankLine: true,
+  };
+  return finish(m, fnName, made, loss.result, "a cross-entropy loss (withCrossEntropyLoss");
+}
+
+/** Options of {@link withDistillationLoss}. */
+export interface DistillationOptions extends CrossEntropyOptions {
+  /** The softmax temperature T of both distributions (> 0); 2 by default. */
+  readonly temperature?: number;
+  /** The weight α of the cross-entropy against the labels, in [0, 1]; 0.5 by default. */
+  readonly alpha?: number;
+  /** Name of the teacher's probabilities argument; `soft_targets` by default. */
+  readonly softTargets?: string;
+}
+
+/**
+ * Knowledge distillation (Hinton et al.): adds to `m` a copy of function `fnName` that takes two
+ * more arguments, `%labels: tensor<Bxi64>` and `%soft_targets: tensor<BxCxf32>` (a teacher's
+ * probabilities at temperature T, `softmax(teacher_logits / T)`), and returns `(loss, logits)`:
+ *
+ *   loss = α · cross_entropy(logits, labels) + (1 − α) · T² · mean_b(−Σ_c p_bc · log_softmax(logits / T)_bc)
+ *
+ * built from plain ops (`mul`, `exp`, `reduce_sum`, `log`, `sub`), so `grad` differentiates it
+ * and codegen compiles it like any function. The soft cross-entropy differs from the KL
+ * divergence by the teacher's entropy, a constant. `log_softmax` is taken without subtracting the
+ * row maximum: exact in f32 while |logits / T| stays below about 80. Returns the new function's name.
+ */
+export function withDistillationLoss(m: Module, fnName: string, options: DistillationOptions = {}): string {
+  const where = "withDistillationLoss";
+  const T = options.temperature ?? 2;
+  const alpha = options.alpha ?? 0.5;
+  if (!(T > 0) || !(alpha >= 0 && alpha <= 1)) {
+    throw new Error(`${where}: temperature must be > 0 and alpha in [0, 1], got ${T} and ${alpha}`);
+  }
+  const made = lossCopy(m, fnName, options, where);
+  const { logits, labels, emit, param } = made;
+  const soft = param(options.softTargets ?? "soft_targets", structuredClone(logits.type));
+  const scalar = (value: number, name: string) =>
+    emit("constant", [], { value: { shape: [], values: [value], float: true } }, name, {
+      shape: [],
+      dtype: logits.type.dtype,
+    }).result;
+  const B = logits.type.shape[0];
+  const ce = emit("cross_entropy", [logits, labels], {}, "loss.ce");
+  ce.comments = { leading: [`// loss: distillation at T = ${T}, alpha = ${alpha}`], blankLine: true };
+  const u = emit("mul", [logits, scalar(1 / T, "loss.inv_t")], {}, "loss.scaled").result;
+  const sums =
+    emit("reduce_sum", [emit("exp", [u], {}, "loss.exp").result], { axes: [1], keepdims: true }, "loss.sum")
+      .result;
+  const logSoftmax =
+    emit("sub", [u, emit("log", [sums], {}, "loss.log_sum").result], {}, "loss.log_softmax").result;
+  const weighted = emit("mul", [soft, logSoftmax], {}, "loss.weighted").result;
+  const total = emit("reduce_sum", [weighted], { axes: [0, 1], keepdims: false }, "loss.total").result;
+  const kd = emit("mul", [total, scalar(-(1 - alpha) * T * T / B, "loss.kd_scale")], {}, "loss.kd").result;
+  const hard = emit("mul", [ce.result, scalar(alpha, "loss.alpha")], {}, "loss.hard").result;
+  const loss = emit("add", [hard, kd], {}, "loss").result;
+  return finish(m, fnName, made, loss, "a distillation loss (withDistillationLoss");
+}
+
+/** A loss function under construction: `fnName`'s arguments and body copied, plus the labels. */
+interface LossCopy {
+  /** The new function's name. */
+  readonly name: string;
+  readonly copy: { params: Value[]; body: Op[] };
+  /** The copied logits. */
+  readonly logits: Value;
+  /** The labels argument. */
+  readonly labels: Value;
+  /** Appends an op whose result is named `wanted` (suffixed when taken). */
+  readonly emit: (
+    name: string,
+    operands: Value[],
+    attrs: Record<string, AttrJs>,
+    wanted: string,
+    type?: TensorType,
+  ) => Op;
+  /** Appends an argument, refusing a name the function already has. */
+  readonly param: (name: string, type: TensorType) => Value;
+}
+
+function lossCopy(m: Module, fnName: string, options: CrossEntropyOptions, where: string): LossCopy {
   const f = m.func(fnName);
-  if (!f) throw new Error(`withCrossEntropyLoss: the module has no function '@${fnName}'`);
+  if (!f) throw new Error(`${where}: the module has no function '@${fnName}'`);
   const name = options.name ?? `${fnName}_loss`;
-  if (m.func(name)) throw new Error(`withCrossEntropyLoss: the module already has a function '@${name}'`);
+  if (m.func(name)) throw new Error(`${where}: the module already has a function '@${name}'`);
   const output = options.output ?? 0;
   const logits = f.returns[output];
   if (!logits || logits.type.shape.length !== 2 || !isFloat(logits.type.dtype)) {
     const got = logits ? formatType(logits.type) : "nothing";
-    throw new Error(
-      `withCrossEntropyLoss: result ${output} of '@${fnName}' must be float logits [B, C], got ${got}`,
-    );
+    throw new Error(`${where}: result ${output} of '@${fnName}' must be float logits [B, C], got ${got}`);
   }
-  const labelsName = options.labels ?? "labels";
-  if (f.params.some((p) => p.name === labelsName) || f.body.some((op) => op.result.name === labelsName)) {
-    throw new Error(`withCrossEntropyLoss: '@${fnName}' already has a value '%${labelsName}'`);
-  }
-  const dtype: DType = options.labelsDtype ?? "i64";
+  const taken = new Set([...f.params.map((p) => p.name), ...f.body.map((op) => op.result.name)]);
   const map = new Map<Value, Value>();
   const params = f.params.map((p) => {
     const copy = new Value(p.name, structuredClone(p.type), "arg");
     map.set(p, copy);
     return copy;
   });
-  const labels = new Value(labelsName, { shape: [logits.type.shape[0]], dtype }, "arg");
-  params.push(labels);
   const body = f.body.map((op) => {
     const result = new Value(op.result.name, structuredClone(op.result.type), "result");
     const copy = new Op(op.name, op.operands.map((v) => map.get(v) ?? v), structuredClone(op.attrs), result);
@@ -64,27 +142,41 @@ export function withCrossEntropyLoss(m: Module, fnName: string, options: CrossEn
     map.set(op.result, result);
     return copy;
   });
-  const taken = new Set([...params.map((p) => p.name), ...body.map((op) => op.result.name)]);
-  let lossName = "loss";
-  for (let i = 1; taken.has(lossName); i++) lossName = `loss.${i}`;
-  const mappedLogits = map.get(logits)!;
-  const loss = createOp(
-    options.registry ?? builtinRegistry,
-    "cross_entropy",
-    [mappedLogits, labels],
-    {},
-    lossName,
-  );
-  loss.comments = {
-    leading: ["// loss: mean cross-entropy of the logits against the labels"],
-    blankLine: true,
+  const param = (pname: string, type: TensorType) => {
+    if (taken.has(pname)) throw new Error(`${where}: '@${fnName}' already has a value '%${pname}'`);
+    taken.add(pname);
+    const v = new Value(pname, type, "arg");
+    params.push(v);
+    return v;
   };
-  body.push(loss);
-  const fn = new Func(name, params, [loss.result.type, mappedLogits.type], body, [loss.result, mappedLogits]);
-  fn.comments = {
-    leading: [`// @${fnName} with a cross-entropy loss (withCrossEntropyLoss, ir/loss.ts).`],
-    blankLine: true,
+  const labels = param(options.labels ?? "labels", {
+    shape: [logits.type.shape[0]],
+    dtype: options.labelsDtype ?? "i64",
+  });
+  const registry = options.registry ?? builtinRegistry;
+  const emit = (
+    op: string,
+    operands: Value[],
+    attrs: Record<string, AttrJs>,
+    wanted: string,
+    type?: TensorType,
+  ) => {
+    let rname = wanted;
+    for (let i = 1; taken.has(rname); i++) rname = `${wanted}.${i}`;
+    taken.add(rname);
+    const made = createOp(registry, op, operands, attrs, rname, type);
+    body.push(made);
+    return made;
   };
+  return { name, copy: { params, body }, logits: map.get(logits)!, labels, emit, param };
+}
+
+/** Adds the finished loss function after `fnName`, returning `(loss, logits)`; returns its name. */
+function finish(m: Module, fnName: string, made: LossCopy, loss: Value, what: string): string {
+  const { name, copy, logits } = made;
+  const f = m.func(fnName)!;
+  const fn = new Func(name, copy.params, [loss.type, logits.type], copy.body, [loss, logits]);
+  fn.comments = { leading: [`// @${fnName} with ${what}, ir/loss.ts).`], blankLine: true };
   m.funcs.splice(m.funcs.indexOf(f) + 1, 0, fn);
   return name;
 }

@@ -26,7 +26,7 @@ import { type BertTokenizer, loadTokenizer } from "../frontend/tokenizer.ts";
 import { grad, type GradInfo, runGrad } from "../ir/autodiff.ts";
 import { cloneModule } from "../ir/clone.ts";
 import { interpret } from "../ir/interpreter.ts";
-import { withCrossEntropyLoss } from "../ir/loss.ts";
+import { withCrossEntropyLoss, withDistillationLoss } from "../ir/loss.ts";
 import type { Module } from "../ir/module.ts";
 import { specializeShapes } from "../ir/specialize.ts";
 import { Tensor } from "../ir/tensor.ts";
@@ -138,7 +138,11 @@ export function evaluateAccuracy(
   examples: readonly Example[],
   onRow?: (done: number) => void,
 ): number {
-  const logits = predict(model, weights, examples, onRow);
+  return accuracyOf(predict(model, weights, examples, onRow), examples);
+}
+
+/** The fraction of `examples` whose argmax logit in `logits` (first on ties) is their label. */
+export function accuracyOf(logits: readonly Float32Array[], examples: readonly Example[]): number {
   let right = 0;
   logits.forEach((l, r) => {
     let k = 0;
@@ -148,12 +152,89 @@ export function evaluateAccuracy(
   return examples.length === 0 ? 0 : right / examples.length;
 }
 
+/** The logits `[B, C]` (row-major) a teacher model gives a batch's rows cut to length `L`. */
+export type Teacher = (batch: Batch, L: number) => Float32Array | Promise<Float32Array>;
+
+/** Knowledge distillation: the loss of `withDistillationLoss` (ir/loss.ts) against a teacher. */
+export interface Distillation {
+  /** The teacher's logits of each batch. */
+  readonly teacher: Teacher;
+  /** Softmax temperature of both distributions; 2 by default. */
+  readonly temperature?: number;
+  /** Weight of the cross-entropy against the labels; 0.5 by default. */
+  readonly alpha?: number;
+}
+
 /** Options of {@link bertLossAndGrads}. */
 export interface BertGradOptions {
   /** Weights not to train (no gradient is computed for them), by name. */
   readonly frozen?: (name: string) => boolean;
   /** Rows of length buckets (16, 32, ...) rather than the model's full length; true by default. */
   readonly buckets?: boolean;
+  /** Train against a teacher's soft targets as well as the labels; the labels alone by default. */
+  readonly distill?: Distillation;
+}
+
+/** Adds the training loss `options` asks for to `m`'s `@main`; returns the loss function's name. */
+export function withTrainingLoss(m: Module, options: BertGradOptions): string {
+  const d = options.distill;
+  return d
+    ? withDistillationLoss(m, "main", { temperature: d.temperature, alpha: d.alpha })
+    : withCrossEntropyLoss(m, "main");
+}
+
+/** A batch's ids and mask cut to its first `L` positions, `[B, L]`. */
+export function batchAt(batch: Batch, L: number): { ids: Int32Array; mask: Int32Array } {
+  const B = batch.batch;
+  const ids = new Int32Array(B * L), mask = new Int32Array(B * L);
+  for (let r = 0; r < B; r++) {
+    ids.set(batch.ids.subarray(r * batch.seq, r * batch.seq + L), r * L);
+    mask.set(batch.mask.subarray(r * batch.seq, r * batch.seq + L), r * L);
+  }
+  return { ids, mask };
+}
+
+/**
+ * The extra inputs of the training loss for `batch` at length `L`: the labels, and with
+ * distillation the teacher's probabilities at the temperature (`soft_targets`, computed in f64).
+ */
+export async function lossInputs(
+  options: BertGradOptions,
+  batch: Batch,
+  L: number,
+): Promise<{ labels: Int32Array; soft_targets?: Float32Array }> {
+  const d = options.distill;
+  if (!d) return { labels: batch.labels };
+  const logits = await d.teacher(batch, L);
+  const C = logits.length / batch.batch, T = d.temperature ?? 2;
+  const probs = new Float32Array(logits.length);
+  for (let r = 0; r < batch.batch; r++) {
+    const row = logits.subarray(r * C, r * C + C);
+    const top = Math.max(...row);
+    const e = Array.from(row, (z) => Math.exp((z - top) / T));
+    const sum = e.reduce((a, b) => a + b, 0);
+    e.forEach((v, c) => probs[r * C + c] = v / sum);
+  }
+  return { labels: batch.labels, soft_targets: probs };
+}
+
+/** A {@link Teacher} on the reference interpreter: `model`'s module with `weights` (its own by default). */
+export function interpretedTeacher(model: TrainableBert, weights = model.weights): Teacher {
+  const stores = new Map<string, WeightStore>();
+  return (batch, L) => {
+    const m = model.moduleAt(batch.batch, L);
+    const key = `${batch.batch}x${L}`;
+    let store = stores.get(key);
+    if (!store) stores.set(key, store = storeOf(m, weights));
+    const { ids, mask } = batchAt(batch, L);
+    const shape = [batch.batch, L];
+    const out = interpret(m, {
+      input_ids: Tensor.from(shape, "i64", ids),
+      token_type_ids: Tensor.from(shape, "i64", new Int32Array(ids.length)),
+      attention_mask: Tensor.from(shape, "i64", mask),
+    }, store);
+    return Float32Array.from(out[0].data);
+  };
 }
 
 /** The names of the weights {@link bertLossAndGrads} trains. */
@@ -168,27 +249,27 @@ export function trainedWeights(model: TrainableBert, options: BertGradOptions = 
 export function bertLossAndGrads(model: TrainableBert, options: BertGradOptions = {}): LossAndGrads {
   const wrt = trainedWeights(model, options);
   const built = new Map<string, { m: Module; info: GradInfo; store: WeightStore }>();
-  return (weights: ReadonlyMap<string, Float32Array>, batch: Batch) => {
+  return async (weights: ReadonlyMap<string, Float32Array>, batch: Batch) => {
     const L = options.buckets === false ? batch.seq : bucketLength(batch.maxLength, batch.seq);
     const B = batch.batch;
     const key = `${B}x${L}`;
     let b = built.get(key);
     if (!b) {
       const m = cloneModule(model.moduleAt(B, L));
-      const info = grad(m, withCrossEntropyLoss(m, "main"), { wrt });
+      const info = grad(m, withTrainingLoss(m, options), { wrt });
       b = { m, info, store: storeOf(m, weights) };
       built.set(key, b);
     }
-    const ids = new Int32Array(B * L), mask = new Int32Array(B * L);
-    for (let r = 0; r < B; r++) {
-      ids.set(batch.ids.subarray(r * batch.seq, r * batch.seq + L), r * L);
-      mask.set(batch.mask.subarray(r * batch.seq, r * batch.seq + L), r * L);
-    }
+    const { ids, mask } = batchAt(batch, L);
+    const extra = await lossInputs(options, batch, L);
     const r = runGrad(b.m, b.info, {
       input_ids: Tensor.from([B, L], "i64", ids),
       token_type_ids: Tensor.from([B, L], "i64", new Int32Array(B * L)),
       attention_mask: Tensor.from([B, L], "i64", mask),
-      labels: Tensor.from([B], "i64", batch.labels),
+      labels: Tensor.from([B], "i64", extra.labels),
+      ...extra.soft_targets
+        ? { soft_targets: Tensor.from([B, model.labels], "f32", extra.soft_targets) }
+        : {},
     }, b.store);
     const grads = new Map<string, Float32Array>();
     for (const [name, t] of r.grads) grads.set(name, t.data as Float32Array);

@@ -18,11 +18,20 @@
 import { compileModule } from "../codegen/compile.ts";
 import { grad, type GradInfo } from "../ir/autodiff.ts";
 import { cloneModule } from "../ir/clone.ts";
-import { withCrossEntropyLoss } from "../ir/loss.ts";
 import { type ParamsInfo, weightsAsParams } from "../ir/params.ts";
 import { type CompiledModel, type InputData, loadCompiled } from "../runtime/compiled.ts";
-import { type BertGradOptions, bucketLength, storeOf, type TrainableBert, trainedWeights } from "./bert.ts";
-import type { Batch } from "./data.ts";
+import {
+  batchAt,
+  type BertGradOptions,
+  bucketLength,
+  lossInputs,
+  storeOf,
+  type Teacher,
+  type TrainableBert,
+  trainedWeights,
+  withTrainingLoss,
+} from "./bert.ts";
+import type { Batch, Example } from "./data.ts";
 import type { LossAndGrads } from "./trainer.ts";
 
 /** Options of {@link compiledBertLossAndGrads}. */
@@ -58,7 +67,7 @@ async function compileStep(
   options: CompiledGradOptions,
 ): Promise<Step> {
   const m = cloneModule(model.moduleAt(B, L));
-  const info = grad(m, withCrossEntropyLoss(m, "main"), { wrt });
+  const info = grad(m, withTrainingLoss(m, options), { wrt });
   const params = weightsAsParams(m, info.func);
   const compiled = await compileModule(m, storeOf(m, model.weights), { func: params.func });
   const loaded = await loadCompiled(compiled, {
@@ -94,16 +103,12 @@ export function compiledBertLossAndGrads(
       pending.catch(() => steps.delete(key));
     }
     const step = await pending;
-    const ids = new Int32Array(B * L), mask = new Int32Array(B * L);
-    for (let r = 0; r < B; r++) {
-      ids.set(batch.ids.subarray(r * batch.seq, r * batch.seq + L), r * L);
-      mask.set(batch.mask.subarray(r * batch.seq, r * batch.seq + L), r * L);
-    }
+    const { ids, mask } = batchAt(batch, L);
     const feed: Record<string, InputData> = {
       input_ids: ids,
       token_type_ids: new Int32Array(B * L),
       attention_mask: mask,
-      labels: batch.labels,
+      ...await lossInputs(options, batch, L),
     };
     for (const p of step.params.params) {
       const w = weights.get(p.weight);
@@ -119,6 +124,122 @@ export function compiledBertLossAndGrads(
     close() {
       for (const p of steps.values()) p.then((s) => s.model.close(), () => {});
       steps.clear();
+    },
+  });
+}
+
+/** A {@link predict}-like function backed by compiled forward artifacts, which hold worker threads until closed. */
+export interface CompiledPredict {
+  /** The logits of each example with `weights`, each row at its length bucket, as `predict` gives them. */
+  (
+    weights: ReadonlyMap<string, Float32Array>,
+    examples: readonly Example[],
+    onRow?: (done: number) => void,
+  ): Promise<Float32Array[]>;
+  /** Stops the worker threads of every artifact loaded so far; later calls compile afresh. */
+  close(): void;
+}
+
+/** One compiled length bucket of the forward function, with every weight an argument. */
+interface Forward {
+  readonly model: CompiledModel;
+  readonly params: ParamsInfo;
+  readonly output: string;
+}
+
+/**
+ * Evaluation on compiled code: the forward function of `model` at batch 1 and each length bucket,
+ * compiled once (at the first row of that bucket) with the weights as run-time inputs, so one
+ * artifact serves every evaluation of a training run. Each row runs at its length bucket, as
+ * `predict` (train/bert.ts) runs it on the interpreter; the logits agree within f32 rounding.
+ */
+export function compiledPredict(
+  model: TrainableBert,
+  options: { readonly threads?: number; readonly noRelaxedSimd?: boolean } = {},
+): CompiledPredict {
+  const forwards = new Map<number, Promise<Forward>>();
+  const forwardAt = (L: number) => {
+    let pending = forwards.get(L);
+    if (!pending) {
+      pending = (async () => {
+        const m = cloneModule(model.moduleAt(1, L));
+        const params = weightsAsParams(m, "main");
+        const compiled = await compileModule(m, storeOf(m, model.weights), { func: params.func });
+        const loaded = await loadCompiled(compiled, options);
+        return { model: loaded, params, output: loaded.plan.buckets[0].outputs[0].name };
+      })();
+      forwards.set(L, pending);
+      pending.catch(() => forwards.delete(L));
+    }
+    return pending;
+  };
+  const fn = async (
+    weights: ReadonlyMap<string, Float32Array>,
+    examples: readonly Example[],
+    onRow?: (done: number) => void,
+  ) => {
+    const logits: Float32Array[] = [];
+    for (const e of examples) {
+      const L = bucketLength(e.length, model.seq);
+      const f = await forwardAt(L);
+      const feed: Record<string, InputData> = {
+        input_ids: e.ids.subarray(0, L),
+        token_type_ids: new Int32Array(L),
+        attention_mask: e.mask.subarray(0, L),
+      };
+      for (const p of f.params.params) feed[p.param] = weights.get(p.weight)!;
+      logits.push(Float32Array.from(f.model.run(feed)[f.output]));
+      onRow?.(logits.length);
+    }
+    return logits;
+  };
+  return Object.assign(fn, {
+    close() {
+      for (const p of forwards.values()) p.then((f) => f.model.close(), () => {});
+      forwards.clear();
+    },
+  });
+}
+
+/** A {@link Teacher} on compiled code, which holds worker threads until closed. */
+export interface CompiledTeacher extends Teacher {
+  /** Stops the worker threads of every artifact loaded so far. */
+  close(): void;
+}
+
+/**
+ * A {@link Teacher} on compiled code: `model`'s forward function with `weights` (its own by
+ * default) compiled once per batch shape, the weights packed into the artifact as in inference.
+ */
+export function compiledTeacher(
+  model: TrainableBert,
+  weights: ReadonlyMap<string, Float32Array> = model.weights,
+  options: { readonly threads?: number; readonly noRelaxedSimd?: boolean } = {},
+): CompiledTeacher {
+  const copies = new Map([...weights].map(([n, w]) => [n, Float32Array.from(w)]));
+  const artifacts = new Map<string, Promise<CompiledModel>>();
+  const fn = async (batch: Batch, L: number) => {
+    const key = `${batch.batch}x${L}`;
+    let pending = artifacts.get(key);
+    if (!pending) {
+      const m = cloneModule(model.moduleAt(batch.batch, L));
+      pending = compileModule(m, storeOf(m, copies)).then((c) => loadCompiled(c, options));
+      artifacts.set(key, pending);
+      pending.catch(() => artifacts.delete(key));
+    }
+    const artifact = await pending;
+    const { ids, mask } = batchAt(batch, L);
+    const out = artifact.run({
+      input_ids: ids,
+      token_type_ids: new Int32Array(ids.length),
+      attention_mask: mask,
+    });
+    return Float32Array.from(out[artifact.plan.buckets[0].outputs[0].name]);
+  };
+  return Object.assign(fn, {
+    close() {
+      for (const p of artifacts.values()) p.then((a) => a.close(), () => {});
+      artifacts.clear();
     },
   });
 }

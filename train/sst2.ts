@@ -19,8 +19,20 @@
  */
 
 import { dirname, join } from "node:path";
-import { bertLossAndGrads, evaluateAccuracy, loadBert, trainedWeights } from "./bert.ts";
-import { compiledBertLossAndGrads, type CompiledLossAndGrads } from "./compiled.ts";
+import {
+  accuracyOf,
+  bertLossAndGrads,
+  evaluateAccuracy,
+  interpretedTeacher,
+  loadBert,
+  trainedWeights,
+} from "./bert.ts";
+import {
+  compiledBertLossAndGrads,
+  type CompiledLossAndGrads,
+  compiledPredict,
+  compiledTeacher,
+} from "./compiled.ts";
 import { readSafetensors } from "../ir/safetensors.ts";
 import {
   checkOutputFolder,
@@ -79,12 +91,19 @@ export interface Sst2TrainOptions {
   readonly group?: number;
   /**
    * Run the training steps as compiled wasm artifacts (`train/compiled.ts`, one per batch shape,
-   * compiled at its first batch) instead of on the reference interpreter; evaluation stays on the
-   * interpreter.
+   * compiled at its first batch) instead of on the reference interpreter, and evaluate on compiled
+   * forward artifacts (`compiledPredict`) too.
    */
   readonly compiled?: boolean;
   /** Threads of the compiled steps; the number of cores by default. */
   readonly threads?: number;
+  /**
+   * Knowledge distillation from the checkpoint's own weights (the model before `weights` replaced
+   * them, e.g. the dense model a pruned one came from): the loss is `withDistillationLoss`'s
+   * (ir/loss.ts), α · cross-entropy + (1 − α) · T² · soft cross-entropy against the teacher's
+   * probabilities at temperature T. The labels alone by default.
+   */
+  readonly distill?: { readonly temperature?: number; readonly alpha?: number };
   /** Do not train the word embeddings (the largest weight, a third of the mini model). */
   readonly freezeEmbeddings?: boolean;
   /** Stop training after this many seconds (see `TrainOptions.timeLimit`); unlimited by default. */
@@ -129,6 +148,9 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   await checkOutputFolder(o.model, o.out);
   o.onStage?.(`loading ${o.model}`);
   const model = await loadBert(o.model, { seq });
+  const teacherWeights = o.distill
+    ? new Map([...model.weights].map(([n, w]) => [n, Float32Array.from(w)]))
+    : null;
   let replaced = 0;
   if (o.weights !== undefined) {
     const file = await readSafetensors(o.weights);
@@ -157,15 +179,25 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   let dev: Example[] = [];
   if (o.dev !== undefined || await isFile(devPath)) dev = await readExamples(devPath, model.tokenizer, seq);
   const frozen = o.freezeEmbeddings ? (n: string) => n.endsWith("word_embeddings.weight") : undefined;
+  const compiledTeacherModel = teacherWeights && o.compiled
+    ? compiledTeacher(model, teacherWeights, { threads: o.threads })
+    : undefined;
+  const teacher = compiledTeacherModel ??
+    (teacherWeights ? interpretedTeacher(model, teacherWeights) : undefined);
+  const distill = teacher && { teacher, temperature: o.distill?.temperature, alpha: o.distill?.alpha };
   const lossAndGrads = o.compiled
     ? compiledBertLossAndGrads(model, {
       frozen,
+      distill,
       threads: o.threads,
       onCompile: (key, seconds) =>
         o.onStage?.(`compiled the ${key} training step in ${seconds.toFixed(1)} s`),
     })
-    : bertLossAndGrads(model, { frozen });
+    : bertLossAndGrads(model, { frozen, distill });
 
+  const compiledEval = o.compiled && dev.length > 0
+    ? compiledPredict(model, { threads: o.threads })
+    : undefined;
   let lastRows = 0;
   const evaluate = dev.length === 0
     ? undefined
@@ -174,7 +206,10 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
       const rows = at.final || at.step === 0 || o.evalRows === undefined ? dev : dev.slice(0, o.evalRows);
       lastRows = rows.length;
       o.onEvalRow?.(0, rows.length);
-      return evaluateAccuracy(model, weights, rows, (d) => o.onEvalRow?.(d, rows.length));
+      const onRow = (d: number) => o.onEvalRow?.(d, rows.length);
+      return compiledEval
+        ? compiledEval(weights, rows, onRow).then((logits) => accuracyOf(logits, rows))
+        : evaluateAccuracy(model, weights, rows, onRow);
     };
   let result: TrainResult;
   try {
@@ -197,6 +232,8 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     });
   } finally {
     if ("close" in lossAndGrads) (lossAndGrads as CompiledLossAndGrads).close();
+    compiledEval?.close();
+    compiledTeacherModel?.close();
   }
 
   const report = {
@@ -207,6 +244,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     trainRows: examples.length,
     dev: dev.length > 0 ? devPath : null,
     objective,
+    distill: o.distill ? { temperature: o.distill.temperature ?? 2, alpha: o.distill.alpha ?? 0.5 } : null,
     steps,
     stepsTaken: result.steps,
     stoppedEarly: result.stoppedEarly,

@@ -5,7 +5,8 @@
  * must give the interpreter's loss and every gradient (`runGrad`); the same artifact run again
  * with changed weights must follow them (nothing is baked in). Then `weightsAsParams` itself, and
  * `compiledBertLossAndGrads` (train/compiled.ts) on sst2-bert-mini against the interpreter's
- * `bertLossAndGrads` (skipped without ../shared).
+ * `bertLossAndGrads` (skipped without ../shared), with the labels' loss and with distillation
+ * against a teacher (`compiledTeacher` against `interpretedTeacher`).
  */
 
 import assert from "node:assert/strict";
@@ -28,10 +29,14 @@ import { Tensor } from "../../ir/tensor.ts";
 import { tensorType } from "../../ir/types.ts";
 import { memoryStore } from "../../ir/weights.ts";
 import { loadCompiled } from "../../runtime/compiled.ts";
-import { bertLossAndGrads, loadBert, type TrainableBert } from "../../train/bert.ts";
+import { bertLossAndGrads, interpretedTeacher, loadBert, type TrainableBert } from "../../train/bert.ts";
 import type { Batch } from "../../train/data.ts";
 import { prunableWeights } from "../../train/sparsity.ts";
-import { compiledBertLossAndGrads, type CompiledLossAndGrads } from "../../train/compiled.ts";
+import {
+  compiledBertLossAndGrads,
+  type CompiledLossAndGrads,
+  compiledTeacher,
+} from "../../train/compiled.ts";
 import { train } from "../../train/trainer.ts";
 import { readExamples } from "../../train/data.ts";
 
@@ -248,6 +253,42 @@ Deno.test("compiledBertLossAndGrads equals bertLossAndGrads on bert-tiny: one ar
     assert.deepEqual(compiledShapes, ["3x16", "3x32"], "lengths 16 and 32 compiled once each");
   } finally {
     compiled.close();
+  }
+});
+
+Deno.test("distillation: compiled loss and gradients against a compiled teacher equal the interpreter's", async () => {
+  const model = tinyTrainable();
+  // the teacher: other weights of the same model (a dense model before pruning, say)
+  const teacherWeights = new Map(
+    [...model.weights].map(([n, w]) => [n, w.map((x, i) => x * (1 + 0.2 * Math.sin(i)))]),
+  );
+  const teacher = compiledTeacher(model, teacherWeights, { threads: 2 });
+  const options = { temperature: 3, alpha: 0.4 };
+  const compiled = compiledBertLossAndGrads(model, { threads: 2, distill: { teacher, ...options } });
+  const interpreted = bertLossAndGrads(model, {
+    distill: { teacher: interpretedTeacher(model, teacherWeights), ...options },
+  });
+  const plain = bertLossAndGrads(model);
+  try {
+    for (const lengths of [[5, 12, 9], [30, 17, 3]]) {
+      const batch = tinyBatch(lengths);
+      const [T, I] = [await teacher(batch, 32), await interpretedTeacher(model, teacherWeights)(batch, 32)];
+      T.forEach((x, i) => assert.ok(Math.abs(x - I[i]) <= 1e-5, `teacher logit ${i}: ${x} vs ${I[i]}`));
+      const got = await compiled(model.weights, batch);
+      const want = await interpreted(model.weights, batch);
+      assert.ok(
+        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
+        `${got.loss} vs ${want.loss}`,
+      );
+      const base = await plain(model.weights, batch);
+      assert.ok(Math.abs(want.loss - base.loss) > 1e-3, "the teacher's term changes the loss");
+      const errors = gradErrors(got.grads, want.grads);
+      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
+      assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);
+    }
+  } finally {
+    compiled.close();
+    teacher.close();
   }
 });
 

@@ -2,12 +2,14 @@
  * train/bert.ts on the real sst2-bert-mini (ignored without ../shared): evaluation at length
  * buckets gives the golden logits of golden_dev.jsonl (Hugging Face's, batch 1, unpadded) and
  * their predictions; the trainable weights are copies, and the prunable ones are the 24 encoder
- * dense weights.
+ * dense weights. Evaluation on compiled artifacts (`compiledPredict`) gives the interpreter's logits,
+ * and follows the weights it is given (one artifact per length bucket serves new weights).
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bucketLength, loadBert, predict } from "../../train/bert.ts";
+import { compiledPredict } from "../../train/compiled.ts";
 import { readExamples } from "../../train/data.ts";
 
 const MODEL = "../shared/models/sst2-bert-mini";
@@ -43,5 +45,33 @@ Deno.test({
         64,
       ],
     );
+  },
+});
+
+Deno.test({
+  name: "compiled evaluation gives the interpreter's logits and follows new weights",
+  ignore: !present,
+  async fn() {
+    const model = await loadBert(MODEL, { seq: 64 });
+    const dev = (await readExamples("../shared/data/sst2/dev.tsv", model.tokenizer, 64)).slice(0, 10);
+    const run = compiledPredict(model, { threads: 2 });
+    try {
+      for (const scale of [1, 0.9]) {
+        const weights = new Map([...model.weights].map(([n, w]) => [n, w.map((x) => x * scale)]));
+        const want = predict(model, weights, dev);
+        const got = await run(weights, dev);
+        let worst = 0, spread = 0;
+        got.forEach((l, r) =>
+          l.forEach((x, j) => {
+            worst = Math.max(worst, Math.abs(x - want[r][j]));
+            spread = Math.max(spread, Math.abs(want[r][j] - want[0][j]));
+          })
+        );
+        assert.ok(spread > 0.1, `rows differ: ${spread}`);
+        assert.ok(worst < 1e-4, `scale ${scale}: max |compiled - interpreter| ${worst}`);
+      }
+    } finally {
+      run.close();
+    }
   },
 });
