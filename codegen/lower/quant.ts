@@ -1,5 +1,6 @@
 /**
- * Lowering of `qdense` (ir/ops/qdense.ts) to the int8 kernels of codegen/wasm/qgemm.ts: the rows
+ * Lowering of `qdense` (ir/ops/qdense.ts) to the int8 kernels (codegen/wasm/quantize_rows.ts,
+ * codegen/wasm/qgemm.ts, codegen/wasm/qbsr.ts): the rows
  * of x are quantized into a temporary (offset bytes and a scale per row), then the int8 GEMM
  * (or its block-sparse form) dequantizes, adds the bias and applies the activation as it stores y. The int8 weight, its
  * scales and bias must be known at compile time; they are packed once (codegen/qpack.ts).
@@ -9,7 +10,9 @@ import type { Op, Value } from "../../ir/module.ts";
 import { numel } from "../../ir/types.ts";
 import { BsrTensor } from "../../ir/tensor.ts";
 import { packQBsr, packQWeight } from "../qpack.ts";
-import { qbsrKernel, qgemmKernel, type QGemmSpec, quantizeRowsKernel } from "../wasm/qgemm.ts";
+import { qbsrKernel } from "../wasm/qbsr.ts";
+import { qgemmKernel, type QGemmSpec } from "../wasm/qgemm.ts";
+import { quantizeRowsKernel } from "../wasm/quantize_rows.ts";
 import { attrsOf, CodegenError, type LowerContext, type RuntimeBuffer } from "./context.ts";
 
 /** The quantized activations the relaxed-SIMD kernel reads exactly: 7-bit, so |q| <= 63. */

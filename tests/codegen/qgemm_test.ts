@@ -1,5 +1,5 @@
 /**
- * The int8 kernels (codegen/wasm/qgemm.ts, weights packed by codegen/qpack.ts) on both targets
+ * The int8 kernels (codegen/wasm/quantize_rows.ts, qgemm.ts, qbsr.ts; weights packed by codegen/qpack.ts) on both targets
  * and 1-3 threads against the reference interpreter's `qdense` (per-row scales, round half to even,
  * clamping, integer sums and the f32 epilogue, ir/ops/qdense.ts). Every result must be bit-identical;
  * ragged M, N and K, zero rows and static scales included. Memory around y stays untouched.
@@ -10,7 +10,9 @@ import { KernelHarness } from "./wasm_harness.ts";
 import { oracle, rng } from "./kernel_runner.ts";
 import { t } from "../ops/helpers.ts";
 import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
-import { qbsrKernel, qgemmKernel, quantizeRowsKernel } from "../../codegen/wasm/qgemm.ts";
+import { qbsrKernel } from "../../codegen/wasm/qbsr.ts";
+import { qgemmKernel } from "../../codegen/wasm/qgemm.ts";
+import { quantizeRowsKernel } from "../../codegen/wasm/quantize_rows.ts";
 import { packQBsr, packQWeight, roundUp4 } from "../../codegen/qpack.ts";
 
 /** The oracle: the `qdense` op of the reference interpreter. */
@@ -105,6 +107,9 @@ const BSR_CASES: {
   { M: 5, N: 36, K: 48, block: [16, 16], density: 0.5, bias: true },
   { M: 3, N: 32, K: 64, block: [4, 32], density: 0.4, bias: true },
   { M: 33, N: 6, K: 12, block: [4, 4], density: 0, bias: true },
+  { M: 19, N: 44, K: 36, block: [8, 4], density: 0.5, bias: true },
+  { M: 11, N: 28, K: 56, block: [4, 8], density: 0.3, bias: false },
+  { M: 130, N: 48, K: 64, block: [4, 4], density: 0.2, bias: true },
 ];
 
 for (const c of BSR_CASES) {
@@ -156,7 +161,7 @@ for (const c of BSR_CASES) {
       epilogue.set(packed.correction);
       new Float32Array(epilogue.buffer, Np * 4, N).set(ws);
       if (bias) new Float32Array(epilogue.buffer, 2 * Np * 4, N).set(bias);
-      for (const nt of [1, 3]) {
+      for (const nt of [1, 2, 3]) {
         h.reset();
         const ax = h.put(x), scales = h.alloc(M), axq = h.alloc(Math.ceil((M * ldq) / 4) + 1);
         const aw = h.put(packed.data.length ? packed.data : new Int32Array(1)), ai = h.put(packed.index);

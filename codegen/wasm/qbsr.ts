@@ -1,0 +1,184 @@
+/**
+ * The int8 block-sparse product of `qdense` over an int8 BSR weight whose blocks are made of 4x4
+ * ones (`packQBsr`'s layout, codegen/qpack.ts), after the row quantizer
+ * (codegen/wasm/quantize_rows.ts), with the int8 GEMM's dot step and epilogue
+ * (codegen/wasm/qtile.ts).
+ */
+
+import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import {
+  activationOf,
+  dequantStore,
+  dotInto,
+  end,
+  EPI,
+  type EpilogueAt,
+  it,
+  pa,
+  pb,
+  ps,
+  pw,
+  py,
+  type QActivation,
+  r,
+  SCALES,
+  start,
+  W,
+  XQ,
+  Y,
+} from "./qtile.ts";
+import { block as block_, br_if, type Code, i32, i32x4, if_, local, loop, v128 } from "./wat.ts";
+
+/** The int8 block-sparse product's shape, block and epilogue. */
+export interface QBsrSpec {
+  /** Rows (tokens). */
+  M: number;
+  /** Output channels. */
+  N: number;
+  /** Bytes between rows of the quantized activations (>= the block grid's inputs). */
+  ldq: number;
+  /** The block shape, multiples of 4. */
+  block: [number, number];
+  /** Block rows: ceil(N / R). */
+  blockRows: number;
+  /** Elements between rows of y (>= N). */
+  ldc: number;
+  bias: boolean;
+  activation: QActivation;
+}
+
+/** Rows per tile of the block-sparse kernel: 8 accumulators (and the block row's weights) in registers. */
+function qbsrRows(R: number, target: KernelTarget): number {
+  return Math.max(1, Math.floor((target.relaxedSimd ? 8 : 4) / (R / 4)));
+}
+
+/**
+ * The int8 block-sparse product (`qbsr_dense`): for each block row and tile of rows, every
+ * stored block, as R/4 x C/4 sub-blocks of 16 bytes, each one dot (or two) per row with 4
+ * activation bytes broadcast. Params (byte addresses): xq, scales, w (`packQBsr`'s data), index
+ * (`packQBsr`'s), the epilogue block (`blockRows · R` channels per part), y; then tid, nt.
+ */
+export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
+  const { M, N, ldq, blockRows, ldc, activation } = spec;
+  const [R, C] = spec.block;
+  if (R % 4 !== 0 || C % 4 !== 0 || blockRows !== Math.ceil(N / R) || ldc < N) {
+    throw new Error(`qbsrKernel: bad spec ${JSON.stringify(spec)}`);
+  }
+  const MR = qbsrRows(R, target), V = R / 4, tiles = Math.ceil(M / MR), Np = blockRows * R;
+  const activate = activationOf(activation, target);
+  const halves = target.relaxedSimd ? 1 : 2;
+  const acc = Array.from({ length: MR * V * halves }, (_, i) => local.v128(`acc${i}`));
+  const accsOf = (row: number, v: number) => acc.slice((row * V + v) * halves, (row * V + v + 1) * halves);
+  const wv = Array.from({ length: V }, (_, i) => local.v128(`w${i}`));
+  const xs = local.v128("xs");
+  const [j, jend, row0, xrow, IDX] = ["j", "jend", "row0", "xrow", "index"].map(local.i32);
+
+  const tileCode = (rows: number, lastBlockRow: boolean): Code => {
+    const block: Code = Array.from({ length: C / 4 }, (_, c) => [
+      Array.from(
+        { length: V },
+        (_, v) => local.set(wv[v], v128.load(local.get(pb), { offset: (v * (C / 4) + c) * 16 })),
+      ),
+      Array.from({ length: rows }, (_, row) => [
+        local.set(xs, v128.load32_splat(local.get(pa), { offset: row * ldq + 4 * c })),
+        Array.from({ length: V }, (_, v) => dotInto(target, accsOf(row, v), wv[v], xs)),
+      ]),
+    ]);
+    const at: EpilogueAt = { Np, bias: spec.bias, activate, ldc, tmp: xs };
+    const lanes = (v: number) =>
+      lastBlockRow ? Math.max(0, Math.min(4, N - ((blockRows - 1) * R + 4 * v))) : 4;
+    return [
+      acc.slice(0, rows * V * halves).map((a) => local.set(a, i32x4.const(0))),
+      block_("blocks", [
+        br_if("blocks", i32.ge_u(local.get(j), local.get(jend))),
+        loop(
+          "b",
+          // pa: this tile's first row at the block's first input; pb: the block's bytes.
+          local.set(
+            pa,
+            i32.add(
+              local.get(xrow),
+              i32.load(i32.add(local.get(IDX), i32.shl(local.get(j), i32.const(2))), {
+                offset: (blockRows + 1) * 4,
+              }),
+            ),
+          ),
+          local.set(pb, i32.add(local.get(W), i32.mul(local.get(j), i32.const(R * C)))),
+          block,
+          local.set(j, i32.add(local.get(j), i32.const(1))),
+          br_if("b", i32.lt_u(local.get(j), local.get(jend))),
+        ),
+      ]),
+      Array.from(
+        { length: rows },
+        (_, row) =>
+          Array.from(
+            { length: V },
+            (_, v) => lanes(v) > 0 && dequantStore(at, accsOf(row, v), row, v, lanes(v)),
+          ),
+      ),
+    ];
+  };
+  const rowTail = M % MR;
+  const byRows = (last: boolean): Code =>
+    rowTail === 0 ? tileCode(MR, last) : tiles === 1 ? tileCode(rowTail, last) : if_(
+      i32.eq(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(tiles - 1)),
+      tileCode(rowTail, last),
+      tileCode(MR, last),
+    );
+  const body: Code = [
+    activate?.setup,
+    threadRange(blockRows * tiles, start, end),
+    forRange(it, start, end, "tiles", [
+      // Block row br = it / tiles (in r), first row row0 = (it % tiles) · MR.
+      local.set(r, i32.div_u(local.get(it), i32.const(tiles))),
+      local.set(row0, i32.mul(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(MR))),
+      local.set(xrow, i32.add(local.get(XQ), i32.mul(local.get(row0), i32.const(ldq)))),
+      local.set(j, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))))),
+      local.set(jend, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))), { offset: 4 })),
+      local.set(ps, i32.add(local.get(SCALES), i32.shl(local.get(row0), i32.const(2)))),
+      local.set(pw, i32.add(local.get(EPI), i32.mul(local.get(r), i32.const(R * 4)))),
+      local.set(
+        py,
+        i32.add(
+          local.get(Y),
+          i32.add(i32.mul(local.get(row0), i32.const(ldc * 4)), i32.mul(local.get(r), i32.const(R * 4))),
+        ),
+      ),
+      N % R === 0 || blockRows === 1 ? byRows(N % R !== 0) : if_(
+        i32.eq(local.get(r), i32.const(blockRows - 1)),
+        byRows(true),
+        byRows(false),
+      ),
+    ]),
+  ];
+  return kernel({
+    name: `qbsr_m${M}_n${N}_ldq${ldq}_b${R}x${C}_ldc${ldc}${spec.bias ? "_bias" : ""}${
+      activate ? `_${activation}` : ""
+    }_${target.relaxedSimd ? "rdot" : "dot16"}`,
+    params: [XQ, SCALES, W, IDX, EPI, Y],
+    comment: `y[${M}, ${N}] = dequant(xq · wᵀ), w int8 BSR in ${R}x${C} blocks` +
+      `${spec.bias ? " + bias" : ""}${activate ? `, ${activation}` : ""}; tiles of ${MR} rows`,
+    locals: [
+      start,
+      end,
+      r,
+      it,
+      pa,
+      pb,
+      pw,
+      py,
+      ps,
+      j,
+      jend,
+      row0,
+      xrow,
+      ...acc,
+      ...wv,
+      xs,
+      ...(activate?.locals ?? []),
+    ],
+    body,
+    uses: [],
+  });
+}
