@@ -71,7 +71,9 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
   const accsOf = (row: number, v: number) => acc.slice((row * V + v) * halves, (row * V + v + 1) * halves);
   const wv = Array.from({ length: V }, (_, i) => local.v128(`w${i}`));
   const xs = local.v128("xs");
-  const [j, jend, row0, xrow, IDX] = ["j", "jend", "row0", "xrow", "index"].map(local.i32);
+  const [j, jend, row0, xrow, IDX, pj, pbend] = ["j", "jend", "row0", "xrow", "index", "pj", "pbend"].map(
+    local.i32,
+  );
 
   const tileCode = (rows: number, lastBlockRow: boolean): Code => {
     const block: Code = Array.from({ length: C / 4 }, (_, c) => [
@@ -90,23 +92,15 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
     return [
       acc.slice(0, rows * V * halves).map((a) => local.set(a, i32x4.const(0))),
       block_("blocks", [
-        br_if("blocks", i32.ge_u(local.get(j), local.get(jend))),
+        br_if("blocks", i32.ge_u(local.get(pb), local.get(pbend))),
         loop(
           "b",
-          // pa: this tile's first row at the block's first input; pb: the block's bytes.
-          local.set(
-            pa,
-            i32.add(
-              local.get(xrow),
-              i32.load(i32.add(local.get(IDX), i32.shl(local.get(j), i32.const(2))), {
-                offset: (blockRows + 1) * 4,
-              }),
-            ),
-          ),
-          local.set(pb, i32.add(local.get(W), i32.mul(local.get(j), i32.const(R * C)))),
+          // pa: this tile's first row at the block's first input; pb: the block's bytes; pj: its index entry.
+          local.set(pa, i32.add(local.get(xrow), i32.load(local.get(pj)))),
           block,
-          local.set(j, i32.add(local.get(j), i32.const(1))),
-          br_if("b", i32.lt_u(local.get(j), local.get(jend))),
+          local.set(pj, i32.add(local.get(pj), i32.const(4))),
+          local.set(pb, i32.add(local.get(pb), i32.const(R * C))),
+          br_if("b", i32.lt_u(local.get(pb), local.get(pbend))),
         ),
       ]),
       Array.from(
@@ -134,8 +128,15 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
       local.set(r, i32.div_u(local.get(it), i32.const(tiles))),
       local.set(row0, i32.mul(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(MR))),
       local.set(xrow, i32.add(local.get(XQ), i32.mul(local.get(row0), i32.const(ldq)))),
+      // The block row's blocks j .. jend - 1: their bytes from pb to pbend, their index entries from pj.
       local.set(j, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))))),
       local.set(jend, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))), { offset: 4 })),
+      local.set(pb, i32.add(local.get(W), i32.mul(local.get(j), i32.const(R * C)))),
+      local.set(pbend, i32.add(local.get(W), i32.mul(local.get(jend), i32.const(R * C)))),
+      local.set(
+        pj,
+        i32.add(local.get(IDX), i32.shl(i32.add(local.get(j), i32.const(blockRows + 1)), i32.const(2))),
+      ),
       local.set(ps, i32.add(local.get(SCALES), i32.shl(local.get(row0), i32.const(2)))),
       local.set(pw, i32.add(local.get(EPI), i32.mul(local.get(r), i32.const(R * 4)))),
       local.set(
@@ -173,6 +174,8 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
       jend,
       row0,
       xrow,
+      pj,
+      pbend,
       ...acc,
       ...wv,
       xs,
