@@ -56,6 +56,7 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { writeSection } from "../cli/generated_section.ts";
+import type { FinetuneSetting } from "./table2/finetune.ts";
 import type { Job, JobResult, Setting } from "./table2/job.ts";
 import { measure, timeArtifacts } from "./table2/measure.ts";
 import { paretoView } from "./table2/pareto.ts";
@@ -91,6 +92,17 @@ export async function table2Bench(args: string[]): Promise<void> {
       "reconstruct-options": { type: "string", default: "" },
       int8: { type: "boolean" },
       "int8-methods": { type: "string", default: "dense,reconstruct" },
+      finetune: { type: "boolean" },
+      "finetune-methods": { type: "string", default: "reconstruct" },
+      "finetune-sparsities": { type: "string" },
+      "finetune-steps": { type: "string" },
+      "finetune-lr": { type: "string", default: "8e-5" },
+      "finetune-warmup": { type: "string" },
+      "finetune-seed": { type: "string", default: "0" },
+      "finetune-train-rows": { type: "string" },
+      "finetune-temperature": { type: "string", default: "2" },
+      "finetune-alpha": { type: "string", default: "0.5" },
+      "finetune-threads": { type: "string", default: "1" },
       out: { type: "string", default: "out/bench" },
     },
   });
@@ -110,6 +122,48 @@ export async function table2Bench(args: string[]): Promise<void> {
       throw new Error(`unknown method '${m}' (dense, magnitude, reconstruct)`);
     }
   }
+  const positive = (name: string, v: string, max = Infinity) => {
+    const x = Number(v);
+    if (!(x > 0 && x <= max)) throw new Error(`--${name} must be a number in (0, ${max}], got '${v}'`);
+    return x;
+  };
+  let finetune: FinetuneSetting | undefined;
+  if (values.finetune) {
+    const ftMethods = values["finetune-methods"].split(",");
+    const ftSparsities = values["finetune-sparsities"]?.split(",").map(Number) ?? sparsities;
+    for (const m of ftMethods) {
+      if (!["magnitude", "reconstruct"].includes(m) || !methods.includes(m)) {
+        throw new Error(
+          `--finetune-methods: '${m}' is not a pruning method of this run (${methods.join(", ")})`,
+        );
+      }
+    }
+    for (const sp of ftSparsities) {
+      if (!sparsities.includes(sp)) {
+        throw new Error(
+          `--finetune-sparsities: ${sp} is not a sparsity of this run (${sparsities.join(", ")})`,
+        );
+      }
+    }
+    // --quick fine-tunes a handful of steps on a few hundred rows, unless told otherwise.
+    const steps = int("finetune-steps", values["finetune-steps"], 1) ?? (quick ? 4 : 600);
+    finetune = {
+      methods: ftMethods,
+      sparsities: ftSparsities,
+      steps,
+      lr: positive("finetune-lr", values["finetune-lr"]),
+      warmup: int("finetune-warmup", values["finetune-warmup"], 0) ?? (quick ? 1 : 60),
+      batch: 32,
+      seed: int("finetune-seed", values["finetune-seed"], 0)!,
+      trainRows: int("finetune-train-rows", values["finetune-train-rows"], 1) ?? (quick ? 256 : 40000),
+      temperature: positive("finetune-temperature", values["finetune-temperature"]),
+      alpha: Number(values["finetune-alpha"]),
+      threads: int("finetune-threads", values["finetune-threads"], 1)!,
+    };
+    if (!(finetune.alpha >= 0 && finetune.alpha <= 1)) {
+      throw new Error(`--finetune-alpha must be in [0, 1], got '${values["finetune-alpha"]}'`);
+    }
+  }
   const threadCounts = values.threads.split(",").map((t) => int("threads", t, 1)!);
   const repeat = int("repeat", values.repeat, 1)!;
   const setting: Setting = {
@@ -125,6 +179,7 @@ export async function table2Bench(args: string[]): Promise<void> {
     artifacts: join(values.out, "table2-artifacts"),
     interpreter: values.interpreter === true,
     int8Methods,
+    ...(finetune ? { finetune } : {}),
   };
   const jobs: Job[] = [];
   for (const method of ["reconstruct", "magnitude"] as const) {
@@ -141,7 +196,12 @@ export async function table2Bench(args: string[]): Promise<void> {
     ({ results, seconds } = old);
     date = old.machine.date;
     // Runs before --int8 have no int8Methods and no int8 results: absent, not an error.
-    Object.assign(setting, { ...old.setting, int8Methods: old.setting.int8Methods ?? [] });
+    // Runs before --finetune have no finetune setting and no fine-tuned results, like runs without it.
+    Object.assign(setting, {
+      ...old.setting,
+      int8Methods: old.setting.int8Methods ?? [],
+      finetune: old.setting.finetune,
+    });
     blocks.splice(0, blocks.length, ...old.setting.blocks);
     sparsities.splice(0, sparsities.length, ...old.setting.sparsities);
     threadCounts.splice(0, threadCounts.length, ...old.setting.threads);

@@ -4,7 +4,8 @@
  * first 20 dev rows with 16 calibration sentences into a temporary folder, with int8 variants of
  * dense and reconstruct, compiles and times each model, and checks the JSON, the Markdown and the
  * accuracy-against-latency plot; then re-renders from the JSON, and from the same JSON with the
- * int8 results taken out (a run from before `--int8`). Takes about 35 s on two cores.
+ * int8 results taken out (a run from before `--int8`). Takes about 35 s on two cores. Then the same
+ * quick run with `--finetune` of magnitude for two steps, and the 4x4 int8 kernel.
  */
 
 import assert from "node:assert/strict";
@@ -42,6 +43,23 @@ interface Result {
   latency: Record<string, { median: number; n: number }>;
   layers?: { weight: string; magnitude: number; reconstructed: number }[];
   int8?: Int8;
+  finetuned?: Finetuned;
+}
+
+interface Finetuned {
+  accuracy: number;
+  correct: number;
+  rows: number;
+  steps: number;
+  trainSeconds: number;
+  trainerAccuracy: number;
+  sparsityAchieved: number;
+  checkpoint: string;
+  startWeights: string;
+  artifact: string;
+  pipeline: string;
+  checkMaxAbs: number;
+  latency: Record<string, { median: number; n: number }>;
 }
 
 Deno.test({
@@ -298,6 +316,157 @@ Deno.test({
         /^\| magnitude 4x4 80% \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| block-sparse \|$/m,
       );
       assert.doesNotMatch(md, /†/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "bench table2 --quick --finetune fine-tunes, compiles, times and plots the fine-tuned model",
+  ignore: !CAN_RUN,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "sparrow-table2-ft-" });
+    try {
+      // Magnitude pruning (no calibration) and two fine-tuning steps on 64 rows keep this cheap.
+      const r = await runTask(
+        "bench",
+        "table2",
+        "--quick",
+        "--methods",
+        "dense,magnitude",
+        "--finetune",
+        "--finetune-methods",
+        "magnitude",
+        "--finetune-steps",
+        "2",
+        "--finetune-train-rows",
+        "64",
+        "--limit",
+        "20",
+        "--repeat",
+        "2",
+        "--out",
+        out,
+        "--no-results",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const json = JSON.parse(await Deno.readTextFile(join(out, "table2.json"))) as {
+        setting: { finetune?: Record<string, unknown> };
+        results: Result[];
+        paretoFront: string[];
+      };
+      assert.deepEqual(json.setting.finetune, {
+        methods: ["magnitude"],
+        sparsities: [0.8],
+        steps: 2,
+        lr: 8e-5,
+        warmup: 1,
+        batch: 32,
+        seed: 0,
+        trainRows: 64,
+        temperature: 2,
+        alpha: 0.5,
+        threads: 1,
+      });
+      assert.deepEqual(json.results.map((x) => x.method), ["magnitude", "dense"]);
+      assert.equal(json.results[1].finetuned, undefined);
+      const x = json.results[0], f = x.finetuned!;
+      assert.ok(f, "magnitude 1x32 80% has no fine-tuned variant");
+      assert.equal(f.steps, 2);
+      assert.ok(f.trainSeconds > 0);
+      assert.equal(f.rows, 20);
+      assert.ok(f.accuracy >= 0 && f.accuracy <= 1 && f.correct === Math.round(f.accuracy * 20));
+      assert.ok(f.trainerAccuracy >= 0 && f.trainerAccuracy <= 1);
+      // Masked fine-tuning keeps exactly the pruned zeros (the bench checks them entry by entry).
+      assert.equal(f.sparsityAchieved, x.sparsityAchieved);
+      // The checkpoint trainSst2 wrote, and how it was trained.
+      const report = JSON.parse(await Deno.readTextFile(join(f.checkpoint, "training.json")));
+      assert.deepEqual(report.objective, { kind: "masked" });
+      assert.deepEqual(report.distill, { temperature: 2, alpha: 0.5 });
+      assert.deepEqual(report.frozen, ["word embeddings"]);
+      assert.equal(report.stepsOn, "compiled artifacts");
+      assert.equal(report.weights, f.startWeights);
+      assert.equal(report.trainRows, 64);
+      // Compiled like the one-shot artifact, checked against the interpreter and timed with it.
+      assert.notEqual(f.artifact, x.artifact);
+      assert.ok((await Deno.stat(join(f.artifact, "plan.json"))).isFile, f.artifact);
+      assert.match(f.pipeline, /bsr-lower\{block=1x32 [^}]*\},dce$/);
+      assert.ok(f.checkMaxAbs <= 1e-3, `${f.checkMaxAbs}`);
+      assert.equal(f.latency["1"].n, 2);
+      assert.ok(f.latency["1"].median > 0);
+      // The front over the one-shot and fine-tuned points together.
+      const points = [
+        ...json.results.map((x) => ({ name: label(x), ms: x.latency["1"].median, acc: x.accuracy })),
+        { name: `${label(x)} fine-tuned`, ms: f.latency["1"].median, acc: f.accuracy },
+      ];
+      for (const p of points) {
+        const dominated = points.some((q) =>
+          q.ms <= p.ms && q.acc >= p.acc && (q.ms < p.ms || q.acc > p.acc)
+        );
+        assert.equal(json.paretoFront.includes(p.name), !dominated, p.name);
+      }
+      const svg = await Deno.readTextFile(join(out, "table2.svg"));
+      assert.equal((svg.match(/<title>(dense|magnitude)[^<]*: [\d.]+, [\d.]+<\/title>/g) ?? []).length, 3);
+      // Fine-tuned points: diamonds in the block's colour, their own legend entry; the dense diamond is black.
+      assert.match(
+        svg,
+        /<polygon [^>]*fill="#[0-9a-f]{6}"[^>]*><title>magnitude 1x32 80% fine-tuned: [\d.]+, [\d.]+<\/title>/,
+      );
+      assert.match(svg, />fine-tuned \(magnitude\)</);
+      assert.match(svg, />dense, f32 \(black\)</);
+      const md = await Deno.readTextFile(join(out, "table2.md"));
+      assert.match(
+        md,
+        /^\| block \| 80% magnitude \| 80% magnitude fine-tuned \| 80% reconstruct \| 80% reference \|$/m,
+      );
+      assert.ok(
+        md.includes(
+          `| 1x32 | ${(100 * x.accuracy).toFixed(1)} | ${(100 * f.accuracy).toFixed(1)} | - | 60.1 |`,
+        ),
+      );
+      const d = 100 * (f.accuracy - x.accuracy);
+      assert.ok(
+        md.includes(
+          `| magnitude 1x32 80% | ${(100 * x.accuracy).toFixed(1)} | ${(100 * f.accuracy).toFixed(1)} | ${
+            d >= 0 ? "+" : ""
+          }${d.toFixed(1)} | 2 | `,
+        ),
+        "the fine-tuning table",
+      );
+      assert.match(md, /^\| magnitude 1x32 80% fine-tuned \| [\d.]+ \| 80\.0% \| - \| [\d.]+ \|/m);
+      assert.match(md, /^\| magnitude 1x32 80% fine-tuned \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (★)? \|$/m);
+
+      // --from-json renders the same again; a JSON from before --finetune renders without it.
+      const again = join(out, "again"), old = join(out, "old");
+      const r2 = await runTask(
+        "bench",
+        "table2",
+        "--from-json",
+        join(out, "table2.json"),
+        "--out",
+        again,
+        "--no-results",
+      );
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(await Deno.readTextFile(join(again, "table2.md")), md);
+      assert.equal(await Deno.readTextFile(join(again, "table2.svg")), svg);
+      const stripped = JSON.parse(await Deno.readTextFile(join(out, "table2.json")));
+      delete stripped.setting.finetune;
+      for (const x of stripped.results) delete x.finetuned;
+      await Deno.writeTextFile(join(out, "old.json"), JSON.stringify(stripped));
+      const r3 = await runTask(
+        "bench",
+        "table2",
+        "--from-json",
+        join(out, "old.json"),
+        "--out",
+        old,
+        "--no-results",
+      );
+      assert.equal(r3.code, 0, r3.stderr);
+      assert.doesNotMatch(await Deno.readTextFile(join(old, "table2.md")), /fine-tuned/);
+      assert.doesNotMatch(await Deno.readTextFile(join(old, "table2.svg")), /fine-tuned/);
     } finally {
       await Deno.remove(out, { recursive: true });
     }

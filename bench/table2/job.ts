@@ -2,27 +2,30 @@
  * One configuration of `deno task bench table2`, as a worker runs it (bench/table2/worker.ts):
  * prune the model as the job says (on the model at the calibration length), compile it with the
  * pruned weights at the artifact length into its own folder, measure the artifact's SST-2 dev
- * accuracy, and check it against the reference interpreter on the same pruned weights.
+ * accuracy, and check it against the reference interpreter on the same pruned weights; then its
+ * int8 variant (`--int8`) and its fine-tuned variant (`--finetune`, bench/table2/finetune.ts).
+ * Compiling and evaluating an artifact is bench/table2/artifact.ts.
  */
 
-import { join } from "node:path";
-import {
-  type EvalRunner,
-  evaluateSst2,
-  fitToLength,
-  loadEvalModel,
-  readSst2Tsv,
-  type Sst2Row,
-} from "../../frontend/sst2.ts";
+import { loadEvalModel, readSst2Tsv, type Sst2Row } from "../../frontend/sst2.ts";
 import { type BertTokenizer, loadTokenizer } from "../../frontend/tokenizer.ts";
-import { interpret } from "../../ir/interpreter.ts";
 import type { Module } from "../../ir/module.ts";
 import { Tensor } from "../../ir/tensor.ts";
 import type { WeightStore } from "../../ir/weights.ts";
-import { compile, type CompileResult, loadCompiled, writeArtifact } from "../../mod.ts";
+import { compile, type CompileResult } from "../../mod.ts";
 import type { Summary } from "../stats.ts";
 import { TOLERANCE } from "../table1/timing.ts";
 import { ulpNoiseSpread } from "../ulp_noise.ts";
+import {
+  build,
+  evaluateArtifact,
+  interpreterLogits,
+  jobId,
+  maxAbs,
+  type Pruned,
+  rowInputs,
+} from "./artifact.ts";
+import { type FinetuneResult, type FinetuneSetting, runFinetune } from "./finetune.ts";
 
 /** One configuration to evaluate. */
 export interface Job {
@@ -50,6 +53,8 @@ export interface Setting {
   readonly interpreter: boolean;
   /** The methods whose configurations also get an int8 variant (`--int8`; empty: none). */
   readonly int8Methods: readonly string[];
+  /** Masked fine-tuning of some configurations (`--finetune`; absent: none). */
+  readonly finetune?: FinetuneSetting;
 }
 
 /** One reconstructed weight's report. */
@@ -132,6 +137,8 @@ export interface JobResult extends Job {
   latency?: Record<string, Summary>;
   /** The int8 variant, with `--int8` for this method (absent in runs without it). */
   readonly int8?: Int8Result;
+  /** The fine-tuned variant, with `--finetune` for this method and sparsity (absent in runs without it). */
+  readonly finetuned?: FinetuneResult;
 }
 
 const LAYER_LINE = /^prune-reconstruct: @(\S+) .*rel\. error magnitude ([\d.]+) -> reconstructed ([\d.]+)/;
@@ -164,13 +171,6 @@ export async function load(s: Setting): Promise<Loaded> {
   };
 }
 
-/** What pruning gave: the weights after it, the ones it changed, and the passes' log lines. */
-interface Pruned {
-  readonly weights: WeightStore;
-  readonly changed: ReadonlyMap<string, Tensor>;
-  readonly logs: string[];
-}
-
 /** Prunes as `job` says, on the model at the calibration length. */
 async function prune(s: Setting, l: Loaded, job: Job): Promise<Pruned> {
   const logs: string[] = [];
@@ -187,60 +187,6 @@ async function prune(s: Setting, l: Loaded, job: Job): Promise<Pruned> {
     log: (line) => logs.push(line),
   });
   return { weights: r.weights, changed: r.changedWeights, logs };
-}
-
-/** The folder name of a configuration. */
-export function jobId(j: Job): string {
-  return j.method === "dense" ? "dense" : `${j.method}-${j.block}-${Math.round(j.sparsity! * 100)}`;
-}
-
-/**
- * Compiles the model at the artifact length with the pruned weights, `bsr-lower` in the job's
- * block shape for a pruned model, into `s.artifacts/<id>`; fails unless every pruned weight was
- * lowered. `int8` adds `quantize` after `bsr-lower` (after `fuse` for dense) and writes
- * `s.artifacts/<id>-int8`.
- */
-async function build(s: Setting, l: Loaded, job: Job, pruned: Pruned, int8 = false) {
-  const quantize = int8 ? "quantize," : "";
-  const pipeline = job.method === "dense"
-    ? `canonicalize,cse,fuse,${quantize}dce`
-    : `canonicalize,cse,fuse,bsr-lower{block=${job.block} sparsity-threshold=0.3},${quantize}dce`; // not the dense pooler
-  const r = await compile({ module: l.compiled, weights: pruned.weights }, {
-    pipeline,
-    log: () => {}, // the counts are checked below
-  });
-  const count = (pass: string) =>
-    r.stats.filter((x) => x.pass === pass && x.name === "weights").reduce((n, x) => n + x.value, 0);
-  const lowered = count("bsr-lower");
-  if (lowered !== pruned.changed.size) {
-    throw new Error(
-      `${jobId(job)}${
-        int8 ? " int8" : ""
-      }: bsr-lower lowered ${lowered} of the ${pruned.changed.size} pruned weights`,
-    );
-  }
-  const dir = join(s.artifacts, jobId(job) + (int8 ? "-int8" : ""));
-  await writeArtifact(r, dir);
-  return {
-    dir,
-    pipeline,
-    memoryBytes: r.artifact!.plan.memory.pages * 65536,
-    result: r,
-    quantized: count("quantize"),
-  };
-}
-
-/** The model inputs of one dev row fitted to `seq`. */
-export function rowInputs(tokenizer: BertTokenizer, row: Sst2Row, seq: number): Record<string, number[]> {
-  const fit = fitToLength(tokenizer.encode(row.sentence), seq, tokenizer.sepId, tokenizer.padId);
-  return { input_ids: fit.ids, token_type_ids: fit.ids.map(() => 0), attention_mask: fit.mask };
-}
-
-/** The reference interpreter's logits of `m` on `values`. */
-function interpreterLogits(m: Module, store: WeightStore, values: Record<string, number[]>): Float32Array {
-  const f = m.func("main")!;
-  const inputs = f.params.map((p) => Tensor.from(p.type.shape, p.type.dtype, values[p.name]));
-  return Float32Array.from(interpret(m, inputs, store)[0].data);
 }
 
 /** Interpreter predictions with the pruned weights; each row at its own length. */
@@ -265,29 +211,6 @@ async function interpreterPredictions(s: Setting, l: Loaded, store: WeightStore)
   return preds;
 }
 
-/** The accuracy of the artifact in `dir` on every row, and its logits on the first (the timing input). */
-async function evaluateArtifact(s: Setting, l: Loaded, dir: string) {
-  const model = await loadCompiled(dir, { threads: 1 });
-  try {
-    const out = model.plan.buckets[0].outputs[0].name;
-    const runner: EvalRunner = {
-      seq: s.seq,
-      labels: model.plan.buckets[0].outputs[0].shape[1],
-      run: (values) => model.run(values)[out],
-    };
-    const acc = evaluateSst2(runner, l.tokenizer, l.rows);
-    return { acc, first: Float32Array.from(runner.run(rowInputs(l.tokenizer, l.rows[0], s.seq))) };
-  } finally {
-    model.close();
-  }
-}
-
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-};
-
 /** The kernels of an artifact's `qdense` steps: int8 block-sparse, or int8 dense. */
 function qdenseSteps(r: CompileResult): { bsr: number; dense: number } {
   // The GEMM steps (`qdense`, `qdense (bsr)`), not the row quantizers (`qdense (quantize)`).
@@ -305,7 +228,7 @@ function qdenseSteps(r: CompileResult): { bsr: number; dense: number } {
  */
 async function runInt8(s: Setting, l: Loaded, job: Job, pruned: Pruned): Promise<Int8Result> {
   const t0 = performance.now();
-  const built = await build(s, l, job, pruned, true);
+  const built = await build(s, l.compiled, job, pruned, "int8");
   const t1 = performance.now();
   const { acc, first } = await evaluateArtifact(s, l, built.dir);
   const t2 = performance.now();
@@ -347,7 +270,7 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
   const pruned = await prune(s, l, job);
   const { changed, logs } = pruned;
   const t1 = performance.now();
-  const built = await build(s, l, job, pruned);
+  const built = await build(s, l.compiled, job, pruned);
   const t2 = performance.now();
   const { acc, first } = await evaluateArtifact(s, l, built.dir);
   const referenceLogits = interpreterLogits(
@@ -369,6 +292,10 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
     };
   }
   const int8 = s.int8Methods.includes(job.method) ? await runInt8(s, l, job, pruned) : undefined;
+  const ft = s.finetune;
+  const finetuned = ft?.methods.includes(job.method) && ft.sparsities.includes(job.sparsity!)
+    ? await runFinetune(s, l, job, pruned)
+    : undefined;
   let zeros = 0, total = 0;
   for (const t of changed.values()) {
     total += t.data.length;
@@ -396,5 +323,6 @@ export async function runJob(s: Setting, l: Loaded, job: Job): Promise<JobResult
     ...(interpreter ? { interpreter } : {}),
     ...(job.method === "reconstruct" ? { layers } : {}),
     ...(int8 ? { int8 } : {}),
+    ...(finetuned ? { finetuned } : {}),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The measuring of `deno task bench table2`: the configurations run in workers (prune, compile,
- * evaluate; bench/table2/worker.ts), then every artifact is timed, interleaved.
+ * evaluate, and fine-tune with `--finetune`; bench/table2/worker.ts), then every artifact is timed,
+ * interleaved.
  */
 
 import { readSst2Tsv } from "../../frontend/sst2.ts";
@@ -9,8 +10,9 @@ import { sparrow } from "../peers.ts";
 import { summarize } from "../stats.ts";
 import { memoryBudget } from "../table1/machine.ts";
 import { progressBar, type Slot, timeSlots } from "../table1/timing.ts";
-import { type Job, type JobResult, rowInputs, type Setting } from "./job.ts";
-import { int8Label, label } from "./pareto.ts";
+import { rowInputs } from "./artifact.ts";
+import type { Job, JobResult, Setting } from "./job.ts";
+import { finetunedLabel, int8Label, label } from "./pareto.ts";
 import { pct } from "./report.ts";
 
 /** Runs `jobs` in `nWorkers` workers (prune, compile, evaluate); results in the jobs' order. */
@@ -45,6 +47,16 @@ export async function measure(setting: Setting, jobs: Job[], nWorkers: number): 
                 r.int8.compileSeconds.toFixed(1)
               } s, eval ${r.int8.evalSeconds.toFixed(1)} s, reference ${r.int8.referenceSeconds.toFixed(1)} s`
               : ""
+          }${
+            r.finetuned
+              ? `; fine-tuned ${
+                pct(r.finetuned.accuracy)
+              }% (${r.finetuned.correct}/${r.finetuned.rows}), ${r.finetuned.steps} steps in ${
+                r.finetuned.trainSeconds.toFixed(1)
+              } s, compile ${r.finetuned.compileSeconds.toFixed(1)} s, eval ${
+                r.finetuned.evalSeconds.toFixed(1)
+              } s`
+              : ""
           }`,
         );
         send();
@@ -63,8 +75,8 @@ export async function measure(setting: Setting, jobs: Job[], nWorkers: number): 
 }
 
 /**
- * Times every configuration's artifact at `threads`, f32 and int8 in the same interleaved rounds;
- * fills in `latency` (and the int8 variants' `latency`).
+ * Times every configuration's artifact at `threads`, f32, int8 and fine-tuned in the same
+ * interleaved rounds; fills in `latency` (and the int8 and fine-tuned variants' `latency`).
  */
 export async function timeArtifacts(
   results: JobResult[],
@@ -107,12 +119,27 @@ export async function timeArtifacts(
         source: `artifact ${q.artifact}`,
       });
     }
+    for (const r of results) {
+      const f = r.finetuned;
+      if (!f) continue;
+      slots.push({
+        id: finetunedLabel(r),
+        threads,
+        open: () => sparrow(finetunedLabel(r), f.artifact, threads, feeds),
+        reference: Float32Array.from(f.referenceLogits),
+        referenceName: "the reference interpreter on the same fine-tuned weights",
+        bytes: f.memoryBytes,
+        reloadable: true,
+        source: `artifact ${f.artifact}`,
+      });
+    }
     progress.start(slots.length * (repeat + 1), `latency at ${threads} thread${threads > 1 ? "s" : ""}`);
     try {
       const { times } = await timeSlots(slots, { repeat, warmup: 3, progress, budgetBytes });
       for (const r of results) {
         (r.latency ??= {})[threads] = summarize(times.get(label(r))!);
         if (r.int8) (r.int8.latency ??= {})[threads] = summarize(times.get(int8Label(r))!);
+        if (r.finetuned) (r.finetuned.latency ??= {})[threads] = summarize(times.get(finetunedLabel(r))!);
       }
     } finally {
       progress.stop();

@@ -4,7 +4,7 @@
  */
 
 import type { JobResult, Setting } from "./job.ts";
-import { label } from "./pareto.ts";
+import { finetunedLabel, label } from "./pareto.ts";
 
 /** Block L2 magnitude, no retraining, by an independent PyTorch implementation (dense 80.62%). */
 export const REFERENCE: Record<string, Record<string, number>> = {
@@ -23,6 +23,10 @@ export const pct = (x: number): string => (100 * x).toFixed(1);
 const int8MethodsOf = (results: JobResult[]) =>
   ["magnitude", "reconstruct"].filter((m) => results.some((r) => r.method === m && r.int8));
 
+/** The methods with fine-tuned variants in `results`, in the accuracy table's order. */
+const finetunedMethodsOf = (results: JobResult[]) =>
+  ["magnitude", "reconstruct"].filter((m) => results.some((r) => r.method === m && r.finetuned));
+
 /** Whether an int8 variant runs any `qdense` on the int8 dense kernel over a densified block-sparse weight. */
 const densified = (r: JobResult) =>
   r.method !== "dense" && r.int8 !== undefined && r.int8.qdenseSteps.dense > 0;
@@ -40,13 +44,17 @@ function densifiedNote(results: JobResult[]): string | undefined {
 
 /**
  * The accuracy table: a row per block, magnitude / reconstruct / reference per sparsity, and beside a
- * method's column its int8 variant's when the run has them.
+ * method's column its fine-tuned and int8 variants' when the run has them.
  */
 function accuracyTable(results: JobResult[], blocks: string[], sparsities: number[]): string[] {
   const find = (method: string, block: string, sp: number) =>
     results.find((r) => r.method === method && r.block === block && r.sparsity === sp);
-  const q8 = int8MethodsOf(results);
-  const methods = ["magnitude", "reconstruct"].flatMap((m) => q8.includes(m) ? [m, `${m} int8`] : [m]);
+  const q8 = int8MethodsOf(results), ft = finetunedMethodsOf(results);
+  const methods = ["magnitude", "reconstruct"].flatMap((m) => [
+    m,
+    ...(ft.includes(m) ? [`${m} fine-tuned`] : []),
+    ...(q8.includes(m) ? [`${m} int8`] : []),
+  ]);
   const lines = [
     `| block | ${
       sparsities.map((sp) => [...methods, "reference"].map((m) => `${sp * 100}% ${m}`).join(" | ")).join(
@@ -60,7 +68,8 @@ function accuracyTable(results: JobResult[], blocks: string[], sparsities: numbe
       const ref = REFERENCE[b]?.[String(sp)];
       return [
         ...methods.map((m) => {
-          const r = find(m.replace(/ int8$/, ""), b, sp);
+          const r = find(m.replace(/ (int8|fine-tuned)$/, ""), b, sp);
+          if (m.endsWith(" fine-tuned")) return r?.finetuned ? pct(r.finetuned.accuracy) : "-";
           if (!m.endsWith(" int8")) return r ? pct(r.accuracy) : "-";
           return r?.int8 ? `${pct(r.int8.accuracy)}${densified(r) ? " †" : ""}` : "-";
         }),
@@ -109,6 +118,53 @@ function int8Table(results: JobResult[], threads: number): string[] {
   const note = densifiedNote(results);
   if (note) lines.push("", note);
   return lines;
+}
+
+/**
+ * The fine-tuning table: how the fine-tuned configurations were trained, and per configuration its
+ * one-shot and fine-tuned accuracy, the difference, the training steps, seconds and loss, and both
+ * artifacts' latency at `threads`. Empty when the run fine-tuned nothing.
+ */
+function finetuneTable(results: JobResult[], s: Setting, threads: number): string[] {
+  const tuned = results.filter((r) => r.finetuned);
+  const ft = s.finetune;
+  if (!tuned.length || !ft) return [];
+  return [
+    `Fine-tuned: masked fine-tuning (\`trainSst2\`, objective \`masked\`) from each configuration's pruned weights, ` +
+    `${ft.steps} steps of batch ${ft.batch} at S=${s.seq} on ${ft.trainRows} sampled train rows (seed ${ft.seed}), ` +
+    `lr ${ft.lr.toExponential()} after ${ft.warmup} warmup step${
+      ft.warmup === 1 ? "" : "s"
+    }, distilled from the dense model (T=${ft.temperature}, ` +
+    `α=${ft.alpha}), word embeddings frozen, compiled training steps on ${ft.threads} thread${
+      ft.threads > 1 ? "s" : ""
+    } per worker; then compiled, checked and timed like the one-shot artifacts. The trainer's accuracy is its own ` +
+    `evaluation at the end of training, on the same dev rows (compiled forward, each row at its length bucket).`,
+    "",
+    `| configuration | one-shot accuracy % | fine-tuned accuracy % | fine-tuned − one-shot (points) | steps | training s | samples/s | loss first → last | trainer's accuracy % | one-shot ms | fine-tuned ms |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...tuned.map((r) => {
+      const f = r.finetuned!;
+      const diff = 100 * (f.accuracy - r.accuracy);
+      return `| ${label(r)} | ${pct(r.accuracy)} | ${pct(f.accuracy)} | ${diff >= 0 ? "+" : ""}${
+        diff.toFixed(1)
+      } | ${f.steps} | ${f.trainSeconds.toFixed(0)} | ${f.samplesPerSecond.toFixed(1)} | ${
+        f.loss.first.toFixed(3)
+      } → ${f.loss.last.toFixed(3)} | ${pct(f.trainerAccuracy)} | ${ms(r.latency, threads)} | ${
+        ms(f.latency, threads)
+      } |`;
+    }),
+  ];
+}
+
+/** How closely the fine-tuned artifacts matched the interpreter, and that they kept the pruned zeros, as a sentence. */
+function finetuneCheckSentence(results: JobResult[]): string {
+  const fs = results.map((r) => r.finetuned).filter((f) => f !== undefined);
+  if (!fs.length) return "";
+  const worst = Math.max(...fs.map((f) => f.checkMaxAbs));
+  return ` The fine-tuned artifacts' logits are within ${
+    worst.toExponential(1)
+  } of the interpreter's on the ` +
+    `same fine-tuned weights, and fine-tuning kept exactly the pruned zeros (checked entry by entry).`;
 }
 
 /** How closely the int8 artifacts matched the interpreter on their quantized modules, as a sentence. */
@@ -160,7 +216,7 @@ export function resultsSection(
   const lines = [
     `Written by \`deno task bench table2${s.interpreter ? " --interpreter" : ""}${
       results.some((r) => r.int8) ? " --int8" : ""
-    }\` on ${date.slice(0, 10)}: ${
+    }${results.some((r) => r.finetuned) ? " --finetune" : ""}\` on ${date.slice(0, 10)}: ${
       results[0]?.rows ?? 0
     } dev rows, accuracy measured on each configuration's compiled artifact (S=${s.seq}).`,
     "",
@@ -170,12 +226,13 @@ export function resultsSection(
     `Each artifact's logits on the first dev row are within ${
       worst.toExponential(1)
     } of the reference interpreter's ` +
-    `on the same pruned weights.` + int8CheckSentence(results) +
+    `on the same pruned weights.` + int8CheckSentence(results) + finetuneCheckSentence(results) +
     (checked.length
       ? ` On the interpreter, each sentence at its own length, ${
         checked.reduce((n, r) => n + r.interpreter!.disagree, 0)
       } of ${checked.length} x ${results[0].rows} predictions differ from the artifacts'.`
       : ""),
+    ...(results.some((r) => r.finetuned) ? ["", ...finetuneTable(results, s, threads)] : []),
     ...(results.some((r) => r.int8) ? ["", ...int8Table(results, threads)] : []),
     "",
     "![accuracy against latency](table2.svg)",
@@ -208,6 +265,7 @@ export function table2Markdown(
     ...accuracyTable(results, blocks, sparsities),
     "",
     recoverySentence(results) ?? "",
+    ...(results.some((r) => r.finetuned) ? ["", ...finetuneTable(results, s, threads)] : []),
     ...(results.some((r) => r.int8) ? ["", ...int8Table(results, threads)] : []),
   ];
   for (const r of results.filter((r) => r.layers && r.layers.length > 0)) {
@@ -222,37 +280,62 @@ export function table2Markdown(
       ...r.layers!.map((l) => `| ${l.weight} | ${l.magnitude.toFixed(4)} | ${l.reconstructed.toFixed(4)} |`),
     );
   }
+  lines.push("", ...configurationTable(results));
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * The table of every configuration: accuracy, zeros, seconds of each stage, the artifact's check
+ * against the interpreter, with `--interpreter` its accuracy and disagreements, with `--int8` the
+ * int8 variant's seconds and check; with `--finetune` a column of training seconds and a row per
+ * fine-tuned variant under its configuration's.
+ */
+function configurationTable(results: JobResult[]): string[] {
   const interp = results.some((r) => r.interpreter);
   const q8 = results.some((r) => r.int8);
-  lines.push(
-    "",
-    `| configuration | accuracy % | zeros in pruned weights | prune s | compile s | eval s | artifact vs interpreter (max abs, row 1)${
+  const ft = results.some((r) => r.finetuned);
+  const rows = results.flatMap((r) => {
+    const own = `| ${label(r)} | ${pct(r.accuracy)} | ${pct(r.sparsityAchieved)}% | ${
+      r.pruneSeconds.toFixed(1)
+    } | ${ft ? "- | " : ""}${r.compileSeconds.toFixed(1)} | ${r.evalSeconds.toFixed(1)} | ${
+      r.checkMaxAbs.toExponential(1)
+    }${
+      interp
+        ? ` | ${r.interpreter ? pct(r.interpreter.accuracy) : "-"} | ${r.interpreter?.disagree ?? "-"}`
+        : ""
+    }${
+      !q8
+        ? ""
+        : r.int8
+        ? ` | ${r.int8.compileSeconds.toFixed(1)} | ${r.int8.evalSeconds.toFixed(1)} | ${
+          r.int8.checkMaxAbs.toExponential(1)
+        } | ${r.int8.tolerance.toExponential(1)}`
+        : " | - | - | - | -"
+    } |`;
+    const f = r.finetuned;
+    if (!f) return [own];
+    return [
+      own,
+      `| ${finetunedLabel(r)} | ${pct(f.accuracy)} | ${pct(f.sparsityAchieved)}% | - | ${
+        f.trainSeconds.toFixed(1)
+      } | ${f.compileSeconds.toFixed(1)} | ${f.evalSeconds.toFixed(1)} | ${f.checkMaxAbs.toExponential(1)}${
+        interp ? " | - | -" : ""
+      }${q8 ? " | - | - | - | -" : ""} |`,
+    ];
+  });
+  return [
+    `| configuration | accuracy % | zeros in pruned weights | prune s |${
+      ft ? " fine-tune s |" : ""
+    } compile s | eval s | artifact vs interpreter (max abs, row 1)${
       interp ? " | interpreter accuracy % | rows predicted differently" : ""
     }${
       q8
         ? " | int8 compile s | int8 eval s | int8 artifact vs interpreter on its module (max abs, row 1) | its tolerance"
         : ""
     } |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---:${interp ? " | ---: | ---:" : ""}${
+    `| --- | ---: | ---: | ---: |${ft ? " ---: |" : ""} ---: | ---: | ---:${interp ? " | ---: | ---:" : ""}${
       q8 ? " | ---: | ---: | ---: | ---:" : ""
     } |`,
-    ...results.map((r) =>
-      `| ${label(r)} | ${pct(r.accuracy)} | ${pct(r.sparsityAchieved)}% | ${r.pruneSeconds.toFixed(1)} | ${
-        r.compileSeconds.toFixed(1)
-      } | ${r.evalSeconds.toFixed(1)} | ${r.checkMaxAbs.toExponential(1)}${
-        interp
-          ? ` | ${r.interpreter ? pct(r.interpreter.accuracy) : "-"} | ${r.interpreter?.disagree ?? "-"}`
-          : ""
-      }${
-        !q8
-          ? ""
-          : r.int8
-          ? ` | ${r.int8.compileSeconds.toFixed(1)} | ${r.int8.evalSeconds.toFixed(1)} | ${
-            r.int8.checkMaxAbs.toExponential(1)
-          } | ${r.int8.tolerance.toExponential(1)}`
-          : " | - | - | - | -"
-      } |`
-    ),
-  );
-  return lines.join("\n") + "\n";
+    ...rows,
+  ];
 }
