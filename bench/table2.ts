@@ -1,6 +1,7 @@
 /**
  * `deno task bench table2 [--quick] [--limit N] [--calibration N] [--workers N] [--seq N]
- * [--threads 1,2] [--repeat N] [--interpreter] [--int8 [--int8-methods LIST]] [--out DIR]
+ * [--threads 1,2] [--repeat N] [--interpreter] [--int8 [--int8-methods LIST]]
+ * [--finetune [--finetune-methods LIST] [--finetune-sparsities LIST] [--finetune-steps N] ...] [--out DIR]
  * [--results FILE | --no-results] [--from-json FILE]`: the paper's Table 2, accuracy beside
  * sparsity, and the co-design view, accuracy against latency. SST-2 dev accuracy of sst2-bert-mini
  * dense and with every encoder dense weight pruned to 50% / 80% in blocks 1x1, 1x4, 1x32, 32x1, 4x4
@@ -36,6 +37,22 @@
  * `--interpreter` evaluates the f32 models only. JSON files from runs without `--int8` re-render
  * without int8.
  *
+ * `--finetune` adds a fine-tuned variant of each configuration of `--finetune-methods` (default
+ * `reconstruct`; or `magnitude`) at `--finetune-sparsities` (default all the run's): masked
+ * fine-tuning through the library (train/sst2.ts `trainSst2`: objective `masked`, compiled training
+ * steps on `--finetune-threads` threads per worker (default 1), distillation from the dense model at
+ * `--finetune-temperature` (2) with `--finetune-alpha` (0.5) of the labels' loss, word embeddings
+ * frozen, batch 32 at `--seq`) from the configuration's pruned weights for `--finetune-steps` (600)
+ * at `--finetune-lr` (8e-5) after `--finetune-warmup` (60) steps, on `--finetune-train-rows` (40000)
+ * seeded train rows (`--finetune-seed`, 0). The checkpoint it writes
+ * (`<configuration>-finetuned-checkpoint/`) must keep exactly the pruned zeros (checked entry by
+ * entry), and is compiled into
+ * `<configuration>-finetuned/`, evaluated, checked against the interpreter on its own weights and
+ * timed like the f32 artifacts. Table 2 then has a fine-tuned column beside each such method's, a
+ * fine-tuning table (steps, training seconds, loss, accuracy beside one-shot), and the fine-tuned
+ * points (diamonds) join the plot and the Pareto front. `--quick` fine-tunes 4 steps (warmup 1) on
+ * 256 rows unless told otherwise. JSON files from runs without `--finetune` re-render without it.
+ *
  * Configurations are pruned, compiled and evaluated in `--workers` workers (default 2). Writes
  * `table2.json`, `table2.md` and `table2.svg` (accuracy against latency at the first thread
  * count, every block shape, sparsity and method, with the Pareto front) to `--out` (default
@@ -48,8 +65,9 @@
  * `table2.svg` beside it. `--from-json out/bench/table2.json` renders all of that again from an
  * earlier run's JSON without measuring anything.
  *
- * The parts live in bench/table2/: a configuration's pruning, build and evaluation (job.ts), the
- * worker that runs them (worker.ts), the workers and the timing (measure.ts), the Markdown and the
+ * The parts live in bench/table2/: a configuration's pruning, build and evaluation (job.ts; the
+ * compiling and measuring of an artifact, artifact.ts; the fine-tuning, finetune.ts), the worker
+ * that runs them (worker.ts), the workers and the timing (measure.ts), the Markdown and the
  * results section (report.ts) and the accuracy-against-latency view (pareto.ts).
  */
 

@@ -71,7 +71,7 @@ export interface FinetuneResult {
   readonly artifact: string;
   readonly pipeline: string;
   readonly memoryBytes: number;
-  /** The interpreter's logits on the first dev row with the fine-tuned weights, and the artifact's distance from them. */
+  /** The interpreter's logits on the first dev row with the fine-tuned weights; the artifact's distance from them. */
   readonly referenceLogits: number[];
   readonly checkMaxAbs: number;
   /** Latency in ms by thread count, timed in the same rounds as the other artifacts. */

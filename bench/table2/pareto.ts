@@ -75,8 +75,8 @@ export function viewPoints(results: readonly JobResult[]): ViewPoint[] {
 }
 
 /**
- * The plot, the front (indices into `points`, every f32, int8 and fine-tuned point of `results`) and a Markdown
- * table, at `o.threads` threads.
+ * The plot, the front (indices into `points`, every f32, int8 and fine-tuned point of `results`)
+ * and a Markdown table, at `o.threads` threads.
  */
 export function paretoView(
   results: readonly JobResult[],
