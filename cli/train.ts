@@ -68,6 +68,8 @@ const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o O
                          replaced them): alpha x cross-entropy + (1 - alpha) x T^2 x soft
                          cross-entropy against its probabilities at temperature T
   --temperature T        distillation temperature (default 2)
+  --ema D                evaluate and write a moving average of the weights, decay D (e.g. 0.998;
+                         masked zeros stay zero; not with group-lasso or recipe)
   --distill-alpha A      weight of the labels' cross-entropy, in [0, 1] (default 0.5)
   --time-limit MIN       stop after the step that passes MIN minutes of training (evaluations not
                          counted; the schedule stays the one planned for --steps), then evaluate
@@ -114,6 +116,7 @@ main(async () => {
     "group-by-length": { type: "string" },
     "freeze-embeddings": { type: "boolean" },
     distill: { type: "boolean" },
+    ema: { type: "string" },
     temperature: { type: "string" },
     "distill-alpha": { type: "string" },
     compiled: { type: "boolean" },
@@ -153,6 +156,7 @@ main(async () => {
   const trainRows = number("train-rows", values["train-rows"], int(1), "an integer >= 1");
   const timeLimit = number("time-limit", values["time-limit"], (n) => n > 0, "a positive number of minutes");
   const group = number("group-by-length", values["group-by-length"], int(0), "an integer >= 0");
+  const ema = number("ema", values.ema, (n) => n > 0 && n < 1, "a decay in (0, 1)");
   const temperature = number("temperature", values.temperature, (n) => n > 0, "a positive number");
   const alpha = number(
     "distill-alpha",
@@ -244,6 +248,7 @@ main(async () => {
       group,
       freezeEmbeddings: values["freeze-embeddings"],
       distill: values.distill ? { temperature, alpha } : undefined,
+      ema,
       compiled: values.compiled,
       threads: threadsFlag(values.threads),
       timeLimit: timeLimit === undefined ? undefined : timeLimit * 60,

@@ -104,6 +104,8 @@ export interface Sst2TrainOptions {
    * probabilities at temperature T. The labels alone by default.
    */
   readonly distill?: { readonly temperature?: number; readonly alpha?: number };
+  /** Evaluate and write a moving average of the weights with this decay (`TrainOptions.ema`); off by default. */
+  readonly ema?: number;
   /** Do not train the word embeddings (the largest weight, a third of the mini model). */
   readonly freezeEmbeddings?: boolean;
   /** Stop training after this many seconds (see `TrainOptions.timeLimit`); unlimited by default. */
@@ -223,6 +225,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
       warmup,
       weightDecay: o.weightDecay,
       objective,
+      ema: o.ema,
       evalEvery: o.evalEvery,
       evalAtStart: o.evalAtStart,
       evaluate,
@@ -245,6 +248,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     dev: dev.length > 0 ? devPath : null,
     objective,
     distill: o.distill ? { temperature: o.distill.temperature ?? 2, alpha: o.distill.alpha ?? 0.5 } : null,
+    ema: o.ema ?? null,
     steps,
     stepsTaken: result.steps,
     stoppedEarly: result.stoppedEarly,

@@ -122,6 +122,14 @@ export interface TrainOptions {
   readonly clipNorm?: number;
   /** The objective; plain by default. */
   readonly objective?: Objective;
+  /**
+   * Polyak averaging: keep an exponential moving average of the trained weights, with decay
+   * `min(ema, (1 + t) / (10 + t))` at step t (so early steps do not pin it to the start), and
+   * evaluate and return the average instead of the last weights. Masks apply to it too, so pruned
+   * entries stay exactly zero. Off by default; not with `group-lasso` or `recipe`, whose zeros come
+   * from the proximal step, not a mask.
+   */
+  readonly ema?: number;
   /** Evaluate every this many steps (0 = only at the end); needs `evaluate`. */
   readonly evalEvery?: number;
   /** Also evaluate before the first step. */
@@ -206,6 +214,14 @@ function check(o: TrainOptions): void {
   if (obj.kind !== "plain" && obj.kind !== "masked" && o.prunable.length === 0) {
     throw new Error(`objective '${obj.kind}' needs prunable weights; the model has none`);
   }
+  if (o.ema !== undefined) {
+    if (!(o.ema > 0 && o.ema < 1)) {
+      throw new Error(`the moving-average decay must be in (0, 1), got ${o.ema}`);
+    }
+    if (obj.kind === "group-lasso" || obj.kind === "recipe") {
+      throw new Error(`a moving average of the weights does not apply to objective '${obj.kind}'`);
+    }
+  }
   if (obj.kind === "recipe") {
     const f = obj.lassoFraction ?? 0.3;
     if (!(f > 0 && f < 1)) throw new Error(`the recipe's group-lasso fraction must be in (0, 1), got ${f}`);
@@ -251,12 +267,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const sparsity = () => prunableSparsity(o.weights, o.prunable);
   let stopped = false, taken = 0;
 
+  // The moving average, of the weights that get gradients (known after the first step).
+  let averaged: Map<string, Float32Array> | undefined;
+  const current = () => averaged ? new Map([...o.weights, ...averaged]) : o.weights;
+
   let evalSeconds = 0;
   const evaluate = async (step: number) => {
     if (!o.evaluate) return;
     const e0 = performance.now();
     const at = { step, final: step === o.steps || stopped };
-    const point = { step, accuracy: await o.evaluate(o.weights, at), sparsity: sparsity() };
+    const point = { step, accuracy: await o.evaluate(current(), at), sparsity: sparsity() };
     evals.push(point);
     evalSeconds += (performance.now() - e0) / 1000;
     o.onEval?.(point);
@@ -318,6 +338,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
     }
     if (masks) { for (const [name, mask] of masks) applyMask(o.weights.get(name)!, mask); }
+    if (o.ema !== undefined) {
+      averaged ??= new Map([...grads.keys()].map((n) => [n, Float32Array.from(o.weights.get(n)!)]));
+      const d = Math.min(o.ema, (1 + t) / (10 + t));
+      for (const [name, avg] of averaged) {
+        const w = o.weights.get(name)!;
+        for (let i = 0; i < w.length; i++) avg[i] = d * avg[i] + (1 - d) * w[i];
+        const mask = masks?.get(name);
+        if (mask) applyMask(avg, mask);
+      }
+    }
 
     o.onStep?.({
       step: t,
@@ -337,6 +367,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (t === o.steps || stopped || (every > 0 && t % every === 0)) await evaluate(t);
     if (stopped) break;
   }
+  if (averaged) { for (const [name, avg] of averaged) o.weights.get(name)!.set(avg); }
   return {
     steps: taken,
     stoppedEarly: stopped,

@@ -123,6 +123,49 @@ Deno.test("masked fine-tuning keeps the pruned entries exactly zero", async () =
   assert.ok(accuracy(weights) > 0.85);
 });
 
+Deno.test("a moving average of the weights: evaluated and returned, masked zeros kept", async () => {
+  const weights = fresh();
+  const w = weights.get("dense.weight")!;
+  for (const i of [0, 5, 9]) w[i] = 0;
+  const decay = 0.9;
+  const snapshots: Float32Array[] = [];
+  const evaluated: Float32Array[] = [];
+  const r = await train({
+    ...base,
+    steps: 40,
+    weights,
+    batches: new Batches(examples, 32, 2),
+    objective: { kind: "masked" },
+    ema: decay,
+    evalEvery: 20,
+    evaluate: (ws) => {
+      evaluated.push(Float32Array.from(ws.get("dense.weight")!));
+      return accuracy(ws);
+    },
+    onStep: () => snapshots.push(Float32Array.from(w)),
+  });
+  // the average by its formula, from the weights after each step
+  const avg = new Float32Array(w.length);
+  snapshots.forEach((s, k) => {
+    const t = k + 1;
+    if (t === 1) return avg.set(s); // the average starts at the weights after the first step
+    const d = Math.min(decay, (1 + t) / (10 + t));
+    for (let i = 0; i < avg.length; i++) avg[i] = d * avg[i] + (1 - d) * s[i];
+  });
+  assert.equal(r.evals.length, 2);
+  let worst = 0;
+  for (let i = 0; i < w.length; i++) {
+    worst = Math.max(worst, Math.abs(w[i] - avg[i]), Math.abs(evaluated[1][i] - avg[i]));
+  }
+  assert.ok(worst < 1e-5, `returned and evaluated weights are the average: off by ${worst}`);
+  assert.ok(snapshots[39].some((x, i) => Math.abs(x - w[i]) > 1e-4), "the average is not the last iterate");
+  for (const i of [0, 5, 9]) assert.equal(Math.abs(w[i]), 0);
+  await assert.rejects(
+    train({ ...base, weights: fresh(), batches: new Batches(examples, 8, 0), ema: 1 }),
+    /decay must be in \(0, 1\)/,
+  );
+});
+
 Deno.test("group lasso zeroes exactly the 1x4 blocks of the noise features", async () => {
   const weights = fresh();
   const penalties: number[] = [];
