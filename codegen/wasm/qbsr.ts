@@ -8,10 +8,10 @@
 import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import {
   activationOf,
-  dequantStore,
   dotInto,
   end,
   EPI,
+  epilogue,
   type EpilogueAt,
   it,
   pa,
@@ -103,13 +103,12 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
           br_if("b", i32.lt_u(local.get(pb), local.get(pbend))),
         ),
       ]),
-      Array.from(
-        { length: rows },
-        (_, row) =>
-          Array.from(
-            { length: V },
-            (_, v) => lanes(v) > 0 && dequantStore(at, accsOf(row, v), row, v, lanes(v)),
-          ),
+      epilogue(
+        at,
+        Array.from({ length: rows * V }, (_, i) => {
+          const row = Math.floor(i / V), v = i % V;
+          return { acc: accsOf(row, v), row, v, lanes: lanes(v) };
+        }),
       ),
     ];
   };

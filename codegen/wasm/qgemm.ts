@@ -9,10 +9,10 @@
 import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import {
   activationOf,
-  dequantStore,
   dotInto,
   end,
   EPI,
+  epilogue,
   type EpilogueAt,
   it,
   k,
@@ -105,13 +105,12 @@ export function qgemmKernel(spec: QGemmSpec, target: KernelTarget): WasmKernel {
         local.set(pb, i32.add(local.get(pb), i32.const(16 * unroll))),
         br_if("k", i32.lt_u(local.get(pa), local.get(kend))),
       ),
-      Array.from(
-        { length: rows },
-        (_, row) =>
-          Array.from(
-            { length: vecs },
-            (_, v) => dequantStore(at, accsOf(row, v), row, v, v === vecs - 1 ? lanes : 4),
-          ),
+      epilogue(
+        at,
+        Array.from({ length: rows * vecs }, (_, i) => {
+          const row = Math.floor(i / vecs), v = i % vecs;
+          return { acc: accsOf(row, v), row, v, lanes: v === vecs - 1 ? lanes : 4 };
+        }),
       ),
     ];
   };
