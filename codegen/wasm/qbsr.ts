@@ -8,6 +8,8 @@
 import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import {
   activationOf,
+  byDotForm,
+  type DotForm,
   dotInto,
   end,
   EPI,
@@ -45,6 +47,8 @@ export interface QBsrSpec {
   ldc: number;
   bias: boolean;
   activation: QActivation;
+  /** How the relaxed-SIMD dot step is written (qtile.ts); `probe` by default. */
+  dot?: DotForm;
 }
 
 /** Rows per tile of the block-sparse kernel: 8 accumulators (and the block row's weights) in registers. */
@@ -59,7 +63,7 @@ function qbsrRows(R: number, target: KernelTarget): number {
  * (`packQBsr`'s), the epilogue block (`blockRows · R` channels per part), y; then tid, nt.
  */
 export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
-  const { M, N, ldq, blockRows, ldc, activation } = spec;
+  const { M, N, ldq, blockRows, ldc, activation, dot = "probe" } = spec;
   const [R, C] = spec.block;
   if (R % 4 !== 0 || C % 4 !== 0 || blockRows !== Math.ceil(N / R) || ldc < N) {
     throw new Error(`qbsrKernel: bad spec ${JSON.stringify(spec)}`);
@@ -75,7 +79,7 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
     local.i32,
   );
 
-  const tileCode = (rows: number, lastBlockRow: boolean): Code => {
+  const tileCode = (form: "fused" | "split", rows: number, lastBlockRow: boolean): Code => {
     const block: Code = Array.from({ length: C / 4 }, (_, c) => [
       Array.from(
         { length: V },
@@ -83,7 +87,7 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
       ),
       Array.from({ length: rows }, (_, row) => [
         local.set(xs, v128.load32_splat(local.get(pa), { offset: row * ldq + 4 * c })),
-        Array.from({ length: V }, (_, v) => dotInto(target, accsOf(row, v), wv[v], xs)),
+        Array.from({ length: V }, (_, v) => dotInto(target, form, accsOf(row, v), wv[v], xs)),
       ]),
     ]);
     const at: EpilogueAt = { Np, bias: spec.bias, activate, ldc, tmp: xs };
@@ -113,15 +117,13 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
     ];
   };
   const rowTail = M % MR;
-  const byRows = (last: boolean): Code =>
-    rowTail === 0 ? tileCode(MR, last) : tiles === 1 ? tileCode(rowTail, last) : if_(
+  const byRows = (form: "fused" | "split", last: boolean): Code =>
+    rowTail === 0 ? tileCode(form, MR, last) : tiles === 1 ? tileCode(form, rowTail, last) : if_(
       i32.eq(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(tiles - 1)),
-      tileCode(rowTail, last),
-      tileCode(MR, last),
+      tileCode(form, rowTail, last),
+      tileCode(form, MR, last),
     );
-  const body: Code = [
-    activate?.setup,
-    threadRange(blockRows * tiles, start, end),
+  const tilesLoop = (form: "fused" | "split"): Code =>
     forRange(it, start, end, "tiles", [
       // Block row br = it / tiles (in r), first row row0 = (it % tiles) · MR.
       local.set(r, i32.div_u(local.get(it), i32.const(tiles))),
@@ -145,17 +147,21 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
           i32.add(i32.mul(local.get(row0), i32.const(ldc * 4)), i32.mul(local.get(r), i32.const(R * 4))),
         ),
       ),
-      N % R === 0 || blockRows === 1 ? byRows(N % R !== 0) : if_(
+      N % R === 0 || blockRows === 1 ? byRows(form, N % R !== 0) : if_(
         i32.eq(local.get(r), i32.const(blockRows - 1)),
-        byRows(true),
-        byRows(false),
+        byRows(form, true),
+        byRows(form, false),
       ),
-    ]),
+    ]);
+  const body: Code = [
+    activate?.setup,
+    threadRange(blockRows * tiles, start, end),
+    byDotForm(target, dot, tilesLoop),
   ];
   return kernel({
     name: `qbsr_m${M}_n${N}_ldq${ldq}_b${R}x${C}_ldc${ldc}${spec.bias ? "_bias" : ""}${
       activate ? `_${activation}` : ""
-    }_${target.relaxedSimd ? "rdot" : "dot16"}`,
+    }_${target.relaxedSimd ? `rdot${dot === "probe" ? "" : `_${dot}`}` : "dot16"}`,
     params: [XQ, SCALES, W, IDX, EPI, Y],
     comment: `y[${M}, ${N}] = dequant(xq · wᵀ), w int8 BSR in ${R}x${C} blocks` +
       `${spec.bias ? " + bias" : ""}${activate ? `, ${activation}` : ""}; tiles of ${MR} rows`,

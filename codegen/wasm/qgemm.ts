@@ -9,6 +9,8 @@
 import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import {
   activationOf,
+  byDotForm,
+  type DotForm,
   dotInto,
   end,
   EPI,
@@ -47,6 +49,8 @@ export interface QGemmSpec {
   bias: boolean;
   /** Applied last. */
   activation: QActivation;
+  /** How the relaxed-SIMD dot step is written (qtile.ts); `probe` by default. */
+  dot?: DotForm;
 }
 
 /** Tile shape per target: rows x vecs groups of 4 channels (8 accumulators either way). */
@@ -59,7 +63,7 @@ function tileOf(target: KernelTarget): { rows: number; vecs: number } {
  * (`Np` i32 corrections, `Np` f32 weight scales, then with a bias `Np` f32 biases), y; then tid, nt.
  */
 export function qgemmKernel(spec: QGemmSpec, target: KernelTarget): WasmKernel {
-  const { M, N, Np, Kp, ldc, activation } = spec;
+  const { M, N, Np, Kp, ldc, activation, dot = "probe" } = spec;
   if (Np !== Math.ceil(N / 4) * 4 || Kp % 4 !== 0 || Kp < 4 || ldc < N) {
     throw new Error(`qgemmKernel: bad spec ${JSON.stringify(spec)}`);
   }
@@ -75,7 +79,7 @@ export function qgemmKernel(spec: QGemmSpec, target: KernelTarget): WasmKernel {
   const accsOf = (row: number, v: number) => acc.slice((row * NV + v) * halves, (row * NV + v + 1) * halves);
 
   /** Straight-line code of one tile of `rows` rows and `vecs` groups; the last group stores `lanes` lanes. */
-  const tileCode = (rows: number, vecs: number, lanes: number): Code => {
+  const tileCode = (form: "fused" | "split", rows: number, vecs: number, lanes: number): Code => {
     const kStep = (j: number): Code => [
       Array.from(
         { length: vecs },
@@ -83,7 +87,7 @@ export function qgemmKernel(spec: QGemmSpec, target: KernelTarget): WasmKernel {
       ),
       Array.from({ length: rows }, (_, row) => [
         local.set(xs, v128.load32_splat(local.get(pa), { offset: row * Kp + 4 * j })),
-        Array.from({ length: vecs }, (_, v) => dotInto(target, accsOf(row, v), wv[v], xs)),
+        Array.from({ length: vecs }, (_, v) => dotInto(target, form, accsOf(row, v), wv[v], xs)),
       ]),
     ];
     const at: EpilogueAt = { Np, bias: spec.bias, activate, ldc, tmp: xs };
@@ -118,16 +122,17 @@ export function qgemmKernel(spec: QGemmSpec, target: KernelTarget): WasmKernel {
   // Tile `it`: channel panel it / tiles, row tile it % tiles. The last panel may have fewer groups
   // (and a last group of fewer than 4 channels), the last row tile fewer rows.
   const rowTail = M % MR, groupTail = G % NV, laneTail = N % 4 || 4;
-  const byRows = (vecs: number, lanes: number): Code =>
-    rowTail === 0 ? tileCode(MR, vecs, lanes) : tiles === 1 ? tileCode(rowTail, vecs, lanes) : if_(
-      i32.eq(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(tiles - 1)),
-      tileCode(rowTail, vecs, lanes),
-      tileCode(MR, vecs, lanes),
-    );
-  const lastPanel = byRows(groupTail || NV, laneTail);
-  const body: Code = [
-    activate?.setup,
-    threadRange(panels * tiles, start, end),
+  const byRows = (form: "fused" | "split", vecs: number, lanes: number): Code =>
+    rowTail === 0
+      ? tileCode(form, MR, vecs, lanes)
+      : tiles === 1
+      ? tileCode(form, rowTail, vecs, lanes)
+      : if_(
+        i32.eq(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(tiles - 1)),
+        tileCode(form, rowTail, vecs, lanes),
+        tileCode(form, MR, vecs, lanes),
+      );
+  const tilesLoop = (form: "fused" | "split"): Code =>
     forRange(it, start, end, "tiles", [
       // Row r0 = (it % tiles) · MR; group g0 = (it / tiles) · NV.
       local.set(r, i32.mul(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(MR))),
@@ -144,17 +149,21 @@ export function qgemmKernel(spec: QGemmSpec, target: KernelTarget): WasmKernel {
           i32.add(i32.mul(local.get(r), i32.const(ldc * 4)), i32.shl(local.get(k), i32.const(4))),
         ),
       ),
-      panels === 1 ? lastPanel : if_(
+      panels === 1 ? byRows(form, groupTail || NV, laneTail) : if_(
         i32.eq(i32.div_u(local.get(it), i32.const(tiles)), i32.const(panels - 1)),
-        lastPanel,
-        byRows(NV, 4),
+        byRows(form, groupTail || NV, laneTail),
+        byRows(form, NV, 4),
       ),
-    ]),
+    ]);
+  const body: Code = [
+    activate?.setup,
+    threadRange(panels * tiles, start, end),
+    byDotForm(target, dot, tilesLoop),
   ];
   return kernel({
     name: `qgemm_m${M}_n${N}_kp${Kp}_ldc${ldc}${spec.bias ? "_bias" : ""}${
       activate ? `_${activation}` : ""
-    }_${target.relaxedSimd ? "rdot" : "dot16"}`,
+    }_${target.relaxedSimd ? `rdot${dot === "probe" ? "" : `_${dot}`}` : "dot16"}`,
     params: [XQ, SCALES, W, EPI, Y],
     comment: `y[${M}, ${N}] = dequant(xq · wᵀ) over ${Kp} int8 inputs` +
       `${spec.bias ? " + bias" : ""}${activate ? `, ${activation}` : ""}; tiles ${MR}x${4 * NV}`,

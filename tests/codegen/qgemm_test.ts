@@ -1,8 +1,10 @@
 /**
- * The int8 kernels (codegen/wasm/quantize_rows.ts, qgemm.ts, qbsr.ts; weights packed by codegen/qpack.ts) on both targets
- * and 1-3 threads against the reference interpreter's `qdense` (per-row scales, round half to even,
- * clamping, integer sums and the f32 epilogue, ir/ops/qdense.ts). Every result must be bit-identical;
- * ragged M, N and K, zero rows and static scales included. Memory around y stays untouched.
+ * The int8 kernels (codegen/wasm/quantize_rows.ts, qgemm.ts, qbsr.ts; weights packed by
+ * codegen/qpack.ts) on both targets (with relaxed SIMD, each dot form of qtile.ts, forced, and the
+ * probed default) and 1-3 threads against the reference interpreter's `qdense` (per-row scales,
+ * round half to even, clamping, integer sums and the f32 epilogue, ir/ops/qdense.ts). Every result
+ * must be bit-identical; ragged M, N and K, zero rows and static scales included. Memory around y
+ * stays untouched.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +15,7 @@ import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
 import { qbsrKernel } from "../../codegen/wasm/qbsr.ts";
 import { qgemmKernel } from "../../codegen/wasm/qgemm.ts";
 import { quantizeRowsKernel } from "../../codegen/wasm/quantize_rows.ts";
+import type { DotForm } from "../../codegen/wasm/qtile.ts";
 import { packQBsr, packQWeight, roundUp4 } from "../../codegen/qpack.ts";
 
 /** The oracle: the `qdense` op of the reference interpreter. */
@@ -38,6 +41,9 @@ function reference(
   return y.data as Float32Array;
 }
 
+/** Targets and dot forms (qtile.ts): with relaxed SIMD each form, forced, and the probed default. */
+const VARIANTS: [boolean, DotForm][] = [[true, "probe"], [true, "fused"], [true, "split"], [false, "probe"]];
+
 const CASES: { M: number; N: number; K: number; bias: boolean; actMax?: number; actScale?: number }[] = [
   { M: 1, N: 4, K: 4, bias: true },
   { M: 5, N: 10, K: 7, bias: true },
@@ -49,9 +55,9 @@ const CASES: { M: number; N: number; K: number; bias: boolean; actMax?: number; 
 ];
 
 for (const c of CASES) {
-  for (const relaxedSimd of [true, false]) {
+  for (const [relaxedSimd, dot] of VARIANTS) {
     const actMax = c.actMax ?? 63, actScale = c.actScale ?? 0;
-    Deno.test(`qgemm ${c.M}x${c.N}x${c.K}${c.bias ? " bias" : ""} act_max ${actMax}${actScale ? ` static ${actScale}` : ""} (${relaxedSimd ? "relaxed" : "plain"} SIMD)`, async () => {
+    Deno.test(`qgemm ${c.M}x${c.N}x${c.K}${c.bias ? " bias" : ""} act_max ${actMax}${actScale ? ` static ${actScale}` : ""} (${relaxedSimd ? `relaxed SIMD, ${dot} dot` : "plain SIMD"})`, async () => {
       const { M, N, K } = c;
       const next = rng(M * 1000 + N * 10 + K);
       const x = Float32Array.from({ length: M * K }, () => (next() * 4 - 2) * (next() < 0.1 ? 20 : 1));
@@ -66,7 +72,7 @@ for (const c of CASES) {
       assert.equal(Kp, roundUp4(K));
       const target = { relaxedSimd };
       const qk = quantizeRowsKernel({ M, K, Kp, actMax, actScale }, target);
-      const gk = qgemmKernel({ M, N, Np, Kp, ldc: N + 3, bias: c.bias, activation: "none" }, target);
+      const gk = qgemmKernel({ M, N, Np, Kp, ldc: N + 3, bias: c.bias, activation: "none", dot }, target);
       const h = await KernelHarness.create([qk, gk], WASM_HELPERS);
       const epilogue = new Int32Array(3 * Np);
       epilogue.set(packed.correction);
@@ -113,9 +119,9 @@ const BSR_CASES: {
 ];
 
 for (const c of BSR_CASES) {
-  for (const relaxedSimd of [true, false]) {
+  for (const [relaxedSimd, dot] of VARIANTS) {
     const [R, C] = c.block;
-    Deno.test(`qbsr ${c.M}x${c.N}x${c.K} ${R}x${C} blocks at density ${c.density} (${relaxedSimd ? "relaxed" : "plain"} SIMD)`, async () => {
+    Deno.test(`qbsr ${c.M}x${c.N}x${c.K} ${R}x${C} blocks at density ${c.density} (${relaxedSimd ? `relaxed SIMD, ${dot} dot` : "plain SIMD"})`, async () => {
       const { M, N, K } = c;
       const next = rng(M * 7 + N * 3 + K + R);
       const blockRows = Math.ceil(N / R), blockCols = Math.ceil(K / C);
@@ -154,6 +160,7 @@ for (const c of BSR_CASES) {
         ldc: N + 1,
         bias: c.bias,
         activation: "none",
+        dot,
       }, target);
       const h = await KernelHarness.create([qk, bk], WASM_HELPERS);
       const { Np } = packed;
