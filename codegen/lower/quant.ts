@@ -10,7 +10,7 @@ import type { Op, Value } from "../../ir/module.ts";
 import { numel } from "../../ir/types.ts";
 import { BsrTensor } from "../../ir/tensor.ts";
 import { packQBsr, packQWeight } from "../qpack.ts";
-import { qbsrKernel } from "../wasm/qbsr.ts";
+import { qbsrKernel, qbsrPanel } from "../wasm/qbsr.ts";
 import { qgemmKernel, type QGemmSpec } from "../wasm/qgemm.ts";
 import { quantizeRowsKernel } from "../wasm/quantize_rows.ts";
 import { attrsOf, CodegenError, type LowerContext, type RuntimeBuffer } from "./context.ts";
@@ -88,21 +88,23 @@ export function lowerQDense(op: Op, ctx: LowerContext): void {
       },
     );
   const activation = attrs.string("activation") as QGemmSpec["activation"];
-  const quantize = (ldq: number, Kp: number) => {
+  const quantize = (ldq: number, Kp: number, panel?: number) => {
     // qdense ops reading the same x with the same layout and scales (attention's query, key and
     // value projections) share one quantization: its temporaries live until the last of them.
     const done = quantizedOf(ctx);
-    const key = `${ldq} ${Kp} ${actMax} ${actScale}`;
+    const key = `${ldq} ${Kp} ${panel ?? 1} ${actMax} ${actScale}`;
     const cached = done.get(x)?.get(key);
     if (cached) return cached;
-    const xq = ctx.temp(Math.ceil((M * ldq) / 4) * 4);
+    // In panels, whole ones: the kernels read the last one's rows past M (and store nothing of them).
+    const rows = panel ? Math.ceil(M / panel) * panel : M;
+    const xq = ctx.temp(Math.ceil((rows * ldq) / 4) * 4);
     const rowScales = ctx.temp(M * 4);
     if (!done.has(x)) done.set(x, new Map());
     done.get(x)!.set(key, { xq, rowScales });
     ctx.emit({
       op,
       ops: ["qdense (quantize)"],
-      wasm: (t) => quantizeRowsKernel({ M, K, Kp, ldq, actMax, actScale }, t),
+      wasm: (t) => quantizeRowsKernel({ M, K, Kp, ldq, panel, actMax, actScale }, t),
       args: [ctx.operand(op, x), { buffer: xq }, { buffer: rowScales }],
       flops: 0,
     });
@@ -115,7 +117,7 @@ export function lowerQDense(op: Op, ctx: LowerContext): void {
     const weight = ctx.constant(`qbsr:${wq.name}`, `${wq.ref} (int8 BSR, 4x4 sub-blocks)`, () => packed.data);
     const index = ctx.constant(`qbsr-index:${wq.name}`, `${wq.ref} (index)`, () => packed.index);
     const ldq = Math.ceil(K / block[1]) * block[1];
-    const { xq, rowScales } = quantize(ldq, Math.ceil(K / 4) * 4);
+    const { xq, rowScales } = quantize(ldq, Math.ceil(K / 4) * 4, qbsrPanel(block));
     const spec = {
       M,
       N,

@@ -2,10 +2,12 @@
  * The int8 block-sparse product of `qdense` over an int8 BSR weight whose blocks are made of 4x4
  * ones (`packQBsr`'s layout, codegen/qpack.ts), after the row quantizer
  * (codegen/wasm/quantize_rows.ts), with the int8 GEMM's dot step and epilogue
- * (codegen/wasm/qtile.ts).
+ * (codegen/wasm/qtile.ts). Blocks of 4 rows go to codegen/wasm/qbsr_lanes.ts, which wants the
+ * activations in panels ({@link qbsrPanel}).
  */
 
 import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
+import { QBSR_PANEL, qbsrLanesKernel } from "./qbsr_lanes.ts";
 import {
   activationOf,
   byDotForm,
@@ -51,6 +53,15 @@ export interface QBsrSpec {
   dot?: DotForm;
 }
 
+/**
+ * How the activations of a block-sparse product over blocks of `block` must be laid out: in
+ * panels of this many rows (quantize_rows.ts's `panel`) for blocks of 4 rows, which
+ * codegen/wasm/qbsr_lanes.ts runs; else row after row (undefined).
+ */
+export function qbsrPanel(block: readonly number[]): number | undefined {
+  return block[0] === 4 ? QBSR_PANEL : undefined;
+}
+
 /** Rows per tile of the block-sparse kernel: 8 accumulators (and the block row's weights) in registers. */
 function qbsrRows(R: number, target: KernelTarget): number {
   return Math.max(1, Math.floor((target.relaxedSimd ? 8 : 4) / (R / 4)));
@@ -59,7 +70,8 @@ function qbsrRows(R: number, target: KernelTarget): number {
 /**
  * The int8 block-sparse product (`qbsr_dense`): for each block row and tile of rows, every
  * stored block, as R/4 x C/4 sub-blocks of 16 bytes, each one dot (or two) per row with 4
- * activation bytes broadcast. Params (byte addresses): xq, scales, w (`packQBsr`'s data), index
+ * activation bytes broadcast; blocks of 4 rows by qbsr_lanes.ts, with the activations in panels
+ * of {@link qbsrPanel} rows. Params (byte addresses): xq, scales, w (`packQBsr`'s data), index
  * (`packQBsr`'s), the epilogue block (`blockRows · R` channels per part), y; then tid, nt.
  */
 export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
@@ -68,6 +80,7 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
   if (R % 4 !== 0 || C % 4 !== 0 || blockRows !== Math.ceil(N / R) || ldc < N) {
     throw new Error(`qbsrKernel: bad spec ${JSON.stringify(spec)}`);
   }
+  if (qbsrPanel(spec.block)) return qbsrLanesKernel(spec, target);
   const MR = qbsrRows(R, target), V = R / 4, tiles = Math.ceil(M / MR), Np = blockRows * R;
   const activate = activationOf(activation, target);
   const halves = target.relaxedSimd ? 1 : 2;

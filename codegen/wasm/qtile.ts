@@ -131,7 +131,7 @@ const EVEN = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 const ODD = EVEN.map((b) => b + 4);
 
 /** Accumulators of one output vector: one (relaxed SIMD) or two halves (plain SIMD). */
-type Accumulators = readonly Local<"v128">[];
+export type Accumulators = readonly Local<"v128">[];
 
 /**
  * How the relaxed-SIMD dot step is written. `fused`: one `i32x4.relaxed_dot_i8x16_i7x16_add_s`,
@@ -218,7 +218,7 @@ export function byDotForm(
 }
 
 /** The four channels' integer sums of `acc` (plain SIMD: the pairs dot_i16x8_s left, added). */
-function sumOf(acc: Accumulators): V128 {
+export function sumOf(acc: Accumulators): V128 {
   if (acc.length === 1) return local.get(acc[0]);
   return i32x4.add(
     i8x16.shuffle(EVEN, local.get(acc[0]), local.get(acc[1])),

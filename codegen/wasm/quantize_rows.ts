@@ -42,6 +42,14 @@ export interface QuantizeRowsSpec {
   Kp: number;
   /** Bytes between quantized rows (>= Kp; Kp by default): a block-sparse product reads whole block columns. */
   ldq?: number;
+  /**
+   * Rows per panel, when the bytes are laid out in panels (absent: row after row). Panel p holds
+   * rows p·P .. p·P + P - 1 in `P · ldq` bytes, the 4 bytes of input group g (inputs 4g .. 4g + 3)
+   * of its row i at `g · 4P + 4i`: the P rows' bytes of a group side by side, which
+   * codegen/wasm/qbsr_lanes.ts reads as vectors of 4 rows. The buffer holds whole panels; the
+   * rows of the last one past M are left as they are.
+   */
+  panel?: number;
   /** The largest quantized magnitude, 1 to 63. */
   actMax: number;
   /** The static scale, or 0 for each row's own. */
@@ -51,7 +59,16 @@ export interface QuantizeRowsSpec {
 const [X, XQ, SCALES] = ["x", "xq", "scales"].map(local.i32);
 const [start, end, r, k, kend, px, pq] = ["start", "end", "r", "k", "kend", "px", "pq"].map(local.i32);
 const [amax, s] = ["amax", "s"].map(local.f32);
-const [vmax, vs, vlo, vhi, vround, vbits, vabs] = ["vmax", "vs", "vlo", "vhi", "vround", "vbits", "vabs"]
+const [vmax, vq, vs, vlo, vhi, vround, vbits, vabs] = [
+  "vmax",
+  "vq",
+  "vs",
+  "vlo",
+  "vhi",
+  "vround",
+  "vbits",
+  "vabs",
+]
   .map(local.v128);
 
 /** `i32x4.max_s` (lane-wise signed maximum), which wat.ts does not have. */
@@ -101,6 +118,11 @@ export function quantizeRowsKernel(spec: QuantizeRowsSpec, _target: KernelTarget
     throw new Error(`quantizeRowsKernel: bad spec ${JSON.stringify(spec)}`);
   }
   const k16 = Math.floor(K / 16), k4 = Math.floor(K / 4), tail = K % 4;
+  // Bytes from one input group of a row to the next: 4 in a row, 4P in a panel.
+  const P = spec.panel, group = P ? 4 * P : 4;
+  if (P !== undefined && !(Number.isInteger(P) && P >= 1)) {
+    throw new Error(`quantizeRowsKernel: bad panel ${P}`);
+  }
   const f32Load = (at: number) => f32.load(local.get(px), { offset: at * 4 });
   // a = max |x| over the row, as the max of the bit patterns with the sign cleared: for floats
   // >= 0 they order as the values do, and a NaN's lie above inf. One integer max a vector (a
@@ -152,7 +174,18 @@ export function quantizeRowsKernel(spec: QuantizeRowsSpec, _target: KernelTarget
     threadRange(M, start, end),
     forRange(r, start, end, "rows", [
       local.set(px, i32.add(local.get(X), i32.mul(local.get(r), i32.const(K * 4)))),
-      local.set(pq, i32.add(local.get(XQ), i32.mul(local.get(r), i32.const(ldq)))),
+      local.set(
+        pq,
+        i32.add(
+          local.get(XQ),
+          P
+            ? i32.add(
+              i32.mul(i32.div_u(local.get(r), i32.const(P)), i32.const(P * ldq)),
+              i32.shl(i32.rem_u(local.get(r), i32.const(P)), i32.const(2)),
+            )
+            : i32.mul(local.get(r), i32.const(ldq)),
+        ),
+      ),
       scan,
       scale,
       f32.store(i32.add(local.get(SCALES), i32.shl(local.get(r), i32.const(2))), local.get(s)),
@@ -162,21 +195,27 @@ export function quantizeRowsKernel(spec: QuantizeRowsSpec, _target: KernelTarget
         local.set(kend, i32.add(local.get(px), i32.const(k16 * 64))),
         loop(
           "q16",
-          v128.store(
-            local.get(pq),
+          local.set(
+            vq,
             i8x16.narrow_i16x8_s(
               i16x8.narrow_i32x4_s(quantize4(vec(0)), quantize4(vec(1))),
               i16x8.narrow_i32x4_s(quantize4(vec(2)), quantize4(vec(3))),
             ),
           ),
+          P
+            ? Array.from(
+              { length: 4 },
+              (_, j) => v128.store32_lane(j, local.get(pq), local.get(vq), { offset: j * group }),
+            )
+            : v128.store(local.get(pq), local.get(vq)),
           local.set(px, i32.add(local.get(px), i32.const(64))),
-          local.set(pq, i32.add(local.get(pq), i32.const(16))),
+          local.set(pq, i32.add(local.get(pq), i32.const(4 * group))),
           br_if("q16", i32.lt_u(local.get(px), local.get(kend))),
         ),
       ],
       Array.from(
         { length: k4 - 4 * k16 },
-        (_, j) => v128.store32_lane(0, local.get(pq), bytes4(quantize4(vec(j))), { offset: 4 * j }),
+        (_, j) => v128.store32_lane(0, local.get(pq), bytes4(quantize4(vec(j))), { offset: group * j }),
       ),
       tail > 0 && v128.store32_lane(
         0,
@@ -187,17 +226,18 @@ export function quantizeRowsKernel(spec: QuantizeRowsSpec, _target: KernelTarget
             f32x4.const(0),
           ),
         )),
-        { offset: 4 * (k4 - 4 * k16) },
+        { offset: group * (k4 - 4 * k16) },
       ),
     ]),
   ];
   const kind = actScale > 0 ? `static${String(actScale).replace(/[.+-]/g, "p")}` : "dynamic";
   return kernel({
-    name: `quantize_rows_${M}x${K}${ldq !== Kp ? `_ldq${ldq}` : ""}_a${actMax}_${kind}`,
+    name: `quantize_rows_${M}x${K}${ldq !== Kp ? `_ldq${ldq}` : ""}${P ? `_p${P}` : ""}_a${actMax}_${kind}`,
     params: [X, XQ, SCALES],
     comment:
-      `${M} rows of ${K} f32 to ${Kp} offset int8 bytes each (|q| <= ${actMax}), scale per row: ${kind}`,
-    locals: [start, end, r, k, kend, px, pq, amax, s, vmax, vs, vlo, vhi, vround, vbits, vabs],
+      `${M} rows of ${K} f32 to ${Kp} offset int8 bytes each (|q| <= ${actMax}), scale per row: ${kind}` +
+      (P ? `; panels of ${P} rows` : ""),
+    locals: [start, end, r, k, kend, px, pq, amax, s, vmax, vq, vs, vlo, vhi, vround, vbits, vabs],
     body,
   });
 }

@@ -20,7 +20,7 @@ import {
   type WasmKernel,
 } from "../../codegen/wasm/kernel.ts";
 import { call, i32, local, v128 } from "../../codegen/wasm/wat.ts";
-import { qbsrKernel } from "../../codegen/wasm/qbsr.ts";
+import { qbsrKernel, qbsrPanel } from "../../codegen/wasm/qbsr.ts";
 import { qgemmKernel } from "../../codegen/wasm/qgemm.ts";
 import type { QActivation } from "../../codegen/wasm/qtile.ts";
 import { quantizeRowsKernel } from "../../codegen/wasm/quantize_rows.ts";
@@ -104,13 +104,14 @@ async function runKernels(
     weight = packed.data;
     product = qgemmKernel({ M, N, Np, Kp, ldc: N, bias: true, activation }, target);
   }
-  const quantizer = quantizeRowsKernel({ M, K, Kp, ldq, actMax: 63, actScale }, target);
+  const panel = p.block && qbsrPanel(p.block), rows = panel ? Math.ceil(M / panel) * panel : M;
+  const quantizer = quantizeRowsKernel({ M, K, Kp, ldq, panel, actMax: 63, actScale }, target);
   const h = await KernelHarness.create([quantizer, product], WASM_HELPERS);
   const epilogue = new Int32Array(3 * Np);
   epilogue.set(correction);
   new Float32Array(epilogue.buffer, Np * 4, N).set(p.ws);
   new Float32Array(epilogue.buffer, 2 * Np * 4, N).set(p.bias);
-  const ax = h.put(x), scales = h.alloc(M), axq = h.alloc(Math.ceil((M * ldq) / 4) + 1);
+  const ax = h.put(x), scales = h.alloc(M), axq = h.alloc(Math.ceil((rows * ldq) / 4) + 1);
   const aw = h.put(weight), ae = h.put(epilogue), ay = h.alloc(M * N);
   h.run(quantizer.name, [ax, axq, scales], nt);
   const ai = index ? [h.put(index)] : [];

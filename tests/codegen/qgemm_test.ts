@@ -12,7 +12,7 @@ import { KernelHarness } from "./wasm_harness.ts";
 import { oracle, rng } from "./kernel_runner.ts";
 import { t } from "../ops/helpers.ts";
 import { WASM_HELPERS } from "../../codegen/wasm/math.ts";
-import { qbsrKernel } from "../../codegen/wasm/qbsr.ts";
+import { qbsrKernel, qbsrPanel } from "../../codegen/wasm/qbsr.ts";
 import { qgemmKernel } from "../../codegen/wasm/qgemm.ts";
 import { quantizeRowsKernel } from "../../codegen/wasm/quantize_rows.ts";
 import type { DotForm } from "../../codegen/wasm/qtile.ts";
@@ -150,7 +150,9 @@ for (const c of BSR_CASES) {
       const packed = packQBsr(blocks, Int32Array.from(indptr), Int32Array.from(indices), [N, K], [R, C]);
       const ldq = blockCols * C, Kp = roundUp4(K);
       const target = { relaxedSimd };
-      const qk = quantizeRowsKernel({ M, K, Kp, ldq, actMax: 63, actScale: 0 }, target);
+      // Blocks of 4 rows want the activations in panels (whole ones: the kernel reads past M).
+      const panel = qbsrPanel([R, C]), rows = panel ? Math.ceil(M / panel) * panel : M;
+      const qk = quantizeRowsKernel({ M, K, Kp, ldq, panel, actMax: 63, actScale: 0 }, target);
       const bk = qbsrKernel({
         M,
         N,
@@ -170,7 +172,7 @@ for (const c of BSR_CASES) {
       if (bias) new Float32Array(epilogue.buffer, 2 * Np * 4, N).set(bias);
       for (const nt of [1, 2, 3]) {
         h.reset();
-        const ax = h.put(x), scales = h.alloc(M), axq = h.alloc(Math.ceil((M * ldq) / 4) + 1);
+        const ax = h.put(x), scales = h.alloc(M), axq = h.alloc(Math.ceil((rows * ldq) / 4) + 1);
         const aw = h.put(packed.data.length ? packed.data : new Int32Array(1)), ai = h.put(packed.index);
         const ae = h.put(epilogue), ay = h.alloc(M * (N + 1));
         h.run(qk.name, [ax, axq, scales], nt);
