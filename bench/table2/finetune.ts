@@ -135,6 +135,7 @@ export async function runFinetune(s: Setting, l: Loaded, job: Job, pruned: Prune
     );
   }
   const checkpoint = join(s.artifacts, `${id}-finetuned-checkpoint`);
+  const started = performance.now();
   const trained = await trainSst2({
     model: s.model,
     weights: startWeights,
@@ -155,7 +156,10 @@ export async function runFinetune(s: Setting, l: Loaded, job: Job, pruned: Prune
     freezeEmbeddings: true,
     onStep: (r) => {
       if (r.step % 100 === 0 || r.step === r.steps) {
-        console.error(`${name}: step ${r.step}/${r.steps}, loss ${r.loss.toFixed(4)}`);
+        const seconds = (performance.now() - started) / 1000;
+        console.error(
+          `${name}: step ${r.step}/${r.steps}, loss ${r.loss.toFixed(4)}, ${seconds.toFixed(0)} s`,
+        );
       }
     },
   });
