@@ -152,7 +152,9 @@ export async function table2Bench(args: string[]): Promise<void> {
     for (const m of ftMethods) {
       if (!["magnitude", "reconstruct"].includes(m) || !methods.includes(m)) {
         throw new Error(
-          `--finetune-methods: '${m}' is not a pruning method of this run (${methods.join(", ")})`,
+          `--finetune-methods: '${m}' is not a pruning method of this run (${
+            methods.filter((x) => x !== "dense").join(", ") || "none"
+          })`,
         );
       }
     }
