@@ -301,10 +301,20 @@ function emitPow(e: Emitter, x: Local<"v128">, y: Local<"v128">): V128 {
   return v128.bitselect(gy, gr, f32x4.ne(gy, gy));
 }
 
-/** e^x of `x` (evaluated once), in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
-export function expInline(x: V128, prefix: string, target: KernelTarget): Inline {
+/**
+ * e^x of `x` (evaluated once), in locals named `${prefix}…`, with FMA on the relaxed-SIMD target.
+ * `range` says which clamps x may need (as for the helpers' e^x: `low` below -87.34, `high` above
+ * 88.37); a caller whose x never crosses one (softmax's z - max <= 0) drops it, with the same
+ * results, NaN included.
+ */
+export function expInline(
+  x: V128,
+  prefix: string,
+  target: KernelTarget,
+  range = { low: true, high: true },
+): Inline {
   const e = new Emitter(prefix, target);
-  return e.done(emitExp(e, x));
+  return e.done(emitExp(e, x, range));
 }
 
 /** erf of `x` (evaluated once), in locals named `${prefix}…`, with FMA on the relaxed-SIMD target. */
