@@ -4,6 +4,7 @@ import type { Op, Value } from "../../ir/module.ts";
 import { numel } from "../../ir/types.ts";
 import { type ElementwiseExpr, elementwiseKernel } from "../wasm/elementwise.ts";
 import { attrsOf, CodegenError, type LowerContext } from "./context.ts";
+import { ELEMENTWISE } from "./fusion.ts";
 
 type ExprOp = Exclude<ElementwiseExpr, { input: number } | { constant: number }>["op"];
 
@@ -50,7 +51,7 @@ export function lowerElementwise(op: Op, ctx: LowerContext): void {
   const ops: string[] = [];
   const exprOf = (v: Value): ElementwiseExpr => {
     const p = v.definingOp;
-    if (p && ctx.fused.has(p)) return node(p);
+    if (p && ctx.fused.has(p) && ELEMENTWISE.has(p.name)) return node(p);
     const t = ctx.knownValue(v);
     if (t && numel(t.shape) === 1) return { constant: t.data[0] };
     if (!inputs.includes(v)) inputs.push(v);

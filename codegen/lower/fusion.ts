@@ -6,11 +6,15 @@
  *   shape, joins that op's fused chain, up to {@link MAX_FUSED_OPS} ops per kernel.
  * - A `mul` by a compile-time scalar (or a `div` by one) whose one use is a `softmax` becomes the
  *   softmax's scale.
+ * - A `transpose` keeping the last axis, feeding a batched `batch_matmul` (only there) or being
+ *   the only user of one's result, becomes that product's strided addressing (matmul.ts:
+ *   `transposedOperand`, `transposedResult`): attention's head splits and merge cost no copy.
  */
 
 import type { Op, Value } from "../../ir/module.ts";
 import { numel, sameShape } from "../../ir/types.ts";
 import type { LowerContext } from "./context.ts";
+import { transposedOperand, transposedResult } from "./matmul.ts";
 
 /** Element-wise f32 ops a fused chain can hold. */
 export const ELEMENTWISE = new Set([
@@ -76,5 +80,14 @@ export function planFusion(ctx: LowerContext, body: readonly Op[]): void {
       ctx.fused.add(op);
       if (chain) fusedInto.set(user, (fusedInto.get(user) ?? 0) + tree);
     }
+  }
+  for (const op of body) {
+    if (op.name !== "batch_matmul" || ctx.knownValue(op.result)) continue;
+    for (const i of [0, 1] as const) {
+      const t = transposedOperand(ctx, op, i)?.transpose;
+      if (t) ctx.fused.add(t);
+    }
+    const t = transposedResult(ctx, op)?.transpose;
+    if (t) ctx.fused.add(t);
   }
 }

@@ -19,7 +19,7 @@ export function lowerSoftmax(op: Op, ctx: LowerContext): void {
   let scale = 1;
   const ops = ["softmax"];
   const producer = x.definingOp;
-  if (producer && ctx.fused.has(producer)) {
+  if (producer && ctx.fused.has(producer) && scalarFactor(ctx, producer)) {
     const factor = scalarFactor(ctx, producer)!;
     scale = factor.scale;
     x = factor.x;
