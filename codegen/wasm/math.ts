@@ -13,8 +13,11 @@
  *   e^88.37 ≈ 2.4e38, never inf; NaN stays NaN.
  * - `erf_f32x4`: absolute error < 1.2e-7; erf(±0) = ±0, odd, exactly ±1 beyond |x| = 4.
  * - `tanh_f32x4`: absolute error < 1e-7 (relative < 1.2e-7 below |x| = 1); ±1 far out.
- * - `gelu_f32x4`, `gelu_tanh_f32x4`: absolute error < 6e-7 on [-10, 10] (about one f32 ulp of
- *   the result), relative error < 3.5e-6 on [-5.5, 10]; finite for any finite input.
+ * - `gelu_f32x4`: absolute error < 3e-7 on [-10, 10], relative error < 2e-6 on [-5.5, 10] (one
+ *   branch, max(x, 0) + c·Φ(c) with c = -|x|; 2.4e-7 and 1.7e-6 measured on a grid of 400,001
+ *   points); finite for any finite input, NaN at -inf as 0.5·x·(1 + erf(x/√2)) is.
+ * - `gelu_tanh_f32x4`: absolute error < 6e-7 on [-10, 10] (about one f32 ulp of the result),
+ *   relative error < 3.5e-6 on [-5.5, 10]; finite for any finite input.
  * - `log_f32x4`: relative error < 2e-7 for normal positive x; -inf at ±0 (and subnormals),
  *   NaN below 0, inf at inf.
  * - `pow_f32x4` (params `$x`, `$y`): e^(y·ln|x|) with `Math.pow`'s signs and special cases for
@@ -210,16 +213,62 @@ function emitTanh(e: Emitter, x: V128): V128 {
   return v128.bitselect(f32x4.mul(local.get(v), local.get(small)), local.get(big), isSmall);
 }
 
+// gelu (erf form) as x·Φ(x) = max(x, 0) + c·Φ(c) with c = -|x| (Φ the normal CDF, Φ(x) =
+// 1 - Φ(-x)), and Φ(c) = e^(G(c) - c²/2) for c in [-5.5, 0]: G, ln Φ(c) + c²/2, fitted by
+// weighted least squares in u = c + 2.75 (absolute error 1.8e-8; 3.2e-7 evaluated in f32), e^y by
+// Cephes's range reduction and a degree-6 polynomial fitted on |r| <= ln2/2 (relative error
+// 1.9e-9). Below c = -5.5, c·Φ(c) > -1.1e-7 is taken as 0. One branch, no selects: about 34
+// vector instructions where erf's two branches took about 44.
+const GELU_T = 5.5;
+const GELU_G = [
+  -1.906909689457063e-9,
+  -1.1937952332762049e-8,
+  -1.1136387045822966e-8,
+  1.571116660815404e-7,
+  1.8960840637329535e-6,
+  1.777696792747864e-5,
+  0.00013768390824995963,
+  0.0009453287643155534,
+  0.006109460345333503,
+  0.03952762633173889,
+  0.3017735112364485,
+  -2.034661415123503,
+];
+const GELU_EXP = [
+  0.0013836850903242914,
+  0.008374810151087618,
+  0.04166822503069217,
+  0.16666420238179178,
+  0.49999992084397943,
+  1.0000000363078847,
+  1.0000000005537069,
+];
+
 /**
- * Emits gelu (erf form), 0.5·x·(1 + erf(x/√2)), of the local `x`. Below x/√2 = -1 it takes
- * 1 + erf(z) as erfc(|z|) directly, so negative inputs keep their relative precision.
+ * Emits gelu (erf form), 0.5·x·(1 + erf(x/√2)) = x·Φ(x), of the local `x`, as max(x, 0) + c·Φ(c)
+ * with c = -|x|: Φ(c) <= 1/2 is computed with its relative precision, so negative inputs keep
+ * theirs, and positive ones lose nothing to the cancellation x - |x|·Φ(-|x|) (Φ(-|x|) <= 1/2).
  */
 function emitGelu(e: Emitter, x: Local<"v128">): V128 {
-  const p = emitErfParts(e, f32x4.mul(local.get(x), f32x4.const(Math.SQRT1_2)));
-  e.comment("1 + erf(z): 1 + small for |z| <= 1, 2 - erfc(z) above, erfc(-z) below");
-  const big = v128.bitselect(f32x4.sub(f32x4.const(2), p.erfc), p.erfc, f32x4.gt(p.x, f32x4.const(0)));
-  const h = v128.bitselect(f32x4.add(f32x4.const(1), p.small), big, p.isSmall);
-  return f32x4.mul(f32x4.mul(local.get(x), f32x4.const(0.5)), h);
+  const [s, c, u, g, y, n, nf, r, q] = ["s", "c", "u", "g", "y", "n", "nf", "r", "q"].map((l) => e.local(l));
+  e.comment("c = -|x|, clamped at -5.5 (pmax with c first keeps a NaN)");
+  e.set(s, v128.or(local.get(x), f32x4.const(-0)));
+  e.set(c, f32x4.pmax(local.get(s), f32x4.const(-GELU_T)));
+  e.comment("y = ln Φ(c) = G(c) - c²/2");
+  e.set(u, f32x4.add(local.get(c), f32x4.const(GELU_T / 2)));
+  e.horner(g, local.get(u), GELU_G);
+  e.set(y, e.madd(f32x4.mul(local.get(c), f32x4.const(-0.5)), local.get(c), local.get(g)));
+  e.comment("Φ(c) = e^y: y = n·ln2 + r, 2^n from bits; 0 where c was clamped");
+  e.set(n, e.madd(local.get(y), f32x4.const(Math.LOG2E), f32x4.const(ROUND_MAGIC)));
+  e.set(nf, f32x4.sub(local.get(n), f32x4.const(ROUND_MAGIC)));
+  e.set(r, e.madd(local.get(nf), f32x4.const(-LN2_C1), local.get(y)));
+  e.set(r, e.madd(local.get(nf), f32x4.const(-LN2_C2), local.get(r)));
+  e.horner(q, local.get(r), GELU_EXP);
+  const pow2 = i32x4.shl(i32x4.add(local.get(n), i32x4.const(127)), i32.const(23));
+  e.set(q, v128.andnot(f32x4.mul(local.get(q), pow2), f32x4.lt(local.get(s), f32x4.const(-GELU_T))));
+  e.comment("x·Φ(x) = max(x, 0) + c·Φ(c); max(x, 0) as x - min(x, 0), which keeps -inf's NaN");
+  const relu = f32x4.sub(local.get(x), f32x4.pmin(local.get(x), f32x4.const(0)));
+  return e.madd(local.get(c), local.get(q), relu);
 }
 
 /**

@@ -147,6 +147,24 @@ export const MATH_CASES: readonly MathCase[] = [
     },
   ]),
   {
+    helper: "gelu",
+    claim: "absolute error < 3e-7 on [-10, 10]",
+    x: grid((x) => x >= -10 && x <= 10),
+    expect: { abs: 3e-7 },
+  },
+  {
+    helper: "gelu",
+    claim: "relative error < 2e-6 on [-5.5, 10]",
+    x: grid((x) => x >= -5.5 && x <= 10),
+    expect: { rel: 2e-6 },
+  },
+  {
+    helper: "gelu",
+    claim: "NaN at -inf, inf at inf (as 0.5·x·(1 + erf(x/√2)) in f64)",
+    x: Float32Array.from([-Infinity, Infinity]),
+    expect: { exactly: (x) => (x < 0 ? NaN : Infinity) },
+  },
+  {
     helper: "log",
     claim: "relative error < 2e-7 on normal x",
     x: grid((x) => x > 1e-30 && Number.isFinite(x) && Math.abs(Math.log(x)) > 1e-3),
