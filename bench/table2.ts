@@ -41,7 +41,8 @@
  * `reconstruct`; or `magnitude`) at `--finetune-sparsities` (default all the run's): masked
  * fine-tuning through the library (train/sst2.ts `trainSst2`: objective `masked`, compiled training
  * steps on `--finetune-threads` threads per worker (default 1), distillation from the dense model at
- * `--finetune-temperature` (2) with `--finetune-alpha` (0.5) of the labels' loss, word embeddings
+ * `--finetune-temperature` (2) with `--finetune-alpha` (0.5) of the labels' loss, a moving average of
+ * the weights with decay `--finetune-ema` (0.99; 0 = none) evaluated and kept, word embeddings
  * frozen, batch 32 at `--seq`) from the configuration's pruned weights for `--finetune-steps` (600)
  * at `--finetune-lr` (8e-5) after `--finetune-warmup` (60) steps, on `--finetune-train-rows` (40000)
  * seeded train rows (`--finetune-seed`, 0). The checkpoint it writes
@@ -121,6 +122,7 @@ export async function table2Bench(args: string[]): Promise<void> {
       "finetune-temperature": { type: "string", default: "2" },
       "finetune-alpha": { type: "string", default: "0.5" },
       "finetune-threads": { type: "string", default: "1" },
+      "finetune-ema": { type: "string", default: "0.99" },
       out: { type: "string", default: "out/bench" },
     },
   });
@@ -179,7 +181,11 @@ export async function table2Bench(args: string[]): Promise<void> {
       temperature: positive("finetune-temperature", values["finetune-temperature"]),
       alpha: Number(values["finetune-alpha"]),
       threads: int("finetune-threads", values["finetune-threads"], 1)!,
+      ema: values["finetune-ema"] === "0" ? undefined : Number(values["finetune-ema"]),
     };
+    if (finetune.ema !== undefined && !(finetune.ema > 0 && finetune.ema < 1)) {
+      throw new Error(`--finetune-ema must be in (0, 1), or 0 for none; got '${values["finetune-ema"]}'`);
+    }
     if (!(finetune.alpha >= 0 && finetune.alpha <= 1)) {
       throw new Error(`--finetune-alpha must be in [0, 1], got '${values["finetune-alpha"]}'`);
     }

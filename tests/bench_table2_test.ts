@@ -368,6 +368,7 @@ Deno.test({
         temperature: 2,
         alpha: 0.5,
         threads: 1,
+        ema: 0.99,
       });
       assert.deepEqual(json.results.map((x) => x.method), ["magnitude", "dense"]);
       assert.equal(json.results[1].finetuned, undefined);

@@ -43,6 +43,8 @@ export interface FinetuneSetting {
   /** Distillation temperature and the weight of the labels' cross-entropy. */
   readonly temperature: number;
   readonly alpha: number;
+  /** Decay of the moving average of the weights that is evaluated and kept (`TrainOptions.ema`), if any. */
+  readonly ema?: number;
   /** Threads of the compiled training steps and evaluations, in each worker. */
   readonly threads: number;
 }
@@ -153,6 +155,7 @@ export async function runFinetune(s: Setting, l: Loaded, job: Job, pruned: Prune
     compiled: true,
     threads: ft.threads,
     distill: { temperature: ft.temperature, alpha: ft.alpha },
+    ema: ft.ema,
     freezeEmbeddings: true,
     onStep: (r) => {
       if (r.step % 100 === 0 || r.step === r.steps) {

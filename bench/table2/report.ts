@@ -135,7 +135,9 @@ function finetuneTable(results: JobResult[], s: Setting, threads: number): strin
     `lr ${ft.lr.toExponential()} after ${ft.warmup} warmup step${
       ft.warmup === 1 ? "" : "s"
     }, distilled from the dense model (T=${ft.temperature}, ` +
-    `α=${ft.alpha}), word embeddings frozen, compiled training steps on ${ft.threads} thread${
+    `α=${ft.alpha}), ${
+      ft.ema === undefined ? "" : `a moving average of the weights (decay ${ft.ema}) evaluated and kept, `
+    }word embeddings frozen, compiled training steps on ${ft.threads} thread${
       ft.threads > 1 ? "s" : ""
     } per worker; then compiled, checked and timed like the one-shot artifacts. The trainer's accuracy is its own ` +
     `evaluation at the end of training, on the same dev rows (compiled forward, each row at its length bucket).`,
