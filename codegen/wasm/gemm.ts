@@ -13,6 +13,7 @@
  */
 
 import { PACK_WIDTH } from "../pack.ts";
+import { interleave } from "./hoist.ts";
 import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
 import { type Activation, activationOf } from "./qtile.ts";
 import type { Code, I32, Instr, Local, V128 } from "./wat.ts";
@@ -389,7 +390,7 @@ class GemmWriter {
         const snippets = group.map((_, slot) => act.apply(slot));
         return [
           group.map((o, slot) => local.set(act.inputs[slot], result(o.c, o.v))),
-          snippets[0].code.map((_, i) => snippets.map((s) => s.code[i])),
+          interleave(snippets),
           group.map((o, slot) => store(lanes(o.v), o.offset, local.get(pc), snippets[slot].result)),
         ];
       });

@@ -55,7 +55,7 @@ export class ConstantPool {
  * The statements of `snippets` (made by the same generator, so statement i of each is the same
  * instruction on its own locals) interleaved: statement 0 of each, then statement 1 of each, ...
  */
-export function interleave(snippets: readonly Inline[]): Instr[] {
+export function interleave(snippets: readonly Pick<Inline, "code">[]): Instr[] {
   const length = snippets[0]?.code.length ?? 0;
   if (snippets.some((s) => s.code.length !== length)) {
     throw new Error("interleave: snippets of different lengths");

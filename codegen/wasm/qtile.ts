@@ -13,6 +13,7 @@
  * activation.
  */
 
+import { ConstantPool, interleave } from "./hoist.ts";
 import { geluInline, geluTanhInline, type Inline, tanhInline } from "./math.ts";
 import type { KernelTarget } from "./kernel.ts";
 import {
@@ -26,7 +27,7 @@ import {
   i32x4,
   i8x16,
   if_,
-  Instr,
+  type Instr,
   type Local,
   local,
   type V128,
@@ -100,30 +101,17 @@ export function activationOf(
         return tanhInline(local.get(x), prefix, target);
     }
   };
-  const constants = new Map<string, Local<"v128">>();
-  const hoist = (text: string) =>
-    text.replace(/\(v128\.const [^()]*\)/g, (c) => {
-      if (!constants.has(c)) constants.set(c, local.v128(`act_c${constants.size}`));
-      return `(local.get $${constants.get(c)!.name})`;
-    });
+  const pool = new ConstantPool("act_c");
   const apply = (slot: number) => {
     const s = snippet(slot);
-    return {
-      code: s.code.map((i) => new Instr(i.lines.map(hoist))),
-      result: new Expr("v128", hoist(s.result.text)),
-    };
+    return { code: pool.code(s.code) as Instr[], result: pool.expr(s.result) };
   };
   // Every slot's locals; applying each once also collects the constants.
   const slotLocals = inputs.flatMap((_, slot) => {
     apply(slot);
     return snippet(slot).locals;
   });
-  return {
-    apply,
-    inputs,
-    locals: [...inputs, ...slotLocals, ...constants.values()],
-    setup: [...constants].map(([c, l]) => local.set(l, new Expr("v128", c))),
-  };
+  return { apply, inputs, locals: [...inputs, ...slotLocals, ...pool.locals], setup: pool.setup };
 }
 
 /** Byte lanes of i32 lanes [0, 2] of a then b, and [1, 3]: to add the pairs dot_i16x8_s leaves. */
@@ -286,7 +274,7 @@ export function epilogue(e: EpilogueAt, outputs: readonly TileOutput[]): Code {
     const snippets = group.map((_, slot) => act.apply(slot));
     return [
       group.map((o, slot) => local.set(act.inputs[slot], dequantized(e, o))),
-      snippets[0].code.map((_, i) => snippets.map((s) => s.code[i])),
+      interleave(snippets),
       group.map((o, slot) => store(e, o, snippets[slot].result)),
     ];
   });
