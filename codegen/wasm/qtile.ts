@@ -18,7 +18,6 @@ import { geluInline, geluTanhInline, type Inline, tanhInline } from "./math.ts";
 import type { KernelTarget } from "./kernel.ts";
 import {
   type Code,
-  Expr,
   f32,
   f32x4,
   i16x8,
@@ -146,14 +145,13 @@ export function saturatingDot(): I32 {
     i8x16.splat_const(-1),
     i32x4.const(0),
   );
-  return i32.eq(new Expr("i32", `(i32x4.extract_lane 0 ${dot})`), i32.const(2 * 32767));
+  return i32.eq(i32x4.extract_lane(0, dot), i32.const(2 * 32767));
 }
 
 /** `i16x8.relaxed_dot_i8x16_i7x16_s`: i16 lane i is a[2i]·b[2i] + a[2i+1]·b[2i+1], exact when b's lanes are in [0, 127]. */
-const relaxedDotI16 = (a: V128, b: V128): V128 =>
-  new Expr("v128", `(i16x8.relaxed_dot_i8x16_i7x16_s ${a} ${b})`);
+const relaxedDotI16 = i16x8.relaxed_dot_i8x16_i7x16_s;
 /** `i32x4.extadd_pairwise_i16x8_s`: i32 lane i is a[2i] + a[2i+1] of i16 lanes. */
-const extaddPairwise = (a: V128): V128 => new Expr("v128", `(i32x4.extadd_pairwise_i16x8_s ${a})`);
+const extaddPairwise = i32x4.extadd_pairwise_i16x8_s;
 
 /**
  * `acc += w · xs` over 16 int8 lanes (4 channels x 4 inputs), exactly, on `target`; with relaxed

@@ -18,7 +18,6 @@ import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } fro
 import {
   br_if,
   type Code,
-  Expr,
   f32,
   f32x4,
   i16x8,
@@ -71,8 +70,8 @@ const [vmax, vq, vs, vlo, vhi, vround, vbits, vabs] = [
 ]
   .map(local.v128);
 
-/** `i32x4.max_s` (lane-wise signed maximum), which wat.ts does not have. */
-const i32x4MaxS = (a: V128, b: V128): V128 => new Expr("v128", `(i32x4.max_s ${a} ${b})`);
+/** `i32x4.max_s` (lane-wise signed maximum). */
+const i32x4MaxS = i32x4.max_s;
 
 /** Byte lanes moving i32 lanes [2, 3, 0, 1], then [1, 0, 3, 2]: the steps of a horizontal reduction. */
 const SWAP_HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];

@@ -292,6 +292,12 @@ export const i32x4 = {
   shl: v128Shift("i32x4.shl"),
   shr_u: v128Shift("i32x4.shr_u"),
   shr_s: v128Shift("i32x4.shr_s"),
+  /** Lane-wise signed maximum. */
+  max_s: v128Binary("i32x4.max_s"),
+  /** Lane `lane` (0-3) as an i32. */
+  extract_lane: (lane: number, v: V128): I32 => op("i32", "i32x4.extract_lane", lane, v),
+  /** Lane i: `a[2i] + a[2i+1]` of i16 lanes, exact. */
+  extadd_pairwise_i16x8_s: v128Unary("i32x4.extadd_pairwise_i16x8_s"),
   trunc_sat_f32x4_s: v128Unary("i32x4.trunc_sat_f32x4_s"),
   /** Lane i: `a[2i]·b[2i] + a[2i+1]·b[2i+1]` of i16 lanes, exact. */
   dot_i16x8_s: v128Binary("i32x4.dot_i16x8_s"),
@@ -311,6 +317,12 @@ export const i16x8 = {
   extend_high_i8x16_s: v128Unary("i16x8.extend_high_i8x16_s"),
   /** The i32 lanes of a, then of b, saturated to i16. */
   narrow_i32x4_s: v128Binary("i16x8.narrow_i32x4_s"),
+  /**
+   * Lane i: `a[2i]·b[2i] + a[2i+1]·b[2i+1]` of i8 lanes, exact when every lane of `b` is in
+   * [0, 127] (else the engine may read b's lanes as signed or unsigned, and may saturate the sum
+   * to i16): relaxed SIMD.
+   */
+  relaxed_dot_i8x16_i7x16_s: v128Binary("i16x8.relaxed_dot_i8x16_i7x16_s"),
 };
 
 /** i8x16 instructions. */
