@@ -43,8 +43,8 @@
  * steps on `--finetune-threads` threads per worker (default 1), distillation from the dense model at
  * `--finetune-temperature` (2) with `--finetune-alpha` (0.5) of the labels' loss, a moving average of
  * the weights with decay `--finetune-ema` (0.99; 0 = none) evaluated and kept, word embeddings
- * frozen, batch 32 at `--seq`) from the configuration's pruned weights for `--finetune-steps` (600)
- * at `--finetune-lr` (8e-5) after `--finetune-warmup` (60) steps, on `--finetune-train-rows` (40000)
+ * frozen, batch 32 at `--seq`) from the configuration's pruned weights for `--finetune-steps` (400)
+ * at `--finetune-lr` (5e-5) after `--finetune-warmup` (40) steps, on `--finetune-train-rows` (40000)
  * seeded train rows (`--finetune-seed`, 0). The checkpoint it writes
  * (`<configuration>-finetuned-checkpoint/`) must keep exactly the pruned zeros (checked entry by
  * entry), and is compiled into
@@ -115,7 +115,7 @@ export async function table2Bench(args: string[]): Promise<void> {
       "finetune-methods": { type: "string", default: "reconstruct" },
       "finetune-sparsities": { type: "string" },
       "finetune-steps": { type: "string" },
-      "finetune-lr": { type: "string", default: "8e-5" },
+      "finetune-lr": { type: "string", default: "5e-5" },
       "finetune-warmup": { type: "string" },
       "finetune-seed": { type: "string", default: "0" },
       "finetune-train-rows": { type: "string" },
@@ -168,13 +168,13 @@ export async function table2Bench(args: string[]): Promise<void> {
       }
     }
     // --quick fine-tunes a handful of steps on a few hundred rows, unless told otherwise.
-    const steps = int("finetune-steps", values["finetune-steps"], 1) ?? (quick ? 4 : 600);
+    const steps = int("finetune-steps", values["finetune-steps"], 1) ?? (quick ? 4 : 400);
     finetune = {
       methods: ftMethods,
       sparsities: ftSparsities,
       steps,
       lr: positive("finetune-lr", values["finetune-lr"]),
-      warmup: int("finetune-warmup", values["finetune-warmup"], 0) ?? (quick ? 1 : 60),
+      warmup: int("finetune-warmup", values["finetune-warmup"], 0) ?? (quick ? 1 : 40),
       batch: 32,
       seed: int("finetune-seed", values["finetune-seed"], 0)!,
       trainRows: int("finetune-train-rows", values["finetune-train-rows"], 1) ?? (quick ? 256 : 40000),

@@ -360,7 +360,7 @@ Deno.test({
         methods: ["magnitude"],
         sparsities: [0.8],
         steps: 2,
-        lr: 8e-5,
+        lr: 5e-5,
         warmup: 1,
         batch: 32,
         seed: 0,
