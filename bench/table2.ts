@@ -2,7 +2,7 @@
  * `deno task bench table2 [--quick] [--limit N] [--calibration N] [--workers N] [--seq N]
  * [--threads 1,2] [--repeat N] [--interpreter] [--int8 [--int8-methods LIST]]
  * [--finetune [--finetune-methods LIST] [--finetune-sparsities LIST] [--finetune-steps N] ...] [--out DIR]
- * [--results FILE | --no-results] [--from-json FILE]`: the paper's Table 2, accuracy beside
+ * [--results FILE | --no-results] [--from-json FILE [--retime]]`: the paper's Table 2, accuracy beside
  * sparsity, and the co-design view, accuracy against latency. SST-2 dev accuracy of sst2-bert-mini
  * dense and with every encoder dense weight pruned to 50% / 80% in blocks 1x1, 1x4, 1x32, 32x1, 4x4
  * and 16x16, by two one-shot methods without retraining:
@@ -64,7 +64,9 @@
  * A full run (no `--quick`, `--limit` or subset) also rewrites the generated `table2` section of
  * docs/results.md (`--results FILE` elsewhere or for any run, `--no-results` not at all) and writes
  * `table2.svg` beside it. `--from-json out/bench/table2.json` renders all of that again from an
- * earlier run's JSON without measuring anything.
+ * earlier run's JSON without measuring anything; with `--retime` it first times that run's
+ * artifacts again (at `--threads`, `--repeat` rounds; each checked against the interpreter first),
+ * e.g. when something else ran during the run's timing.
  *
  * The parts live in bench/table2/: a configuration's pruning, build and evaluation (job.ts; the
  * compiling and measuring of an artifact, artifact.ts; the fine-tuning, finetune.ts), the worker
@@ -105,6 +107,7 @@ export async function table2Bench(args: string[]): Promise<void> {
       results: { type: "string" },
       "no-results": { type: "boolean" },
       "from-json": { type: "string" },
+      retime: { type: "boolean" },
       blocks: { type: "string" },
       sparsities: { type: "string" },
       methods: { type: "string", default: "dense,magnitude,reconstruct" },
@@ -216,6 +219,7 @@ export async function table2Bench(args: string[]): Promise<void> {
   const nWorkers = Math.max(1, Math.min(int("workers", values.workers, 1)!, jobs.length));
 
   let results: JobResult[], seconds: number, date: string;
+  if (values.retime && !values["from-json"]) throw new Error("--retime needs --from-json");
   if (values["from-json"]) {
     // Re-render from an earlier run: its setting, results and date, nothing measured again.
     const old = JSON.parse(await Deno.readTextFile(values["from-json"]));
@@ -230,7 +234,17 @@ export async function table2Bench(args: string[]): Promise<void> {
     });
     blocks.splice(0, blocks.length, ...old.setting.blocks);
     sparsities.splice(0, sparsities.length, ...old.setting.sparsities);
-    threadCounts.splice(0, threadCounts.length, ...old.setting.threads);
+    if (values.retime) {
+      // Time the run's artifacts again (checked against the interpreter first, as a run does);
+      // accuracies and everything built stay the run's.
+      const t0 = performance.now();
+      await timeArtifacts(results, setting, threadCounts, repeat);
+      console.error(
+        `(re-timed the artifacts of ${values["from-json"]} in ${
+          ((performance.now() - t0) / 1000).toFixed(0)
+        } s)`,
+      );
+    } else threadCounts.splice(0, threadCounts.length, ...old.setting.threads);
   } else {
     const t0 = performance.now();
     results = await measure(setting, jobs, nWorkers);

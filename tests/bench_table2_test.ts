@@ -239,6 +239,25 @@ Deno.test({
       assert.equal(r2.code, 0, r2.stderr);
       assert.equal(await Deno.readTextFile(join(again, "table2.md")), md);
       assert.equal(await Deno.readTextFile(join(again, "table2.svg")), svg);
+      // --retime times the same artifacts again (here 2 rounds): same accuracies, new latencies.
+      const retimed = join(out, "retimed");
+      const rt = await runTask(
+        "bench",
+        "table2",
+        "--from-json",
+        join(out, "table2.json"),
+        "--retime",
+        "--repeat",
+        "2",
+        "--out",
+        retimed,
+        "--no-results",
+      );
+      assert.equal(rt.code, 0, rt.stderr);
+      const rj = JSON.parse(await Deno.readTextFile(join(retimed, "table2.json"))) as { results: Result[] };
+      assert.deepEqual(rj.results.map((x) => x.accuracy), json.results.map((x) => x.accuracy));
+      for (const x of rj.results) assert.ok(x.latency["1"].n === 2 && x.latency["1"].median > 0, x.method);
+      assert.equal((await runTask("bench", "table2", "--retime", "--no-results")).code === 0, false);
       const stripped = JSON.parse(await Deno.readTextFile(join(out, "table2.json")));
       delete stripped.setting.int8Methods;
       for (const x of stripped.results) delete x.int8;
