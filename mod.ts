@@ -175,7 +175,12 @@ export {
   type GradValues,
   runGrad,
 } from "./ir/autodiff.ts";
-export { type CrossEntropyOptions, withCrossEntropyLoss } from "./ir/loss.ts";
+export {
+  type CrossEntropyOptions,
+  type DistillationOptions,
+  withCrossEntropyLoss,
+  withDistillationLoss,
+} from "./ir/loss.ts";
 export { type ParamsInfo, weightsAsParams, type WeightsAsParamsOptions } from "./ir/params.ts";
 export type { GradEmitter, GradRule } from "./ir/registry.ts";
 export { gradPass } from "./passes/grad.ts";
@@ -396,9 +401,12 @@ export {
 export {
   type BertGradOptions,
   bertLossAndGrads,
+  type Distillation,
   evaluateAccuracy,
+  interpretedTeacher,
   loadBert,
   predict as predictBert,
+  type Teacher,
   type TrainableBert,
   trainedWeights,
 } from "./train/bert.ts";
@@ -406,5 +414,9 @@ export {
   compiledBertLossAndGrads,
   type CompiledGradOptions,
   type CompiledLossAndGrads,
+  type CompiledPredict,
+  compiledPredict,
+  type CompiledTeacher,
+  compiledTeacher,
 } from "./train/compiled.ts";
 export { type Sst2TrainOptions, type Sst2TrainResult, trainSst2 } from "./train/sst2.ts";
