@@ -10,6 +10,7 @@ import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } fro
 import { QBSR_PANEL, qbsrLanesKernel } from "./qbsr_lanes.ts";
 import {
   activationOf,
+  blockRowPointers,
   byDotForm,
   type DotForm,
   dotInto,
@@ -17,18 +18,25 @@ import {
   EPI,
   epilogue,
   type EpilogueAt,
+  IDX,
   it,
+  j,
+  jend,
   pa,
   pb,
+  pbend,
+  pj,
   ps,
   pw,
   py,
   type QActivation,
   r,
+  row0,
   SCALES,
   start,
   W,
   XQ,
+  xrow,
   Y,
 } from "./qtile.ts";
 import { block as block_, br_if, type Code, i32, i32x4, if_, local, loop, v128 } from "./wat.ts";
@@ -88,9 +96,6 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
   const accsOf = (row: number, v: number) => acc.slice((row * V + v) * halves, (row * V + v + 1) * halves);
   const wv = Array.from({ length: V }, (_, i) => local.v128(`w${i}`));
   const xs = local.v128("xs");
-  const [j, jend, row0, xrow, IDX, pj, pbend] = ["j", "jend", "row0", "xrow", "index", "pj", "pbend"].map(
-    local.i32,
-  );
 
   const tileCode = (form: "fused" | "split", rows: number, lastBlockRow: boolean): Code => {
     const block: Code = Array.from({ length: C / 4 }, (_, c) => [
@@ -143,23 +148,7 @@ export function qbsrKernel(spec: QBsrSpec, target: KernelTarget): WasmKernel {
       local.set(row0, i32.mul(i32.rem_u(local.get(it), i32.const(tiles)), i32.const(MR))),
       local.set(xrow, i32.add(local.get(XQ), i32.mul(local.get(row0), i32.const(ldq)))),
       // The block row's blocks j .. jend - 1: their bytes from pb to pbend, their index entries from pj.
-      local.set(j, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))))),
-      local.set(jend, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))), { offset: 4 })),
-      local.set(pb, i32.add(local.get(W), i32.mul(local.get(j), i32.const(R * C)))),
-      local.set(pbend, i32.add(local.get(W), i32.mul(local.get(jend), i32.const(R * C)))),
-      local.set(
-        pj,
-        i32.add(local.get(IDX), i32.shl(i32.add(local.get(j), i32.const(blockRows + 1)), i32.const(2))),
-      ),
-      local.set(ps, i32.add(local.get(SCALES), i32.shl(local.get(row0), i32.const(2)))),
-      local.set(pw, i32.add(local.get(EPI), i32.mul(local.get(r), i32.const(R * 4)))),
-      local.set(
-        py,
-        i32.add(
-          local.get(Y),
-          i32.add(i32.mul(local.get(row0), i32.const(ldc * 4)), i32.mul(local.get(r), i32.const(R * 4))),
-        ),
-      ),
+      blockRowPointers(R, C, blockRows, ldc),
       N % R === 0 || blockRows === 1 ? byRows(form, N % R !== 0) : if_(
         i32.eq(local.get(r), i32.const(blockRows - 1)),
         byRows(form, true),

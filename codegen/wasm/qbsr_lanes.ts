@@ -13,24 +13,32 @@ import { forRange, kernel, type KernelTarget, threadRange, type WasmKernel } fro
 import type { QBsrSpec } from "./qbsr.ts";
 import {
   activationOf,
+  blockRowPointers,
   byDotForm,
   dotInto,
   end,
   EPI,
   epilogue,
   type EpilogueAt,
+  IDX,
   it,
+  j,
+  jend,
   pa,
   pb,
+  pbend,
+  pj,
   ps,
   pw,
   py,
   r,
+  row0,
   SCALES,
   start,
   sumOf,
   W,
   XQ,
+  xrow,
   Y,
 } from "./qtile.ts";
 import {
@@ -75,9 +83,6 @@ export function qbsrLanesKernel(spec: QBsrSpec, target: KernelTarget): WasmKerne
   const xv = Array.from({ length: groups }, (_, g) => local.v128(`x${g}`));
   const ws = local.v128("ws");
   const t = Array.from({ length: 4 }, (_, i) => local.v128(`t${i}`));
-  const [j, jend, row0, xrow, IDX, pj, pbend] = ["j", "jend", "row0", "xrow", "index", "pj", "pbend"].map(
-    local.i32,
-  );
 
   /** Rows 4g .. 4g + 3 of 4 channels each, from channel sums of 4 rows each: a 4x4 transposition (in place). */
   const transpose = (g: number): Code => {
@@ -162,23 +167,7 @@ export function qbsrLanesKernel(spec: QBsrSpec, target: KernelTarget): WasmKerne
         ),
       ),
       // The block row's blocks j .. jend - 1: their bytes from pb to pbend, their index entries from pj.
-      local.set(j, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))))),
-      local.set(jend, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))), { offset: 4 })),
-      local.set(pb, i32.add(local.get(W), i32.mul(local.get(j), i32.const(R * C)))),
-      local.set(pbend, i32.add(local.get(W), i32.mul(local.get(jend), i32.const(R * C)))),
-      local.set(
-        pj,
-        i32.add(local.get(IDX), i32.shl(i32.add(local.get(j), i32.const(blockRows + 1)), i32.const(2))),
-      ),
-      local.set(ps, i32.add(local.get(SCALES), i32.shl(local.get(row0), i32.const(2)))),
-      local.set(pw, i32.add(local.get(EPI), i32.mul(local.get(r), i32.const(R * 4)))),
-      local.set(
-        py,
-        i32.add(
-          local.get(Y),
-          i32.add(i32.mul(local.get(row0), i32.const(ldc * 4)), i32.mul(local.get(r), i32.const(R * 4))),
-        ),
-      ),
+      blockRowPointers(R, C, blockRows, ldc),
       N % R === 0 || blockRows === 1 ? byRows(form, N % R !== 0) : if_(
         i32.eq(local.get(r), i32.const(blockRows - 1)),
         byRows(form, true),

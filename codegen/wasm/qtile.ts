@@ -56,6 +56,43 @@ export const [start, end, r, k, kend, it, pa, pb, pw, py, ps] = [
   "py",
   "ps",
 ].map(local.i32);
+/**
+ * The block-sparse kernels' i32 locals: the block row's first and past-last block `j`, `jend`, the
+ * index array, `pj` into its column entries, `pbend` past the row's block bytes, the tile's first
+ * row `row0` and its quantized rows `xrow`.
+ */
+export const [j, jend, row0, xrow, IDX, pj, pbend] = ["j", "jend", "row0", "xrow", "index", "pj", "pbend"]
+  .map(
+    local.i32,
+  );
+
+/**
+ * Points the block-sparse kernels at block row `r` of a BSR weight in R x C blocks (`blockRows`
+ * of them, index = row pointers then column entries) for the tile at `row0`: its blocks' bytes
+ * `pb` .. `pbend`, their column entries `pj`, the row scales `ps`, the epilogue block `pw`, and y
+ * (`ldc` elements a row) at `py`.
+ */
+export function blockRowPointers(R: number, C: number, blockRows: number, ldc: number): Code {
+  return [
+    local.set(j, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))))),
+    local.set(jend, i32.load(i32.add(local.get(IDX), i32.shl(local.get(r), i32.const(2))), { offset: 4 })),
+    local.set(pb, i32.add(local.get(W), i32.mul(local.get(j), i32.const(R * C)))),
+    local.set(pbend, i32.add(local.get(W), i32.mul(local.get(jend), i32.const(R * C)))),
+    local.set(
+      pj,
+      i32.add(local.get(IDX), i32.shl(i32.add(local.get(j), i32.const(blockRows + 1)), i32.const(2))),
+    ),
+    local.set(ps, i32.add(local.get(SCALES), i32.shl(local.get(row0), i32.const(2)))),
+    local.set(pw, i32.add(local.get(EPI), i32.mul(local.get(r), i32.const(R * 4)))),
+    local.set(
+      py,
+      i32.add(
+        local.get(Y),
+        i32.add(i32.mul(local.get(row0), i32.const(ldc * 4)), i32.mul(local.get(r), i32.const(R * 4))),
+      ),
+    ),
+  ];
+}
 
 /**
  * Outputs whose activations run interleaved, statement by statement: their dependency chains
