@@ -178,6 +178,7 @@ export {
 export {
   type CrossEntropyOptions,
   type DistillationOptions,
+  type HiddenDistillation,
   withCrossEntropyLoss,
   withDistillationLoss,
 } from "./ir/loss.ts";
@@ -400,6 +401,7 @@ export {
 } from "./train/trainer.ts";
 export {
   type BertGradOptions,
+  bertHiddenStates,
   bertLossAndGrads,
   type Distillation,
   evaluateAccuracy,
@@ -407,8 +409,12 @@ export {
   loadBert,
   predict as predictBert,
   type Teacher,
+  type TeacherOptions,
+  type TeacherOutput,
+  teacherOutput,
   type TrainableBert,
   trainedWeights,
+  withHiddenOutputs,
 } from "./train/bert.ts";
 export {
   compiledBertLossAndGrads,

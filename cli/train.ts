@@ -71,6 +71,9 @@ const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o O
   --ema D                evaluate and write a moving average of the weights, decay D (e.g. 0.998;
                          masked zeros stay zero; not with group-lasso or recipe)
   --distill-alpha A      weight of the labels' cross-entropy, in [0, 1] (default 0.5)
+  --distill-hidden BETA  with --distill, also hidden-state distillation: add BETA x the sum over
+                         the encoder layers' outputs of the mean squared difference from the
+                         teacher's, over real tokens and hidden units
   --time-limit MIN       stop after the step that passes MIN minutes of training (evaluations not
                          counted; the schedule stays the one planned for --steps), then evaluate
                          and write the checkpoint
@@ -119,6 +122,7 @@ main(async () => {
     ema: { type: "string" },
     temperature: { type: "string" },
     "distill-alpha": { type: "string" },
+    "distill-hidden": { type: "string" },
     compiled: { type: "boolean" },
     threads: { type: "string" },
     "time-limit": { type: "string" },
@@ -164,8 +168,13 @@ main(async () => {
     (n) => n >= 0 && n <= 1,
     "a number in [0, 1]",
   );
-  if (!values.distill && (temperature !== undefined || alpha !== undefined)) {
-    throw new UsageError(`--${temperature !== undefined ? "temperature" : "distill-alpha"} needs --distill`);
+  const hidden = number("distill-hidden", values["distill-hidden"], (n) => n >= 0, "a number >= 0");
+  if (!values.distill) {
+    for (
+      const [flag, v] of [["temperature", temperature], ["distill-alpha", alpha], ["distill-hidden", hidden]]
+    ) {
+      if (v !== undefined) throw new UsageError(`--${flag} needs --distill`);
+    }
   }
   let block: BlockShape = [1, 1];
   if (values.block !== undefined) {
@@ -247,7 +256,7 @@ main(async () => {
       evalAtStart: values["eval-at-start"],
       group,
       freezeEmbeddings: values["freeze-embeddings"],
-      distill: values.distill ? { temperature, alpha } : undefined,
+      distill: values.distill ? { temperature, alpha, hidden } : undefined,
       ema,
       compiled: values.compiled,
       threads: threadsFlag(values.threads),

@@ -50,6 +50,31 @@ export interface DistillationOptions extends CrossEntropyOptions {
   readonly alpha?: number;
   /** Name of the teacher's probabilities argument; `soft_targets` by default. */
   readonly softTargets?: string;
+  /** Hidden-state distillation as well (a term added to the loss); none by default. */
+  readonly hidden?: HiddenDistillation;
+}
+
+/**
+ * Hidden-state (intermediate-layer) distillation, a term of {@link withDistillationLoss}: values of
+ * the function, all of one float type `[..., H]` (for a BERT, each encoder layer's output
+ * `[B, L, H]`), pulled toward a teacher's,
+ *
+ *   β · Σ_i Σ_{b,l,h} w_bl · (h_i − t_i)²_blh
+ *
+ * with `t_i` the argument `%<prefix><i>` (the teacher's value, same type) and `w` the argument
+ * `%<weights>` of the same shape with a last dim of 1, broadcast over H. With `w = mask / (N·H)`, N
+ * the real (unmasked) tokens of the batch, the term is β times the sum over the values of their
+ * mean squared difference over real tokens and hidden units.
+ */
+export interface HiddenDistillation {
+  /** Result names of ops of the function (e.g. `l0.ln2`), in order: value i is compared with teacher value i. */
+  readonly values: readonly string[];
+  /** The term's weight β (>= 0). */
+  readonly beta: number;
+  /** Prefix of the teachers' values' argument names; `teacher_hidden_` by default. */
+  readonly prefix?: string;
+  /** Name of the per-position weights argument; `hidden_weights` by default. */
+  readonly weights?: string;
 }
 
 /**
@@ -62,7 +87,9 @@ export interface DistillationOptions extends CrossEntropyOptions {
  * built from plain ops (`mul`, `exp`, `reduce_sum`, `log`, `sub`), so `grad` differentiates it
  * and codegen compiles it like any function. The soft cross-entropy differs from the KL
  * divergence by the teacher's entropy, a constant. `log_softmax` is taken without subtracting the
- * row maximum: exact in f32 while |logits / T| stays below about 80. Returns the new function's name.
+ * row maximum: exact in f32 while |logits / T| stays below about 80. With `options.hidden` the
+ * loss has a third term, hidden-state distillation ({@link HiddenDistillation}), and the function
+ * takes its arguments after the soft targets. Returns the new function's name.
  */
 export function withDistillationLoss(m: Module, fnName: string, options: DistillationOptions = {}): string {
   const where = "withDistillationLoss";
@@ -92,8 +119,69 @@ export function withDistillationLoss(m: Module, fnName: string, options: Distill
   const total = emit("reduce_sum", [weighted], { axes: [0, 1], keepdims: false }, "loss.total").result;
   const kd = emit("mul", [total, scalar(-(1 - alpha) * T * T / B, "loss.kd_scale")], {}, "loss.kd").result;
   const hard = emit("mul", [ce.result, scalar(alpha, "loss.alpha")], {}, "loss.hard").result;
-  const loss = emit("add", [hard, kd], {}, "loss").result;
-  return finish(m, fnName, made, loss, "a distillation loss (withDistillationLoss");
+  if (!options.hidden) {
+    const loss = emit("add", [hard, kd], {}, "loss").result;
+    return finish(m, fnName, made, loss, "a distillation loss (withDistillationLoss");
+  }
+  const logitsTerms = emit("add", [hard, kd], {}, "loss.logits").result;
+  const hidden = hiddenTerm(made, options.hidden, where, scalar);
+  const loss = emit("add", [logitsTerms, hidden], {}, "loss").result;
+  return finish(m, fnName, made, loss, "a distillation loss with hidden states (withDistillationLoss");
+}
+
+/** The hidden-state term β · Σ_i reduce_sum(w · (h_i − t_i)²), its arguments added to `made`. */
+function hiddenTerm(
+  made: LossCopy,
+  h: HiddenDistillation,
+  where: string,
+  scalar: (value: number, name: string) => Value,
+): Value {
+  const { emit, param, lookup } = made;
+  if (!(h.beta >= 0) || !Number.isFinite(h.beta)) {
+    throw new Error(`${where}: beta must be >= 0, got ${h.beta}`);
+  }
+  if (h.values.length === 0) throw new Error(`${where}: hidden distillation needs at least one value`);
+  const students = h.values.map((name) => {
+    const v = lookup(name);
+    if (!v) throw new Error(`${where}: the function has no op result '%${name}'`);
+    return v;
+  });
+  const type = students[0].type;
+  if (type.shape.length < 1 || !isFloat(type.dtype)) {
+    throw new Error(
+      `${where}: hidden value '%${h.values[0]}' must be a float tensor, got ${formatType(type)}`,
+    );
+  }
+  students.forEach((v, i) => {
+    if (formatType(v.type) !== formatType(type)) {
+      throw new Error(
+        `${where}: hidden values must share one type: '%${h.values[i]}' is ${formatType(v.type)}, ` +
+          `'%${h.values[0]}' ${formatType(type)}`,
+      );
+    }
+  });
+  const prefix = h.prefix ?? "teacher_hidden_";
+  const teachers = students.map((v, i) => param(`${prefix}${i}`, structuredClone(v.type)));
+  const weights = param(h.weights ?? "hidden_weights", {
+    shape: [...type.shape.slice(0, -1), 1],
+    dtype: type.dtype,
+  });
+  const axes = type.shape.map((_, i) => i);
+  let total: Value | undefined;
+  students.forEach((v, i) => {
+    const d = emit("sub", [v, teachers[i]], {}, `loss.hidden${i}.diff`);
+    if (i === 0) {
+      d.comments = {
+        leading: [`// loss: hidden-state distillation of ${h.values.length} values, beta = ${h.beta}`],
+        blankLine: true,
+      };
+    }
+    const sq = emit("mul", [d.result, d.result], {}, `loss.hidden${i}.sq`).result;
+    const weighted = emit("mul", [sq, weights], {}, `loss.hidden${i}.weighted`).result;
+    const sum = emit("reduce_sum", [weighted], { axes, keepdims: false }, `loss.hidden${i}.sum`).result;
+    total = total ? emit("add", [total, sum], {}, `loss.hidden.total`).result : sum;
+  });
+  return emit("mul", [total!, scalar(h.beta, "loss.beta")], {}, "loss.hidden").result;
 }
 
 /** A loss function under construction: `fnName`'s arguments and body copied, plus the labels. */
@@ -115,6 +203,8 @@ interface LossCopy {
   ) => Op;
   /** Appends an argument, refusing a name the function already has. */
   readonly param: (name: string, type: TensorType) => Value;
+  /** The copy of the original function's op result named `name`, if any. */
+  readonly lookup: (name: string) => Value | undefined;
 }
 
 function lossCopy(m: Module, fnName: string, options: CrossEntropyOptions, where: string): LossCopy {
@@ -168,7 +258,11 @@ function lossCopy(m: Module, fnName: string, options: CrossEntropyOptions, where
     body.push(made);
     return made;
   };
-  return { name, copy: { params, body }, logits: map.get(logits)!, labels, emit, param };
+  const lookup = (vname: string) => {
+    const op = f.body.find((o) => o.result.name === vname);
+    return op && map.get(op.result);
+  };
+  return { name, copy: { params, body }, logits: map.get(logits)!, labels, emit, param, lookup };
 }
 
 /** Adds the finished loss function after `fnName`, returning `(loss, logits)`; returns its name. */

@@ -152,17 +152,92 @@ export function accuracyOf(logits: readonly Float32Array[], examples: readonly E
   return examples.length === 0 ? 0 : right / examples.length;
 }
 
-/** The logits `[B, C]` (row-major) a teacher model gives a batch's rows cut to length `L`. */
-export type Teacher = (batch: Batch, L: number) => Float32Array | Promise<Float32Array>;
+/**
+ * What a teacher model gives a batch's rows cut to length `L`: its logits `[B, C]` (row-major),
+ * or, for hidden-state distillation, the logits and the hidden states it was asked for, each
+ * `[B, L, H]` (see {@link TeacherOutput}).
+ */
+export type Teacher = (
+  batch: Batch,
+  L: number,
+) => Float32Array | TeacherOutput | Promise<Float32Array | TeacherOutput>;
+
+/** A teacher's outputs for a batch with hidden-state distillation. */
+export interface TeacherOutput {
+  /** The logits, `[B, C]` row-major. */
+  readonly logits: Float32Array;
+  /** The hidden states asked for (`TeacherOptions.hidden`), in order, each `[B, L, H]` row-major. */
+  readonly hidden: readonly Float32Array[];
+}
+
+/** Options of {@link interpretedTeacher} and `compiledTeacher` (train/compiled.ts). */
+export interface TeacherOptions {
+  /**
+   * Also return these values of `@main` (op result names, e.g. {@link bertHiddenStates}), so the
+   * teacher gives a {@link TeacherOutput}; the logits alone by default.
+   */
+  readonly hidden?: readonly string[];
+}
+
+/** A teacher's result as logits and hidden states (none when it gave the logits alone). */
+export function teacherOutput(out: Float32Array | TeacherOutput): TeacherOutput {
+  return out instanceof Float32Array ? { logits: out, hidden: [] } : out;
+}
 
 /** Knowledge distillation: the loss of `withDistillationLoss` (ir/loss.ts) against a teacher. */
 export interface Distillation {
-  /** The teacher's logits of each batch. */
+  /** The teacher's logits of each batch (and hidden states with `hidden`). */
   readonly teacher: Teacher;
   /** Softmax temperature of both distributions; 2 by default. */
   readonly temperature?: number;
   /** Weight of the cross-entropy against the labels; 0.5 by default. */
   readonly alpha?: number;
+  /**
+   * Hidden-state distillation as well: β · Σ over `layers` of the mean squared difference between
+   * the student's and the teacher's values over real tokens and hidden units (ir/loss.ts's
+   * `HiddenDistillation`); the teacher must give those values (`TeacherOptions.hidden`), in order.
+   */
+  readonly hidden?: { readonly beta: number; readonly layers: readonly string[] };
+}
+
+/**
+ * The hidden states of a BERT's `@main` as op result names, in order: the output of each encoder
+ * layer (its final LayerNorm, over `encoder.layer.<i>.output.LayerNorm`), preceded with
+ * `embeddings` by the embeddings' LayerNorm output. Throws when there are none.
+ */
+export function bertHiddenStates(m: Module, options: { readonly embeddings?: boolean } = {}): string[] {
+  const f = m.func("main");
+  if (!f) throw new Error(`bertHiddenStates: the module has no function '@main'`);
+  const layers: { index: number; name: string }[] = [];
+  for (const op of f.body) {
+    if (op.name !== "layer_norm" && op.name !== "add_layer_norm") continue;
+    for (const v of op.operands) {
+      if (v.kind !== "weight") continue;
+      const layer = /encoder\.layer\.(\d+)\.output\.LayerNorm\.weight$/.exec(v.name);
+      if (layer) layers.push({ index: Number(layer[1]), name: op.result.name });
+      else if (options.embeddings && /embeddings\.LayerNorm\.weight$/.test(v.name)) {
+        layers.push({ index: -1, name: op.result.name });
+      }
+    }
+  }
+  if (!layers.some((l) => l.index >= 0)) throw new Error(`bertHiddenStates: no encoder layer outputs found`);
+  return layers.sort((a, b) => a.index - b.index).map((l) => l.name);
+}
+
+/**
+ * A copy of `m` whose `@main` also returns the op results named `values`, after its own results
+ * (the module is cloned; `m` is unchanged).
+ */
+export function withHiddenOutputs(m: Module, values: readonly string[]): Module {
+  const copy = cloneModule(m);
+  const f = copy.func("main")!;
+  for (const name of values) {
+    const op = f.body.find((o) => o.result.name === name);
+    if (!op) throw new Error(`withHiddenOutputs: '@main' has no op result '%${name}'`);
+    f.returns.push(op.result);
+    f.resultTypes.push(structuredClone(op.result.type));
+  }
+  return copy;
 }
 
 /** Options of {@link bertLossAndGrads}. */
@@ -179,7 +254,11 @@ export interface BertGradOptions {
 export function withTrainingLoss(m: Module, options: BertGradOptions): string {
   const d = options.distill;
   return d
-    ? withDistillationLoss(m, "main", { temperature: d.temperature, alpha: d.alpha })
+    ? withDistillationLoss(m, "main", {
+      temperature: d.temperature,
+      alpha: d.alpha,
+      hidden: d.hidden && { beta: d.hidden.beta, values: d.hidden.layers },
+    })
     : withCrossEntropyLoss(m, "main");
 }
 
@@ -195,17 +274,21 @@ export function batchAt(batch: Batch, L: number): { ids: Int32Array; mask: Int32
 }
 
 /**
- * The extra inputs of the training loss for `batch` at length `L`: the labels, and with
- * distillation the teacher's probabilities at the temperature (`soft_targets`, computed in f64).
+ * The extra inputs of the training loss for `batch` at length `L`, by argument name: the labels,
+ * with distillation the teacher's probabilities at the temperature (`soft_targets`, computed in
+ * f64), and with hidden-state distillation the teacher's hidden states (`teacher_hidden_<i>`,
+ * `[B, L, H]`) and the weight of each position (`hidden_weights`, `[B, L, 1]`): mask / (N·H), N
+ * the batch's real tokens, so that the loss's sum is the mean over real tokens and hidden units.
  */
 export async function lossInputs(
   options: BertGradOptions,
   batch: Batch,
   L: number,
-): Promise<{ labels: Int32Array; soft_targets?: Float32Array }> {
+): Promise<Record<string, Int32Array | Float32Array>> {
   const d = options.distill;
   if (!d) return { labels: batch.labels };
-  const logits = await d.teacher(batch, L);
+  const out = teacherOutput(await d.teacher(batch, L));
+  const logits = out.logits;
   const C = logits.length / batch.batch, T = d.temperature ?? 2;
   const probs = new Float32Array(logits.length);
   for (let r = 0; r < batch.batch; r++) {
@@ -215,25 +298,68 @@ export async function lossInputs(
     const sum = e.reduce((a, b) => a + b, 0);
     e.forEach((v, c) => probs[r * C + c] = v / sum);
   }
-  return { labels: batch.labels, soft_targets: probs };
+  const inputs: Record<string, Int32Array | Float32Array> = { labels: batch.labels, soft_targets: probs };
+  if (!d.hidden) return inputs;
+  const layers = d.hidden.layers.length;
+  if (out.hidden.length !== layers) {
+    throw new Error(
+      `the teacher gave ${out.hidden.length} hidden states, hidden distillation needs ${layers}`,
+    );
+  }
+  const { mask } = batchAt(batch, L);
+  const H = out.hidden[0].length / mask.length;
+  const real = mask.reduce((a, b) => a + (b !== 0 ? 1 : 0), 0);
+  inputs.hidden_weights = Float32Array.from(mask, (v) => v !== 0 ? 1 / (real * H) : 0);
+  out.hidden.forEach((h, i) => inputs[`teacher_hidden_${i}`] = h);
+  return inputs;
 }
 
-/** A {@link Teacher} on the reference interpreter: `model`'s module with `weights` (its own by default). */
-export function interpretedTeacher(model: TrainableBert, weights = model.weights): Teacher {
-  const stores = new Map<string, WeightStore>();
+/**
+ * The tensors of `extra` (from {@link lossInputs}) shaped as the arguments of the same names of
+ * function `fn` of `m`.
+ */
+function lossTensors(
+  m: Module,
+  fn: string,
+  extra: Record<string, Int32Array | Float32Array>,
+): Record<string, Tensor> {
+  const params = new Map(m.func(fn)!.params.map((p) => [p.name, p.type]));
+  return Object.fromEntries(
+    Object.entries(extra).map(([name, data]) => {
+      const type = params.get(name);
+      if (!type) throw new Error(`the loss function '@${fn}' has no argument '%${name}'`);
+      return [name, Tensor.from([...type.shape], type.dtype, data)];
+    }),
+  );
+}
+
+/**
+ * A {@link Teacher} on the reference interpreter: `model`'s module with `weights` (its own by
+ * default); with `options.hidden` it gives those hidden states as well.
+ */
+export function interpretedTeacher(
+  model: TrainableBert,
+  weights: ReadonlyMap<string, Float32Array> = model.weights,
+  options: TeacherOptions = {},
+): Teacher {
+  const built = new Map<string, { m: Module; store: WeightStore }>();
   return (batch, L) => {
-    const m = model.moduleAt(batch.batch, L);
     const key = `${batch.batch}x${L}`;
-    let store = stores.get(key);
-    if (!store) stores.set(key, store = storeOf(m, weights));
+    let b = built.get(key);
+    if (!b) {
+      const base = model.moduleAt(batch.batch, L);
+      const m = options.hidden ? withHiddenOutputs(base, options.hidden) : base;
+      built.set(key, b = { m, store: storeOf(m, weights) });
+    }
     const { ids, mask } = batchAt(batch, L);
     const shape = [batch.batch, L];
-    const out = interpret(m, {
+    const out = interpret(b.m, {
       input_ids: Tensor.from(shape, "i64", ids),
       token_type_ids: Tensor.from(shape, "i64", new Int32Array(ids.length)),
       attention_mask: Tensor.from(shape, "i64", mask),
-    }, store);
-    return Float32Array.from(out[0].data);
+    }, b.store);
+    const logits = Float32Array.from(out[0].data);
+    return options.hidden ? { logits, hidden: out.slice(1).map((t) => Float32Array.from(t.data)) } : logits;
   };
 }
 
@@ -261,15 +387,12 @@ export function bertLossAndGrads(model: TrainableBert, options: BertGradOptions 
       built.set(key, b);
     }
     const { ids, mask } = batchAt(batch, L);
-    const extra = await lossInputs(options, batch, L);
+    const extra = lossTensors(b.m, b.info.forward, await lossInputs(options, batch, L));
     const r = runGrad(b.m, b.info, {
       input_ids: Tensor.from([B, L], "i64", ids),
       token_type_ids: Tensor.from([B, L], "i64", new Int32Array(B * L)),
       attention_mask: Tensor.from([B, L], "i64", mask),
-      labels: Tensor.from([B], "i64", extra.labels),
-      ...extra.soft_targets
-        ? { soft_targets: Tensor.from([B, model.labels], "f32", extra.soft_targets) }
-        : {},
+      ...extra,
     }, b.store);
     const grads = new Map<string, Float32Array>();
     for (const [name, t] of r.grads) grads.set(name, t.data as Float32Array);

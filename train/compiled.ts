@@ -27,8 +27,10 @@ import {
   lossInputs,
   storeOf,
   type Teacher,
+  type TeacherOptions,
   type TrainableBert,
   trainedWeights,
+  withHiddenOutputs,
   withTrainingLoss,
 } from "./bert.ts";
 import type { Batch, Example } from "./data.ts";
@@ -209,12 +211,13 @@ export interface CompiledTeacher extends Teacher {
 
 /**
  * A {@link Teacher} on compiled code: `model`'s forward function with `weights` (its own by
- * default) compiled once per batch shape, the weights packed into the artifact as in inference.
+ * default) compiled once per batch shape, the weights packed into the artifact as in inference;
+ * with `options.hidden` the function also returns those hidden states (`withHiddenOutputs`).
  */
 export function compiledTeacher(
   model: TrainableBert,
   weights: ReadonlyMap<string, Float32Array> = model.weights,
-  options: { readonly threads?: number; readonly noRelaxedSimd?: boolean } = {},
+  options: TeacherOptions & { readonly threads?: number; readonly noRelaxedSimd?: boolean } = {},
 ): CompiledTeacher {
   const copies = new Map([...weights].map(([n, w]) => [n, Float32Array.from(w)]));
   const artifacts = new Map<string, Promise<CompiledModel>>();
@@ -222,7 +225,8 @@ export function compiledTeacher(
     const key = `${batch.batch}x${L}`;
     let pending = artifacts.get(key);
     if (!pending) {
-      const m = cloneModule(model.moduleAt(batch.batch, L));
+      const base = model.moduleAt(batch.batch, L);
+      const m = options.hidden ? withHiddenOutputs(base, options.hidden) : cloneModule(base);
       pending = compileModule(m, storeOf(m, copies)).then((c) => loadCompiled(c, options));
       artifacts.set(key, pending);
       pending.catch(() => artifacts.delete(key));
@@ -234,7 +238,8 @@ export function compiledTeacher(
       token_type_ids: new Int32Array(ids.length),
       attention_mask: mask,
     });
-    return Float32Array.from(out[artifact.plan.buckets[0].outputs[0].name]);
+    const [logits, ...hidden] = artifact.plan.buckets[0].outputs.map((o) => Float32Array.from(out[o.name]));
+    return options.hidden ? { logits, hidden } : logits;
   };
   return Object.assign(fn, {
     close() {

@@ -21,6 +21,7 @@
 import { dirname, join } from "node:path";
 import {
   accuracyOf,
+  bertHiddenStates,
   bertLossAndGrads,
   evaluateAccuracy,
   interpretedTeacher,
@@ -101,9 +102,11 @@ export interface Sst2TrainOptions {
    * Knowledge distillation from the checkpoint's own weights (the model before `weights` replaced
    * them, e.g. the dense model a pruned one came from): the loss is `withDistillationLoss`'s
    * (ir/loss.ts), α · cross-entropy + (1 − α) · T² · soft cross-entropy against the teacher's
-   * probabilities at temperature T. The labels alone by default.
+   * probabilities at temperature T. The labels alone by default. `hidden: β` adds hidden-state
+   * distillation: β · Σ over the encoder layers' outputs (`bertHiddenStates`, the embeddings not
+   * included) of the mean squared difference from the teacher's over real tokens and hidden units.
    */
-  readonly distill?: { readonly temperature?: number; readonly alpha?: number };
+  readonly distill?: { readonly temperature?: number; readonly alpha?: number; readonly hidden?: number };
   /** Evaluate and write a moving average of the weights with this decay (`TrainOptions.ema`); off by default. */
   readonly ema?: number;
   /** Do not train the word embeddings (the largest weight, a third of the mini model). */
@@ -181,12 +184,19 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   let dev: Example[] = [];
   if (o.dev !== undefined || await isFile(devPath)) dev = await readExamples(devPath, model.tokenizer, seq);
   const frozen = o.freezeEmbeddings ? (n: string) => n.endsWith("word_embeddings.weight") : undefined;
+  const beta = o.distill?.hidden;
+  const layers = beta !== undefined ? bertHiddenStates(model.module) : undefined;
   const compiledTeacherModel = teacherWeights && o.compiled
-    ? compiledTeacher(model, teacherWeights, { threads: o.threads })
+    ? compiledTeacher(model, teacherWeights, { threads: o.threads, hidden: layers })
     : undefined;
   const teacher = compiledTeacherModel ??
-    (teacherWeights ? interpretedTeacher(model, teacherWeights) : undefined);
-  const distill = teacher && { teacher, temperature: o.distill?.temperature, alpha: o.distill?.alpha };
+    (teacherWeights ? interpretedTeacher(model, teacherWeights, { hidden: layers }) : undefined);
+  const distill = teacher && {
+    teacher,
+    temperature: o.distill?.temperature,
+    alpha: o.distill?.alpha,
+    hidden: layers && { beta: beta!, layers },
+  };
   const lossAndGrads = o.compiled
     ? compiledBertLossAndGrads(model, {
       frozen,
@@ -247,7 +257,13 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
     trainRows: examples.length,
     dev: dev.length > 0 ? devPath : null,
     objective,
-    distill: o.distill ? { temperature: o.distill.temperature ?? 2, alpha: o.distill.alpha ?? 0.5 } : null,
+    distill: o.distill
+      ? {
+        temperature: o.distill.temperature ?? 2,
+        alpha: o.distill.alpha ?? 0.5,
+        hidden: layers ? { beta, layers } : null,
+      }
+      : null,
     ema: o.ema ?? null,
     steps,
     stepsTaken: result.steps,

@@ -6,7 +6,8 @@
  * with changed weights must follow them (nothing is baked in). Then `weightsAsParams` itself, and
  * `compiledBertLossAndGrads` (train/compiled.ts) on sst2-bert-mini against the interpreter's
  * `bertLossAndGrads` (skipped without ../shared), with the labels' loss and with distillation
- * against a teacher (`compiledTeacher` against `interpretedTeacher`).
+ * against a teacher (`compiledTeacher` against `interpretedTeacher`), logits alone and with
+ * hidden-state distillation (the teachers' hidden states compared too).
  */
 
 import assert from "node:assert/strict";
@@ -29,7 +30,14 @@ import { Tensor } from "../../ir/tensor.ts";
 import { tensorType } from "../../ir/types.ts";
 import { memoryStore } from "../../ir/weights.ts";
 import { loadCompiled } from "../../runtime/compiled.ts";
-import { bertLossAndGrads, interpretedTeacher, loadBert, type TrainableBert } from "../../train/bert.ts";
+import {
+  bertHiddenStates,
+  bertLossAndGrads,
+  interpretedTeacher,
+  loadBert,
+  teacherOutput,
+  type TrainableBert,
+} from "../../train/bert.ts";
 import type { Batch } from "../../train/data.ts";
 import { prunableWeights } from "../../train/sparsity.ts";
 import {
@@ -272,7 +280,8 @@ Deno.test("distillation: compiled loss and gradients against a compiled teacher 
   try {
     for (const lengths of [[5, 12, 9], [30, 17, 3]]) {
       const batch = tinyBatch(lengths);
-      const [T, I] = [await teacher(batch, 32), await interpretedTeacher(model, teacherWeights)(batch, 32)];
+      const [T, I] = [await teacher(batch, 32), await interpretedTeacher(model, teacherWeights)(batch, 32)]
+        .map((o) => teacherOutput(o).logits);
       T.forEach((x, i) => assert.ok(Math.abs(x - I[i]) <= 1e-5, `teacher logit ${i}: ${x} vs ${I[i]}`));
       const got = await compiled(model.weights, batch);
       const want = await interpreted(model.weights, batch);
@@ -282,6 +291,54 @@ Deno.test("distillation: compiled loss and gradients against a compiled teacher 
       );
       const base = await plain(model.weights, batch);
       assert.ok(Math.abs(want.loss - base.loss) > 1e-3, "the teacher's term changes the loss");
+      const errors = gradErrors(got.grads, want.grads);
+      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
+      assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);
+    }
+  } finally {
+    compiled.close();
+    teacher.close();
+  }
+});
+
+Deno.test("hidden-state distillation: compiled loss and gradients against a compiled teacher's hidden states equal the interpreter's", async () => {
+  const model = tinyTrainable();
+  const teacherWeights = new Map(
+    [...model.weights].map(([n, w]) => [n, w.map((x, i) => x * (1 + 0.2 * Math.sin(i)))]),
+  );
+  // the embeddings' output and both encoder layers'
+  const layers = bertHiddenStates(model.module, { embeddings: true });
+  assert.equal(layers.length, 3);
+  const teacher = compiledTeacher(model, teacherWeights, { threads: 2, hidden: layers });
+  const reference = interpretedTeacher(model, teacherWeights, { hidden: layers });
+  const options = { temperature: 3, alpha: 0.4, hidden: { beta: 2, layers } };
+  const compiled = compiledBertLossAndGrads(model, { threads: 2, distill: { teacher, ...options } });
+  const interpreted = bertLossAndGrads(model, { distill: { teacher: reference, ...options } });
+  const logitsOnly = bertLossAndGrads(model, {
+    distill: { teacher: interpretedTeacher(model, teacherWeights), temperature: 3, alpha: 0.4 },
+  });
+  try {
+    for (const lengths of [[5, 12, 9], [30, 17, 3]]) {
+      const batch = tinyBatch(lengths);
+      const [T, I] = [await teacher(batch, 32), await reference(batch, 32)].map(teacherOutput);
+      assert.equal(T.hidden.length, 3);
+      T.hidden.forEach((h, k) => {
+        assert.equal(h.length, 3 * 32 * model.config.hidden);
+        h.forEach((x, i) =>
+          assert.ok(Math.abs(x - I.hidden[k][i]) <= 1e-4, `hidden ${k}[${i}]: ${x} vs ${I.hidden[k][i]}`)
+        );
+      });
+      const got = await compiled(model.weights, batch);
+      const want = await interpreted(model.weights, batch);
+      assert.ok(
+        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
+        `${got.loss} vs ${want.loss}`,
+      );
+      const base = await logitsOnly(model.weights, batch);
+      assert.ok(
+        want.loss - base.loss > 1e-2,
+        `the hidden term adds to the loss: ${want.loss} vs ${base.loss}`,
+      );
       const errors = gradErrors(got.grads, want.grads);
       const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
       assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);

@@ -39,6 +39,16 @@ Deno.test({
     );
     assertOneLineError(await runTask("train", ...base, "--sparsity", "0.5"), 2, /--sparsity does not apply/);
     assertOneLineError(await runTask("train", ...base, "--bogus"), 2, /unknown option '--bogus'/);
+    assertOneLineError(
+      await runTask("train", ...base, "--distill-hidden", "10"),
+      2,
+      /--distill-hidden needs --distill/,
+    );
+    assertOneLineError(
+      await runTask("train", ...base, "--distill", "--distill-hidden", "lots"),
+      2,
+      /--distill-hidden must be a number >= 0/,
+    );
   },
 });
 
