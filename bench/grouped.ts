@@ -6,13 +6,13 @@
  *    80% block sparsity as `--groups` (default 16) seeded column patterns per matrix, each block
  *    row assigned one at random; dense GEMM vs the cost model's index-driven default (prepare
  *    included) vs row-grouped. Medians of interleaved rounds.
- * 2. Model: synthetic BERT-base, S = 128, batch 1: dense; pruned to 80% in 1x32 blocks and
+ * 2. Model: synthetic BERT-base, S = 128, batch 1: dense; pruned to 80% in `--block` (1x32) blocks and
  *    BSR-lowered, then each weight's pattern replaced by `--groups` shared patterns (same
  *    density, seeded; values random), compiled once with the index-driven kernels (forced
  *    through a tuning log) and once with the cost model's choice (row-grouped). Medians of
  *    interleaved runs; the two sparse artifacts' logits are compared.
  *
- * Run: `deno run -A bench/grouped.ts [--groups=16] [--plain] [--rounds=9] [--no-model] [--dry] [--prune-patterns]`. Figures
+ * Run: `deno run -A bench/grouped.ts [--groups=16] [--block=1x32] [--plain] [--rounds=9] [--no-kernels] [--no-model] [--dry] [--prune-patterns] [--profile]`. Figures
  * from a shared machine move from run to run.
  */
 
@@ -37,9 +37,13 @@ const arg = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?
 const target = { relaxedSimd: !Deno.args.includes("--plain") };
 const GROUPS = Number(arg("groups") ?? 16);
 const ROUNDS = Number(arg("rounds") ?? 9);
+/** The model's block shape (`--block=RxC`). */
+const BLOCK = arg("block") ?? "1x32";
 const DENSITY = 0.2;
 /** `--dry`: build, compile and check everything, time nothing. */
 const DRY = Deno.args.includes("--dry");
+/** `--profile`: print each artifact's time by op after the timed rounds. */
+const PROFILE = Deno.args.includes("--profile");
 const M = 128;
 
 /** mulberry32 in [0, 1). */
@@ -181,6 +185,24 @@ async function kernels(): Promise<void> {
   }
 }
 
+/** `--profile`: each artifact's time by op over `ROUNDS` more profiled runs, ms per run. */
+function printProfiles(models: Awaited<ReturnType<typeof loadCompiled>>[], given: Record<string, unknown>) {
+  const byOp = models.map(() => new Map<string, number>());
+  for (let round = 0; round < ROUNDS; round++) {
+    models.forEach((mm) => mm.run(given as Parameters<typeof mm.run>[0], { profile: true }));
+  }
+  models.forEach((mm, i) => {
+    for (const s of mm.profile()) byOp[i].set(s.op, (byOp[i].get(s.op) ?? 0) + s.ms);
+  });
+  const ops = [...new Set(byOp.flatMap((m) => [...m.keys()]))];
+  ops.sort((a, b) => (byOp[0].get(b) ?? 0) - (byOp[0].get(a) ?? 0));
+  console.log(`  profile (ms per run, mean of ${ROUNDS}): ${"op".padEnd(28)} dense   indexed  grouped`);
+  for (const op of ops) {
+    const cells = byOp.map((m) => (m.get(op) ?? 0).toFixed(1).padStart(8)).join(" ");
+    console.log(`    ${op.padEnd(58)}${cells}`);
+  }
+}
+
 /** The index-driven variant the cost model picks when the grouped one is not a candidate. */
 function defaultIndexed(spec: BsrSpec) {
   return indexedBsrVariant(spec).variant;
@@ -197,7 +219,9 @@ async function model(): Promise<void> {
   // magnitude pruning, then each weight's pattern replaced by GROUPS synthetic shared ones.
   const real = Deno.args.includes("--prune-patterns");
   const pruned = await compile({ module: m, weights }, {
-    pipeline: `prune{sparsity=0.8 block=1x32${real ? ` patterns=${GROUPS}` : ""}},bsr-lower{block=1x32}`,
+    pipeline: `prune{sparsity=0.8 block=${BLOCK}${
+      real ? ` patterns=${GROUPS}` : ""
+    }},bsr-lower{block=${BLOCK}}`,
     codegen: false,
     log,
   });
@@ -249,7 +273,7 @@ async function model(): Promise<void> {
     tuning: { log: forced },
   });
   console.log(
-    `\nmodel: synthetic BERT-base S=${seq} batch 1, 80% in 1x32 blocks, ${GROUPS} row patterns per matrix (${
+    `\nmodel: synthetic BERT-base S=${seq} batch 1, 80% in ${BLOCK} blocks, ${GROUPS} row patterns per matrix (${
       real ? "prune{patterns}" : "synthetic"
     }; built in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
   );
@@ -287,6 +311,7 @@ async function model(): Promise<void> {
       });
     }
     const [d, i, gr] = samples.map((xs) => (xs.length ? median(xs) : NaN));
+    if (PROFILE) printProfiles(models, given);
     console.log(
       `  median of ${ROUNDS} interleaved runs, 1 thread: dense ${d.toFixed(1)} ms, indexed ${
         i.toFixed(1)
@@ -297,5 +322,5 @@ async function model(): Promise<void> {
   }
 }
 
-await kernels();
+if (!Deno.args.includes("--no-kernels")) await kernels();
 if (!Deno.args.includes("--no-model")) await model();
