@@ -74,6 +74,8 @@ const USAGE = `usage: deno task train <hf-dir> --task sst2 --data TRAIN.tsv -o O
   --distill-hidden BETA  with --distill, also hidden-state distillation: add BETA x the sum over
                          the encoder layers' outputs of the mean squared difference from the
                          teacher's, over real tokens and hidden units
+  --teacher DIR          with --distill, distil from this checkpoint folder instead (e.g. a larger
+                         model trained on the same task; same tokenizer; not with --distill-hidden)
   --time-limit MIN       stop after the step that passes MIN minutes of training (evaluations not
                          counted; the schedule stays the one planned for --steps), then evaluate
                          and write the checkpoint
@@ -123,6 +125,7 @@ main(async () => {
     temperature: { type: "string" },
     "distill-alpha": { type: "string" },
     "distill-hidden": { type: "string" },
+    teacher: { type: "string" },
     compiled: { type: "boolean" },
     threads: { type: "string" },
     "time-limit": { type: "string" },
@@ -175,6 +178,10 @@ main(async () => {
     ) {
       if (v !== undefined) throw new UsageError(`--${flag} needs --distill`);
     }
+    if (values.teacher !== undefined) throw new UsageError(`--teacher needs --distill`);
+  }
+  if (values.teacher !== undefined && hidden !== undefined) {
+    throw new UsageError(`--distill-hidden needs the checkpoint itself as the teacher: not with --teacher`);
   }
   let block: BlockShape = [1, 1];
   if (values.block !== undefined) {
@@ -256,7 +263,7 @@ main(async () => {
       evalAtStart: values["eval-at-start"],
       group,
       freezeEmbeddings: values["freeze-embeddings"],
-      distill: values.distill ? { temperature, alpha, hidden } : undefined,
+      distill: values.distill ? { temperature, alpha, hidden, teacher: values.teacher } : undefined,
       ema,
       compiled: values.compiled,
       threads: threadsFlag(values.threads),

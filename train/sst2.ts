@@ -26,6 +26,7 @@ import {
   evaluateAccuracy,
   interpretedTeacher,
   loadBert,
+  type TrainableBert,
   trainedWeights,
 } from "./bert.ts";
 import {
@@ -106,7 +107,16 @@ export interface Sst2TrainOptions {
    * distillation: β · Σ over the encoder layers' outputs (`bertHiddenStates`, the embeddings not
    * included) of the mean squared difference from the teacher's over real tokens and hidden units.
    */
-  readonly distill?: { readonly temperature?: number; readonly alpha?: number; readonly hidden?: number };
+  readonly distill?: {
+    readonly temperature?: number;
+    readonly alpha?: number;
+    readonly hidden?: number;
+    /**
+     * Another checkpoint folder to distil from instead (e.g. a larger model trained on the same
+     * task): its logits are the soft targets. Its tokenizer must give the same ids; not with `hidden`.
+     */
+    readonly teacher?: string;
+  };
   /** Evaluate and write a moving average of the weights with this decay (`TrainOptions.ema`); off by default. */
   readonly ema?: number;
   /** Do not train the word embeddings (the largest weight, a third of the mini model). */
@@ -141,6 +151,26 @@ async function isFile(path: string): Promise<boolean> {
   return (await Deno.stat(path).catch(() => undefined))?.isFile ?? false;
 }
 
+/**
+ * The checkpoint in `dir` as a teacher for `student`: at the same length, with as many labels, and
+ * a tokenizer that gives the same ids (checked on a few sentences). Throws a CheckpointError otherwise.
+ */
+async function loadTeacher(dir: string, student: TrainableBert, seq: number): Promise<TrainableBert> {
+  const teacher = await loadBert(dir, { seq });
+  if (teacher.labels !== student.labels) {
+    throw new CheckpointError(
+      `${dir}: the teacher has ${teacher.labels} labels, the model ${student.labels}`,
+    );
+  }
+  for (const text of ["a gripping, funny film.", "it's not worth the ticket price", "naïve résumé 1999!"]) {
+    const [a, b] = [teacher, student].map((m) => m.tokenizer.encode(text).join(","));
+    if (a !== b) {
+      throw new CheckpointError(`${dir}: the teacher's tokenizer gives other ids than the model's`);
+    }
+  }
+  return teacher;
+}
+
 /** Trains a checkpoint on SST-2 and writes the result (see the module doc). */
 export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   const steps = o.steps ?? 100;
@@ -153,8 +183,16 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   await checkOutputFolder(o.model, o.out);
   o.onStage?.(`loading ${o.model}`);
   const model = await loadBert(o.model, { seq });
+  if (o.distill?.teacher !== undefined && o.distill.hidden !== undefined) {
+    throw new CheckpointError(
+      `hidden-state distillation needs the checkpoint itself as the teacher, not ${o.distill.teacher}`,
+    );
+  }
+  const teacherModel = o.distill?.teacher === undefined
+    ? model
+    : await loadTeacher(o.distill.teacher, model, seq);
   const teacherWeights = o.distill
-    ? new Map([...model.weights].map(([n, w]) => [n, Float32Array.from(w)]))
+    ? new Map([...teacherModel.weights].map(([n, w]) => [n, Float32Array.from(w)]))
     : null;
   let replaced = 0;
   if (o.weights !== undefined) {
@@ -187,10 +225,10 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
   const beta = o.distill?.hidden;
   const layers = beta !== undefined ? bertHiddenStates(model.module) : undefined;
   const compiledTeacherModel = teacherWeights && o.compiled
-    ? compiledTeacher(model, teacherWeights, { threads: o.threads, hidden: layers })
+    ? compiledTeacher(teacherModel, teacherWeights, { threads: o.threads, hidden: layers })
     : undefined;
   const teacher = compiledTeacherModel ??
-    (teacherWeights ? interpretedTeacher(model, teacherWeights, { hidden: layers }) : undefined);
+    (teacherWeights ? interpretedTeacher(teacherModel, teacherWeights, { hidden: layers }) : undefined);
   const distill = teacher && {
     teacher,
     temperature: o.distill?.temperature,
@@ -262,6 +300,7 @@ export async function trainSst2(o: Sst2TrainOptions): Promise<Sst2TrainResult> {
         temperature: o.distill.temperature ?? 2,
         alpha: o.distill.alpha ?? 0.5,
         hidden: layers ? { beta, layers } : null,
+        teacher: o.distill.teacher ?? null,
       }
       : null,
     ema: o.ema ?? null,

@@ -49,6 +49,46 @@ Deno.test({
       2,
       /--distill-hidden must be a number >= 0/,
     );
+    assertOneLineError(await runTask("train", ...base, "--teacher", "t"), 2, /--teacher needs --distill/);
+    assertOneLineError(
+      await runTask("train", ...base, "--distill", "--distill-hidden", "1", "--teacher", "t"),
+      2,
+      /--distill-hidden needs the checkpoint itself as the teacher/,
+    );
+  },
+});
+
+const SMALL = "../shared/models/sst2-bert-small";
+
+Deno.test({
+  name:
+    "train: --teacher distils from another checkpoint (bert-small into the pruned mini), recorded in training.json",
+  ignore: !CAN_RUN || !present,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "sparrow-train-" });
+    try {
+      const train = join(dir, "train.tsv"), out = join(dir, "ft");
+      await Deno.writeTextFile(
+        train,
+        "sentence\tlabel\na charming , often affecting journey . \t1\nunflinchingly bleak and desperate \t0\n",
+      );
+      const args = ["--task", "sst2", "--data", train, "--dev", train, "-o", out, "--objective", "masked"];
+      const r = await runTask(
+        "train",
+        PRUNED,
+        ...args,
+        ...["--steps", "1", "--batch", "2", "--seq", "16", "--distill", "--teacher", SMALL],
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(await Deno.readTextFile(join(out, "training.json")));
+      assert.equal(report.distill.teacher, SMALL);
+      assert.ok(Number.isFinite(report.loss.first), `loss ${report.loss.first}`);
+      const bad = await runTask("train", PRUNED, ...args, "--distill", "--teacher", dir);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /\nerror: [^\n]*config\.json: not found[^\n]*\n$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
 
