@@ -22,16 +22,24 @@ export const CONTROL = {
 } as const;
 
 /**
- * How long a thread spins at a barrier before it sleeps. Kernels are short, so while every
- * thread has a core of its own a spin is cheaper than a sleep and a wake. But after an idle
- * spell the scheduler often leaves two threads on one core; there the thread spun for cannot
- * run, so every spin runs out and only delays it (sst2-bert-mini at 2 threads: 10 ms instead of
- * 2). So: a spin that runs out halves this thread's budget (down to MIN_SPINS), one that succeeds
- * restores MAX_SPINS, and every PROBE_EVERY-th barrier spins the full MAX_SPINS, so a thread that
- * has its own core again finds out.
+ * How long a thread spins at a barrier before it sleeps, in ms. While every thread has a core of
+ * its own, a spin is cheaper than a sleep and a wake (tens of microseconds on a virtual machine),
+ * and it has to outlast the threads' imbalance on the long steps, hundreds of microseconds. But
+ * after an idle spell the scheduler often leaves two threads on one core; there the thread spun
+ * for cannot run until the spinner is preempted, so a spin only delays it (sst2-bert-mini at 2
+ * threads: 10 ms instead of 2). A budget counted in spins (2^14, tens of microseconds here) ran out
+ * on a third of BERT-base int8 80% 4x4's barriers, and 2 threads ran it only 1.1-1.6x faster than
+ * one; with a 1 ms limit almost none do, 1.6-1.7x (AMD EPYC Zen 5; scratch runs, 1 and 2 threads
+ * interleaved in one process). So: a spin that runs out, or that ends only after the limit
+ * (the spinner was preempted meanwhile), halves this thread's limit (down to MIN_SPIN_MS); one
+ * that ends in time restores MAX_SPIN_MS. Every probe-th barrier spins up to MAX_SPIN_MS, so a
+ * thread that has its own core again finds out; each probe that fails doubles the interval (up
+ * to MAX_PROBE), so that on a shared core the probes cost little.
  */
-const MIN_SPINS = 1 << 6, MAX_SPINS = 1 << 14, PROBE_EVERY = 16;
-let spins = MAX_SPINS, barriers = 0;
+const MIN_SPIN_MS = 0.002, MAX_SPIN_MS = 1, MIN_PROBE = 16, MAX_PROBE = 1024;
+/** Spins between two readings of the clock. */
+const SPINS_PER_CHECK = 256;
+let limit = MAX_SPIN_MS, barriers = 0, probe = MIN_PROBE;
 
 /** Waits until all `nt` threads have called it. */
 export function barrier(ctl: Int32Array, nt: number): void {
@@ -42,14 +50,24 @@ export function barrier(ctl: Int32Array, nt: number): void {
     Atomics.notify(ctl, CONTROL.generation);
     return;
   }
-  const budget = ++barriers % PROBE_EVERY === 0 ? MAX_SPINS : spins;
-  for (let i = 0; i < budget; i++) {
-    if (Atomics.load(ctl, CONTROL.generation) !== gen) {
-      spins = MAX_SPINS;
-      return;
+  const probing = ++barriers % probe === 0;
+  const budget = probing ? MAX_SPIN_MS : limit;
+  const t0 = performance.now();
+  let passed = false, elapsed = 0;
+  while (elapsed < budget) {
+    for (let i = 0; i < SPINS_PER_CHECK && !passed; i++) {
+      passed = Atomics.load(ctl, CONTROL.generation) !== gen;
     }
+    elapsed = performance.now() - t0;
+    if (passed) break;
   }
-  spins = Math.max(MIN_SPINS, spins >> 1);
+  if (passed && elapsed < budget) {
+    limit = MAX_SPIN_MS;
+    probe = MIN_PROBE;
+    return;
+  }
+  limit = Math.max(MIN_SPIN_MS, limit / 2);
+  if (probing) probe = Math.min(MAX_PROBE, probe * 2);
   while (Atomics.load(ctl, CONTROL.generation) === gen) Atomics.wait(ctl, CONTROL.generation, gen);
 }
 
