@@ -26,10 +26,12 @@ export {
   type StepProfile,
   type WorkerHandle,
 } from "./model.ts";
+import { compileOptimized } from "./tiering.ts";
 
 /** Deno as the runtime's host: web workers running runtime/worker_web.ts. */
 export const denoHost: RuntimeHost = {
   cores: navigator.hardwareConcurrency,
+  compileOptimized,
   startWorker(init: WorkerInit): Promise<WorkerHandle> {
     const w = new Worker(new URL("./worker_web.ts", import.meta.url), { type: "module" });
     return new Promise((ready, fail) => {

@@ -42,6 +42,12 @@ export interface RuntimeHost {
   readonly cores: number;
   /** Starts a runtime worker thread with `init` (runtime/worker.ts); resolves once it is ready. */
   startWorker(init: WorkerInit): Promise<WorkerHandle>;
+  /**
+   * Runs `compile` (the kernels' `WebAssembly.compile`) so that the engine compiles them to
+   * optimized code at once rather than as they run (runtime/tiering.ts); absent where the host
+   * cannot (a browser).
+   */
+  compileOptimized?<T>(compile: () => Promise<T>): Promise<T>;
 }
 
 /** How to read a size limit: a file must have exactly, or at most, so many bytes. */
@@ -84,6 +90,12 @@ export interface LoadOptions {
   threads?: number;
   /** Force the plain-SIMD kernels even where relaxed SIMD is available. */
   noRelaxedSimd?: boolean;
+  /**
+   * Leave the engine's dynamic tiering on: the kernels load on baseline code and are optimized
+   * as they run (a faster load, slower first runs). By default Deno and Node compile them
+   * optimized at load (runtime/tiering.ts); a browser always tiers up as it runs.
+   */
+  dynamicTiering?: boolean;
 }
 
 /** A per-step profile: wall time summed over the runs made with `profile` on. */
@@ -229,7 +241,9 @@ export class CompiledModel {
     const shared = threads > 1;
     const kernels = relaxed ? source.wasm.relaxed : source.wasm.simd;
     const bytes = shared ? kernels : unsharedMemoryImport(wasmFile, kernels);
-    const module = await WebAssembly.compile(bytes as BufferSource).catch((e) => {
+    const compileKernels = () => WebAssembly.compile(bytes as BufferSource);
+    const optimized = options.dynamicTiering ? undefined : host.compileOptimized?.bind(host);
+    const module = await (optimized ? optimized(compileKernels) : compileKernels()).catch((e) => {
       throw new ArtifactError(wasmFile, `not a valid kernel module: ${(e as Error).message}`);
     });
     const { pages } = plan.memory;

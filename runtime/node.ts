@@ -32,6 +32,7 @@ export {
   type LoadOptions,
   type StepProfile,
 } from "./model.ts";
+import { compileOptimized } from "./tiering.ts";
 
 /** The bundled worker entry (runtime/worker_node.ts), beside the bundled runtime. */
 const WORKER = new URL("./worker.mjs", import.meta.url);
@@ -39,6 +40,7 @@ const WORKER = new URL("./worker.mjs", import.meta.url);
 /** Node as the runtime's host: worker_threads running the bundled worker entry. */
 export const nodeHost: RuntimeHost = {
   cores: availableParallelism(),
+  compileOptimized,
   startWorker(init: WorkerInit): Promise<WorkerHandle> {
     const w = new Worker(WORKER);
     return new Promise((ready, fail) => {

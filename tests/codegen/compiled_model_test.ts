@@ -46,7 +46,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d;
 }
 
-/** Compiles `m`, runs the artifact at 1 and 2 threads, and compares with the interpreter. */
+/** Compiles `m`, runs the artifact at 1 and 2 threads (and with dynamic tiering), and compares with the interpreter. */
 async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: number): Promise<number> {
   const f = m.funcs[0];
   const inputs = seededInputs(f, 7);
@@ -56,10 +56,12 @@ async function checkAgainstInterpreter(m: Module, weights: WeightStore, tol: num
   try {
     await writeArtifact(compiled, join(dir, "out"));
     let worst = 0;
-    // Both loaded at once from the same folder: each must keep its own memory.
+    // All loaded at once from the same folder: each must keep its own memory. The third leaves
+    // V8's dynamic tiering on (the others compile optimized code at load: runtime/tiering.ts).
     const models = [
       await loadCompiled(join(dir, "out"), { threads: 1 }),
       await loadCompiled(join(dir, "out"), { threads: 2 }),
+      await loadCompiled(join(dir, "out"), { threads: 2, dynamicTiering: true }),
     ];
     try {
       const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
