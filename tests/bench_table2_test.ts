@@ -403,7 +403,7 @@ Deno.test({
       // The checkpoint trainSst2 wrote, and how it was trained.
       const report = JSON.parse(await Deno.readTextFile(join(f.checkpoint, "training.json")));
       assert.deepEqual(report.objective, { kind: "masked" });
-      assert.deepEqual(report.distill, { temperature: 2, alpha: 0.5 });
+      assert.deepEqual(report.distill, { temperature: 2, alpha: 0.5, hidden: null, teacher: null });
       assert.deepEqual(report.frozen, ["word embeddings"]);
       assert.equal(report.stepsOn, "compiled artifacts");
       assert.equal(report.weights, f.startWeights);
