@@ -6,7 +6,7 @@
  * touches a Deno or Node global.
  */
 
-import { bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
+import { awaitCount, bindSteps, type BoundStep, CONTROL, type KernelTable, runSteps } from "./executor.ts";
 import { checkBytes, listed, MANIFEST_FILE, type ManifestEntry, parseManifest } from "./manifest.ts";
 import {
   ArtifactError,
@@ -124,6 +124,8 @@ export class CompiledModel {
     /** The memory holding weights and activations (shared between the threads when there are several). */
     readonly memory: WebAssembly.Memory,
     private readonly steps: BoundStep[][],
+    /** One chunk counter per step and thread (executor.ts `runSteps`), shared with the workers. */
+    private readonly claims: Int32Array,
     private readonly workers: WorkerHandle[],
     /** Threads that run each step. */
     readonly threads: number,
@@ -262,6 +264,10 @@ export class CompiledModel {
         ? new ArtifactError(planFile, e.message.replace(/^plan\.json: /, ""))
         : e;
     }
+    const stepsMax = Math.max(1, ...plan.buckets.map((b) => b.steps.length));
+    const claims = new Int32Array(
+      threads > 1 ? new SharedArrayBuffer(4 * stepsMax * threads) : new ArrayBuffer(4 * stepsMax),
+    );
     const workers = await Promise.all(
       Array.from(
         { length: threads - 1 },
@@ -273,10 +279,21 @@ export class CompiledModel {
             variant,
             tid: i + 1,
             nt: threads,
+            claims,
           }),
       ),
     );
-    return new CompiledModel(plan, memory, steps, workers, threads, relaxed, source.name, source.text);
+    return new CompiledModel(
+      plan,
+      memory,
+      steps,
+      claims,
+      workers,
+      threads,
+      relaxed,
+      source.name,
+      source.text,
+    );
   }
 
   /** The shapes the model was compiled for, in plan order (batch and sequence length). */
@@ -299,15 +316,21 @@ export class CompiledModel {
     for (const t of bucket.inputs) writeInput(this.memory, t, inputs[t.name]);
     Atomics.store(this.ctl, CONTROL.failed, 0);
     Atomics.store(this.ctl, CONTROL.bucket, k);
+    // The workers left the last run (below), so no one touches the counters while they are reset.
+    this.claims.fill(0);
+    Atomics.store(this.ctl, CONTROL.finished, 0);
+    Atomics.store(this.ctl, CONTROL.exited, 0);
     Atomics.add(this.ctl, CONTROL.start, 1);
     Atomics.notify(this.ctl, CONTROL.start);
     const failure = runSteps(
       this.steps[k],
       this.ctl,
+      this.claims,
       0,
       this.threads,
       options.profile ? this.profileTimes[k] : undefined,
     );
+    if (this.threads > 1) awaitCount(this.ctl, CONTROL.exited, this.threads - 1);
     if (options.profile) this.runs[k]++;
     if (Atomics.load(this.ctl, CONTROL.failed)) {
       throw new ArtifactError(

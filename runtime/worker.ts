@@ -22,11 +22,13 @@ export interface WorkerInit {
   tid: number;
   /** The thread count. */
   nt: number;
+  /** The steps' chunk counters (executor.ts `runSteps`), on shared memory. */
+  claims: Int32Array;
 }
 
 /** Runs worker `init.tid` until shutdown; `ready` is called once the kernels are bound. */
 export async function workerLoop(init: WorkerInit, ready: () => void): Promise<void> {
-  const { module, memory, buckets, variant, tid, nt } = init;
+  const { module, memory, buckets, variant, tid, nt, claims } = init;
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const bound = buckets.map((steps) => bindSteps(steps, instance.exports as KernelTable, variant));
   const ctl = new Int32Array(memory.buffer, 0, 16);
@@ -36,7 +38,8 @@ export async function workerLoop(init: WorkerInit, ready: () => void): Promise<v
     Atomics.wait(ctl, CONTROL.start, seen);
     if (Atomics.load(ctl, CONTROL.shutdown)) break;
     seen = Atomics.load(ctl, CONTROL.start);
-    const failure = runSteps(bound[Atomics.load(ctl, CONTROL.bucket)], ctl, tid, nt);
+    const failure = runSteps(bound[Atomics.load(ctl, CONTROL.bucket)], ctl, claims, tid, nt);
     if (failure) console.error(`sparrow runtime: ${failure}`);
+    if (Atomics.add(ctl, CONTROL.exited, 1) === nt - 2) Atomics.notify(ctl, CONTROL.exited);
   }
 }
