@@ -40,6 +40,32 @@ function module(text: string): Module {
   return r.module;
 }
 
+/** Central finite differences of `lossFn` at 5 sampled entries of each weight in `names`, against `grads`; returns the entries checked. */
+function checkWeightGrads(
+  m: Module,
+  inputs: Record<string, Tensor>,
+  weights: WeightStore,
+  lossFn: string,
+  grads: Map<string, Tensor>,
+  names: string[],
+  rng: Random,
+): number {
+  let checked = 0;
+  for (const name of names) {
+    const w = m.weights.get(name)!;
+    const loss = (i: number, d: number) => {
+      const store: WeightStore = {
+        entries: () => weights.entries(),
+        get: (x) => x === w ? nudged(weights.get(w), i, d) : weights.get(x),
+      };
+      return interpret(m, inputs, store, { func: lossFn })[0].data[0];
+    };
+    const ad = grads.get(name)!;
+    checked += compareGrads(name, ad, sampleIndices(ad.data.length, 5, rng), loss, 1e-4, 1e-5).checked;
+  }
+  return checked;
+}
+
 Deno.test("withDistillationLoss: the loss is alpha CE + (1 - alpha) T^2 soft CE, and prints back", () => {
   const m = module(`module @d {
   func @main(%x: tensor<3x4xf64>) -> (tensor<3x4xf64>) {
@@ -110,25 +136,11 @@ Deno.test("withDistillationLoss: bert-tiny f64 gradients match central finite di
   };
   const result = runGrad(m, info, inputs, weights);
   const rng = new Random(9);
-  let checked = 0;
-  for (
-    const name of [
-      "classifier.weight",
-      "bert.pooler.dense.weight",
-      "bert.encoder.layer.1.output.dense.weight",
-    ]
-  ) {
-    const w = m.weights.get(name)!;
-    const loss = (i: number, d: number) => {
-      const store: WeightStore = {
-        entries: () => weights.entries(),
-        get: (x) => x === w ? nudged(weights.get(w), i, d) : weights.get(x),
-      };
-      return interpret(m, inputs, store, { func: lossFn })[0].data[0];
-    };
-    const ad = result.grads.get(name)!;
-    checked += compareGrads(name, ad, sampleIndices(ad.data.length, 5, rng), loss, 1e-4, 1e-5).checked;
-  }
+  const checked = checkWeightGrads(m, inputs, weights, lossFn, result.grads, [
+    "classifier.weight",
+    "bert.pooler.dense.weight",
+    "bert.encoder.layer.1.output.dense.weight",
+  ], rng);
   assert.ok(checked >= 15);
 });
 
@@ -231,26 +243,12 @@ Deno.test("withDistillationLoss with hidden states: bert-tiny f64 gradients matc
   const result = runGrad(m, info, inputs, weights);
   const plain = interpret(m, inputs, weights, { func: plainFn })[0].data[0];
   assert.ok(result.loss - plain > 0.1, `the hidden term adds to the loss: ${result.loss} vs ${plain}`);
-  let checked = 0;
-  for (
-    const name of [
-      "bert.embeddings.LayerNorm.weight",
-      "bert.embeddings.position_embeddings.weight",
-      "bert.encoder.layer.0.attention.self.query.weight",
-      "bert.encoder.layer.1.output.dense.weight",
-      "bert.encoder.layer.1.output.LayerNorm.bias",
-    ]
-  ) {
-    const w = m.weights.get(name)!;
-    const loss = (i: number, d: number) => {
-      const store: WeightStore = {
-        entries: () => weights.entries(),
-        get: (x) => x === w ? nudged(weights.get(w), i, d) : weights.get(x),
-      };
-      return interpret(m, inputs, store, { func: lossFn })[0].data[0];
-    };
-    const ad = result.grads.get(name)!;
-    checked += compareGrads(name, ad, sampleIndices(ad.data.length, 5, rng), loss, 1e-4, 1e-5).checked;
-  }
+  const checked = checkWeightGrads(m, inputs, weights, lossFn, result.grads, [
+    "bert.embeddings.LayerNorm.weight",
+    "bert.embeddings.position_embeddings.weight",
+    "bert.encoder.layer.0.attention.self.query.weight",
+    "bert.encoder.layer.1.output.dense.weight",
+    "bert.encoder.layer.1.output.LayerNorm.bias",
+  ], rng);
   assert.ok(checked >= 25);
 });
