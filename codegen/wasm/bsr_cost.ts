@@ -109,14 +109,14 @@ export { fewRowPatterns, GROUPED_MAX_GROUPS };
 export function groupedCandidate(spec: BsrSpec): boolean {
   checkBsrSpec(spec);
   if (!fewRowPatterns(bsrRowGroupCount(spec), spec.indptr.length - 1)) return false;
-  return groupedCodeBytes(groupedLayout(spec)) <= SPECIALIZE_BUDGET_BYTES;
+  return groupedCodeBytes(spec) <= SPECIALIZE_BUDGET_BYTES;
 }
 
 /**
  * Relative time per FMA of each kernel, from single-kernel measurements against the dense GEMM
  * at 80% sparsity (bench/bsr_bench.ts, docs/codegen-runtime.md): indexed BSR kernels run at
  * about 0.85 (4k-row blocks), 0.75 (2-3 rows), 0.68 (1xC, C >= 8) and 0.5 (narrower 1xC) of the
- * dense GEMM's rate; the grouped micro-GEMM at about 0.9, its gather and scattered stores aside.
+ * dense GEMM's rate; the grouped micro-GEMM at about 0.95, its gather and scattered stores aside.
  */
 function indexedEstimate(spec: BsrSpec, v: BsrVariant): number {
   const [R, C] = spec.block;
@@ -135,14 +135,18 @@ function groupedEstimate(spec: BsrSpec) {
     gather += spec.M * g.Kp;
     stores += g.panels * GROUP_PANEL * Mp;
   }
-  // A gathered float costs about two FMAs (load and store); a scattered output about one.
-  const cost = (work + 2 * gather + (layout.vectorStores ? 0.25 : 1) * stores) / 0.9;
+  // In multiply-adds of the dense GEMM (single kernels, Zen 5, 2026-12-06): a gathered float
+  // about 4 from L1 (half of it the lane loads), 8 while x fits in L2 with the rest, 20 beyond
+  // (x's lines come from L3 once per group); an output stored lane by lane about 3.
+  const xBytes = 4 * spec.M * spec.K;
+  const perGathered = xBytes <= 32 * 1024 ? 4 : xBytes <= XT_CACHE_BYTES ? 8 : 20;
+  const cost = (work + perGathered * gather + (layout.vectorStores ? 0 : 3) * stores) / 0.95;
   return {
     cost,
     groups: layout.groups.length,
     blockRows: spec.indptr.length - 1,
     padding: work / Math.max(useful, 1),
-    codeBytes: groupedCodeBytes(layout),
+    codeBytes: groupedCodeBytes(spec, layout),
   };
 }
 

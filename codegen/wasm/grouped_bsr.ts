@@ -7,19 +7,23 @@
  * block row), so its share of the product is a dense `[M, K'] x [K', n]` GEMM. Per group the
  * kernel
  *
- * 1. gathers the K' columns of x it needs into a contiguous panel `[tokens, lda]` in scratch,
- *    once (straight-line copies of the group's column runs, baked into the code; columns K' up
- *    to the next multiple of 4 are zeroed), and
- * 2. runs the dense GEMM's register-tiled micro-kernel (codegen/wasm/gemm.ts) over it: tiles of
- *    6 tokens (5 without FMA) by 8 output rows, the group's weights packed as `[K', n]` in the
- *    dense GEMM's panels of 8 columns (codegen/grouped_pack.ts), K' unrolled by 4. Each K step
- *    loads 2 weight vectors and splats one panel element per token: 12 FMAs for 8 loads.
+ * 1. gathers the K' columns of x it needs, for all of the call's tokens, into a contiguous panel
+ *    `[tokens, lda]` in scratch, once (straight-line code baked from the column list: per 4
+ *    panel columns one vector load where they are consecutive in x, else a lane load each, and
+ *    one vector store; columns K' up to the next multiple of 4 are zeros), and
+ * 2. runs the dense GEMM's register-tiled micro-kernel (codegen/wasm/gemm.ts) over it, token tile
+ *    by token tile: tiles of 6 tokens (5 without FMA) by 8 output rows, the group's weights
+ *    packed as `[K', n]` in the dense GEMM's panels of 8 columns (codegen/grouped_pack.ts), K'
+ *    unrolled by 4. Each K step loads 2 weight vectors and splats one panel element per token:
+ *    12 FMAs for 8 loads. A tile's rows of the panel (6 x K') stay in L1 while the group's
+ *    weights, contiguous for all its panels, stream through once per tile.
  *
- * Outputs go to their real rows: the epilogue adds the bias, applies the activation and stores
- * each of the tile's 8 output rows at its row's offset, read once per panel from the index
- * (lane stores; whole f32x4 stores when blocks have 4k rows and N is a multiple of 4, so every
- * 4 rows are adjacent). A group whose rows do not fill its last panel of 8 is padded with copies
- * of its last row (weights and offset), which store the same values again: no branch per row.
+ * Outputs go to their real rows: the epilogue adds the bias, applies the activation (inline, 4
+ * vectors at a time interleaved, as the dense GEMM's) and stores each of the tile's 8 output
+ * rows at its row's offset, read once per panel from the index (lane stores; whole f32x4 stores
+ * when blocks have 4k rows and N is a multiple of 4, so every 4 rows are adjacent). A group
+ * whose rows do not fill its last panel of 8 is padded with copies of its last row (weights and
+ * offset), which store the same values again: no branch per row.
  *
  * What is baked: the groups' column lists (the gather code) and their sizes (K', n); what is
  * data: the weight values and which rows each group holds (the index). So the kernel is named by
@@ -41,20 +45,18 @@ import {
 } from "../../ir/bsr_pattern.ts";
 import { type BsrSpec, checkBsrSpec } from "./bsr.ts";
 import { kernel, type KernelTarget, threadRange, type WasmKernel } from "./kernel.ts";
-import { helperFor } from "./math.ts";
+import { interleave } from "./hoist.ts";
+import { type Activation, activationOf } from "./qtile.ts";
 import {
   block,
   br,
   br_if,
   br_table,
-  call,
   type Code,
   comment,
-  f32,
   f32x4,
   i32,
   i32x4,
-  i64,
   if_,
   type Local,
   local,
@@ -153,31 +155,29 @@ export function groupedSignatureOf(spec: BsrSpec, layout: GroupedLayout = groupe
   return bsrGroupedSignature(p, layout.groups, (g) => bsrGroupRows(p, g));
 }
 
-/** Runs of consecutive x columns gathered to consecutive panel columns: [source column, panel column, length]. */
-export function gatherRuns(kept: readonly number[]): [number, number, number][] {
-  const runs: [number, number, number][] = [];
-  kept.forEach((c, d) => {
-    const last = runs[runs.length - 1];
-    if (last && last[0] + last[2] === c) last[2]++;
-    else runs.push([c, d, 1]);
+/**
+ * The gathered panel row in vectors of 4 columns: the x columns of each (at most 4; the last
+ * vector's missing lanes are zeros), and whether they are 4 consecutive columns (one vector load).
+ */
+export function gatherQuads(kept: readonly number[]): { src: number[]; consecutive: boolean }[] {
+  return Array.from({ length: Math.ceil(kept.length / 4) }, (_, q) => {
+    const src = kept.slice(4 * q, 4 * q + 4);
+    return { src, consecutive: src.length === 4 && src[3] === src[0] + 3 };
   });
-  return runs;
 }
 
-/** Estimated bytes of the kernel's code: the gather copies per group dominate; the micro-GEMM is shared. */
-export function groupedCodeBytes(layout: GroupedLayout): number {
-  let bytes = 3000;
+/**
+ * Estimated bytes of the kernel's code: the gather (per 4 panel columns, one vector load or a
+ * lane load per column) and, with an activation, its inline epilogues; the micro-GEMM is shared.
+ * Fitted to the assembled kernels (within about 10% on BERT-base shapes).
+ */
+export function groupedCodeBytes(spec: BsrSpec, layout: GroupedLayout = groupedLayout(spec)): number {
+  let bytes = 4400 + (spec.activation === "none" ? 0 : 6300);
   for (const g of layout.groups) {
-    bytes += 80;
-    for (const [, , len] of gatherRuns(g.kept)) {
-      bytes += 14 * (Math.floor(len / 4) + (len % 4 === 3 ? 2 : len % 4 ? 1 : 0));
-    }
-    bytes += 10 * (g.Kp - g.kept.length);
+    for (const q of gatherQuads(g.kept)) bytes += q.consecutive ? 13 : 3 + 8.5 * q.src.length;
   }
-  return bytes;
+  return Math.round(bytes);
 }
-
-const ACTIVATION_HELPERS = { gelu: "gelu_f32x4", gelu_tanh: "gelu_tanh_f32x4", tanh: "tanh_f32x4" } as const;
 
 const P = {
   x: local.i32("x"),
@@ -201,11 +201,15 @@ const L = {
   /** Gather pointers: x's and the panel's row of token $m. */
   px: local.i32("px"),
   pp: local.i32("pp"),
+  /** The current token tile's rows of the gathered panel. */
+  pp0: local.i32("pp0"),
   /** The group's K' (padded), in bytes of a panel row. */
   kq: local.i32("kq"),
   /** The current panel's weights and row offsets. */
   pw: local.i32("pw"),
   pidx: local.i32("pidx"),
+  /** The panel's row offsets while the tile's panels run. */
+  pi: local.i32("pi"),
   /** The tile's panel row, weights and y row; where its K loop ends. */
   pa: local.i32("pa"),
   pb: local.i32("pb"),
@@ -229,9 +233,6 @@ export function groupedBsrKernel(
   target: KernelTarget,
 ): { kernel: WasmKernel; scratchBytes: number } {
   const layout = groupedLayout(spec);
-  const helper = spec.activation === "none"
-    ? undefined
-    : helperFor(ACTIVATION_HELPERS[spec.activation], target);
   const TR = groupedTileRows(target);
   const [R, C] = spec.block;
   const id = spec.groupPattern ?? `p${bsrPatternHash(groupedSignatureOf(spec, layout))}`;
@@ -239,16 +240,15 @@ export function groupedBsrKernel(
   if (spec.bias) parts.push("bias");
   if (spec.activation !== "none") parts.push(spec.activation);
   if (target.relaxedSimd) parts.push("fma");
-  const w = new GroupedWriter(spec, layout, target, TR, helper);
+  const w = new GroupedWriter(spec, layout, target, TR, activationOf(spec.activation, target));
   return {
     kernel: kernel({
       name: parts.join("_"),
       params: [P.x, P.data, P.index, ...(spec.bias ? [P.bias] : []), P.y, P.scratch],
       comment:
-        `${layout.groups.length} row groups; per group: gather its columns, then ${TR}x${GROUP_PANEL} tiles over its rows`,
+        `${layout.groups.length} row groups; per group and ${TR}-token tile: gather its columns, then ${TR}x${GROUP_PANEL} tiles over its rows`,
       locals: w.locals,
       body: w.body(),
-      uses: helper ? [helper] : [],
     }),
     scratchBytes: Math.max(4, groupedScratchBytes(spec.M, layout)),
   };
@@ -264,7 +264,7 @@ class GroupedWriter {
     private readonly layout: GroupedLayout,
     private readonly target: KernelTarget,
     private readonly TR: number,
-    private readonly helper: string | undefined,
+    private readonly act: Activation | undefined,
   ) {
     this.acc = Array.from({ length: TR }, (_, r) => [0, 1].map((v) => local.v128(`c${r}_${v}`)));
     this.nT = Math.ceil(s.M / TR);
@@ -276,7 +276,7 @@ class GroupedWriter {
   }
 
   get locals(): Local[] {
-    return [...Object.values(L), ...this.offsets, X, ...BV, ...this.acc.flat()];
+    return [...Object.values(L), ...this.offsets, X, ...BV, ...this.acc.flat(), ...(this.act?.locals ?? [])];
   }
 
   body(): Code {
@@ -291,50 +291,45 @@ class GroupedWriter {
     return [
       threadRange(this.nT, L.start, L.end),
       if_(i32.ge_u(get(L.start), get(L.end)), return_()),
-      set(L.mend, i32.mul(get(L.end), int(TR))),
-      if_(i32.gt_u(get(L.mend), int(s.M)), set(L.mend, int(s.M))),
+      this.act?.setup,
       set(L.g, int(0)),
       loop(
         "groups",
+        set(L.m, i32.mul(get(L.start), int(TR))),
+        set(L.mend, i32.mul(get(L.end), int(TR))),
+        if_(i32.gt_u(get(L.mend), int(s.M)), set(L.mend, int(s.M))),
+        set(L.pp0, add(get(P.scratch), i32.mul(get(L.m), int(4 * layout.lda)))),
         block("gdone", dispatch),
-        this.panels(),
+        set(L.t, get(L.start)),
+        loop(
+          "tiles",
+          set(L.pp0, add(get(P.scratch), i32.mul(get(L.t), int(4 * TR * layout.lda)))),
+          this.panels(),
+          set(L.t, add(get(L.t), int(1))),
+          br_if("tiles", i32.lt_u(get(L.t), get(L.end))),
+        ),
         set(L.g, add(get(L.g), int(1))),
         br_if("groups", i32.lt_u(get(L.g), int(G))),
       ),
     ];
   }
 
-  /** Group `g`'s constants, and the gather of its columns for this thread's tokens. */
+  /** Group `g`'s constants, and the gather of its columns for the call's tokens $m .. $mend - 1. */
   private groupSetup(g: GroupLayout): Code {
     const { s, layout } = this;
     const lda = layout.lda;
-    const copies: Code[] = [];
-    for (const [src, dst, len] of gatherRuns(g.kept)) {
-      let i = 0;
-      for (; i + 4 <= len; i += 4) {
-        copies.push(
-          v128.store(get(L.pp), v128.load(get(L.px), { offset: 4 * (src + i) }), { offset: 4 * (dst + i) }),
-        );
-      }
-      if (len - i >= 2) {
-        copies.push(
-          i64.store(get(L.pp), i64.load(get(L.px), { offset: 4 * (src + i) }), { offset: 4 * (dst + i) }),
-        );
-        i += 2;
-      }
-      if (len - i === 1) {
-        copies.push(
-          f32.store(get(L.pp), f32.load(get(L.px), { offset: 4 * (src + i) }), { offset: 4 * (dst + i) }),
-        );
-      }
-    }
-    for (let k = g.kept.length; k < g.Kp; k++) {
-      copies.push(f32.store(get(L.pp), f32.const(0), { offset: 4 * k }));
-    }
+    // Per 4 panel columns: one vector load where they are 4 consecutive x columns, else a lane
+    // load per column (lanes past the last kept column stay zero); one vector store.
+    const copies = gatherQuads(g.kept).map(({ src, consecutive }, i) => {
+      const quad = consecutive ? v128.load(get(L.px), { offset: 4 * src[0] }) : src.slice(1).reduce(
+        (e: V128, c, l) => v128.load32_lane(l + 1, get(L.px), e, { offset: 4 * c }),
+        v128.load32_zero(get(L.px), { offset: 4 * src[0] }),
+      );
+      return v128.store(get(L.pp), quad, { offset: 16 * i });
+    });
     const gather = g.Kp > 0 && [
-      set(L.m, i32.mul(get(L.start), int(this.TR))),
       set(L.px, add(get(P.x), i32.mul(get(L.m), int(4 * s.K)))),
-      set(L.pp, add(get(P.scratch), i32.mul(get(L.m), int(4 * lda)))),
+      set(L.pp, get(L.pp0)),
       loop(
         "gather",
         copies,
@@ -354,45 +349,36 @@ class GroupedWriter {
     ];
   }
 
-  /** Every panel of 8 outputs of the group, every token tile of the thread. */
+  /** Every panel of 8 outputs of the group, for the tile $t (its columns gathered at $pp0). */
   private panels(): Code {
-    const { s, layout, TR } = this;
+    const { s, TR } = this;
     const offs = this.offsets;
-    const tile = [
-      set(L.pa, add(get(P.scratch), i32.mul(get(L.t), int(4 * TR * layout.lda)))),
-      set(L.pb, get(L.pw)),
-      set(L.pc, add(get(P.y), i32.mul(get(L.t), int(4 * TR * s.N)))),
-      this.acc.map((row) => row.map((c) => set(c, i32x4.const(0)))),
-      if_(i32.ne(get(L.kq), int(0)), [
-        set(L.kend, add(get(L.pa), i32.shl(get(L.kq), int(2)))),
-        loop(
-          "k",
-          [0, 1, 2, 3].map((k) => this.kStep(k)),
-          set(L.pa, add(get(L.pa), int(16))),
-          set(L.pb, add(get(L.pb), int(16 * GROUP_PANEL))),
-          br_if("k", i32.ne(get(L.pa), get(L.kend))),
-        ),
-      ]),
-      this.lastRows === TR
-        ? this.epilogue(TR)
-        : this.nT === 1
-        ? this.epilogue(this.lastRows)
-        : if_(i32.eq(get(L.t), int(this.nT - 1)), this.epilogue(this.lastRows), this.epilogue(TR)),
-    ];
     return [
+      set(L.pc, add(get(P.y), i32.mul(get(L.t), int(4 * TR * s.N)))),
+      set(L.pb, get(L.pw)),
+      set(L.pi, get(L.pidx)),
       set(L.j, int(0)),
       loop(
         "panels",
-        offs.map((o) => set(o, i32.load(get(L.pidx), { offset: 4 * OFF.indexOf(o) }))),
-        set(L.t, get(L.start)),
-        loop(
-          "tiles",
-          tile,
-          set(L.t, add(get(L.t), int(1))),
-          br_if("tiles", i32.lt_u(get(L.t), get(L.end))),
-        ),
-        set(L.pw, add(get(L.pw), i32.shl(get(L.kq), int(2 + 3)))),
-        set(L.pidx, add(get(L.pidx), int(4 * GROUP_PANEL))),
+        offs.map((o) => set(o, i32.load(get(L.pi), { offset: 4 * OFF.indexOf(o) }))),
+        set(L.pa, get(L.pp0)),
+        this.acc.map((row) => row.map((c) => set(c, i32x4.const(0)))),
+        if_(i32.ne(get(L.kq), int(0)), [
+          set(L.kend, add(get(L.pa), i32.shl(get(L.kq), int(2)))),
+          loop(
+            "k",
+            [0, 1, 2, 3].map((k) => this.kStep(k)),
+            set(L.pa, add(get(L.pa), int(16))),
+            set(L.pb, add(get(L.pb), int(16 * GROUP_PANEL))),
+            br_if("k", i32.ne(get(L.pa), get(L.kend))),
+          ),
+        ]),
+        this.lastRows === TR
+          ? this.epilogue(TR)
+          : this.nT === 1
+          ? this.epilogue(this.lastRows)
+          : if_(i32.eq(get(L.t), int(this.nT - 1)), this.epilogue(this.lastRows), this.epilogue(TR)),
+        set(L.pi, add(get(L.pi), int(4 * GROUP_PANEL))),
         set(L.j, add(get(L.j), int(1))),
         br_if("panels", i32.lt_u(get(L.j), get(L.nj))),
       ),
@@ -411,9 +397,12 @@ class GroupedWriter {
     ];
   }
 
-  /** Bias, activation and stores of the tile's first `rows` token rows to their output rows. */
+  /**
+   * Bias, activation (inline, 4 vectors at a time interleaved, as the dense GEMM's) and stores of
+   * the tile's first `rows` token rows to their output rows.
+   */
   private epilogue(rows: number): Code {
-    const { s, layout } = this;
+    const { s, layout, act } = this;
     const N = s.N;
     const at = (o: Local<"i32">, base: Local<"i32">) => add(get(base), get(o));
     const biasVec = (v: number): V128 => {
@@ -422,23 +411,31 @@ class GroupedWriter {
       for (let l = 1; l < 4; l++) e = v128.load32_lane(l, at(OFF[4 * v + l], P.bias), e);
       return e;
     };
-    const code: Code[] = [s.bias && BV.map((b, v) => set(b, biasVec(v)))];
-    for (let r = 0; r < rows; r++) {
-      for (let v = 0; v < 2; v++) {
-        const c = this.acc[r][v];
-        let e: V128 = get(c);
-        if (s.bias) e = f32x4.add(e, get(BV[v]));
-        if (this.helper) e = call("v128", this.helper, e);
-        if (layout.vectorStores) {
-          code.push(v128.store(at(OFF[4 * v], L.pc), e, { offset: 4 * N * r }));
-        } else {
-          if (s.bias || this.helper) code.push(set(c, e));
-          for (let l = 0; l < 4; l++) {
-            code.push(v128.store32_lane(l, at(OFF[4 * v + l], L.pc), get(c), { offset: 4 * N * r }));
-          }
-        }
-      }
-    }
-    return code;
+    const outputs = this.acc.slice(0, rows).flatMap((row, r) => row.map((c, v) => ({ c, v, r })));
+    const value = (o: (typeof outputs)[number]): V128 =>
+      s.bias ? f32x4.add(get(o.c), get(BV[o.v])) : get(o.c);
+    const store = (o: (typeof outputs)[number], e: V128): Code => {
+      if (layout.vectorStores) return v128.store(at(OFF[4 * o.v], L.pc), e, { offset: 4 * N * o.r });
+      return [
+        set(o.c, e),
+        [0, 1, 2, 3].map((l) =>
+          v128.store32_lane(l, at(OFF[4 * o.v + l], L.pc), get(o.c), { offset: 4 * N * o.r })
+        ),
+      ];
+    };
+    const stores = (): Code => {
+      if (!act) return outputs.map((o) => store(o, value(o)));
+      const n = act.inputs.length;
+      return Array.from({ length: Math.ceil(outputs.length / n) }, (_, i) => {
+        const group = outputs.slice(i * n, (i + 1) * n);
+        const snippets = group.map((_, slot) => act.apply(slot));
+        return [
+          group.map((o, slot) => set(act.inputs[slot], value(o))),
+          interleave(snippets),
+          group.map((o, slot) => store(o, snippets[slot].result)),
+        ];
+      });
+    };
+    return [s.bias && BV.map((b, v) => set(b, biasVec(v))), stores()];
   }
 }

@@ -14,7 +14,7 @@ import {
   GROUPED_MAX_GROUPS,
   groupedCandidate,
 } from "../../codegen/wasm/bsr_cost.ts";
-import { gatherRuns, groupedLayout } from "../../codegen/wasm/grouped_bsr.ts";
+import { gatherQuads, groupedLayout } from "../../codegen/wasm/grouped_bsr.ts";
 import { bsrRowGroupCount, bsrRowGroups } from "../../ir/bsr_pattern.ts";
 import { GROUPED, GROUPED_CASES, groupedInstance, groupedPattern } from "./grouped_cases.ts";
 import { rng } from "./kernel_runner.ts";
@@ -46,7 +46,10 @@ Deno.test("grouped: packing round-trips, the index names every output row once p
     }
     assert.equal(rows.size, spec.N, `seed ${c.seed}: every output row is written`);
   }
-  assert.deepEqual(gatherRuns([3, 4, 5, 9, 10, 2]), [[3, 0, 3], [9, 3, 2], [2, 5, 1]]);
+  assert.deepEqual(gatherQuads([3, 4, 5, 6, 9, 10, 2]), [
+    { src: [3, 4, 5, 6], consecutive: true },
+    { src: [9, 10, 2], consecutive: false },
+  ]);
 });
 
 /** A spec of `groups` patterns over BERT-base-like sizes. */
