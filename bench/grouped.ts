@@ -12,7 +12,7 @@
  *    through a tuning log) and once with the cost model's choice (row-grouped). Medians of
  *    interleaved runs; the two sparse artifacts' logits are compared.
  *
- * Run: `deno run -A bench/grouped.ts [--groups=16] [--block=1x32] [--plain] [--rounds=9] [--no-kernels] [--no-model] [--dry] [--prune-patterns] [--profile]`. Figures
+ * Run: `deno run -A bench/grouped.ts [--groups=16] [--block=1x32] [--plain] [--rounds=9] [--no-kernels] [--no-model] [--dry] [--prune-patterns] [--profile] [--force-grouped]`. Figures
  * from a shared machine move from run to run.
  */
 
@@ -44,6 +44,8 @@ const DENSITY = 0.2;
 const DRY = Deno.args.includes("--dry");
 /** `--profile`: print each artifact's time by op after the timed rounds. */
 const PROFILE = Deno.args.includes("--profile");
+/** `--force-grouped`: the row-grouped artifact runs the row-grouped kernel wherever it is a candidate. */
+const FORCE_GROUPED = Deno.args.includes("--force-grouped");
 const M = 128;
 
 /** mulberry32 in [0, 1). */
@@ -185,14 +187,67 @@ async function kernels(): Promise<void> {
   }
 }
 
+/**
+ * Ms per call of each dense GEMM kernel's epilogue (bias, activation, stores), timed as the same
+ * kernel with K = 4: what a product costs per output whatever its number of multiply-adds.
+ */
+async function epilogueMs(kernelNames: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const name of kernelNames) {
+    const m = /^gemm_b1_m(\d+)_n(\d+)_k\d+_lda\d+_packed_ldc\d+(_bias)?(?:_(gelu_tanh|gelu|tanh))?(_fma)?$/
+      .exec(name);
+    if (!m) throw new Error(`epilogue: cannot read the GEMM kernel name ${name}`);
+    const [M, N] = [Number(m[1]), Number(m[2])], bias = !!m[3];
+    const activation = (m[4] ?? "none") as "none" | "gelu" | "gelu_tanh" | "tanh";
+    const k = gemmKernel({
+      batch: 1,
+      M,
+      N,
+      K: 4,
+      lda: 4,
+      aBatchStride: 0,
+      b: { layout: "packed" },
+      ldc: N,
+      cBatchStride: 0,
+      bias,
+      activation,
+    }, target);
+    const pages = Math.ceil((4 * (M * 4 + 4 * N + N + M * N) + 4096) / 65536) + 1;
+    const wasm = await assembleWat("epilogue.wat", kernelModuleWat([k], WASM_HELPERS, pages));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const ex = new WebAssembly.Instance(await WebAssembly.compile(wasm as BufferSource), { env: { memory } })
+      .exports as Record<string, Kernel>;
+    const a = 64, b = a + 16 * M, bi = b + 16 * N, c = bi + 4 * N;
+    const f32 = new Float32Array(memory.buffer);
+    f32.fill(0.25, a / 4, c / 4);
+    const call = bias ? () => ex[k.name](a, b, bi, c, 0, 1) : () => ex[k.name](a, b, c, 0, 1);
+    out.set(name, timeInterleaved([call])[0] * 1e3);
+  }
+  return out;
+}
+
 /** `--profile`: each artifact's time by op over `ROUNDS` more profiled runs, ms per run. */
-function printProfiles(models: Awaited<ReturnType<typeof loadCompiled>>[], given: Record<string, unknown>) {
+async function printProfiles(
+  models: Awaited<ReturnType<typeof loadCompiled>>[],
+  given: Record<string, unknown>,
+  kept: number,
+) {
   const byOp = models.map(() => new Map<string, number>());
   for (let round = 0; round < ROUNDS; round++) {
     models.forEach((mm) => mm.run(given as Parameters<typeof mm.run>[0], { profile: true }));
   }
   models.forEach((mm, i) => {
     for (const s of mm.profile()) byOp[i].set(s.op, (byOp[i].get(s.op) ?? 0) + s.ms);
+  });
+  // The products by weight shape (N x K, from the kernel names), each artifact's ms per run.
+  const byShape = models.map(() => new Map<string, number>());
+  models.forEach((mm, i) => {
+    for (const s of mm.profile()) {
+      const shape = /_n(\d+)_k(\d+)_/.exec(s.kernel);
+      if (!shape || !/^(dense|bsr_dense)/.test(s.op)) continue;
+      const key = `${shape[1]}x${shape[2]}`;
+      byShape[i].set(key, (byShape[i].get(key) ?? 0) + s.ms);
+    }
   });
   const ops = [...new Set(byOp.flatMap((m) => [...m.keys()]))];
   ops.sort((a, b) => (byOp[0].get(b) ?? 0) - (byOp[0].get(a) ?? 0));
@@ -201,6 +256,32 @@ function printProfiles(models: Awaited<ReturnType<typeof loadCompiled>>[], given
     const cells = byOp.map((m) => (m.get(op) ?? 0).toFixed(1).padStart(8)).join(" ");
     console.log(`    ${op.padEnd(58)}${cells}`);
   }
+  for (const shape of byShape[0].keys()) {
+    const cells = byShape.map((m) => (m.get(shape) ?? 0).toFixed(1).padStart(8)).join(" ");
+    const ratio = (i: number) => ((byShape[i].get(shape) ?? 0) / byShape[0].get(shape)!).toFixed(3);
+    console.log(`    products ${shape.padEnd(49)}${cells}  (${ratio(1)}x, ${ratio(2)}x)`);
+  }
+  // The floor: the dense model's other ops (the pooler and classifier among them) and its
+  // encoder products' epilogues as they are, the rest of those products (the multiply-adds) cut
+  // to the kept share at the dense GEMM's rate.
+  const steps = models[0].profile().filter((s) => s.op === "dense" && s.kernel.includes(`_m${M}_`));
+  const calls = new Map<string, number>();
+  for (const s of steps) calls.set(s.kernel, (calls.get(s.kernel) ?? 0) + 1);
+  const perCall = await epilogueMs([...calls.keys()]);
+  const epilogues = [...calls].reduce((sum, [k, n]) => sum + n * perCall.get(k)!, 0);
+  const products = steps.reduce((sum, s) => sum + s.ms, 0);
+  const total = [...byOp[0].values()].reduce((a, b) => a + b, 0);
+  const other = total - products;
+  const floor = other + epilogues + kept * (products - epilogues);
+  console.log(
+    `  floor (dense profile): other ops ${other.toFixed(1)} ms + product epilogues ${
+      epilogues.toFixed(1)
+    } ms + ${kept.toFixed(3)} x multiply-adds ${(products - epilogues).toFixed(1)} ms = ${
+      floor.toFixed(1)
+    } ms, ${(floor / total).toFixed(3)}x the dense profile's ${total.toFixed(1)} ms (grouped profile: ${
+      ([...byOp[2].values()].reduce((a, b) => a + b, 0) / total).toFixed(3)
+    }x)`,
+  );
 }
 
 /** The index-driven variant the cost model picks when the grouped one is not a candidate. */
@@ -209,7 +290,7 @@ function defaultIndexed(spec: BsrSpec) {
 }
 
 async function model(): Promise<void> {
-  const seq = 128;
+  const seq = M;
   const { m, weights, inputs } = syntheticWorkload("bert-base", seq);
   const f = m.funcs[0];
   const given = Object.fromEntries(f.params.map((p, i) => [p.name, inputs[i].data]));
@@ -241,11 +322,21 @@ async function model(): Promise<void> {
     tensors.set(w.name, new BsrTensor(w.type, data, indices, indptr));
   }
   const sparseWeights = memoryStore(tensors);
+  // The kept share of the pruned products' weights (the multiply-adds left).
+  let keptWeights = 0, prunedWeights = 0;
+  for (const w of pruned.module.weights.values()) {
+    if (!w.type.sparse) continue;
+    const t = tensors.get(w.name) as BsrTensor, [R, C] = w.type.sparse.block;
+    keptWeights += t.indices.length * R * C;
+    prunedWeights += w.type.shape[0] * w.type.shape[1];
+  }
+  const kept = keptWeights / prunedWeights;
   const pipeline = "canonicalize,cse,fuse,dce";
   const dense = await compile({ module: m, weights }, { log });
-  const grouped = await compile({ module: pruned.module, weights: sparseWeights }, { pipeline, log });
-  // Force the index-driven kernels through a tuning log naming the cost model's index-driven pick.
-  const forced = emptyLog();
+  let grouped = await compile({ module: pruned.module, weights: sparseWeights }, { pipeline, log });
+  // Force the index-driven kernels through a tuning log naming the cost model's index-driven pick
+  // (`--force-grouped`: and the row-grouped artifact's through one naming the row-grouped kernel).
+  const forced = emptyLog(), forcedGrouped = emptyLog();
   for (const op of grouped.module.funcs[0].body) {
     if (op.name !== "bsr_dense") continue;
     const w = sparseWeights.get(grouped.module.weights.get(op.operands[1].name)!) as BsrTensor;
@@ -261,11 +352,17 @@ async function model(): Promise<void> {
       activation: "none",
     };
     const density = (w.indices.length * block[0] * block[1]) / (N * K);
-    forced.entries[tuningKey({ ...spec, density }, target.relaxedSimd, cpuModel())] = {
-      best: variantKey(defaultIndexed(spec)),
-      timings: {},
-      date: new Date().toISOString(),
-    };
+    const key = tuningKey({ ...spec, density }, target.relaxedSimd, cpuModel());
+    const date = new Date().toISOString();
+    forced.entries[key] = { best: variantKey(defaultIndexed(spec)), timings: {}, date };
+    forcedGrouped.entries[key] = { best: variantKey(GROUPED_VARIANT), timings: {}, date };
+  }
+  if (FORCE_GROUPED) {
+    grouped = await compile({ module: pruned.module, weights: sparseWeights }, {
+      pipeline,
+      log,
+      tuning: { log: forcedGrouped },
+    });
   }
   const indexed = await compile({ module: pruned.module, weights: sparseWeights }, {
     pipeline,
@@ -311,7 +408,7 @@ async function model(): Promise<void> {
       });
     }
     const [d, i, gr] = samples.map((xs) => (xs.length ? median(xs) : NaN));
-    if (PROFILE) printProfiles(models, given);
+    if (PROFILE) await printProfiles(models, given, kept);
     console.log(
       `  median of ${ROUNDS} interleaved runs, 1 thread: dense ${d.toFixed(1)} ms, indexed ${
         i.toFixed(1)
