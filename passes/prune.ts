@@ -44,9 +44,10 @@
  * (`l2`: squared, `l1` as is). Without reconstruction; `prune-reconstruct{patterns=K}` adds it.
  *
  * **Rules** (`rules = path.json`): `[{"match": "<regex>", "sparsity": 0.9, "block": "1x32",
- * "score": "l1"}]`; `match` is required, the rest optional; the first rule whose `match` is found
- * in a target's name overrides the pass options for it. A malformed file is an error naming the
- * file and the entry.
+ * "score": "l1", "patterns": 8}]`; `match` is required, the rest optional; the first rule whose
+ * `match` is found in a target's name overrides the pass options for it (a target whose rule gives
+ * it `patterns` is pruned per matrix, outside a global pool). A malformed file is an error naming
+ * the file and the entry.
  *
  * **Output.** A log line per target (name, shape, block, blocks pruned / total, element sparsity)
  * and the statistics `weights`, `blocks` and `elements`. Elements count every element of a
@@ -122,7 +123,8 @@ const options = {
   rules: {
     type: "string",
     default: "",
-    doc: 'JSON file of per-target overrides [{"match": "re", "sparsity": 0.9, "block": "1x32"}]',
+    doc:
+      'JSON file of per-target overrides [{"match": "re", "sparsity": 0.9, "block": "1x32", "patterns": 8}]',
   },
   patterns: {
     type: "int",
@@ -149,6 +151,8 @@ export interface PruneRule {
   readonly block?: Block;
   /** Overrides `score`. */
   readonly score?: Score;
+  /** Overrides `patterns`. */
+  readonly patterns?: number;
 }
 
 /** Parses the text of a rules file; throws an Error naming `file` and the entry. */
@@ -167,8 +171,8 @@ export function parsePruneRules(text: string, file: string): PruneRule[] {
     }
     const e = entry as Record<string, unknown>;
     for (const key of Object.keys(e)) {
-      if (!["match", "sparsity", "block", "score"].includes(key)) {
-        throw bad(`unknown key '${key}' (keys: match, sparsity, block, score)`);
+      if (!["match", "sparsity", "block", "score", "patterns"].includes(key)) {
+        throw bad(`unknown key '${key}' (keys: match, sparsity, block, score, patterns)`);
       }
     }
     if (typeof e.match !== "string") throw bad(`'match' must be a regex string`);
@@ -178,7 +182,9 @@ export function parsePruneRules(text: string, file: string): PruneRule[] {
     } catch (err) {
       throw bad(`'match' is not a valid regex: ${err instanceof Error ? err.message : err}`);
     }
-    const rule: { match: NameRegex; sparsity?: number; block?: Block; score?: Score } = { match };
+    const rule: { match: NameRegex; sparsity?: number; block?: Block; score?: Score; patterns?: number } = {
+      match,
+    };
     if (e.sparsity !== undefined) {
       if (typeof e.sparsity !== "number" || !(e.sparsity >= 0 && e.sparsity < 1)) {
         throw bad(`'sparsity' must be a number in [0, 1), got ${JSON.stringify(e.sparsity)}`);
@@ -199,6 +205,12 @@ export function parsePruneRules(text: string, file: string): PruneRule[] {
       }
       rule.score = e.score as Score;
     }
+    if (e.patterns !== undefined) {
+      if (typeof e.patterns !== "number" || !Number.isSafeInteger(e.patterns) || e.patterns < 0) {
+        throw bad(`'patterns' must be an integer >= 0, got ${JSON.stringify(e.patterns)}`);
+      }
+      rule.patterns = e.patterns;
+    }
     return rule;
   });
 }
@@ -213,7 +225,9 @@ interface Target {
   readonly block: Block;
   readonly score: Score;
   readonly sparsity: number;
-  /** Pruned with its own threshold even under `scope = global` (its rule set a sparsity). */
+  /** At most this many distinct block-column sets (0: no grouping). */
+  readonly patterns: number;
+  /** Pruned with its own threshold even under `scope = global` (its rule set a sparsity or patterns). */
   readonly own: boolean;
   /** Scores of its blocks, row-major over the [out, in] block grid. */
   scores?: Float64Array;
@@ -373,7 +387,8 @@ function targets(m: Module, ctx: PassContext<typeof options>, rules: readonly Pr
       block,
       score,
       sparsity: rule?.sparsity ?? o.sparsity,
-      own: rule?.sparsity !== undefined,
+      patterns: rule?.patterns ?? o.patterns,
+      own: rule?.sparsity !== undefined || (rule?.patterns ?? 0) > 0,
     });
   }
   return out;
@@ -443,11 +458,11 @@ export const prune = definePass({
     for (const t of ts) {
       if (pool.includes(t)) continue;
       const k = Math.round(t.sparsity * t.scores!.length);
-      if (o.patterns > 0) {
+      if (t.patterns > 0) {
         // Grouped: the scores made additive over a group's rows (l2: mean squares, l1: mean |w|).
         const [gr, gc] = grid(t);
         const add = t.score === "l1" ? t.scores! : t.scores!.map((x) => x * x);
-        const { mask, grouping } = groupedMask(add, gr, gc, o.patterns, k, o.seed);
+        const { mask, grouping } = groupedMask(add, gr, gc, t.patterns, k, o.seed);
         masks.set(t, mask);
         groupings.set(t, grouping);
       } else masks.set(t, lowest(t.scores!, k));

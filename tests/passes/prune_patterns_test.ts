@@ -328,3 +328,46 @@ Deno.test("prune{patterns}: bad values are errors naming the option", () => {
       e instanceof PassError && /pass 'prune'.*option 'patterns' needs scope=per-matrix/.test(e.message),
   );
 });
+
+Deno.test("prune{rules}: a rule's patterns groups its weights alone, also under global scope", () => {
+  const { m, store } = tinyBert();
+  const dir = Deno.makeTempDirSync();
+  try {
+    const rules = `${dir}/rules.json`;
+    Deno.writeTextFileSync(
+      rules,
+      JSON.stringify([{ match: "intermediate\\.dense\\.weight$", sparsity: 0.8, block: "1x8", patterns: 3 }]),
+    );
+    for (const scope of ["per-matrix", "global"]) {
+      const logs: string[] = [];
+      const r = run(
+        m,
+        store,
+        `prune{sparsity=0.5 block=1x8 scope=${scope} rules=${rules}},bsr-lower{block=1x8}`,
+        logs,
+      );
+      for (const l of logs.filter((l) => l.startsWith("prune: @"))) {
+        const grouped = l.includes("intermediate.dense.weight");
+        assert.equal(/distinct block-row patterns/.test(l), grouped, `${scope}: ${l}`);
+        if (!grouped) continue;
+        const name = /^prune: @(\S+) /.exec(l)![1];
+        const t = r.changedWeights.get(name) as BsrTensor;
+        const lists = new Set<string>();
+        for (let br = 0; br + 1 < t.indptr.length; br++) {
+          lists.add(t.indices.subarray(t.indptr[br], t.indptr[br + 1]).join(","));
+        }
+        assert.ok(lists.size <= 3, `${scope} ${name}: ${lists.size} patterns`);
+      }
+    }
+    for (const bad of [-1, 1.5, "4"]) {
+      Deno.writeTextFileSync(rules, JSON.stringify([{ match: ".", patterns: bad }]));
+      assert.throws(
+        () => run(m, store, `prune{rules=${rules}}`),
+        (e: unknown) =>
+          e instanceof PassError && /entry 0: 'patterns' must be an integer >= 0/.test(e.message),
+      );
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
