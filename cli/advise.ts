@@ -36,11 +36,13 @@ const USAGE = `usage: deno task advise MODEL --data DEV.tsv --budget POINTS [opt
   --tokenizer DIR      the tokenizer folder (default: the model's folder)
   --blocks LIST        candidate block shapes (default 4x4,1x32)
   --sparsities LIST    candidate sparsities (default 0.5,0.7,0.8,0.9); every weight may also stay dense
+  --patterns LIST      pattern-group counts, e.g. 8: every block shape and sparsity is also a
+                       candidate with at most K block-row patterns (row-grouped kernels; default none)
   --seq N              compiled length (default 64; an IR model keeps its own)
   --cal-seq N          calibration length (default 48; an IR model keeps its own)
   --seed N             seed of the calibration draw (default 0)
   --max-evals N        plans compiled and evaluated in the search (default 5)
-  --uniform LIST       uniform configurations to measure beside, e.g. 4x4@0.8,1x32@0.8
+  --uniform LIST       uniform configurations to measure beside, e.g. 4x4@0.8,1x32@0.8,1x1@0.8/p8
                        (default 4x4@0.8 unless --table2 is given)
   --table2 FILE        a 'deno task bench table2' JSON: its configurations join the plot (their
                        artifacts, when present, are timed in the same rounds as the advised model)
@@ -80,15 +82,25 @@ function sparsitiesFlag(text: string): number[] {
   });
 }
 
-/** `RxC@S` configurations. */
+/** Pattern-group counts (integers >= 1). */
+function patternsFlag(text: string): number[] {
+  return text.split(",").map((p) => {
+    if (!/^\d+$/.test(p.trim()) || Number(p) < 1) {
+      throw new UsageError(`--patterns: '${p}' is not a pattern count (an integer >= 1)`);
+    }
+    return Number(p);
+  });
+}
+
+/** `RxC@S` configurations, `/pK` for K pattern groups. */
 function uniformFlag(text: string): Candidate[] {
   return text.split(",").filter((x) => x !== "").map((u) => {
-    const m = /^(\d+)x(\d+)@([\d.]+)$/.exec(u.trim());
-    const s = Number(m?.[3]);
-    if (!m || !(s > 0 && s < 1) || Number(m[1]) < 1 || Number(m[2]) < 1) {
-      throw new UsageError(`--uniform: '${u}' is not RxC@S such as 4x4@0.8`);
+    const m = /^(\d+)x(\d+)@([\d.]+)(?:\/p(\d+))?$/.exec(u.trim());
+    const s = Number(m?.[3]), k = m?.[4] === undefined ? 0 : Number(m[4]);
+    if (!m || !(s > 0 && s < 1) || Number(m[1]) < 1 || Number(m[2]) < 1 || (m[4] !== undefined && k < 1)) {
+      throw new UsageError(`--uniform: '${u}' is not RxC@S such as 4x4@0.8, or RxC@S/pK such as 1x1@0.8/p8`);
     }
-    return { block: [Number(m[1]), Number(m[2])], sparsity: s };
+    return { block: [Number(m[1]), Number(m[2])], sparsity: s, ...(k ? { patterns: k } : {}) };
   });
 }
 
@@ -217,7 +229,9 @@ function scatterSvg(points: readonly PlotPoint[], front: readonly number[], subt
 function planSummary(r: AdviseResult): string {
   const counts = new Map<string, number>();
   for (const rule of r.rules) {
-    const name = rule.sparsity === 0 ? "dense" : `${rule.block}@${rule.sparsity}`;
+    const name = rule.sparsity === 0
+      ? "dense"
+      : `${rule.block}@${rule.sparsity}${rule.patterns ? `/p${rule.patterns}` : ""}`;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1]).map(([n, c]) => `${c}x ${n}`).join(", ");
@@ -234,6 +248,7 @@ main(async () => {
     tokenizer: { type: "string" },
     blocks: { type: "string", default: "4x4,1x32" },
     sparsities: { type: "string", default: "0.5,0.7,0.8,0.9" },
+    patterns: { type: "string" },
     seq: { type: "string" },
     "cal-seq": { type: "string" },
     seed: { type: "string" },
@@ -260,6 +275,7 @@ main(async () => {
   }
   const blocks = blocksFlag(values.blocks);
   const sparsities = sparsitiesFlag(values.sparsities);
+  const patterns = values.patterns === undefined ? [] : patternsFlag(values.patterns);
   const seq = int("seq", values.seq, 64, 2), calSeq = int("cal-seq", values["cal-seq"], 48, 2);
   const calibration = int("calibration", values.calibration, 256);
   const seed = int("seed", values.seed, 0, 0), maxEvals = int("max-evals", values["max-evals"], 5);
@@ -294,6 +310,7 @@ main(async () => {
       budget,
       blocks,
       sparsities,
+      patterns,
       seq,
       calSeq,
       calibration,
@@ -361,6 +378,7 @@ main(async () => {
     setting: {
       blocks: values.blocks,
       sparsities,
+      patterns,
       seq: r.seq,
       calSeq,
       calibration,

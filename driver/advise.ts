@@ -190,6 +190,8 @@ export interface RuleEntry {
   readonly sparsity: number;
   /** Its block shape, `RxC`. */
   readonly block: string;
+  /** Its pattern groups, when it has them. */
+  readonly patterns?: number;
 }
 
 /** Escapes a weight name for an exact-match regex. */
@@ -206,6 +208,7 @@ export function planRules(table: readonly WeightOptions[], plan: AdvisePlan): Ru
       match: exact(w.name),
       sparsity: c.sparsity,
       block: c.sparsity === 0 ? "1x1" : `${c.block[0]}x${c.block[1]}`,
+      ...(c.sparsity > 0 && c.patterns ? { patterns: c.patterns } : {}),
     };
   });
 }
@@ -301,6 +304,8 @@ export interface AdviseOptions extends CalibrationOptions {
   readonly blocks: readonly (readonly [number, number])[];
   /** Candidate sparsities, in (0, 1). */
   readonly sparsities: readonly number[];
+  /** Pattern-group counts: each block shape and sparsity is also a candidate with at most K block-row patterns (row-grouped kernels). */
+  readonly patterns?: readonly number[];
   /** Length the artifacts are compiled at (a checkpoint; an IR file keeps its own). */
   readonly seq?: number;
   /** Length of the calibration run (a checkpoint; default 48, as table2's; an IR file keeps its own). */
@@ -391,7 +396,12 @@ export async function advise(o: AdviseOptions): Promise<AdviseResult> {
   const co: CalibrationOptions = { ...o, tokenizer: o.tokenizer || cal.tokenizerDir };
   const candidates: Candidate[] = [
     { block: [1, 1], sparsity: 0 },
-    ...o.blocks.flatMap((block) => o.sparsities.map((sparsity) => ({ block, sparsity }))),
+    ...o.blocks.flatMap((block) =>
+      o.sparsities.flatMap((sparsity) => [
+        { block, sparsity },
+        ...(o.patterns ?? []).map((patterns) => ({ block, sparsity, patterns })),
+      ])
+    ),
   ];
 
   // 1-2. Sensitivity.
@@ -568,7 +578,7 @@ const repeatOf = (o: AdviseOptions) => o.repeat ?? 50;
 
 /** The folder a uniform configuration's artifact is written to under `out`, e.g. `uniform-4x4-80`. */
 export const uniformDir = (c: Candidate): string =>
-  `uniform-${c.block[0]}x${c.block[1]}-${Math.round(c.sparsity * 100)}`;
+  `uniform-${c.block[0]}x${c.block[1]}-${Math.round(c.sparsity * 100)}${c.patterns ? `-p${c.patterns}` : ""}`;
 
 /**
  * The points no other is both at least as fast as and at least as accurate as, one strictly

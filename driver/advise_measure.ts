@@ -1,6 +1,9 @@
 /**
  * What the advisor (driver/advise.ts) measures: each prunable weight's sensitivity to every
- * candidate (block shape, sparsity), and each candidate's kernel latency at the weight's shape.
+ * candidate (block shape, sparsity, pattern groups), and each candidate's kernel latency at the
+ * weight's shape. A candidate with pattern groups is reconstructed as `prune-reconstruct{patterns}`
+ * does it (`reconstructWeight`'s `groups`, seeded with the calibration seed), and its mask's few
+ * block-row patterns make the row-grouped kernel one of the schedules timed.
  *
  * **Sensitivity.** One calibration run of the unpruned model (the reference ops, over the
  * calibration sentences prune-reconstruct would draw with the same options: the same TSV, count,
@@ -52,17 +55,28 @@ import { accumulateCross, accumulateGram } from "../passes/reconstruct/linalg.ts
 import { reconstructWeight } from "../passes/reconstruct/obs.ts";
 import { Stepper } from "../passes/reconstruct/stepper.ts";
 
-/** One candidate of a weight: a block shape and a sparsity; sparsity 0 is the dense weight. */
+/**
+ * One candidate of a weight: a block shape and a sparsity (0 is the dense weight), and optionally
+ * pattern groups: at most `patterns` distinct block-column sets, as `prune-reconstruct{patterns}`
+ * makes them, for the row-grouped kernels.
+ */
 export interface Candidate {
   /** Block shape [R, C] over W[out, in] (ignored when dense). */
   readonly block: readonly [number, number];
   /** Fraction of blocks zeroed, in [0, 1); 0 = dense. */
   readonly sparsity: number;
+  /** At most this many block-row patterns (absent or 0: no grouping). */
+  readonly patterns?: number;
 }
 
-/** A candidate's name: `dense`, or e.g. `4x4@0.8`. */
+/** A candidate's name: `dense`, or e.g. `4x4@0.8`, `1x1@0.8/p8` with 8 pattern groups. */
 export const candidateName = (c: Candidate): string =>
-  c.sparsity === 0 ? "dense" : `${c.block[0]}x${c.block[1]}@${c.sparsity}`;
+  c.sparsity === 0
+    ? "dense"
+    : `${c.block[0]}x${c.block[1]}@${c.sparsity}${c.patterns ? `/p${c.patterns}` : ""}`;
+
+/** reconstructWeight's grouping option for a candidate: prune-reconstruct{patterns}'s, seeded the same. */
+const groupsOf = (c: Candidate, seed: number) => c.patterns ? { max: c.patterns, seed } : undefined;
 
 /** Calibration options, as prune-reconstruct's of the same names. */
 export interface CalibrationOptions {
@@ -244,6 +258,7 @@ export function sensitivityPass(
             block: cand.block,
             damp: o.damp ?? 0.01,
             window: o.window ?? 128,
+            groups: groupsOf(cand, o.seed),
           });
           errors.push(res.errorReconstructed);
           masks.push(res.mask);
@@ -268,6 +283,8 @@ export interface AppliedWeight {
   readonly block: readonly [number, number];
   /** Its sparsity. */
   readonly sparsity: number;
+  /** Its pattern groups (0: none). */
+  readonly patterns: number;
   /** Blocks pruned. */
   readonly pruned: number;
   /** Blocks in all. */
@@ -330,6 +347,7 @@ export function applyPlanPass(
           damp: o.damp ?? 0.01,
           window: o.window ?? 128,
           dense: { cross: last.cross, hDense: last.hDense },
+          groups: groupsOf(cand, o.seed),
         });
         const data = allocData(t.weight.type.dtype, res.w.length);
         for (let r = 0; r < t.out; r++) {
@@ -343,14 +361,13 @@ export function applyPlanPass(
           name: t.weight.name,
           block: cand.block,
           sparsity: cand.sparsity,
+          patterns: cand.patterns ?? 0,
           pruned: res.pruned,
           blocks: res.mask.length,
           error: res.errorReconstructed,
         });
         ctx.log(
-          `@${t.weight.name} block ${cand.block[0]}x${
-            cand.block[1]
-          }: pruned ${res.pruned}/${res.mask.length} ` +
+          `@${t.weight.name} ${candidateName(cand)}: pruned ${res.pruned}/${res.mask.length} ` +
             `blocks; rel. error ${res.errorReconstructed.toFixed(4)}`,
         );
       }

@@ -41,6 +41,20 @@ Deno.test({
         2,
         /--sparsities: '1' is not in \(0, 1\)/,
       );
+      for (const bad of ["0", "8,x", "-2"]) {
+        assertOneLineError(
+          await runTask("advise", dir, "--data", dev, "--budget", "1", `--patterns=${bad}`),
+          2,
+          /--patterns: '.*' is not a pattern count/,
+        );
+      }
+      for (const bad of ["1x1@0.8/p", "1x1@0.8/p0", "1x1/p8"]) {
+        assertOneLineError(
+          await runTask("advise", dir, "--data", dev, "--budget", "1", `--uniform=${bad}`),
+          2,
+          /--uniform: '.*' is not RxC@S such as 4x4@0\.8, or RxC@S\/pK/,
+        );
+      }
       assertOneLineError(await runTask("advise", "--data", dev, "--budget", "1"), 2, /expected one model/);
     } finally {
       await Deno.remove(dir, { recursive: true });

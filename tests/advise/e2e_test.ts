@@ -1,7 +1,8 @@
 /**
  * The advisor end to end on a synthetic bert-tiny with random calibration data: dev rows of random
  * ids labelled by the dense model itself (so the dense accuracy is 100% and pruning can only lose),
- * a plan searched within the budget, written as a rules file, compiled, evaluated and timed.
+ * a plan searched within the budget (candidates with and without pattern groups), written as a rules
+ * file, compiled, evaluated and timed.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import {
   advise,
   bertConfig,
+  candidateName,
   fitToLength,
   interpret,
   loadEvalModel,
@@ -47,6 +49,7 @@ Deno.test("advise: end to end on synthetic bert-tiny (random calibration), withi
       budget,
       blocks: [[4, 4]],
       sparsities: [0.5, 0.9],
+      patterns: [2],
       calibration: 8,
       seed: 0,
       calibrationData: "random",
@@ -59,7 +62,14 @@ Deno.test("advise: end to end on synthetic bert-tiny (random calibration), withi
     assert.equal(r.dense.accuracy, 1); // labelled by the dense model
     assert.equal(r.table.length, 12); // 2 layers x 6 dense weights
     for (const w of r.table) {
-      assert.equal(w.options.length, 3);
+      // dense, then 4x4 at 0.5 and 0.9, each also with at most 2 block-row patterns
+      assert.deepEqual(w.options.map((o) => candidateName(o.candidate)), [
+        "dense",
+        "4x4@0.5",
+        "4x4@0.5/p2",
+        "4x4@0.9",
+        "4x4@0.9/p2",
+      ]);
       assert.equal(w.options[0].error, 0);
       for (const o of w.options) assert.ok(o.ms > 0 && Number.isFinite(o.ms));
       for (const o of w.options.slice(1)) assert.ok(o.error > 0 && o.error < 1.5);
@@ -78,11 +88,12 @@ Deno.test("advise: end to end on synthetic bert-tiny (random calibration), withi
     const text = await Deno.readTextFile(join(dir, "out", "rules.json"));
     const rules = parsePruneRules(text, "rules.json");
     assert.equal(rules.length, 12);
-    const json = JSON.parse(text) as { sparsity: number; block: string }[];
+    const json = JSON.parse(text) as { sparsity: number; block: string; patterns?: number }[];
     for (const a of r.applied) {
       const i = r.table.findIndex((w) => w.name === a.name);
       assert.equal(json[i].block, `${a.block[0]}x${a.block[1]}`);
       assert.equal(json[i].sparsity, a.sparsity);
+      assert.equal(json[i].patterns ?? 0, a.patterns);
       assert.equal(a.pruned, Math.round(a.sparsity * a.blocks));
     }
     assert.equal(r.applied.length, json.filter((x) => x.sparsity > 0).length);
@@ -96,6 +107,7 @@ Deno.test("advise: end to end on synthetic bert-tiny (random calibration), withi
       budget,
       blocks: [[4, 4]],
       sparsities: [0.5, 0.9],
+      patterns: [2],
       calibration: 8,
       seed: 0,
       calibrationData: "random",

@@ -1,7 +1,8 @@
 /**
  * The advisor's plan as a `rules` file: through `prune{rules=...}` every weight ends with exactly
- * its planned block shape and sparsity (and one planned dense stays untouched); and
- * `applyPlanPass`, prune-reconstruct with a block and sparsity per weight, prunes exactly as planned.
+ * its planned block shape and sparsity, and at most its planned number of block-row patterns (one
+ * planned dense stays untouched); and `applyPlanPass`, prune-reconstruct with a block and sparsity
+ * (and pattern groups) per weight, prunes exactly as planned.
  */
 
 import assert from "node:assert/strict";
@@ -41,6 +42,31 @@ function zeroBlocks(
   return { zero, total, stray };
 }
 
+/** Distinct sets of zero blocks among the block rows of `t` (`[out, in]`). */
+function zeroRowPatterns(t: Tensor, block: readonly [number, number]): number {
+  const [out, inn] = t.shape, [R, C] = block;
+  const rows = new Set<string>();
+  for (let r0 = 0; r0 < out; r0 += R) {
+    const zero: number[] = [];
+    for (let c0 = 0; c0 < inn; c0 += C) {
+      let all = true;
+      for (let r = r0; r < Math.min(out, r0 + R); r++) {
+        for (let c = c0; c < Math.min(inn, c0 + C); c++) all &&= t.data[r * inn + c] === 0;
+      }
+      if (all) zero.push(c0);
+    }
+    rows.add(zero.join(","));
+  }
+  return rows.size;
+}
+
+/** A weight planned with pattern groups has at most that many block-row patterns. */
+function checkPatterns(t: Tensor, c: Candidate, name: string) {
+  if (!c.patterns) return;
+  const n = zeroRowPatterns(t, c.block);
+  assert.ok(n <= c.patterns, `${name}: ${n} block-row patterns, planned at most ${c.patterns}`);
+}
+
 /** A synthetic bert-tiny, its prunable weights, and a plan mixing shapes, sparsities and dense. */
 async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "advise-rules-" });
@@ -55,6 +81,7 @@ async function setup() {
     { block: [1, 32], sparsity: 0.5 },
     { block: [1, 1], sparsity: 0.9 },
     { block: [8, 8], sparsity: 0.7 },
+    { block: [1, 4], sparsity: 0.8, patterns: 3 },
   ];
   const table: WeightOptions[] = names.map((name) => {
     const [out, inn] = model.module.weights.get(name)!.type.shape;
@@ -86,7 +113,9 @@ Deno.test("advise: the rules file round-trips through prune: each weight has its
       const z = zeroBlocks(t, c.block);
       assert.equal(z.zero, Math.round(c.sparsity * z.total), `${w.name}: ${c.block} at ${c.sparsity}`);
       assert.equal(z.stray, 0, `${w.name}: zeros outside the pruned blocks`);
+      checkPatterns(t, c, w.name);
     }
+    assert.ok(rules.some((r) => r.patterns === 3), "a rule carries its patterns");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -117,6 +146,8 @@ Deno.test("advise: applyPlanPass prunes and reconstructs each weight with its ow
       assert.notDeepEqual(t.data, before.data);
       const a = applied.find((x) => x.name === w.name)!;
       assert.equal(a.pruned, z.zero);
+      assert.equal(a.patterns, c.patterns ?? 0);
+      checkPatterns(t, c, w.name);
       assert.ok(a.error > 0 && a.error < 1, `${w.name}: error ${a.error}`);
     }
   } finally {
