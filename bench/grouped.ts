@@ -187,6 +187,30 @@ async function kernels(): Promise<void> {
   }
 }
 
+/** GFLOP/s of a wasm loop of f32x4 multiply-adds into 12 independent accumulators: the FMA peak one thread reaches. */
+async function fmaPeakGflops(): Promise<number> {
+  const acc = Array.from({ length: 12 }, (_, i) => `$c${i}`);
+  const step = acc.map((c) =>
+    `(local.set ${c} (f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get ${c})))`
+  )
+    .join(" ");
+  const sum = acc.map((c) => `(local.get ${c})`).reduce((x, y) => `(f32x4.add ${x} ${y})`);
+  const wat = `(module (memory 1) (func (export "f") (param $n i32) (local $a v128) (local $b v128) ${
+    acc.map((c) => `(local ${c} v128)`).join(" ")
+  }
+    (local.set $a (f32x4.splat (f32.const 1.0001))) (local.set $b (f32x4.splat (f32.const 0.9999)))
+    (loop $l ${step} ${step} ${step} ${step}
+      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n)))
+    (v128.store (i32.const 0) ${sum})))`;
+  const wasm = await assembleWat("fma_peak.wat", wat);
+  const f = (new WebAssembly.Instance(await WebAssembly.compile(wasm as BufferSource)).exports as {
+    f: (n: number) => void;
+  }).f;
+  const n = 1_000_000, flops = n * 4 * acc.length * 8;
+  const [s] = timeInterleaved([() => f(n)]);
+  return flops / s / 1e9;
+}
+
 /**
  * Ms per call of each dense GEMM kernel's epilogue (bias, activation, stores), timed as the same
  * kernel with K = 4: what a product costs per output whatever its number of multiply-adds.
@@ -273,6 +297,9 @@ async function printProfiles(
   const total = [...byOp[0].values()].reduce((a, b) => a + b, 0);
   const other = total - products;
   const floor = other + epilogues + kept * (products - epilogues);
+  const flops = steps.reduce((sum, s) => sum + s.flops, 0);
+  const rate = flops / (products - epilogues) / 1e6, peak = await fmaPeakGflops();
+  const atPeak = other + epilogues + kept * (products - epilogues) * rate / peak;
   console.log(
     `  floor (dense profile): other ops ${other.toFixed(1)} ms + product epilogues ${
       epilogues.toFixed(1)
@@ -281,6 +308,13 @@ async function printProfiles(
     } ms, ${(floor / total).toFixed(3)}x the dense profile's ${total.toFixed(1)} ms (grouped profile: ${
       ([...byOp[2].values()].reduce((a, b) => a + b, 0) / total).toFixed(3)
     }x)`,
+  );
+  console.log(
+    `  the dense GEMMs' multiply-adds ran at ${rate.toFixed(1)} GFLOP/s, ${
+      (100 * rate / peak).toFixed(0)
+    }% of a loop of f32x4 FMAs (${peak.toFixed(1)} GFLOP/s); at that peak the floor is ${
+      atPeak.toFixed(1)
+    } ms, ${(atPeak / total).toFixed(3)}x`,
   );
 }
 
