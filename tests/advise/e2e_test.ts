@@ -94,7 +94,10 @@ Deno.test("advise: end to end on synthetic bert-tiny (random calibration), withi
       assert.equal(json[i].block, `${a.block[0]}x${a.block[1]}`);
       assert.equal(json[i].sparsity, a.sparsity);
       assert.equal(json[i].patterns ?? 0, a.patterns);
-      assert.equal(a.pruned, Math.round(a.sparsity * a.blocks));
+      const k = Math.round(a.sparsity * a.blocks);
+      // Pattern groups reach the block count only as their row counts allow (groups.ts): close to it.
+      if (a.patterns) assert.ok(Math.abs(a.pruned - k) <= a.blocks / 100, `${a.name}: ${a.pruned} of ${k}`);
+      else assert.equal(a.pruned, k);
     }
     assert.equal(r.applied.length, json.filter((x) => x.sparsity > 0).length);
     assert.ok((await Deno.stat(join(dir, "out", "artifact", "plan.json"))).isFile);
