@@ -5,14 +5,16 @@
  * 1. Kernels: M = 128 tokens, BERT-base shapes (N, K) = (768, 768), (3072, 768), (768, 3072),
  *    80% block sparsity as `--groups` (default 16) seeded column patterns per matrix, each block
  *    row assigned one at random; dense GEMM vs the cost model's index-driven default (prepare
- *    included) vs row-grouped. Medians of interleaved rounds.
+ *    included) vs row-grouped, and the dense GEMM over K' = 0.2 K (the kept multiply-adds at the
+ *    dense rate: what the row-grouped kernel would take without gather or padding). Medians of
+ *    interleaved rounds.
  * 2. Model: synthetic BERT-base, S = 128, batch 1: dense; pruned to 80% in `--block` (1x32) blocks and
  *    BSR-lowered, then each weight's pattern replaced by `--groups` shared patterns (same
  *    density, seeded; values random), compiled once with the index-driven kernels (forced
  *    through a tuning log) and once with the cost model's choice (row-grouped). Medians of
  *    interleaved runs; the two sparse artifacts' logits are compared.
  *
- * Run: `deno run -A bench/grouped.ts [--groups=16] [--block=1x32] [--plain] [--rounds=9] [--no-kernels] [--no-model] [--dry] [--prune-patterns] [--profile] [--force-grouped]`. Figures
+ * Run: `deno run -A bench/grouped.ts [--groups=16] [--block=1x32] [--plain] [--rounds=9] [--no-kernels] [--no-model] [--dry] [--prune-patterns] [--profile] [--force-grouped] [--act=gelu] [--kernel-blocks=1x32,1x1,4x4]`. Figures
  * from a shared machine move from run to run.
  */
 
@@ -45,6 +47,12 @@ const DRY = Deno.args.includes("--dry");
 /** `--profile`: print each artifact's time by op after the timed rounds. */
 const PROFILE = Deno.args.includes("--profile");
 /** `--force-grouped`: the row-grouped artifact runs the row-grouped kernel wherever it is a candidate. */
+/** `--act=gelu` (or tanh, gelu_tanh): the single kernels' activation (default none). */
+const ACTIVATION = (arg("act") ?? "none") as BsrSpec["activation"];
+/** `--kernel-blocks=1x32,1x1,4x4`: the single kernels' block shapes. */
+const KERNEL_BLOCKS = (arg("kernel-blocks") ?? "1x32,1x1,4x4").split(",").map((b) =>
+  b.split("x").map(Number) as [number, number]
+);
 const FORCE_GROUPED = Deno.args.includes("--force-grouped");
 const M = 128;
 
@@ -117,10 +125,10 @@ async function kernels(): Promise<void> {
     }`,
   );
   console.log(
-    "shape       block  dense ms  indexed ms (variant)         grouped ms  indexed/dense  grouped/dense",
+    "shape       block  dense ms  dense K' ms  indexed ms (variant)         grouped ms  indexed/dense  grouped/dense  grouped/dense K'",
   );
   for (const [N, K] of [[768, 768], [3072, 768], [768, 3072]]) {
-    for (const [R, C] of [[1, 32], [1, 1], [4, 4]] as [number, number][]) {
+    for (const [R, C] of KERNEL_BLOCKS) {
       next = 64;
       const { indptr, indices } = groupedPattern(
         N + K + R * 7 + C,
@@ -128,27 +136,36 @@ async function kernels(): Promise<void> {
         Math.ceil(K / C),
         GROUPS,
       );
-      const spec: BsrSpec = { M, N, K, block: [R, C], indptr, indices, bias: true, activation: "none" };
+      const spec: BsrSpec = { M, N, K, block: [R, C], indptr, indices, bias: true, activation: ACTIVATION };
       const data = Float32Array.from({ length: indices.length * R * C }, rng(3));
       const indexed = defaultIndexed(spec);
       const ik = bsrKernel(spec, indexed, target);
       const gk = bsrKernel(spec, GROUPED_VARIANT, target);
-      const dk = gemmKernel({
-        batch: 1,
-        M,
-        N,
-        K,
-        lda: K,
-        aBatchStride: 0,
-        b: { layout: "packed" },
-        ldc: N,
-        cBatchStride: 0,
-        bias: true,
-        activation: "none",
-      }, target);
+      // The dense GEMM over all of K, and over the kept share of it (K'): the same multiply-adds as
+      // the sparse kernels, at the dense GEMM's rate.
+      const Kk = Math.round(DENSITY * K);
+      const gemm = (k: number) =>
+        gemmKernel({
+          batch: 1,
+          M,
+          N,
+          K: k,
+          lda: k,
+          aBatchStride: 0,
+          b: { layout: "packed" },
+          ldc: N,
+          cBatchStride: 0,
+          bias: true,
+          activation: ACTIVATION,
+        }, target);
+      const dk = gemm(K), sk = gemm(Kk);
       const wasm = await assembleWat(
         "grouped.wat",
-        kernelModuleWat([ik.prepare!, ik.kernel, gk.kernel, dk], WASM_HELPERS, pages),
+        kernelModuleWat(
+          [...(ik.prepare ? [ik.prepare] : []), ik.kernel, gk.kernel, dk, sk],
+          WASM_HELPERS,
+          pages,
+        ),
       );
       const ex = new WebAssembly.Instance(await WebAssembly.compile(wasm as BufferSource), {
         env: { memory },
@@ -158,6 +175,7 @@ async function kernels(): Promise<void> {
         bias = put(Float32Array.from({ length: N }, rng(6)));
       const y = put(M * N), y2 = put(M * N), y3 = put(M * N);
       const dense = put(packB(Float32Array.from({ length: N * K }, rng(7)), K, N, true));
+      const kept = put(packB(Float32Array.from({ length: N * Kk }, rng(7)), Kk, N, true));
       const iData = put(packBsrData(spec, indexed, data)), iIndex = put(packBsrIndex(spec, indexed)!);
       const iScratch = put(ik.scratchBytes / 4);
       const gData = put(packBsrData(spec, GROUPED_VARIANT, data));
@@ -165,23 +183,26 @@ async function kernels(): Promise<void> {
       const calls = [
         () => ex[dk.name](x, dense, bias, y, 0, 1),
         () => {
-          ex[ik.prepare!.name](x, iScratch, 0, 1);
+          if (ik.prepare) ex[ik.prepare.name](x, iScratch, 0, 1);
           ex[ik.kernel.name](x, iData, iIndex, bias, y2, iScratch, 0, 1);
         },
         () => ex[gk.kernel.name](x, gData, gIndex, bias, y3, gScratch, 0, 1),
+        () => ex[sk.name](x, kept, bias, y, 0, 1),
       ];
       calls.forEach((c) => c());
       const f32 = new Float32Array(memory.buffer);
       let diff = 0;
       for (let i = 0; i < M * N; i++) diff = Math.max(diff, Math.abs(f32[y2 / 4 + i] - f32[y3 / 4 + i]));
       if (diff > 1e-3) throw new Error(`${N}x${K} ${R}x${C}: grouped and indexed differ by ${diff}`);
-      const [td, ti, tg] = timeInterleaved(calls);
+      const [td, ti, tg, ts] = timeInterleaved(calls);
       console.log(
         `${`${N}x${K}`.padEnd(11)} ${`${R}x${C}`.padEnd(5)} ${(td * 1e3).toFixed(3).padStart(9)} ${
-          (ti * 1e3).toFixed(3).padStart(11)
-        } ${`(${variantKey(indexed)})`.padEnd(18)} ${(tg * 1e3).toFixed(3).padStart(11)} ${
-          (ti / td).toFixed(3).padStart(14)
-        } ${(tg / td).toFixed(3).padStart(14)}`,
+          (ts * 1e3).toFixed(3).padStart(12)
+        } ${(ti * 1e3).toFixed(3).padStart(11)} ${`(${variantKey(indexed)})`.padEnd(18)} ${
+          (tg * 1e3).toFixed(3).padStart(11)
+        } ${(ti / td).toFixed(3).padStart(14)} ${(tg / td).toFixed(3).padStart(14)} ${
+          (tg / ts).toFixed(3).padStart(17)
+        }`,
       );
     }
   }
