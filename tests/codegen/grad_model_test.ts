@@ -75,6 +75,22 @@ function gradErrors(
   return errors;
 }
 
+/**
+ * Asserts the compiled loss within 1e-5 (relative above 1) of the interpreter's and every gradient's
+ * error ({@link gradErrors}) at most 1e-4, the worst named after `what`; returns the errors.
+ */
+function assertMatches(
+  got: { loss: number; grads: ReadonlyMap<string, ArrayLike<number>> },
+  want: { loss: number; grads: ReadonlyMap<string, ArrayLike<number>> },
+  what: string,
+): Map<string, number> {
+  assert.ok(Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss), `${got.loss} vs ${want.loss}`);
+  const errors = gradErrors(got.grads, want.grads);
+  const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
+  assert.ok(err <= 1e-4, `${what}${worst} off by ${err}`);
+  return errors;
+}
+
 /** Compiles bert-tiny's backward function at batch B, length S and checks it against runGrad. */
 async function checkTiny(overrides: Partial<BertConfig>, B: number, S: number): Promise<void> {
   const config = bertConfig("bert-tiny", { seq: 16, vocab: 50, maxPositions: 16, ...overrides });
@@ -243,15 +259,9 @@ Deno.test("compiledBertLossAndGrads equals bertLossAndGrads on bert-tiny: one ar
       const batch = tinyBatch(lengths);
       const got = await compiled(model.weights, batch);
       const want = await interpreted(model.weights, batch);
-      assert.ok(
-        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
-        `${got.loss} vs ${want.loss}`,
-      );
       assert.ok(!got.grads.has("bert.embeddings.word_embeddings.weight"), "a frozen weight has no gradient");
-      const errors = gradErrors(got.grads, want.grads);
+      const errors = assertMatches(got, want, `${lengths}: `);
       assert.equal(errors.size, model.weights.size - 1);
-      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
-      assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);
       // a step, so the next batch runs on other weights
       for (const [n, g] of want.grads) {
         const w = model.weights.get(n)!;
@@ -285,15 +295,9 @@ Deno.test("distillation: compiled loss and gradients against a compiled teacher 
       T.forEach((x, i) => assert.ok(Math.abs(x - I[i]) <= 1e-5, `teacher logit ${i}: ${x} vs ${I[i]}`));
       const got = await compiled(model.weights, batch);
       const want = await interpreted(model.weights, batch);
-      assert.ok(
-        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
-        `${got.loss} vs ${want.loss}`,
-      );
+      assertMatches(got, want, `${lengths}: `);
       const base = await plain(model.weights, batch);
       assert.ok(Math.abs(want.loss - base.loss) > 1e-3, "the teacher's term changes the loss");
-      const errors = gradErrors(got.grads, want.grads);
-      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
-      assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);
     }
   } finally {
     compiled.close();
@@ -330,18 +334,12 @@ Deno.test("hidden-state distillation: compiled loss and gradients against a comp
       });
       const got = await compiled(model.weights, batch);
       const want = await interpreted(model.weights, batch);
-      assert.ok(
-        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
-        `${got.loss} vs ${want.loss}`,
-      );
+      assertMatches(got, want, `${lengths}: `);
       const base = await logitsOnly(model.weights, batch);
       assert.ok(
         want.loss - base.loss > 1e-2,
         `the hidden term adds to the loss: ${want.loss} vs ${base.loss}`,
       );
-      const errors = gradErrors(got.grads, want.grads);
-      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
-      assert.ok(err <= 1e-4, `${lengths}: ${worst} off by ${err}`);
     }
   } finally {
     compiled.close();
@@ -411,14 +409,7 @@ Deno.test({
     try {
       const got = await compiled(model.weights, batch);
       const want = await bertLossAndGrads(model)(model.weights, batch);
-      assert.ok(
-        Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, want.loss),
-        `${got.loss} vs ${want.loss}`,
-      );
-      const errors = gradErrors(got.grads, want.grads);
-      assert.equal(errors.size, 73);
-      const [worst, err] = [...errors].sort((a, b) => b[1] - a[1])[0];
-      assert.ok(err <= 1e-4, `${worst} off by ${err}`);
+      assert.equal(assertMatches(got, want, "").size, 73);
     } finally {
       compiled.close();
     }

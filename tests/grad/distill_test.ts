@@ -113,16 +113,21 @@ Deno.test("withDistillationLoss: the loss is alpha CE + (1 - alpha) T^2 soft CE,
   assert.throws(() => withDistillationLoss(m, "main"), /already has a function '@main_loss'/);
 });
 
-Deno.test("withDistillationLoss: bert-tiny f64 gradients match central finite differences", () => {
+/** bert-tiny (seq 8, vocab 40) in f64, with its synthetic weights: for finite differences. */
+function f64TinyBert() {
   const config = bertConfig("bert-tiny", { seq: 8, vocab: 40, maxPositions: 16 });
   const text = print(buildBertModule(config, "tiny.safetensors")).replaceAll(/xf32>/g, "xf64>")
     .replaceAll("tensor<f32>", "tensor<f64>");
-  const m = module(text);
   const weights = memoryStore(
     new Map(
       syntheticBertWeights(config).map((w) => [w.name, Tensor.from(w.shape, "f64", w.data as Float32Array)]),
     ),
   );
+  return { config, m: module(text), weights };
+}
+
+Deno.test("withDistillationLoss: bert-tiny f64 gradients match central finite differences", () => {
+  const { config, m, weights } = f64TinyBert();
   const lossFn = withDistillationLoss(m, "main", { temperature: 2, alpha: 0.3 });
   const info = grad(m, lossFn);
   const S = config.seq;
@@ -200,15 +205,7 @@ Deno.test("withDistillationLoss with hidden states: adds beta sum_i sum w (h_i -
 });
 
 Deno.test("withDistillationLoss with hidden states: bert-tiny f64 gradients match central finite differences", () => {
-  const config = bertConfig("bert-tiny", { seq: 8, vocab: 40, maxPositions: 16 });
-  const text = print(buildBertModule(config, "tiny.safetensors")).replaceAll(/xf32>/g, "xf64>")
-    .replaceAll("tensor<f32>", "tensor<f64>");
-  const m = module(text);
-  const weights = memoryStore(
-    new Map(
-      syntheticBertWeights(config).map((w) => [w.name, Tensor.from(w.shape, "f64", w.data as Float32Array)]),
-    ),
-  );
+  const { config, m, weights } = f64TinyBert();
   const layers = bertHiddenStates(m, { embeddings: true });
   assert.equal(layers.length, config.layers + 1);
   assert.deepEqual(bertHiddenStates(m), layers.slice(1), "without the embeddings: the encoder layers");
